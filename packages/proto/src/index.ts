@@ -4,6 +4,8 @@ export { file_google_rpc_error_details, RetryInfoSchema, ErrorInfoSchema, BadReq
 export type { RetryInfo, ErrorInfo, BadRequest, BadRequest_FieldViolation } from "./gen/google/rpc/error_details_pb.js";
 export { file_google_rpc_status, StatusSchema } from "./gen/google/rpc/status_pb.js";
 export type { Status } from "./gen/google/rpc/status_pb.js";
+export { file_grpc_health_v1_health, HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus, HealthCheckResponse_ServingStatusSchema, Health } from "./gen/grpc/health/v1/health_pb.js";
+export type { HealthCheckRequest, HealthCheckResponse } from "./gen/grpc/health/v1/health_pb.js";
 export { file_keyhold_bench_v1_echo, EchoRequestSchema, EchoResponseSchema, EchoService } from "./gen/keyhold/bench/v1/echo_pb.js";
 export type { EchoRequest, EchoResponse } from "./gen/keyhold/bench/v1/echo_pb.js";
 export { file_keyhold_key_v1_crypto_service, EncryptRequestSchema, EncryptResponseSchema, DecryptRequestSchema, DecryptResponseSchema, ReEncryptRequestSchema, ReEncryptResponseSchema, GenerateDataKeyRequestSchema, GenerateDataKeyResponseSchema, GenerateDataKeyWithoutPlaintextRequestSchema, GenerateDataKeyWithoutPlaintextResponseSchema, GenerateRandomRequestSchema, GenerateRandomResponseSchema, CryptoService } from "./gen/keyhold/key/v1/crypto_service_pb.js";

@@ -1,0 +1,74 @@
+// One error class for all domain and handler code. The reason is closed (the conventions
+// table); the transport edge maps it to a status code with REASON_CODES. A cause is kept for
+// logging and never sent to a client.
+import { Code } from "@connectrpc/connect";
+
+export const REASON_CODES = {
+  KEY_NOT_FOUND: Code.NotFound,
+  ALIAS_NOT_FOUND: Code.NotFound,
+  SECRET_NOT_FOUND: Code.NotFound,
+  SECRET_VERSION_NOT_FOUND: Code.NotFound,
+  NOT_FOUND: Code.NotFound,
+  ACCESS_DENIED: Code.PermissionDenied,
+  UNAUTHENTICATED: Code.Unauthenticated,
+  ALREADY_EXISTS: Code.AlreadyExists,
+  IDEMPOTENCY_CONFLICT: Code.AlreadyExists,
+  KEY_DISABLED: Code.FailedPrecondition,
+  KEY_PENDING_DELETION: Code.FailedPrecondition,
+  KEY_PENDING_IMPORT: Code.FailedPrecondition,
+  KEY_UNAVAILABLE: Code.FailedPrecondition,
+  KEY_USAGE_MISMATCH: Code.FailedPrecondition,
+  DELETION_PROTECTED: Code.FailedPrecondition,
+  LIMIT_EXCEEDED: Code.FailedPrecondition,
+  INVALID_ARGUMENT: Code.InvalidArgument,
+  INVALID_CIPHERTEXT: Code.InvalidArgument,
+  ENCRYPTION_CONTEXT_MISMATCH: Code.InvalidArgument,
+  PLAINTEXT_TOO_LARGE: Code.InvalidArgument,
+  HSM_UNAVAILABLE: Code.Unavailable,
+  EXTERNAL_KEY_STORE_UNAVAILABLE: Code.Unavailable,
+  AUDIT_UNAVAILABLE: Code.Unavailable,
+  SERVICE_UNAVAILABLE: Code.Unavailable,
+  THROTTLED: Code.ResourceExhausted,
+  INTERNAL: Code.Internal,
+} as const satisfies Record<string, Code>;
+
+export type Reason = keyof typeof REASON_CODES;
+
+/** The error domain every ErrorInfo carries. */
+export const ERROR_DOMAIN = "keyhold.dev";
+
+export interface KeyholdErrorOptions {
+  /** The request field at fault (for INVALID_ARGUMENT), sent as ErrorInfo metadata "field". */
+  readonly field?: string;
+  /** Extra ErrorInfo metadata. Never key material, plaintext, secrets or context values. */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** For THROTTLED: how long the client should wait (sent as google.rpc.RetryInfo). */
+  readonly retryAfterMs?: number;
+  /** Logged server-side, never sent. */
+  readonly cause?: unknown;
+}
+
+export class KeyholdError extends Error {
+  override readonly name = "KeyholdError";
+  readonly reason: Reason;
+  readonly field: string | undefined;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(reason: Reason, message: string, options: KeyholdErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.reason = reason;
+    this.field = options.field;
+    this.metadata = options.metadata ?? {};
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  get code(): Code {
+    return REASON_CODES[this.reason];
+  }
+}
+
+/** INVALID_ARGUMENT naming the field: `field: problem`. */
+export function invalidArgument(field: string, problem: string): KeyholdError {
+  return new KeyholdError("INVALID_ARGUMENT", `${field}: ${problem}`, { field });
+}

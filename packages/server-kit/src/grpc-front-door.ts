@@ -1,0 +1,116 @@
+// The gRPC protocol, served by @grpc/grpc-js (the hot path for polyglot backends, meshes and
+// ghz). Service definitions come from the protobuf-es descriptors; every call dispatches into
+// the same composed handler entries as the Connect front door.
+import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import type { CallContext, Principal } from "./call.ts";
+import { KeyholdError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import type { Dispatcher, UnaryNext } from "./pipeline.ts";
+import { requestIdFrom } from "./request-id.ts";
+import { statusDetailsBin, toWireError } from "./status.ts";
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const identity = (bytes: Buffer) => bytes;
+
+class GrpcCallContext implements CallContext {
+  readonly protocol = "grpc" as const;
+  principal: Principal | undefined = undefined;
+  private controller: AbortController | undefined;
+  private cachedRequestId: string | undefined;
+
+  readonly service: DescService;
+  readonly method: DescMethod;
+  private readonly call: grpc.ServerUnaryCall<Buffer, unknown>;
+
+  constructor(service: DescService, method: DescMethod, call: grpc.ServerUnaryCall<Buffer, unknown>) {
+    this.service = service;
+    this.method = method;
+    this.call = call;
+  }
+
+  get peerAddress(): string {
+    return this.call.getPeer();
+  }
+
+  header(name: string): string | undefined {
+    const value = this.call.metadata.get(name)[0];
+    return typeof value === "string" ? value : undefined;
+  }
+
+  get requestId(): string {
+    this.cachedRequestId ??= requestIdFrom(this.header("x-request-id"));
+    return this.cachedRequestId;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      if (this.call.cancelled) controller.abort();
+      else this.call.once("cancelled", () => controller.abort());
+    }
+    return this.controller.signal;
+  }
+
+  timeoutMs(): number | undefined {
+    const deadline = this.call.getDeadline();
+    const at = deadline instanceof Date ? deadline.getTime() : deadline;
+    return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+  }
+}
+
+function unaryHandler(service: DescService, method: DescMethod, entry: UnaryNext, logger: Logger): grpc.handleUnaryCall<Buffer, unknown> {
+  const where = `${service.typeName}/${method.name}`;
+  const fail = (callback: grpc.sendUnaryData<unknown>, error: unknown) => {
+    const wire = toWireError(error, logger, where);
+    const metadata = new grpc.Metadata();
+    // An unexpected failure is INTERNAL with no detail at all.
+    if (wire.reason !== "INTERNAL") metadata.set("grpc-status-details-bin", statusDetailsBin(wire));
+    callback({ code: wire.code as number as grpc.status, details: wire.message, metadata });
+  };
+  return (call, callback) => {
+    let request;
+    try {
+      request = fromBinary(method.input, call.request);
+    } catch (error) {
+      fail(callback, new KeyholdError("INVALID_ARGUMENT", "request: not a valid protobuf message", { cause: error }));
+      return;
+    }
+    entry(request, new GrpcCallContext(service, method, call)).then(
+      (response) => callback(null, response),
+      (error: unknown) => fail(callback, error),
+    );
+  };
+}
+
+export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<Buffer, unknown>> = {};
+  for (const method of service.methods) {
+    if (method.methodKind !== "unary") throw new Error(`${service.typeName}/${method.name}: only unary methods are served`);
+    const output = method.output;
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      // The request is parsed inside the handler so a malformed one gets INVALID_ARGUMENT.
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: (message) => asBuffer(toBinary(output, create(output, message as never))),
+      responseDeserialize: (bytes) => fromBinary(output, bytes),
+      originalName: method.localName,
+    };
+  }
+  return definition;
+}
+
+export function addGrpcServices(server: grpc.Server, services: readonly DescService[], dispatcher: Dispatcher, logger: Logger): void {
+  for (const service of services) {
+    const implementation: grpc.UntypedServiceImplementation = {};
+    for (const method of service.methods) {
+      implementation[method.localName] = unaryHandler(service, method, dispatcher.entry(service.typeName, method.name), logger);
+    }
+    server.addService(grpcServiceDefinition(service), implementation);
+  }
+}
+

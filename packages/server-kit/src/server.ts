@@ -1,0 +1,153 @@
+// A Keyhold server: the gRPC front door (grpc-js, with health and reflection) and the HTTP
+// front door (Connect, gRPC-Web, /healthz) over one composed handler set, with graceful
+// shutdown. Every service gets this by composition.
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
+import { file_grpc_health_v1_health } from "@keyhold/proto";
+import type { ServiceBinding } from "./call.ts";
+import { createConnectListener } from "./connect-front-door.ts";
+import { addGrpcServices } from "./grpc-front-door.ts";
+import { HealthRegistry } from "./health.ts";
+import type { Logger } from "./logger.ts";
+import { createDispatcher, type CallInterceptor } from "./pipeline.ts";
+import { addReflection } from "./reflection.ts";
+
+export interface ListenAddress {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+}
+
+export interface KeyholdServerOptions {
+  readonly bindings: readonly ServiceBinding[];
+  /** Run in order before every handler (identity first). */
+  readonly interceptors: readonly CallInterceptor[];
+  readonly logger: Logger;
+  /** Where gRPC listens; undefined: no gRPC port. */
+  readonly grpc: ListenAddress | undefined;
+  /** Where Connect / gRPC-Web / /healthz listen; undefined: no HTTP port. */
+  readonly http: ListenAddress | undefined;
+  /** Largest request or response message accepted (bytes). */
+  readonly maxMessageBytes: number;
+  readonly corsOrigins: readonly string[];
+  /** How long in-flight calls may take to finish on stop() before connections are cut. */
+  readonly shutdownGraceMs: number;
+}
+
+export interface BoundAddresses {
+  readonly grpcPort: number | undefined;
+  readonly httpPort: number | undefined;
+}
+
+export class KeyholdServer {
+  readonly health = new HealthRegistry();
+  private readonly services: DescService[];
+  private grpcServer: grpc.Server | undefined;
+  private httpServer: HttpServer | undefined;
+  private readonly shutdown = new AbortController();
+  private stopping: Promise<void> | undefined;
+
+  private readonly options: KeyholdServerOptions;
+
+  constructor(options: KeyholdServerOptions) {
+    this.options = options;
+    this.services = options.bindings.map((b) => b.service);
+    for (const service of this.services) this.health.register(service.typeName);
+  }
+
+  async start(): Promise<BoundAddresses> {
+    const dispatcher = createDispatcher(this.options.bindings, this.options.interceptors);
+    let grpcPort: number | undefined;
+    let httpPort: number | undefined;
+    if (this.options.grpc !== undefined) {
+      const server = new grpc.Server({
+        "grpc.max_receive_message_length": this.options.maxMessageBytes,
+        "grpc.max_send_message_length": this.options.maxMessageBytes,
+        "grpc.keepalive_permit_without_calls": 1,
+        "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+      });
+      addGrpcServices(server, this.services, dispatcher, this.options.logger);
+      this.health.grpc.addToServer(server);
+      addReflection(server, [...this.services, file_grpc_health_v1_health.services[0]!]);
+      const { host, port } = this.options.grpc;
+      grpcPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+          error ? reject(error) : resolve(bound),
+        );
+      });
+      this.grpcServer = server;
+    }
+    if (this.options.http !== undefined) {
+      const listener = createConnectListener({
+        services: this.services,
+        dispatcher,
+        health: this.health,
+        logger: this.options.logger,
+        maxMessageBytes: this.options.maxMessageBytes,
+        corsOrigins: this.options.corsOrigins,
+        shutdownSignal: this.shutdown.signal,
+      });
+      const server = createServer(listener);
+      server.keepAliveTimeout = 65_000;
+      const { host, port } = this.options.http;
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      httpPort = (server.address() as AddressInfo).port;
+      this.httpServer = server;
+    }
+    this.options.logger.info("listening", { grpcPort, httpPort });
+    return { grpcPort, httpPort };
+  }
+
+  /** Stops accepting, lets in-flight calls finish within the grace period, then closes. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.health.drain();
+    const grace = this.options.shutdownGraceMs;
+    const tasks: Promise<void>[] = [];
+    const grpcServer = this.grpcServer;
+    if (grpcServer !== undefined) {
+      tasks.push(
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            grpcServer.forceShutdown();
+            resolve();
+          }, grace);
+          grpcServer.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+      );
+    }
+    const httpServer = this.httpServer;
+    if (httpServer !== undefined) {
+      tasks.push(
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            this.shutdown.abort();
+            httpServer.closeAllConnections();
+          }, grace);
+          httpServer.close(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+          httpServer.closeIdleConnections();
+        }),
+      );
+    }
+    await Promise.all(tasks);
+    this.options.logger.info("stopped");
+  }
+}
