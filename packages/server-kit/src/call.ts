@@ -32,7 +32,8 @@ export interface CallContext {
   principal: Principal | undefined;
 }
 
-type UnaryMethodImpl<I extends DescMessage, O extends DescMessage> = (
+/** A unary RPC implementation: the same function serves gRPC, Connect and gRPC-Web. */
+export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
   call: CallContext,
 ) => Promise<MessageInitShape<O>>;
@@ -40,7 +41,7 @@ type UnaryMethodImpl<I extends DescMessage, O extends DescMessage> = (
 /** A handler per RPC of a service, typed from its generated descriptor. */
 export type ServiceHandlers<S extends GenServiceMethods> = {
   [K in keyof S]: S[K] extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? UnaryMethodImpl<I, O>
+    ? UnaryHandler<I, O>
     : never;
 };
 

@@ -1,5 +1,5 @@
 export { bindService } from "./call.ts";
-export type { CallContext, Principal, Protocol, ServiceBinding, ServiceHandlers } from "./call.ts";
+export type { CallContext, Principal, Protocol, ServiceBinding, ServiceHandlers, UnaryHandler } from "./call.ts";
 export { ERROR_DOMAIN, KeyholdError, REASON_CODES, invalidArgument } from "./errors.ts";
 export type { KeyholdErrorOptions, Reason } from "./errors.ts";
 export { HealthRegistry } from "./health.ts";
@@ -13,3 +13,5 @@ export type { CallInterceptor, Dispatcher, UnaryNext } from "./pipeline.ts";
 export { grpcServiceDefinition } from "./grpc-front-door.ts";
 export { KeyholdServer } from "./server.ts";
 export type { BoundAddresses, KeyholdServerOptions, ListenAddress } from "./server.ts";
+export { parseListenAddress, readServerConfig, ServerConfigError } from "./server-config.ts";
+export type { ServerConfig, ServerConfigDefaults } from "./server-config.ts";

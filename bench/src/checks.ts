@@ -1,0 +1,67 @@
+// The figures read off the measurements: ratios to the bare echo and the issue's targets.
+import type { Measurement } from "./measure.ts";
+import type { TargetId } from "./targets.ts";
+
+/** Encrypt's requests/s at the throughput concurrency, as a fraction of the bare echo's. */
+export const ENCRYPT_TO_BARE_ECHO_MIN = 0.5;
+/** GenerateDataKey's requests/s at the throughput concurrency, as a fraction of Encrypt's. */
+export const DATA_KEY_TO_ENCRYPT_MIN = 0.9;
+/** p99 latency with one call in flight. */
+export const P99_AT_ONE_IN_FLIGHT_MAX_MS = 2;
+/** Targets whose p99 at one call in flight is checked (everything but the reference). */
+const LATENCY_CHECKED: readonly TargetId[] = ["kit-echo", "encrypt", "decrypt", "generate-data-key"];
+
+export type CheckStatus = "PASS" | "MISS" | "SKIP";
+
+export interface Check {
+  readonly name: string;
+  readonly status: CheckStatus;
+  /** The measured figure, when there is one. */
+  readonly value: number | undefined;
+  readonly limit: number;
+  readonly unit: "×" | "ms";
+}
+
+export interface Row extends Measurement {
+  /** requests/s over the bare echo's at the same concurrency in this run. */
+  readonly ratioToBareEcho: number | undefined;
+}
+
+export interface Summary {
+  readonly rows: readonly Row[];
+  /** GenerateDataKey requests/s over Encrypt's, per concurrency (when both ran). */
+  readonly dataKeyToEncrypt: readonly { readonly concurrency: number; readonly ratio: number }[];
+  readonly checks: readonly Check[];
+}
+
+export function summarize(measurements: readonly Measurement[], concurrencies: readonly [throughput: number, latency: number]): Summary {
+  const find = (target: TargetId, concurrency: number) => measurements.find((m) => m.target === target && m.concurrency === concurrency);
+  const ratio = (a: Measurement | undefined, b: Measurement | undefined) => (a === undefined || b === undefined || b.ghz.rps === 0 ? undefined : a.ghz.rps / b.ghz.rps);
+
+  const rows = measurements.map((m) => ({ ...m, ratioToBareEcho: ratio(m, find("bare-echo", m.concurrency)) }));
+  const dataKeyToEncrypt = concurrencies.flatMap((concurrency) => {
+    const value = ratio(find("generate-data-key", concurrency), find("encrypt", concurrency));
+    return value === undefined ? [] : [{ concurrency, ratio: value }];
+  });
+
+  const [throughput, latency] = concurrencies;
+  const checks: Check[] = [
+    atLeast(`Encrypt ≥ ${ENCRYPT_TO_BARE_ECHO_MIN}× bare echo req/s at ${throughput} in flight`, ratio(find("encrypt", throughput), find("bare-echo", throughput)), ENCRYPT_TO_BARE_ECHO_MIN),
+    atLeast(`GenerateDataKey ≥ ${DATA_KEY_TO_ENCRYPT_MIN}× Encrypt req/s at ${throughput} in flight`, ratio(find("generate-data-key", throughput), find("encrypt", throughput)), DATA_KEY_TO_ENCRYPT_MIN),
+    ...LATENCY_CHECKED.map((target) => {
+      const m = find(target, latency);
+      return atMost(`${m?.label ?? target} p99 ≤ ${P99_AT_ONE_IN_FLIGHT_MAX_MS} ms at ${latency} in flight`, m?.ghz.p99Ms, P99_AT_ONE_IN_FLIGHT_MAX_MS);
+    }),
+  ];
+  return { rows, dataKeyToEncrypt, checks };
+}
+
+function atLeast(name: string, value: number | undefined, limit: number): Check {
+  return { name, value, limit, unit: "×", status: value === undefined ? "SKIP" : value >= limit ? "PASS" : "MISS" };
+}
+
+function atMost(name: string, value: number | undefined, limit: number): Check {
+  // NaN (the target ran, but no call succeeded) is a miss.
+  const status = value === undefined ? "SKIP" : value <= limit ? "PASS" : "MISS";
+  return { name, value, limit, unit: "ms", status };
+}

@@ -1,0 +1,104 @@
+// The benchmark's settings: the only reader of process.env and the command line.
+import { accessSync, constants } from "node:fs";
+import { delimiter, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+/** How much load one ghz run applies: a fixed number of calls, or a fixed time. */
+export type Load = { readonly kind: "calls"; readonly calls: number } | { readonly kind: "duration"; readonly seconds: number };
+
+export interface BenchConfig {
+  readonly repoRoot: string;
+  /** Every server listens here, and nowhere else. */
+  readonly host: "127.0.0.1";
+  /** Calls in flight for each measured run, in order; the first is the throughput figure. */
+  readonly concurrencies: readonly [throughput: number, latency: number];
+  readonly load: Load;
+  /** Discarded load applied to each target before it is measured. */
+  readonly warmup: Load;
+  readonly smoke: boolean;
+  /** Exit non-zero when a target is missed or a call fails. */
+  readonly strict: boolean;
+  readonly ghzPath: string;
+  readonly resultsDir: string;
+  /** How long a server child may take to announce its port or become healthy. */
+  readonly serverStartTimeoutMs: number;
+  /** How long the all-in-one Keyhold process may take to answer /healthz with 200. */
+  readonly keyholdReadyTimeoutMs: number;
+  /** The environment children start from (the benchmark adds its own KEYHOLD_* settings). */
+  readonly childEnv: Readonly<Record<string, string>>;
+}
+
+export const USAGE = `usage: pnpm bench [--smoke] [--duration <seconds>] [--calls <n>] [--strict]
+
+  --smoke            tiny counts (CI): 300 calls per target and concurrency, all targets
+  --duration <s>     seconds of load per measured run (default 6)
+  --calls <n>        a fixed number of calls per measured run instead of a duration
+  --strict           exit 1 when a target is missed or any call fails
+`;
+
+export class UsageError extends Error {}
+
+export function loadConfig(argv: readonly string[]): BenchConfig {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      smoke: { type: "boolean", default: false },
+      strict: { type: "boolean", default: false },
+      duration: { type: "string" },
+      calls: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) throw new UsageError(USAGE);
+  if (values.duration !== undefined && values.calls !== undefined) {
+    throw new UsageError("--duration and --calls are exclusive\n\n" + USAGE);
+  }
+
+  const smoke = values.smoke;
+  let load: Load = smoke ? { kind: "calls", calls: 300 } : { kind: "duration", seconds: 6 };
+  if (values.duration !== undefined) load = { kind: "duration", seconds: positiveNumber("--duration", values.duration.replace(/s$/, "")) };
+  if (values.calls !== undefined) load = { kind: "calls", calls: Math.round(positiveNumber("--calls", values.calls)) };
+  const warmup: Load = smoke ? { kind: "calls", calls: 50 } : { kind: "duration", seconds: 1 };
+
+  const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+  const childEnv: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) childEnv[name] = value;
+
+  return {
+    repoRoot,
+    host: "127.0.0.1",
+    concurrencies: [50, 1],
+    load,
+    warmup,
+    smoke,
+    strict: values.strict,
+    ghzPath: findOnPath("ghz", childEnv["PATH"] ?? ""),
+    resultsDir: join(repoRoot, "bench", "results"),
+    serverStartTimeoutMs: 15_000,
+    keyholdReadyTimeoutMs: 30_000,
+    childEnv,
+  };
+}
+
+function positiveNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag}: expected a positive number, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function findOnPath(command: string, path: string): string {
+  for (const dir of path.split(delimiter)) {
+    if (dir === "") continue;
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new UsageError(`${command} not found on PATH: run through \`pnpm bench\` (scripts/bench.sh puts .tools/bin on PATH)`);
+}

@@ -1,0 +1,113 @@
+// The all-in-one Keyhold process (`keyhold dev`), started the way a user starts it, and the
+// key and ciphertext its crypto targets need.
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { CryptoService, KeyService } from "@keyhold/proto";
+import type { ChildSet } from "./children.ts";
+import type { BenchConfig } from "./config.ts";
+import type { BenchServer } from "./servers.ts";
+
+const HEALTH_POLL_MS = 200;
+
+export type KeyholdStart = { readonly ok: true; readonly server: BenchServer } | { readonly ok: false; readonly reason: string };
+
+/** What the crypto targets send: a symmetric key, a plaintext and a ciphertext made under it. */
+export interface CryptoMaterial {
+  readonly keyId: string;
+  readonly plaintext: Uint8Array;
+  readonly ciphertextBlob: Uint8Array;
+}
+
+/** Starts `node packages/cli/src/main.ts dev` on a fresh data directory; not ok when it is absent or never healthy. */
+export async function startKeyhold(config: BenchConfig, children: ChildSet): Promise<KeyholdStart> {
+  const cliMain = join(config.repoRoot, "packages", "cli", "src", "main.ts");
+  if (!existsSync(cliMain)) return { ok: false, reason: "packages/cli/src/main.ts does not exist yet" };
+
+  const dataDir = await mkdtemp(join(tmpdir(), "keyhold-bench-"));
+  const [grpcPort, httpPort] = await freePortPair(config.host);
+  const httpAddress = `${config.host}:${httpPort}`;
+  const child = children.spawnNode("keyhold dev", [cliMain, "dev"], {
+    cwd: config.repoRoot,
+    env: {
+      ...config.childEnv,
+      KEYHOLD_DATA_DIR: dataDir,
+      KEYHOLD_GRPC_ADDR: `${config.host}:${grpcPort}`,
+      KEYHOLD_HTTP_ADDR: httpAddress,
+      KEYHOLD_LOG_LEVEL: "warn",
+    },
+  });
+  const stop = async () => {
+    await children.stop(child);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + config.keyholdReadyTimeoutMs;
+  while (child.running && Date.now() < deadline) {
+    if (await healthy(`http://${httpAddress}/healthz`)) {
+      return { ok: true, server: { child, address: `${config.host}:${grpcPort}`, stop } };
+    }
+    await sleep(HEALTH_POLL_MS);
+  }
+  const why = child.running
+    ? `GET http://${httpAddress}/healthz did not answer 200 within ${config.keyholdReadyTimeoutMs} ms`
+    : `it exited before becoming healthy (${child.describeExit()})`;
+  await stop();
+  const output = child.output();
+  return { ok: false, reason: `keyhold dev: ${why}${output === "" ? "" : `; its last output:\n${indent(output)}`}` };
+}
+
+/** Creates a symmetric key and one ciphertext of plaintext under it, over gRPC. */
+export async function prepareCryptoMaterial(grpcAddress: string, plaintext: Uint8Array): Promise<CryptoMaterial> {
+  const transport = createGrpcTransport({ baseUrl: `http://${grpcAddress}` });
+  const keys = createClient(KeyService, transport);
+  const crypto = createClient(CryptoService, transport);
+  const created = await keys.createKey({}, { timeoutMs: 10_000 });
+  const keyId = created.keyMetadata?.keyId ?? "";
+  if (keyId === "") throw new Error("CreateKey answered no key_metadata.key_id");
+  const encrypted = await crypto.encrypt({ keyId, plaintext }, { timeoutMs: 10_000 });
+  if (encrypted.ciphertextBlob.length === 0) throw new Error("Encrypt answered an empty ciphertext_blob");
+  return { keyId, plaintext, ciphertextBlob: encrypted.ciphertextBlob };
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+    await response.body?.cancel();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Two distinct free ports on host (held open together so the OS cannot hand one out twice). */
+async function freePortPair(host: string): Promise<[number, number]> {
+  const servers = await Promise.all(
+    [0, 1].map(() => {
+      const server = createServer();
+      return new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, host, () => resolve(server));
+      });
+    }),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    return address.port;
+  });
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  return [ports[0]!, ports[1]!];
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => `    ${line}`)
+    .join("\n");
+}

@@ -1,0 +1,96 @@
+// The benchmark's output: a table on stdout and a JSON record under bench/results/.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Check, Row, Summary } from "./checks.ts";
+import type { Load } from "./config.ts";
+
+export interface Environment {
+  readonly node: string;
+  readonly platform: string;
+  readonly arch: string;
+  readonly cores: number;
+  readonly cpuModel: string;
+  readonly ghzVersion: string;
+}
+
+export interface Settings {
+  readonly smoke: boolean;
+  readonly load: Load;
+  readonly warmup: Load;
+  readonly concurrencies: readonly number[];
+  readonly connections: number;
+}
+
+/** Targets that were not measured, and why. */
+export interface Skip {
+  readonly targets: readonly string[];
+  readonly reason: string;
+}
+
+export interface BenchResult {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly environment: Environment;
+  readonly settings: Settings;
+  readonly summary: Summary;
+  readonly skipped: readonly Skip[];
+}
+
+export function describeLoad(load: Load): string {
+  return load.kind === "calls" ? `${load.calls} calls` : `${load.seconds} s`;
+}
+
+export function formatReport(result: BenchResult): string {
+  const { environment: env, settings, summary } = result;
+  const lines: string[] = [];
+  lines.push(
+    `Node ${env.node} · ${env.cores} cores (${env.cpuModel}) · ghz ${env.ghzVersion} · ${settings.connections} connection · ` +
+      `${describeLoad(settings.load)} per run after ${describeLoad(settings.warmup)} warm-up${settings.smoke ? " · SMOKE (figures are rough)" : ""}`,
+    "",
+  );
+  lines.push(...table(summary.rows));
+  if (summary.dataKeyToEncrypt.length > 0) {
+    lines.push("", "GenerateDataKey / Encrypt req/s: " + summary.dataKeyToEncrypt.map((r) => `${r.ratio.toFixed(2)}× at ${r.concurrency} in flight`).join(", "));
+  }
+  for (const skip of result.skipped) lines.push("", `SKIPPED ${skip.targets.join(", ")}: ${skip.reason}`);
+  lines.push("", "Targets:");
+  for (const check of summary.checks) lines.push(`  ${check.status.padEnd(4)}  ${check.name}${formatCheckValue(check)}`);
+  return lines.join("\n");
+}
+
+function table(rows: readonly Row[]): string[] {
+  const header = ["target", "in flight", "req/s", "p50 ms", "p99 ms", "server CPU µs/call", "× bare echo", "errors"];
+  const body = rows.map((row) => [
+    row.label,
+    String(row.concurrency),
+    Math.round(row.ghz.rps).toLocaleString("en-US"),
+    fixed(row.ghz.p50Ms, 2),
+    fixed(row.ghz.p99Ms, 2),
+    fixed(row.serverCpuMicrosPerCall, 1),
+    row.ratioToBareEcho === undefined ? "—" : `${row.ratioToBareEcho.toFixed(2)}×`,
+    String(row.ghz.errorCalls),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
+  const render = (cells: readonly string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("  ");
+  return [render(header), widths.map((w) => "─".repeat(w)).join("  "), ...body.map(render)];
+}
+
+function formatCheckValue(check: Check): string {
+  if (check.value === undefined) return " (not measured)";
+  return check.unit === "×" ? `: ${check.value.toFixed(2)}×` : `: ${fixed(check.value, 2)} ms`;
+}
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : "—";
+}
+
+/**
+ * Writes the result as bench/results/<ISO timestamp>.json (":" spelt "-" so the name works
+ * everywhere). A figure that could not be measured (NaN) is written as null.
+ */
+export async function writeResult(resultsDir: string, result: BenchResult): Promise<string> {
+  await mkdir(resultsDir, { recursive: true });
+  const path = join(resultsDir, `${result.startedAt.replaceAll(":", "-")}.json`);
+  await writeFile(path, JSON.stringify(result, null, 2) + "\n");
+  return path;
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// The keyhold command. Composition root: reads config, starts services, handles signals.
+import { createJsonLogger } from "@keyhold/server-kit";
+import { loadDevConfig } from "./config.ts";
+import { startDev } from "./dev.ts";
+
+const USAGE = `usage: keyhold dev    run every service in one process on embedded defaults
+
+environment: KEYHOLD_DATA_DIR (default ./.data/dev), KEYHOLD_GRPC_ADDR (127.0.0.1:7700),
+KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (local),
+KEYHOLD_CORS_ORIGINS, KEYHOLD_SHUTDOWN_GRACE_MS (10000)`;
+
+async function main(args: readonly string[]): Promise<number> {
+  const command = args[0];
+  if (command !== "dev") {
+    process.stderr.write(USAGE + "\n");
+    return command === undefined || command === "help" || command === "--help" ? 0 : 2;
+  }
+  const config = loadDevConfig();
+  const logger = createJsonLogger({ level: config.server.logLevel });
+  const instance = await startDev(config, logger);
+  process.stderr.write(
+    [
+      "",
+      `Keyhold is running (development mode, data in ${config.dataDir})`,
+      `  gRPC:               ${config.server.grpc.host}:${instance.addresses.grpcPort}`,
+      `  Connect / gRPC-Web: http://${config.server.http.host}:${instance.addresses.httpPort}  (health: /healthz)`,
+      `  every call runs as ${instance.principal.krn}`,
+      "",
+    ].join("\n") + "\n",
+  );
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info("shutting down", { signal });
+      resolve();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  await instance.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`keyhold: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,53 @@
+// Builds key-service from its dependencies. The all-in-one process and the standalone main
+// both use createKeyServiceApp; tests pass overrides (store, root key, clock, randomness).
+import { randomBytes, randomUUID } from "node:crypto";
+import type { Logger, ServiceBinding } from "@keyhold/server-kit";
+import type { KeyServiceConfig } from "./config.ts";
+import { systemClock, type AppContext, type Clock } from "./context.ts";
+import { KeyMaterials } from "./domain/key-materials.ts";
+import { KeyMaterialCache } from "./domain/material-cache.ts";
+import { LocalFileRootKeyProvider, type RootKeyProvider } from "./domain/root-key.ts";
+import { keyServiceBindings } from "./routes.ts";
+import type { KeyStore } from "./store/key-store.ts";
+import { openSqliteDatabase, SqliteKeyStore } from "./store/sqlite-key-store.ts";
+
+export interface KeyServiceOverrides {
+  readonly store?: KeyStore;
+  readonly rootKey?: RootKeyProvider;
+  readonly clock?: Clock;
+  readonly random?: (size: number) => Buffer;
+  readonly newId?: () => string;
+}
+
+export interface KeyServiceApp {
+  readonly context: AppContext;
+  readonly bindings: readonly ServiceBinding[];
+  close(): Promise<void>;
+}
+
+export async function createKeyServiceApp(config: KeyServiceConfig, logger: Logger, overrides: KeyServiceOverrides = {}): Promise<KeyServiceApp> {
+  const log = logger.child({ service: "key-service" });
+  const rootKey = overrides.rootKey ?? (await LocalFileRootKeyProvider.open(config.rootKeyFile, log));
+  const store = overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath));
+  const random = overrides.random ?? ((size: number) => randomBytes(size));
+  const cache = new KeyMaterialCache(config.materialCacheSize);
+  const context: AppContext = {
+    config,
+    store,
+    rootKey,
+    materials: new KeyMaterials(rootKey, cache, random),
+    clock: overrides.clock ?? systemClock,
+    random,
+    newId: overrides.newId ?? randomUUID,
+    logger: log,
+  };
+  return {
+    context,
+    bindings: keyServiceBindings(context),
+    async close() {
+      cache.clear();
+      store.close();
+      await rootKey.close();
+    },
+  };
+}

@@ -1,0 +1,44 @@
+// The only reader of the environment for key-service: typed, validated, defaults in one place.
+import { join } from "node:path";
+import { isAccountId } from "./domain/names.ts";
+
+export interface KeyServiceConfig {
+  /** Region segment of every krn. */
+  readonly region: string;
+  /** SQLite database file. */
+  readonly databasePath: string;
+  /** Development root key file (until an HSM root key is configured). */
+  readonly rootKeyFile: string;
+  /** How many unwrapped key versions stay in memory. */
+  readonly materialCacheSize: number;
+  /** The account whose root principal every call runs as, until policy-service lands. */
+  readonly devAccountId: string;
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export function positiveInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServiceConfig {
+  const region = env["KEYHOLD_REGION"] ?? "local";
+  if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigError(`KEYHOLD_REGION must be lower-case letters, digits and '-'`);
+  const devAccountId = env["KEYHOLD_DEV_ACCOUNT_ID"] ?? "000000000001";
+  if (!isAccountId(devAccountId)) throw new ConfigError("KEYHOLD_DEV_ACCOUNT_ID must be 12 digits");
+  return {
+    region,
+    databasePath: env["KEYHOLD_KEY_DB"] ?? join(dataDir, "key-service.sqlite"),
+    rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
+    materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
+    devAccountId,
+  };
+}

@@ -1,0 +1,25 @@
+// AppContext: everything a handler uses, built once by app.ts; tests pass overrides.
+import type { Logger } from "@keyhold/server-kit";
+import type { KeyServiceConfig } from "./config.ts";
+import type { KeyMaterials } from "./domain/key-materials.ts";
+import type { RootKeyProvider } from "./domain/root-key.ts";
+import type { KeyStore } from "./store/key-store.ts";
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface AppContext {
+  readonly config: KeyServiceConfig;
+  readonly store: KeyStore;
+  readonly rootKey: RootKeyProvider;
+  readonly materials: KeyMaterials;
+  readonly clock: Clock;
+  /** Cryptographically secure random bytes. */
+  readonly random: (size: number) => Buffer;
+  /** New resource ids (UUID v4). */
+  readonly newId: () => string;
+  readonly logger: Logger;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

@@ -1,0 +1,58 @@
+// Finds the key a request names, for the caller's account, and checks it may be used. A key
+// of another account answers exactly like a key that does not exist.
+import { KeyState, KeyUsage } from "@keyhold/proto";
+import { KeyholdError } from "@keyhold/server-kit";
+import type { KeyStore } from "../store/key-store.ts";
+import type { KeyRecord } from "../store/records.ts";
+import { parseKeyRef, type KeyRef } from "./names.ts";
+
+export function keyNotFound(field: string): KeyholdError {
+  return new KeyholdError("KEY_NOT_FOUND", `${field}: key not found`, { field });
+}
+
+export function aliasNotFound(field: string): KeyholdError {
+  return new KeyholdError("ALIAS_NOT_FOUND", `${field}: alias not found`, { field });
+}
+
+export function resolveKeyRef(store: KeyStore, accountId: string, ref: KeyRef, field: string): KeyRecord {
+  if (ref.accountId !== undefined && ref.accountId !== accountId) {
+    throw ref.kind === "key" ? keyNotFound(field) : aliasNotFound(field);
+  }
+  let keyId: string;
+  if (ref.kind === "alias") {
+    const alias = store.getAlias(accountId, ref.aliasName);
+    if (alias === undefined) throw aliasNotFound(field);
+    keyId = alias.targetKeyId;
+  } else {
+    keyId = ref.keyId;
+  }
+  const key = store.getKey(accountId, keyId);
+  if (key === undefined) throw keyNotFound(field);
+  return key;
+}
+
+/** Parses and resolves a key_id-style field. */
+export function resolveKey(store: KeyStore, accountId: string, value: string, field: string): KeyRecord {
+  return resolveKeyRef(store, accountId, parseKeyRef(value, field), field);
+}
+
+/** Refuses a key whose state or usage does not allow a cryptographic operation. */
+export function assertUsableFor(key: KeyRecord, usage: KeyUsage, field: string): void {
+  switch (key.state) {
+    case KeyState.ENABLED:
+      break;
+    case KeyState.DISABLED:
+      throw new KeyholdError("KEY_DISABLED", `${field}: the key is disabled`, { field });
+    case KeyState.PENDING_DELETION:
+      throw new KeyholdError("KEY_PENDING_DELETION", `${field}: the key is pending deletion`, { field });
+    case KeyState.PENDING_IMPORT:
+      throw new KeyholdError("KEY_PENDING_IMPORT", `${field}: the key has no key material yet`, { field });
+    case KeyState.UNAVAILABLE:
+      throw new KeyholdError("EXTERNAL_KEY_STORE_UNAVAILABLE", `${field}: the key's external key store is unavailable`, { field });
+    default:
+      throw new KeyholdError("INTERNAL", "key in an unknown state");
+  }
+  if (key.keyUsage !== usage) {
+    throw new KeyholdError("KEY_USAGE_MISMATCH", `${field}: the key's usage does not allow this operation`, { field });
+  }
+}

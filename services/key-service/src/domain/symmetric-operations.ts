@@ -1,0 +1,75 @@
+// The symmetric engine as the handlers use it: encrypt under a key's primary version, decrypt
+// a self-describing ciphertext by the version it names. No transport here.
+import { KeyUsage } from "@keyhold/proto";
+import { KeyholdError, invalidArgument } from "@keyhold/server-kit";
+import type { KeyStore } from "../store/key-store.ts";
+import type { KeyRecord, KeyVersionRecord } from "../store/records.ts";
+import { CIPHERTEXT_OVERHEAD, invalidCiphertext, openSymmetric, readKeyVersionId, sealSymmetric } from "./ciphertext.ts";
+import type { EncryptionContext } from "./encryption-context.ts";
+import { assertUsableFor } from "./key-resolver.ts";
+import type { KeyMaterials } from "./key-materials.ts";
+
+export const MAX_PLAINTEXT_BYTES = 6144;
+const MAX_CIPHERTEXT_BYTES = MAX_PLAINTEXT_BYTES + CIPHERTEXT_OVERHEAD;
+
+export interface SymmetricDeps {
+  readonly store: KeyStore;
+  readonly materials: KeyMaterials;
+}
+
+export interface Sealed {
+  readonly blob: Buffer;
+  readonly version: KeyVersionRecord;
+}
+
+export interface Opened {
+  readonly plaintext: Buffer;
+  readonly key: KeyRecord;
+  readonly version: KeyVersionRecord;
+}
+
+export function validatePlaintext(plaintext: Uint8Array, field: string): void {
+  if (plaintext.byteLength === 0) throw invalidArgument(field, "must not be empty");
+  if (plaintext.byteLength > MAX_PLAINTEXT_BYTES) {
+    throw new KeyholdError("PLAINTEXT_TOO_LARGE", `${field}: must be at most ${MAX_PLAINTEXT_BYTES} bytes; use a data key for more`, { field });
+  }
+}
+
+function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecord {
+  const version = store.getVersion(key.primaryVersionId);
+  if (version === undefined) throw new KeyholdError("INTERNAL", "key has no primary version");
+  return version;
+}
+
+/** Encrypts under the key's primary version; the key must be enabled for ENCRYPT_DECRYPT. */
+export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintext: Uint8Array, context: EncryptionContext, field: string): Promise<Sealed> {
+  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, field);
+  const version = primaryVersion(deps.store, key);
+  const blob = await deps.materials.withSymmetric(version, (material) => sealSymmetric(material, version.versionId, plaintext, context));
+  return { blob, version };
+}
+
+/**
+ * Decrypts a ciphertext of the caller's account. Anything that does not decrypt (malformed,
+ * unknown version, another account's, another key than `expectedKeyId`, wrong context) is the
+ * one uniform INVALID_CIPHERTEXT; a disabled key is KEY_DISABLED.
+ */
+export async function openForAccount(
+  deps: SymmetricDeps,
+  accountId: string,
+  blob: Uint8Array,
+  context: EncryptionContext,
+  expectedKeyId: string | undefined,
+  field: string,
+): Promise<Opened> {
+  if (blob.byteLength === 0) throw invalidArgument(field, "must not be empty");
+  if (blob.byteLength > MAX_CIPHERTEXT_BYTES) throw invalidCiphertext();
+  const version = deps.store.getVersion(readKeyVersionId(blob));
+  if (version === undefined || version.accountId !== accountId) throw invalidCiphertext();
+  if (expectedKeyId !== undefined && version.keyId !== expectedKeyId) throw invalidCiphertext();
+  const key = deps.store.getKey(accountId, version.keyId);
+  if (key === undefined) throw invalidCiphertext();
+  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, "key_id");
+  const plaintext = await deps.materials.withSymmetric(version, (material) => openSymmetric(material, blob, context));
+  return { plaintext, key, version };
+}

@@ -1,0 +1,80 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createHash } from "node:crypto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyUsage, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
+import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
+import type { AppContext } from "../context.ts";
+import { validateTags } from "../domain/tags.ts";
+import { keyMetadata } from "./views.ts";
+
+export const MAX_DESCRIPTION_LENGTH = 8192;
+const IDEMPOTENCY_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The request minus its idempotency token, hashed: "same body" for idempotent replays. */
+function requestHash(request: CreateKeyRequest): string {
+  const body = toBinary(CreateKeyRequestSchema, create(CreateKeyRequestSchema, { ...request, idempotencyToken: "" }));
+  return createHash("sha256").update(body).digest("hex");
+}
+
+export function validateDescription(description: string): void {
+  if (description.length > MAX_DESCRIPTION_LENGTH) throw invalidArgument("description", `must be at most ${MAX_DESCRIPTION_LENGTH} characters`);
+}
+
+export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequestSchema, typeof CreateKeyResponseSchema> {
+  return async (request, call) => {
+    const caller = callerOf(call);
+    validateDescription(request.description);
+    const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
+    if (keySpec !== KeySpec.SYMMETRIC_DEFAULT) throw invalidArgument("key_spec", "only SYMMETRIC_DEFAULT keys can be created by this server");
+    const keyUsage = request.keyUsage === KeyUsage.UNSPECIFIED ? KeyUsage.ENCRYPT_DECRYPT : request.keyUsage;
+    if (keyUsage !== KeyUsage.ENCRYPT_DECRYPT) throw invalidArgument("key_usage", "SYMMETRIC_DEFAULT keys have usage ENCRYPT_DECRYPT");
+    const origin = request.origin === Origin.UNSPECIFIED ? Origin.SOFTWARE : request.origin;
+    if (origin !== Origin.SOFTWARE) throw invalidArgument("origin", "only SOFTWARE origin is available on this server");
+    const tags = validateTags(request.tags, "tags");
+    const token = request.idempotencyToken;
+    if (token !== "" && !IDEMPOTENCY_TOKEN.test(token)) {
+      throw invalidArgument("idempotency_token", "must be 1-64 characters of letters, digits, '_' and '-'");
+    }
+    const hash = token === "" ? "" : requestHash(request);
+    const replay = (requestHashSeen: string, keyId: string): MessageInitShape<typeof CreateKeyResponseSchema> => {
+      if (requestHashSeen !== hash) {
+        throw new KeyholdError("IDEMPOTENCY_CONFLICT", "idempotency_token: already used with a different request", { field: "idempotency_token" });
+      }
+      const existing = ctx.store.getKey(caller.accountId, keyId);
+      if (existing === undefined) throw new KeyholdError("INTERNAL", "idempotency record names a missing key");
+      return { keyMetadata: keyMetadata(existing, ctx.config.region) };
+    };
+    if (token !== "") {
+      const previous = ctx.store.findIdempotency(caller.accountId, "CreateKey", token);
+      if (previous !== undefined) return replay(previous.requestHash, previous.resourceId);
+    }
+
+    const keyId = ctx.newId();
+    const versionId = ctx.newId();
+    const now = ctx.clock.now();
+    const wrapped = await ctx.materials.generateSymmetric(caller.accountId, keyId, versionId);
+    const outcome = ctx.store.createKey({
+      key: {
+        keyId,
+        accountId: caller.accountId,
+        description: request.description,
+        keySpec,
+        keyUsage,
+        origin,
+        keyManager: KeyManager.CUSTOMER,
+        state: KeyState.ENABLED,
+        createdAt: now,
+        primaryVersionId: versionId,
+        deletionDate: undefined,
+      },
+      firstVersion: { versionId, keyId, accountId: caller.accountId, wrappedMaterial: wrapped, wrappedBy: ctx.rootKey.description, createdAt: now },
+      tags,
+      idempotency: token === "" ? undefined : { operation: "CreateKey", token, requestHash: hash },
+    });
+    if (outcome.kind === "replayed") {
+      ctx.materials.forget(versionId);
+      return replay(outcome.previous.requestHash, outcome.previous.resourceId);
+    }
+    return { keyMetadata: keyMetadata(outcome.key, ctx.config.region) };
+  };
+}

@@ -1,0 +1,26 @@
+import type { GenerateDataKeyWithoutPlaintextRequestSchema, GenerateDataKeyWithoutPlaintextResponseSchema } from "@keyhold/proto";
+import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import type { AppContext } from "../context.ts";
+import { dataKeyLength } from "../domain/data-key.ts";
+import { resolveKey } from "../domain/key-resolver.ts";
+import { keyKrn } from "../domain/names.ts";
+import { sealUnderKey } from "../domain/symmetric-operations.ts";
+import { encryptionContext } from "./crypto-fields.ts";
+
+export function generateDataKeyWithoutPlaintext(
+  ctx: AppContext,
+): UnaryHandler<typeof GenerateDataKeyWithoutPlaintextRequestSchema, typeof GenerateDataKeyWithoutPlaintextResponseSchema> {
+  return async (request, call) => {
+    const accountId = callerOf(call).accountId;
+    const length = dataKeyLength(request.keySpec, request.numberOfBytes);
+    const context = encryptionContext(request.encryptionContext, "encryption_context");
+    const key = resolveKey(ctx.store, accountId, request.keyId, "key_id");
+    const dataKey = ctx.random(length);
+    try {
+      const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
+      return { ciphertextBlob: sealed.blob, keyId: keyKrn(ctx.config.region, key.accountId, key.keyId), keyVersionId: sealed.version.versionId };
+    } finally {
+      dataKey.fill(0);
+    }
+  };
+}

@@ -1,0 +1,25 @@
+import type { GenerateDataKeyRequestSchema, GenerateDataKeyResponseSchema } from "@keyhold/proto";
+import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import type { AppContext } from "../context.ts";
+import { dataKeyLength } from "../domain/data-key.ts";
+import { resolveKey } from "../domain/key-resolver.ts";
+import { keyKrn } from "../domain/names.ts";
+import { sealUnderKey } from "../domain/symmetric-operations.ts";
+import { encryptionContext } from "./crypto-fields.ts";
+
+export function generateDataKey(ctx: AppContext): UnaryHandler<typeof GenerateDataKeyRequestSchema, typeof GenerateDataKeyResponseSchema> {
+  return async (request, call) => {
+    const accountId = callerOf(call).accountId;
+    const length = dataKeyLength(request.keySpec, request.numberOfBytes);
+    const context = encryptionContext(request.encryptionContext, "encryption_context");
+    const key = resolveKey(ctx.store, accountId, request.keyId, "key_id");
+    const dataKey = ctx.random(length);
+    const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
+    return {
+      ciphertextBlob: sealed.blob,
+      plaintext: dataKey,
+      keyId: keyKrn(ctx.config.region, key.accountId, key.keyId),
+      keyVersionId: sealed.version.versionId,
+    };
+  };
+}

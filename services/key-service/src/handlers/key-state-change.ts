@@ -1,0 +1,20 @@
+// EnableKey and DisableKey share one transition: same checks, another target state.
+import { KeyState } from "@keyhold/proto";
+import { callerOf, KeyholdError, type CallContext } from "@keyhold/server-kit";
+import type { AppContext } from "../context.ts";
+import { keyNotFound, resolveKey } from "../domain/key-resolver.ts";
+import { keyMetadata } from "./views.ts";
+
+export async function changeKeyState(ctx: AppContext, keyIdField: string, call: CallContext, target: KeyState.ENABLED | KeyState.DISABLED) {
+  const accountId = callerOf(call).accountId;
+  const key = resolveKey(ctx.store, accountId, keyIdField, "key_id");
+  if (key.state !== KeyState.ENABLED && key.state !== KeyState.DISABLED) {
+    const reason = key.state === KeyState.PENDING_DELETION ? "KEY_PENDING_DELETION" : key.state === KeyState.PENDING_IMPORT ? "KEY_PENDING_IMPORT" : "INTERNAL";
+    throw new KeyholdError(reason, `key_id: the key cannot be ${target === KeyState.ENABLED ? "enabled" : "disabled"} in its current state`, {
+      field: "key_id",
+    });
+  }
+  const updated = key.state === target ? key : ctx.store.updateKey(accountId, key.keyId, { state: target });
+  if (updated === undefined) throw keyNotFound("key_id");
+  return { keyMetadata: keyMetadata(updated, ctx.config.region) };
+}

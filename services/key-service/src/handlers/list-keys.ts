@@ -1,0 +1,18 @@
+import type { ListKeysRequestSchema, ListKeysResponseSchema } from "@keyhold/proto";
+import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import type { AppContext } from "../context.ts";
+import { keyKrn } from "../domain/names.ts";
+import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
+
+export function listKeys(ctx: AppContext): UnaryHandler<typeof ListKeysRequestSchema, typeof ListKeysResponseSchema> {
+  return async (request, call) => {
+    const accountId = callerOf(call).accountId;
+    const limit = pageSize(request.pageSize);
+    const after = decodePageToken("keys", request.pageToken);
+    const page = ctx.store.listKeys(accountId, after, limit);
+    return {
+      keys: page.items.map((key) => ({ keyId: key.keyId, krn: keyKrn(ctx.config.region, key.accountId, key.keyId) })),
+      nextPageToken: encodePageToken("keys", page.next),
+    };
+  };
+}

@@ -1,0 +1,26 @@
+import type { UpdateAliasRequestSchema, UpdateAliasResponseSchema } from "@keyhold/proto";
+import { callerOf, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
+import type { AppContext } from "../context.ts";
+import { aliasNotFound, resolveKeyRef } from "../domain/key-resolver.ts";
+import { parseKeyRef, validateCustomerAliasName } from "../domain/names.ts";
+import { aliasEntry } from "./views.ts";
+
+export function updateAlias(ctx: AppContext): UnaryHandler<typeof UpdateAliasRequestSchema, typeof UpdateAliasResponseSchema> {
+  return async (request, call) => {
+    const accountId = callerOf(call).accountId;
+    validateCustomerAliasName(request.aliasName, "alias_name");
+    const target = parseKeyRef(request.targetKeyId, "target_key_id", false);
+    const existing = ctx.store.getAlias(accountId, request.aliasName);
+    if (existing === undefined) throw aliasNotFound("alias_name");
+    const key = resolveKeyRef(ctx.store, accountId, target, "target_key_id");
+    const current = ctx.store.getKey(accountId, existing.targetKeyId);
+    if (current !== undefined && (current.keySpec !== key.keySpec || current.keyUsage !== key.keyUsage)) {
+      throw new KeyholdError("INVALID_ARGUMENT", "target_key_id: must have the same key spec and usage as the alias's current key", {
+        field: "target_key_id",
+      });
+    }
+    const now = ctx.clock.now();
+    if (ctx.store.updateAlias(accountId, request.aliasName, key.keyId, now) === "missing") throw aliasNotFound("alias_name");
+    return { alias: aliasEntry({ ...existing, targetKeyId: key.keyId, updatedAt: now }, ctx.config.region) };
+  };
+}

@@ -1,0 +1,7 @@
+export { createKeyServiceApp } from "./app.ts";
+export type { KeyServiceApp, KeyServiceOverrides } from "./app.ts";
+export { ConfigError, readKeyServiceConfig } from "./config.ts";
+export type { Environment, KeyServiceConfig } from "./config.ts";
+export type { AppContext, Clock } from "./context.ts";
+export { LocalFileRootKeyProvider } from "./domain/root-key.ts";
+export type { RootKeyProvider } from "./domain/root-key.ts";

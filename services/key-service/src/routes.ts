@@ -1,0 +1,51 @@
+// Composes the handlers into the two services key-service serves.
+import { CryptoService, KeyService } from "@keyhold/proto";
+import { bindService, type ServiceBinding } from "@keyhold/server-kit";
+import type { AppContext } from "./context.ts";
+import { createAlias } from "./handlers/create-alias.ts";
+import { createKey } from "./handlers/create-key.ts";
+import { decrypt } from "./handlers/decrypt.ts";
+import { deleteAlias } from "./handlers/delete-alias.ts";
+import { disableKey } from "./handlers/disable-key.ts";
+import { enableKey } from "./handlers/enable-key.ts";
+import { encrypt } from "./handlers/encrypt.ts";
+import { generateDataKey } from "./handlers/generate-data-key.ts";
+import { generateDataKeyWithoutPlaintext } from "./handlers/generate-data-key-without-plaintext.ts";
+import { generateRandom } from "./handlers/generate-random.ts";
+import { getKey } from "./handlers/get-key.ts";
+import { listAliases } from "./handlers/list-aliases.ts";
+import { listKeys } from "./handlers/list-keys.ts";
+import { listResourceTags } from "./handlers/list-resource-tags.ts";
+import { reEncrypt } from "./handlers/re-encrypt.ts";
+import { tagResource } from "./handlers/tag-resource.ts";
+import { untagResource } from "./handlers/untag-resource.ts";
+import { updateAlias } from "./handlers/update-alias.ts";
+import { updateKey } from "./handlers/update-key.ts";
+
+export function keyServiceBindings(ctx: AppContext): ServiceBinding[] {
+  return [
+    bindService(KeyService, {
+      createKey: createKey(ctx),
+      getKey: getKey(ctx),
+      listKeys: listKeys(ctx),
+      updateKey: updateKey(ctx),
+      enableKey: enableKey(ctx),
+      disableKey: disableKey(ctx),
+      createAlias: createAlias(ctx),
+      updateAlias: updateAlias(ctx),
+      deleteAlias: deleteAlias(ctx),
+      listAliases: listAliases(ctx),
+      tagResource: tagResource(ctx),
+      untagResource: untagResource(ctx),
+      listResourceTags: listResourceTags(ctx),
+    }),
+    bindService(CryptoService, {
+      encrypt: encrypt(ctx),
+      decrypt: decrypt(ctx),
+      reEncrypt: reEncrypt(ctx),
+      generateDataKey: generateDataKey(ctx),
+      generateDataKeyWithoutPlaintext: generateDataKeyWithoutPlaintext(ctx),
+      generateRandom: generateRandom(ctx),
+    }),
+  ];
+}
