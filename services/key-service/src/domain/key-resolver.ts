@@ -1,6 +1,6 @@
 // Finds the key a request names, for the caller's account, and checks it may be used. A key
 // of another account answers exactly like a key that does not exist.
-import { KeyState, KeyUsage } from "@keyhold/proto";
+import { KeyState, type KeyUsage } from "@keyhold/proto";
 import { KeyholdError } from "@keyhold/server-kit";
 import type { KeyStore } from "../store/key-store.ts";
 import type { KeyRecord } from "../store/records.ts";

@@ -1,0 +1,128 @@
+// pnpm bench: ghz against a bare node:http2 echo, the server kit's echo, and key-service's
+// Encrypt / Decrypt / GenerateDataKey in the all-in-one Keyhold process; each server in its own
+// child process so its CPU time per call can be read. Prints a table, writes bench/results/.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { summarize } from "./checks.ts";
+import { ChildSet } from "./children.ts";
+import { loadConfig, UsageError, type BenchConfig } from "./config.ts";
+import { clockTicksPerSecond } from "./cpu.ts";
+import { Ghz } from "./ghz.ts";
+import { prepareCryptoMaterial, startKeyhold } from "./keyhold.ts";
+import { measureTarget, type MeasureContext, type Measurement } from "./measure.ts";
+import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
+import { startEchoServer, type EchoServerKind } from "./servers.ts";
+import { bareEchoTarget, CRYPTO_TARGET_LABELS, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, type Target } from "./targets.ts";
+
+const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+async function run(config: BenchConfig, children: ChildSet, ghz: Ghz): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const environment: Environment = {
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+    ghzVersion: await ghz.version(),
+  };
+  const context: MeasureContext = { config, ghz, ticksPerSecond: clockTicksPerSecond(), progress };
+  const measurements: Measurement[] = [];
+  const skipped: Skip[] = [];
+  let failed = false;
+
+  const echoes: [EchoServerKind, Target][] = [
+    ["bare", bareEchoTarget(config.repoRoot)],
+    ["kit", kitEchoTarget()],
+  ];
+  for (const [kind, target] of echoes) {
+    const server = await startEchoServer(kind, config, children);
+    try {
+      measurements.push(...(await measureTarget(context, server, target)));
+    } finally {
+      await server.stop();
+    }
+  }
+
+  const cryptoLabels = Object.values(CRYPTO_TARGET_LABELS);
+  progress("starting keyhold dev");
+  const keyhold = await startKeyhold(config, children);
+  if (!keyhold.ok) {
+    progress(`skipping key-service targets: ${keyhold.reason}`);
+    skipped.push({ targets: cryptoLabels, reason: keyhold.reason });
+  } else {
+    try {
+      const material = await prepareCryptoMaterial(keyhold.server.address, randomBytes(PLAINTEXT_BYTES));
+      for (const target of cryptoTargets(material)) measurements.push(...(await measureTarget(context, keyhold.server, target)));
+    } catch (error) {
+      failed = true;
+      const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
+      progress(`key-service targets ${reason}`);
+      const measured = new Set(measurements.map((m) => m.label));
+      skipped.push({ targets: cryptoLabels.filter((label) => !measured.has(label)), reason });
+    } finally {
+      await keyhold.server.stop();
+    }
+  }
+
+  const summary = summarize(measurements, config.concurrencies);
+  const result: BenchResult = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    environment,
+    settings: { smoke: config.smoke, load: config.load, warmup: config.warmup, concurrencies: config.concurrencies, connections: 1 },
+    summary,
+    skipped,
+  };
+  process.stdout.write("\n" + formatReport(result) + "\n");
+  const path = await writeResult(config.resultsDir, result);
+  process.stdout.write(`\nwrote ${relative(config.repoRoot, path)}\n`);
+
+  if (failed) return 1;
+  const missed = summary.checks.some((check) => check.status === "MISS");
+  const callsFailed = measurements.some((m) => m.ghz.errorCalls > 0);
+  if (config.strict && (missed || callsFailed || skipped.length > 0)) {
+    process.stderr.write("--strict: a target was missed or skipped, or calls failed\n");
+    return 1;
+  }
+  return 0;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let config: BenchConfig;
+  try {
+    config = loadConfig(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError) && !(error instanceof TypeError)) throw error;
+    // parseArgs reports unknown or malformed options as TypeError (ERR_PARSE_ARGS_*).
+    process.stderr.write(error.message.trimEnd() + "\n");
+    return 2;
+  }
+
+  const children = new ChildSet();
+  const workDir = await mkdtemp(join(tmpdir(), "keyhold-bench-"));
+  const cleanUp = async () => {
+    await children.stopAll();
+    await rm(workDir, { recursive: true, force: true });
+  };
+  // Whatever happens, no server outlives the benchmark.
+  process.once("exit", () => children.killAllNow());
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.once(signal, () => void cleanUp().finally(() => process.exit(code)));
+  }
+  try {
+    return await run(config, children, new Ghz(config.ghzPath, workDir));
+  } finally {
+    await cleanUp();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite: what `npm test` and .ci/run run. Installs what it needs when missing
+# (Node 24, pnpm, dependencies, ghz, grpcurl, a Python venv with grpcio), then checks protos,
+# generated code, types and lint, and runs every test with Node's test runner.
+source "$(dirname "$0")/lib/toolchain.sh"
+ensure_toolchain
+ensure_go_tools
+ensure_python_grpc
+cd "$KEYHOLD_ROOT"
+
+step() { log "── $*"; }
+
+step "buf lint"
+pnpm exec buf lint
+
+if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then
+  step "buf breaking (FILE) against the previous commit"
+  pnpm exec buf breaking --against ".git#ref=HEAD~1"
+fi
+
+step "generated code is fresh (buf generate)"
+pnpm exec buf generate
+node scripts/gen-proto-index.ts
+if [ -n "$(git status --porcelain -- packages/proto)" ]; then
+  git status --porcelain -- packages/proto >&2
+  git --no-pager diff --stat -- packages/proto >&2
+  log "packages/proto is stale: run 'pnpm gen' and commit the result"
+  exit 1
+fi
+
+step "typecheck (tsc, strict)"
+node_modules/.bin/tsc -p tsconfig.json
+
+step "lint (eslint, type-aware)"
+node_modules/.bin/eslint --max-warnings 0 .
+
+step "tests (node --test)"
+node --test --test-reporter=spec \
+  "packages/*/src/**/*.test.ts" "services/*/src/**/*.test.ts" "test/**/*.test.ts"
+
+if [ "${CI:-}" = "true" ] || [ "${KEYHOLD_BENCH_SMOKE:-}" = "1" ]; then
+  step "benchmark smoke (pnpm bench --smoke)"
+  node bench/src/main.ts --smoke
+fi
