@@ -14,7 +14,7 @@ export interface BenchConfig {
   /** Calls in flight for each measured run, in order; the first is the throughput figure. */
   readonly concurrencies: readonly [throughput: number, latency: number];
   readonly load: Load;
-  /** Discarded load applied to each target before it is measured. */
+  /** Discarded load applied to each target of a server before any of them is measured. */
   readonly warmup: Load;
   readonly smoke: boolean;
   /** Exit non-zero when a target is missed or a call fails. */
@@ -34,25 +34,34 @@ export const USAGE = `usage: pnpm bench [--smoke] [--duration <seconds>] [--call
   --smoke            tiny counts (CI): 300 calls per target and concurrency, all targets
   --duration <s>     seconds of load per measured run (default 6)
   --calls <n>        a fixed number of calls per measured run instead of a duration
-  --strict           exit 1 when a target is missed or any call fails
+  --strict           exit 1 when a target is missed or skipped, or any call fails
 `;
 
+/** The command line is wrong: the message says how. */
 export class UsageError extends Error {}
+/** --help: print USAGE and stop. */
+export class HelpRequested extends Error {}
 
 export function loadConfig(argv: readonly string[]): BenchConfig {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      smoke: { type: "boolean", default: false },
-      strict: { type: "boolean", default: false },
-      duration: { type: "string" },
-      calls: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) throw new UsageError(USAGE);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        smoke: { type: "boolean", default: false },
+        strict: { type: "boolean", default: false },
+        duration: { type: "string" },
+        calls: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    // ERR_PARSE_ARGS_UNKNOWN_OPTION and friends.
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+  }
+  if (values.help) throw new HelpRequested(USAGE);
   if (values.duration !== undefined && values.calls !== undefined) {
     throw new UsageError("--duration and --calls are exclusive\n\n" + USAGE);
   }
@@ -61,7 +70,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig {
   let load: Load = smoke ? { kind: "calls", calls: 300 } : { kind: "duration", seconds: 6 };
   if (values.duration !== undefined) load = { kind: "duration", seconds: positiveNumber("--duration", values.duration.replace(/s$/, "")) };
   if (values.calls !== undefined) load = { kind: "calls", calls: Math.round(positiveNumber("--calls", values.calls)) };
-  const warmup: Load = smoke ? { kind: "calls", calls: 50 } : { kind: "duration", seconds: 1 };
+  const warmup: Load = smoke ? { kind: "calls", calls: 50 } : { kind: "duration", seconds: 2 };
 
   const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
   const childEnv: Record<string, string> = {};

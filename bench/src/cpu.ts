@@ -14,20 +14,30 @@ export function clockTicksPerSecond(): number {
   return 100;
 }
 
-/** User + system CPU time of a live process, in clock ticks. */
-export function cpuTicks(pid: number): number {
+/** Two fields of /proc/<pid>/stat, numbered as in proc(5), summed. */
+function statTicks(pid: number | "self", first: number, second: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`unreadable /proc/${pid}/stat`);
-  return utime + stime;
+  // fields[0] is field 3 (state).
+  const a = Number(fields[first - 3]);
+  const b = Number(fields[second - 3]);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) throw new Error(`unreadable /proc/${pid}/stat`);
+  return a + b;
 }
 
-/** Starts a CPU-time measurement of pid; the returned function gives the CPU seconds used since. */
-export function measureCpu(pid: number, ticksPerSecond: number): () => number {
-  const before = cpuTicks(pid);
-  return () => (cpuTicks(pid) - before) / ticksPerSecond;
+/** User + system CPU time of a live process (utime + stime), in clock ticks. */
+export function cpuTicks(pid: number): number {
+  return statTicks(pid, 14, 15);
+}
+
+/** User + system CPU time of this process's exited and reaped children (cutime + cstime), in clock ticks. */
+export function reapedChildrenCpuTicks(): number {
+  return statTicks("self", 16, 17);
+}
+
+/** Starts a CPU-time measurement; the returned function gives the CPU seconds used since. */
+export function measureCpu(readTicks: () => number, ticksPerSecond: number): () => number {
+  const before = readTicks();
+  return () => (readTicks() - before) / ticksPerSecond;
 }

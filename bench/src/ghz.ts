@@ -60,12 +60,14 @@ const PROCESS_SLACK_MS = 120_000;
 export class Ghz {
   readonly path: string;
   private readonly workDir: string;
+  private readonly signal: AbortSignal;
   private runs = 0;
 
-  /** workDir: a private scratch directory for ghz's reports. */
-  constructor(path: string, workDir: string) {
+  /** workDir: a scratch directory for ghz's reports; signal: kills a running ghz when aborted. */
+  constructor(path: string, workDir: string, signal: AbortSignal) {
     this.path = path;
     this.workDir = workDir;
+    this.signal = signal;
   }
 
   async run(run: GhzRun): Promise<GhzResult> {
@@ -105,7 +107,7 @@ export class Ghz {
 
   private exec(args: readonly string[], timeoutMs: number, options: { withStderr?: boolean } = {}): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile(this.path, [...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
+      execFile(this.path, [...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8", signal: this.signal }, (error, stdout, stderr) => {
         if (error) reject(new Error(`ghz ${args.join(" ")}: ${error.message}\n${stderr}${stdout}`.trim()));
         else resolve(options.withStderr === true ? stdout + stderr : stdout);
       });

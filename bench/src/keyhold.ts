@@ -1,9 +1,8 @@
 // The all-in-one Keyhold process (`keyhold dev`), started the way a user starts it, and the
 // key and ciphertext its crypto targets need.
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@connectrpc/connect";
@@ -24,12 +23,15 @@ export interface CryptoMaterial {
   readonly ciphertextBlob: Uint8Array;
 }
 
-/** Starts `node packages/cli/src/main.ts dev` on a fresh data directory; not ok when it is absent or never healthy. */
-export async function startKeyhold(config: BenchConfig, children: ChildSet): Promise<KeyholdStart> {
+/**
+ * Starts `node packages/cli/src/main.ts dev` on dataDir (created, and removed on stop); not ok
+ * when the CLI is absent or never healthy.
+ */
+export async function startKeyhold(config: BenchConfig, children: ChildSet, dataDir: string): Promise<KeyholdStart> {
   const cliMain = join(config.repoRoot, "packages", "cli", "src", "main.ts");
   if (!existsSync(cliMain)) return { ok: false, reason: "packages/cli/src/main.ts does not exist yet" };
 
-  const dataDir = await mkdtemp(join(tmpdir(), "keyhold-bench-"));
+  await mkdir(dataDir, { recursive: true });
   const [grpcPort, httpPort] = await freePortPair(config.host);
   const httpAddress = `${config.host}:${httpPort}`;
   const child = children.spawnNode("keyhold dev", [cliMain, "dev"], {

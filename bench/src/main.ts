@@ -7,18 +7,18 @@ import { cpus, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { summarize } from "./checks.ts";
 import { ChildSet } from "./children.ts";
-import { loadConfig, UsageError, type BenchConfig } from "./config.ts";
+import { HelpRequested, loadConfig, UsageError, type BenchConfig } from "./config.ts";
 import { clockTicksPerSecond } from "./cpu.ts";
 import { Ghz } from "./ghz.ts";
 import { prepareCryptoMaterial, startKeyhold } from "./keyhold.ts";
-import { measureTarget, type MeasureContext, type Measurement } from "./measure.ts";
+import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
 import { startEchoServer, type EchoServerKind } from "./servers.ts";
 import { bareEchoTarget, CRYPTO_TARGET_LABELS, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, type Target } from "./targets.ts";
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
-async function run(config: BenchConfig, children: ChildSet, ghz: Ghz): Promise<number> {
+async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: string): Promise<number> {
   const startedAt = new Date().toISOString();
   const environment: Environment = {
     node: process.version,
@@ -40,7 +40,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz): Promise<n
   for (const [kind, target] of echoes) {
     const server = await startEchoServer(kind, config, children);
     try {
-      measurements.push(...(await measureTarget(context, server, target)));
+      measurements.push(...(await measureServer(context, server, [target])));
     } finally {
       await server.stop();
     }
@@ -48,14 +48,14 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz): Promise<n
 
   const cryptoLabels = Object.values(CRYPTO_TARGET_LABELS);
   progress("starting keyhold dev");
-  const keyhold = await startKeyhold(config, children);
+  const keyhold = await startKeyhold(config, children, join(workDir, "keyhold-data"));
   if (!keyhold.ok) {
     progress(`skipping key-service targets: ${keyhold.reason}`);
     skipped.push({ targets: cryptoLabels, reason: keyhold.reason });
   } else {
     try {
       const material = await prepareCryptoMaterial(keyhold.server.address, randomBytes(PLAINTEXT_BYTES));
-      for (const target of cryptoTargets(material)) measurements.push(...(await measureTarget(context, keyhold.server, target)));
+      measurements.push(...(await measureServer(context, keyhold.server, cryptoTargets(material))));
     } catch (error) {
       failed = true;
       const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
@@ -95,25 +95,42 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     config = loadConfig(argv);
   } catch (error) {
-    if (!(error instanceof UsageError) && !(error instanceof TypeError)) throw error;
-    // parseArgs reports unknown or malformed options as TypeError (ERR_PARSE_ARGS_*).
+    if (error instanceof HelpRequested) {
+      process.stdout.write(error.message);
+      return 0;
+    }
+    if (!(error instanceof UsageError)) throw error;
     process.stderr.write(error.message.trimEnd() + "\n");
     return 2;
   }
 
   const children = new ChildSet();
+  // ghz's reports and Keyhold's data directory; removed at the end.
   const workDir = await mkdtemp(join(tmpdir(), "keyhold-bench-"));
-  const cleanUp = async () => {
-    await children.stopAll();
-    await rm(workDir, { recursive: true, force: true });
-  };
-  // Whatever happens, no server outlives the benchmark.
+  const shutdown = new AbortController();
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      shutdown.abort();
+      await children.stopAll();
+      await rm(workDir, { recursive: true, force: true });
+    })());
+  // Whatever happens, no server (or ghz) outlives the benchmark.
   process.once("exit", () => children.killAllNow());
+  let interruptedExitCode: number | undefined;
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-    process.once(signal, () => void cleanUp().finally(() => process.exit(code)));
+    process.once(signal, () => {
+      process.stderr.write(`[bench] ${signal}: stopping\n`);
+      interruptedExitCode = code;
+      void cleanUp().finally(() => process.exit(code));
+    });
   }
   try {
-    return await run(config, children, new Ghz(config.ghzPath, workDir));
+    return await run(config, children, new Ghz(config.ghzPath, workDir, shutdown.signal), workDir);
+  } catch (error) {
+    // What an interruption breaks (the aborted ghz run, a killed server) is no failure of its own.
+    if (interruptedExitCode !== undefined) return interruptedExitCode;
+    throw error;
   } finally {
     await cleanUp();
   }

@@ -45,7 +45,7 @@ export function formatReport(result: BenchResult): string {
   const lines: string[] = [];
   lines.push(
     `Node ${env.node} · ${env.cores} cores (${env.cpuModel}) · ghz ${env.ghzVersion} · ${settings.connections} connection · ` +
-      `${describeLoad(settings.load)} per run after ${describeLoad(settings.warmup)} warm-up${settings.smoke ? " · SMOKE (figures are rough)" : ""}`,
+      `${describeLoad(settings.load)} per run after ${describeLoad(settings.warmup)} warm-up per target${settings.smoke ? " · SMOKE (figures are rough)" : ""}`,
     "",
   );
   lines.push(...table(summary.rows));
@@ -59,7 +59,7 @@ export function formatReport(result: BenchResult): string {
 }
 
 function table(rows: readonly Row[]): string[] {
-  const header = ["target", "in flight", "req/s", "p50 ms", "p99 ms", "server CPU µs/call", "× bare echo", "errors"];
+  const header = ["target", "in flight", "req/s", "p50 ms", "p99 ms", "server CPU µs/call", "ghz CPU µs/call", "× bare echo", "errors"];
   const body = rows.map((row) => [
     row.label,
     String(row.concurrency),
@@ -67,6 +67,7 @@ function table(rows: readonly Row[]): string[] {
     fixed(row.ghz.p50Ms, 2),
     fixed(row.ghz.p99Ms, 2),
     fixed(row.serverCpuMicrosPerCall, 1),
+    fixed(row.clientCpuMicrosPerCall, 1),
     row.ratioToBareEcho === undefined ? "—" : `${row.ratioToBareEcho.toFixed(2)}×`,
     String(row.ghz.errorCalls),
   ]);

