@@ -66,6 +66,7 @@ export class KeyholdServer {
         "grpc.max_receive_message_length": this.options.maxMessageBytes,
         "grpc.max_send_message_length": this.options.maxMessageBytes,
         "grpc.keepalive_permit_without_calls": 1,
+        "grpc.enable_channelz": 0,
         "grpc.http2.min_ping_interval_without_data_ms": 10_000,
       });
       addGrpcServices(server, this.services, dispatcher, this.options.logger);

@@ -8,6 +8,7 @@ import { KeyMaterials } from "./domain/key-materials.ts";
 import { KeyMaterialCache } from "./domain/material-cache.ts";
 import { LocalFileRootKeyProvider, type RootKeyProvider } from "./domain/root-key.ts";
 import { keyServiceBindings } from "./routes.ts";
+import { CachingKeyStore } from "./store/caching-key-store.ts";
 import type { KeyStore } from "./store/key-store.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "./store/sqlite-key-store.ts";
 
@@ -28,7 +29,7 @@ export interface KeyServiceApp {
 export async function createKeyServiceApp(config: KeyServiceConfig, logger: Logger, overrides: KeyServiceOverrides = {}): Promise<KeyServiceApp> {
   const log = logger.child({ service: "key-service" });
   const rootKey = overrides.rootKey ?? (await LocalFileRootKeyProvider.open(config.rootKeyFile, log));
-  const store = overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath));
+  const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);
   const context: AppContext = {

@@ -11,6 +11,8 @@ export interface KeyServiceConfig {
   readonly rootKeyFile: string;
   /** How many unwrapped key versions stay in memory. */
   readonly materialCacheSize: number;
+  /** How many key, version and alias records stay in memory (each). */
+  readonly recordCacheSize: number;
   /** The account whose root principal every call runs as, until policy-service lands. */
   readonly devAccountId: string;
 }
@@ -39,6 +41,7 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     databasePath: env["KEYHOLD_KEY_DB"] ?? join(dataDir, "key-service.sqlite"),
     rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
     materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
+    recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
     devAccountId,
   };
 }

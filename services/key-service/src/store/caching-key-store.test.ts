@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { KeyManager, KeySpec, KeyState, KeyUsage, Origin } from "@keyhold/proto";
+import { CachingKeyStore } from "./caching-key-store.ts";
+import type { KeyStore } from "./key-store.ts";
+import { openSqliteDatabase, SqliteKeyStore } from "./sqlite-key-store.ts";
+
+const ACCOUNT = "111122223333";
+
+/** Counts the reads that reach the database. */
+function counting(store: KeyStore) {
+  const reads = { getKey: 0, getVersion: 0, getAlias: 0 };
+  const wrapped: KeyStore = Object.create(store) as KeyStore;
+  wrapped.getKey = (a, k) => (reads.getKey++, store.getKey(a, k));
+  wrapped.getVersion = (v) => (reads.getVersion++, store.getVersion(v));
+  wrapped.getAlias = (a, n) => (reads.getAlias++, store.getAlias(a, n));
+  return { wrapped, reads };
+}
+
+function seed(store: KeyStore, keyId: string, versionId: string) {
+  const now = new Date(0);
+  store.createKey({
+    key: {
+      keyId,
+      accountId: ACCOUNT,
+      description: "d",
+      keySpec: KeySpec.SYMMETRIC_DEFAULT,
+      keyUsage: KeyUsage.ENCRYPT_DECRYPT,
+      origin: Origin.SOFTWARE,
+      keyManager: KeyManager.CUSTOMER,
+      state: KeyState.ENABLED,
+      createdAt: now,
+      primaryVersionId: versionId,
+      deletionDate: undefined,
+    },
+    firstVersion: { versionId, keyId, accountId: ACCOUNT, wrappedMaterial: Buffer.from([1]), wrappedBy: "test", createdAt: now },
+    tags: [],
+    idempotency: undefined,
+  });
+}
+
+const K1 = "00000000-0000-4000-8000-000000000001";
+const K2 = "00000000-0000-4000-8000-000000000002";
+const V1 = "00000000-0000-4000-8000-0000000000a1";
+const V2 = "00000000-0000-4000-8000-0000000000a2";
+
+test("repeated reads of keys, versions and aliases reach the database once", () => {
+  const sqlite = new SqliteKeyStore(openSqliteDatabase(":memory:"));
+  seed(sqlite, K1, V1);
+  const { wrapped, reads } = counting(sqlite);
+  const store = new CachingKeyStore(wrapped, 100);
+  store.createAlias({ accountId: ACCOUNT, aliasName: "alias/a", targetKeyId: K1, createdAt: new Date(0), updatedAt: new Date(0) });
+  for (let i = 0; i < 5; i++) {
+    assert.equal(store.getKey(ACCOUNT, K1)?.keyId, K1);
+    assert.equal(store.getVersion(V1)?.keyId, K1);
+    assert.equal(store.getAlias(ACCOUNT, "alias/a")?.targetKeyId, K1);
+  }
+  assert.deepEqual(reads, { getKey: 1, getVersion: 1, getAlias: 1 });
+  store.close();
+});
+
+test("writes are visible at once: key state, alias moves and deletes", () => {
+  const store = new CachingKeyStore(new SqliteKeyStore(openSqliteDatabase(":memory:")), 100);
+  seed(store, K1, V1);
+  seed(store, K2, V2);
+  assert.equal(store.getKey(ACCOUNT, K1)?.state, KeyState.ENABLED);
+  store.updateKey(ACCOUNT, K1, { state: KeyState.DISABLED });
+  assert.equal(store.getKey(ACCOUNT, K1)?.state, KeyState.DISABLED);
+
+  store.createAlias({ accountId: ACCOUNT, aliasName: "alias/b", targetKeyId: K1, createdAt: new Date(0), updatedAt: new Date(0) });
+  assert.equal(store.getAlias(ACCOUNT, "alias/b")?.targetKeyId, K1);
+  store.updateAlias(ACCOUNT, "alias/b", K2, new Date(1));
+  assert.equal(store.getAlias(ACCOUNT, "alias/b")?.targetKeyId, K2);
+  store.deleteAlias(ACCOUNT, "alias/b");
+  assert.equal(store.getAlias(ACCOUNT, "alias/b"), undefined);
+  store.close();
+});
+
+test("missing records are not cached, and the cache is bounded", () => {
+  const sqlite = new SqliteKeyStore(openSqliteDatabase(":memory:"));
+  const { wrapped, reads } = counting(sqlite);
+  const store = new CachingKeyStore(wrapped, 1);
+  assert.equal(store.getKey(ACCOUNT, K1), undefined);
+  seed(sqlite, K1, V1);
+  seed(sqlite, K2, V2);
+  assert.equal(store.getKey(ACCOUNT, K1)?.keyId, K1);
+  assert.equal(store.getKey(ACCOUNT, K2)?.keyId, K2); // evicts K1
+  assert.equal(store.getKey(ACCOUNT, K1)?.keyId, K1);
+  assert.equal(reads.getKey, 4);
+  store.close();
+});
