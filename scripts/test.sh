@@ -19,12 +19,13 @@ if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:buf.yam
 fi
 
 step "generated code is fresh (buf generate)"
+proto_tree_hash() { find packages/proto/src -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum; }
+before="$(proto_tree_hash)"
 pnpm exec buf generate
 node scripts/gen-proto-index.ts
-if [ -n "$(git status --porcelain -- packages/proto)" ]; then
+if [ "$before" != "$(proto_tree_hash)" ]; then
   git status --porcelain -- packages/proto >&2
-  git --no-pager diff --stat -- packages/proto >&2
-  log "packages/proto is stale: run 'pnpm gen' and commit the result"
+  log "packages/proto was stale (now regenerated): commit the result of 'pnpm gen'"
   exit 1
 fi
 

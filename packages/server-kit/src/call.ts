@@ -10,6 +10,8 @@ export interface Principal {
   readonly krn: string;
   readonly kind: "root" | "user" | "role" | "service";
   readonly name: string;
+  /** For an assumed-role session: the session name. */
+  readonly sessionName?: string;
 }
 
 export type Protocol = "grpc" | "connect" | "grpc-web";
@@ -30,6 +32,13 @@ export interface CallContext {
   timeoutMs(): number | undefined;
   /** Set by the identity step before any handler runs. */
   principal: Principal | undefined;
+  /**
+   * The Keyhold service that made this call on the end caller's behalf, when the call came from
+   * a trusted peer service (in-process, or over mutually authenticated TLS); else undefined.
+   */
+  readonly callingService: string | undefined;
+  /** Values interceptors hand to handlers (e.g. the authorizer's per-call state). */
+  readonly values: Map<symbol, unknown>;
 }
 
 /** A unary RPC implementation: the same function serves gRPC, Connect and gRPC-Web. */
@@ -38,11 +47,22 @@ export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   call: CallContext,
 ) => Promise<MessageInitShape<O>>;
 
+/**
+ * A server-streaming RPC implementation: resolves (after its checks) to the stream of responses,
+ * so the same interceptors run before a stream starts as before a unary call.
+ */
+export type ServerStreamHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  call: CallContext,
+) => Promise<AsyncIterable<MessageInitShape<O>>>;
+
 /** A handler per RPC of a service, typed from its generated descriptor. */
 export type ServiceHandlers<S extends GenServiceMethods> = {
   [K in keyof S]: S[K] extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
     ? UnaryHandler<I, O>
-    : never;
+    : S[K] extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      ? ServerStreamHandler<I, O>
+      : never;
 };
 
 /** A service descriptor together with its handlers: what a front door serves. */

@@ -3,9 +3,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ErrorInfoSchema, RetryInfoSchema } from "@keyhold/proto";
 import type { CallContext, Principal, Protocol } from "./call.ts";
+import { createConnectAdapter } from "./connect-adapter.ts";
 import type { HealthRegistry } from "./health.ts";
 import type { Logger } from "./logger.ts";
 import type { Dispatcher, UnaryNext } from "./pipeline.ts";
@@ -14,8 +14,12 @@ import { errorInfo, retryInfo, toWireError } from "./status.ts";
 
 const peerAddressKey = createContextKey<string>("", { description: "transport peer address" });
 
+/** Set by the in-process transport: the Keyhold service making the call (trusted: same process). */
+export const callingServiceKey = createContextKey<string | undefined>(undefined, { description: "calling Keyhold service" });
+
 class ConnectCallContext implements CallContext {
   principal: Principal | undefined = undefined;
+  readonly values = new Map<symbol, unknown>();
   private cachedRequestId: string | undefined;
 
   private readonly context: HandlerContext;
@@ -35,6 +39,9 @@ class ConnectCallContext implements CallContext {
   }
   get peerAddress(): string {
     return this.context.values.get(peerAddressKey);
+  }
+  get callingService(): string | undefined {
+    return this.context.values.get(callingServiceKey);
   }
   header(name: string): string | undefined {
     return this.context.requestHeader.get(name) ?? undefined;
@@ -63,17 +70,26 @@ function toConnectError(error: unknown, logger: Logger, where: string): ConnectE
 export function connectRoutes(services: readonly DescService[], dispatcher: Dispatcher, logger: Logger) {
   return (router: ConnectRouter) => {
     for (const service of services) {
-      const implementation: Record<string, (request: unknown, context: HandlerContext) => Promise<unknown>> = {};
+      const implementation: Record<string, (request: unknown, context: HandlerContext) => unknown> = {};
       for (const method of service.methods) {
         const entry: UnaryNext = dispatcher.entry(service.typeName, method.name);
         const where = `${service.typeName}/${method.name}`;
-        implementation[method.localName] = async (request, context) => {
-          try {
-            return await entry(request, new ConnectCallContext(context));
-          } catch (error) {
-            throw toConnectError(error, logger, where);
-          }
-        };
+        implementation[method.localName] =
+          method.methodKind === "server_streaming"
+            ? async function* (request, context) {
+                try {
+                  yield* (await entry(request, new ConnectCallContext(context))) as AsyncIterable<unknown>;
+                } catch (error) {
+                  throw toConnectError(error, logger, where);
+                }
+              }
+            : async (request, context) => {
+                try {
+                  return await entry(request, new ConnectCallContext(context));
+                } catch (error) {
+                  throw toConnectError(error, logger, where);
+                }
+              };
       }
       router.service(service, implementation as never);
     }
@@ -98,7 +114,8 @@ const CORS_ALLOWED_HEADERS = [
 const CORS_EXPOSED_HEADERS = ["Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin", "Connect-Content-Encoding"].join(", ");
 
 export function createConnectListener(options: ConnectFrontDoorOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const adapter = connectNodeAdapter({
+  const adapter = createConnectAdapter({
+    logger: options.logger,
     routes: connectRoutes(options.services, options.dispatcher, options.logger),
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,

@@ -16,6 +16,8 @@ const identity = (bytes: Buffer) => bytes;
 class GrpcCallContext implements CallContext {
   readonly protocol = "grpc" as const;
   principal: Principal | undefined = undefined;
+  readonly callingService: string | undefined = undefined;
+  readonly values = new Map<symbol, unknown>();
   private controller: AbortController | undefined;
   private cachedRequestId: string | undefined;
 
@@ -84,15 +86,48 @@ function unaryHandler(service: DescService, method: DescMethod, entry: UnaryNext
   };
 }
 
+function serverStreamHandler(service: DescService, method: DescMethod, entry: UnaryNext, logger: Logger): grpc.handleServerStreamingCall<Buffer, unknown> {
+  const where = `${service.typeName}/${method.name}`;
+  const fail = (call: grpc.ServerWritableStream<Buffer, unknown>, error: unknown) => {
+    if (call.cancelled) return;
+    const wire = toWireError(error, logger, where);
+    const metadata = new grpc.Metadata();
+    if (wire.reason !== "INTERNAL") metadata.set("grpc-status-details-bin", statusDetailsBin(wire));
+    call.emit("error", { code: wire.code as number as grpc.status, details: wire.message, metadata });
+  };
+  return (call) => {
+    let request;
+    try {
+      request = fromBinary(method.input, call.request);
+    } catch (error) {
+      fail(call, new KeyholdError("INVALID_ARGUMENT", "request: not a valid protobuf message", { cause: error }));
+      return;
+    }
+    const context = new GrpcCallContext(service, method, call);
+    const pump = async () => {
+      const stream = (await entry(request, context)) as AsyncIterable<unknown>;
+      for await (const message of stream) {
+        if (call.cancelled) return;
+        // Respect flow control: wait for the socket to drain when the buffer is full.
+        if (!call.write(message)) await new Promise<void>((resolve) => call.once("drain", () => resolve()));
+      }
+      call.end();
+    };
+    pump().catch((error: unknown) => fail(call, error));
+  };
+}
+
 export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<Buffer, unknown>> = {};
   for (const method of service.methods) {
-    if (method.methodKind !== "unary") throw new Error(`${service.typeName}/${method.name}: only unary methods are served`);
+    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
+      throw new Error(`${service.typeName}/${method.name}: only unary and server-streaming methods are served`);
+    }
     const output = method.output;
     definition[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
       requestStream: false,
-      responseStream: false,
+      responseStream: method.methodKind === "server_streaming",
       // The request is parsed inside the handler so a malformed one gets INVALID_ARGUMENT.
       requestSerialize: identity,
       requestDeserialize: identity,
@@ -108,7 +143,9 @@ export function addGrpcServices(server: grpc.Server, services: readonly DescServ
   for (const service of services) {
     const implementation: grpc.UntypedServiceImplementation = {};
     for (const method of service.methods) {
-      implementation[method.localName] = unaryHandler(service, method, dispatcher.entry(service.typeName, method.name), logger);
+      const entry = dispatcher.entry(service.typeName, method.name);
+      implementation[method.localName] =
+        method.methodKind === "server_streaming" ? serverStreamHandler(service, method, entry, logger) : unaryHandler(service, method, entry, logger);
     }
     server.addService(grpcServiceDefinition(service), implementation);
   }

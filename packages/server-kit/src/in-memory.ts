@@ -1,13 +1,37 @@
 // A Connect transport that calls a handler set in-process, through the same interceptors and
 // error mapping as the real front doors: for unit tests, and for calls between services in the
-// all-in-one process.
+// all-in-one process. Calls made through it are marked as coming from `callingService` (a
+// trusted peer: the same process), which is what lets a callee honour a forwarded end caller.
 import { createRouterTransport, type Transport } from "@connectrpc/connect";
 import type { ServiceBinding } from "./call.ts";
-import { connectRoutes } from "./connect-front-door.ts";
+import { callingServiceKey, connectRoutes } from "./connect-front-door.ts";
 import type { Logger } from "./logger.ts";
 import { createDispatcher, type CallInterceptor } from "./pipeline.ts";
 
-export function createInMemoryTransport(bindings: readonly ServiceBinding[], interceptors: readonly CallInterceptor[], logger: Logger): Transport {
+export interface InMemoryTransportOptions {
+  /** The Keyhold service on whose behalf calls are made; undefined for an external client. */
+  readonly callingService?: string;
+}
+
+export function createInMemoryTransport(
+  bindings: readonly ServiceBinding[],
+  interceptors: readonly CallInterceptor[],
+  logger: Logger,
+  options: InMemoryTransportOptions = {},
+): Transport {
   const dispatcher = createDispatcher(bindings, interceptors);
-  return createRouterTransport(connectRoutes(bindings.map((b) => b.service), dispatcher, logger));
+  const callingService = options.callingService;
+  return createRouterTransport(connectRoutes(bindings.map((b) => b.service), dispatcher, logger), {
+    router:
+      callingService === undefined
+        ? {}
+        : {
+            interceptors: [
+              (next) => (request) => {
+                request.contextValues.set(callingServiceKey, callingService);
+                return next(request);
+              },
+            ],
+          },
+  });
 }

@@ -1,11 +1,12 @@
 export { bindService } from "./call.ts";
-export type { CallContext, Principal, Protocol, ServiceBinding, ServiceHandlers, UnaryHandler } from "./call.ts";
+export type { CallContext, Principal, Protocol, ServerStreamHandler, ServiceBinding, ServiceHandlers, UnaryHandler } from "./call.ts";
 export { ERROR_DOMAIN, KeyholdError, REASON_CODES, invalidArgument } from "./errors.ts";
 export type { KeyholdErrorOptions, Reason } from "./errors.ts";
 export { HealthRegistry } from "./health.ts";
 export { callerOf, fixedIdentity, identityInterceptor } from "./identity.ts";
 export type { IdentityResolver } from "./identity.ts";
 export { createInMemoryTransport } from "./in-memory.ts";
+export type { InMemoryTransportOptions } from "./in-memory.ts";
 export { createJsonLogger, createSilentLogger } from "./logger.ts";
 export type { JsonLoggerOptions, LogFields, LogLevel, Logger } from "./logger.ts";
 export { createDispatcher } from "./pipeline.ts";

@@ -5,7 +5,7 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
 import type { Server } from "@grpc/grpc-js";
 
-export function addReflection(server: Server, services: readonly DescService[]): void {
+export function addReflection(server: Server, services: readonly DescService[], extraFiles: readonly DescFile[] = []): void {
   const files = new Map<string, Uint8Array>();
   const visit = (file: DescFile) => {
     if (files.has(file.name)) return;
@@ -13,6 +13,7 @@ export function addReflection(server: Server, services: readonly DescService[]):
     for (const dependency of file.dependencies) visit(dependency);
   };
   for (const service of services) visit(service.file);
+  for (const file of extraFiles) visit(file);
   // @grpc/reflection reads proto-loader's package definition shape: objects that carry
   // fileDescriptorProtos. One synthetic entry holds every file.
   const packageDefinition = { keyhold: { fileDescriptorProtos: [...files.values()].map((b) => Buffer.from(b)) } };

@@ -5,7 +5,7 @@ import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import { file_grpc_health_v1_health } from "@keyhold/proto";
+import { file_google_rpc_error_details, file_grpc_health_v1_health } from "@keyhold/proto";
 import type { ServiceBinding } from "./call.ts";
 import { createConnectListener } from "./connect-front-door.ts";
 import { addGrpcServices } from "./grpc-front-door.ts";
@@ -66,12 +66,14 @@ export class KeyholdServer {
         "grpc.max_receive_message_length": this.options.maxMessageBytes,
         "grpc.max_send_message_length": this.options.maxMessageBytes,
         "grpc.keepalive_permit_without_calls": 1,
-        "grpc.enable_channelz": 0,
+        // Channelz stays on (the default): with it off, grpc-js 1.14 does not track sessions and
+        // forceShutdown() cannot cut calls that outlive the shutdown grace period.
         "grpc.http2.min_ping_interval_without_data_ms": 10_000,
       });
       addGrpcServices(server, this.services, dispatcher, this.options.logger);
       this.health.grpc.addToServer(server);
-      addReflection(server, [...this.services, file_grpc_health_v1_health.services[0]!]);
+      // The error detail types are described too, so grpcurl and friends can print them.
+      addReflection(server, [...this.services, file_grpc_health_v1_health.services[0]!], [file_google_rpc_error_details]);
       const { host, port } = this.options.grpc;
       grpcPort = await new Promise<number>((resolve, reject) => {
         server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>

@@ -1,11 +1,12 @@
 // For tests beside the code: key-service on an in-memory SQLite database and a temporary
 // root key file, served through an in-memory Connect router transport with the same
 // interceptors and error mapping as the real front doors.
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient, type Client } from "@connectrpc/connect";
-import { CryptoService, KeyService } from "@keyhold/proto";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { CryptoService, ErrorInfoSchema, KeyService } from "@keyhold/proto";
 import { createInMemoryTransport, createSilentLogger, fixedIdentity, identityInterceptor, type Principal } from "@keyhold/server-kit";
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "./app.ts";
 import { readKeyServiceConfig } from "./config.ts";
@@ -50,4 +51,78 @@ export async function startTestKeyService(overrides: KeyServiceOverrides = {}): 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** What a client sees of a refused call: status code, ErrorInfo reason and its "field" metadata. */
+export interface Refusal {
+  readonly code: Code;
+  readonly reason: string | undefined;
+  readonly field: string | undefined;
+}
+
+/** A Refusal with the message as sent (for checks that different failures look alike). */
+export interface DetailedRefusal extends Refusal {
+  readonly message: string;
+}
+
+/**
+ * Awaits a call that must fail and returns what the client sees. Fails the test when the call
+ * succeeds, or when the error does not carry exactly one ErrorInfo of domain keyhold.dev (every
+ * refusal does; only INTERNAL is sent without one, and no test here expects INTERNAL).
+ */
+export async function detailedRefusal(call: Promise<unknown>): Promise<DetailedRefusal> {
+  const outcome = await call.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  if (outcome === undefined) assert.fail("expected the call to be refused, but it succeeded");
+  const error = ConnectError.from(outcome.error);
+  const infos = error.findDetails(ErrorInfoSchema);
+  assert.equal(infos.length, 1, `expected one ErrorInfo, got ${infos.length} (${error.code}: ${error.rawMessage})`);
+  const info = infos[0]!;
+  assert.equal(info.domain, "keyhold.dev");
+  return { code: error.code, reason: info.reason, field: info.metadata["field"], message: error.rawMessage };
+}
+
+export async function refusal(call: Promise<unknown>): Promise<Refusal> {
+  const { code, reason, field } = await detailedRefusal(call);
+  return { code, reason, field };
+}
+
+/** INVALID_ARGUMENT naming `field`, the refusal of every request validation rule. */
+export function invalid(field: string): Refusal {
+  return { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field };
+}
+
+/** How many keys and aliases an account has in the store (to check refused calls stored nothing). */
+export function storedCounts(service: TestKeyService, accountId: string = TEST_ACCOUNT): { keys: number; aliases: number } {
+  const store = service.app.context.store;
+  let keys = 0;
+  let aliases = 0;
+  let after: string | undefined;
+  do {
+    const page = store.listKeys(accountId, after, 1000);
+    keys += page.items.length;
+    after = page.next;
+  } while (after !== undefined);
+  do {
+    const page = store.listAliases(accountId, undefined, after, 1000);
+    aliases += page.items.length;
+    after = page.next;
+  } while (after !== undefined);
+  return { keys, aliases };
+}
+
+/** A clock the test moves by hand. */
+export class ManualClock {
+  private current: Date;
+  constructor(start: Date) {
+    this.current = start;
+  }
+  now(): Date {
+    return new Date(this.current.getTime());
+  }
+  set(to: Date): void {
+    this.current = to;
+  }
 }

@@ -14,8 +14,8 @@ export function aliasNotFound(field: string): KeyholdError {
   return new KeyholdError("ALIAS_NOT_FOUND", `${field}: alias not found`, { field });
 }
 
-export function resolveKeyRef(store: KeyStore, accountId: string, ref: KeyRef, field: string): KeyRecord {
-  if (ref.accountId !== undefined && ref.accountId !== accountId) {
+export function resolveKeyRef(store: KeyStore, region: string, accountId: string, ref: KeyRef, field: string): KeyRecord {
+  if ((ref.accountId !== undefined && ref.accountId !== accountId) || (ref.region !== undefined && ref.region !== region)) {
     throw ref.kind === "key" ? keyNotFound(field) : aliasNotFound(field);
   }
   let keyId: string;
@@ -32,8 +32,8 @@ export function resolveKeyRef(store: KeyStore, accountId: string, ref: KeyRef, f
 }
 
 /** Parses and resolves a key_id-style field. */
-export function resolveKey(store: KeyStore, accountId: string, value: string, field: string): KeyRecord {
-  return resolveKeyRef(store, accountId, parseKeyRef(value, field), field);
+export function resolveKey(store: KeyStore, region: string, accountId: string, value: string, field: string): KeyRecord {
+  return resolveKeyRef(store, region, accountId, parseKeyRef(value, field), field);
 }
 
 /** Refuses a key whose state or usage does not allow a cryptographic operation. */

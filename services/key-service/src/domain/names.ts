@@ -9,9 +9,10 @@ const KRN = /^krn:keyhold:kms:([a-z0-9-]+):([0-9]{12}):(key|alias)\/(.+)$/;
 export const MAX_ALIAS_NAME_LENGTH = 256;
 export const RESERVED_ALIAS_PREFIX = "alias/keyhold/";
 
+/** A parsed key reference; `accountId` and `region` are set when it was a krn. */
 export type KeyRef =
-  | { readonly kind: "key"; readonly keyId: string; readonly accountId: string | undefined }
-  | { readonly kind: "alias"; readonly aliasName: string; readonly accountId: string | undefined };
+  | { readonly kind: "key"; readonly keyId: string; readonly accountId: string | undefined; readonly region: string | undefined }
+  | { readonly kind: "alias"; readonly aliasName: string; readonly accountId: string | undefined; readonly region: string | undefined };
 
 export function keyKrn(region: string, accountId: string, keyId: string): string {
   return `krn:keyhold:kms:${region}:${accountId}:key/${keyId}`;
@@ -33,23 +34,23 @@ export function isAccountId(value: string): boolean {
 export function parseKeyRef(value: string, field: string, allowAlias = true): KeyRef {
   if (value === "") throw invalidArgument(field, "is required");
   if (value.length > 2048) throw invalidArgument(field, "is too long");
-  if (isUuid(value)) return { kind: "key", keyId: value, accountId: undefined };
+  if (isUuid(value)) return { kind: "key", keyId: value, accountId: undefined, region: undefined };
   if (value.startsWith("alias/")) {
     if (!allowAlias) throw invalidArgument(field, "must be a key id or key krn, not an alias");
     validateAliasName(value, field);
-    return { kind: "alias", aliasName: value, accountId: undefined };
+    return { kind: "alias", aliasName: value, accountId: undefined, region: undefined };
   }
   const krn = KRN.exec(value);
   if (krn !== null) {
-    const [, , accountId, type, rest] = krn as unknown as [string, string, string, string, string];
+    const [, region, accountId, type, rest] = krn as unknown as [string, string, string, string, string];
     if (type === "key") {
       if (!isUuid(rest)) throw invalidArgument(field, "the krn does not name a valid key id");
-      return { kind: "key", keyId: rest, accountId };
+      return { kind: "key", keyId: rest, accountId, region };
     }
     if (!allowAlias) throw invalidArgument(field, "must be a key id or key krn, not an alias");
     const aliasName = `alias/${rest}`;
     validateAliasName(aliasName, field);
-    return { kind: "alias", aliasName, accountId };
+    return { kind: "alias", aliasName, accountId, region };
   }
   throw invalidArgument(field, "must be a key id (UUID), a key krn, alias/<name> or an alias krn");
 }

@@ -52,7 +52,8 @@ export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintex
 /**
  * Decrypts a ciphertext of the caller's account. Anything that does not decrypt (malformed,
  * unknown version, another account's, another key than `expectedKeyId`, wrong context) is the
- * one uniform INVALID_CIPHERTEXT; a disabled key is KEY_DISABLED.
+ * one uniform INVALID_CIPHERTEXT; a disabled key is KEY_DISABLED naming `keyField` (the
+ * request's field for the key that decrypts: key_id in Decrypt, source_key_id in ReEncrypt).
  */
 export async function openForAccount(
   deps: SymmetricDeps,
@@ -61,6 +62,7 @@ export async function openForAccount(
   context: EncryptionContext,
   expectedKeyId: string | undefined,
   field: string,
+  keyField: string,
 ): Promise<Opened> {
   if (blob.byteLength === 0) throw invalidArgument(field, "must not be empty");
   if (blob.byteLength > MAX_CIPHERTEXT_BYTES) throw invalidCiphertext();
@@ -69,7 +71,7 @@ export async function openForAccount(
   if (expectedKeyId !== undefined && version.keyId !== expectedKeyId) throw invalidCiphertext();
   const key = deps.store.getKey(accountId, version.keyId);
   if (key === undefined) throw invalidCiphertext();
-  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, "key_id");
+  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField);
   const plaintext = await deps.materials.withSymmetric(version, (material) => openSymmetric(material, blob, context));
   return { plaintext, key, version };
 }

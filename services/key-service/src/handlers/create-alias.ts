@@ -10,7 +10,7 @@ export function createAlias(ctx: AppContext): UnaryHandler<typeof CreateAliasReq
     const accountId = callerOf(call).accountId;
     validateCustomerAliasName(request.aliasName, "alias_name");
     const target = parseKeyRef(request.targetKeyId, "target_key_id", false);
-    const key = resolveKeyRef(ctx.store, accountId, target, "target_key_id");
+    const key = resolveKeyRef(ctx.store, ctx.config.region, accountId, target, "target_key_id");
     const now = ctx.clock.now();
     const alias = { accountId, aliasName: request.aliasName, targetKeyId: key.keyId, createdAt: now, updatedAt: now };
     if (ctx.store.createAlias(alias) === "exists") {

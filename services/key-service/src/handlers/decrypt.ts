@@ -11,8 +11,8 @@ export function decrypt(ctx: AppContext): UnaryHandler<typeof DecryptRequestSche
     const accountId = callerOf(call).accountId;
     symmetricAlgorithm(request.encryptionAlgorithm);
     const context = encryptionContext(request.encryptionContext, "encryption_context");
-    const expected = request.keyId === "" ? undefined : resolveKey(ctx.store, accountId, request.keyId, "key_id").keyId;
-    const opened = await openForAccount(ctx, accountId, request.ciphertextBlob, context, expected, "ciphertext_blob");
+    const expected = request.keyId === "" ? undefined : resolveKey(ctx.store, ctx.config.region, accountId, request.keyId, "key_id").keyId;
+    const opened = await openForAccount(ctx, accountId, request.ciphertextBlob, context, expected, "ciphertext_blob", "key_id");
     return {
       plaintext: opened.plaintext,
       keyId: keyKrn(ctx.config.region, opened.key.accountId, opened.key.keyId),

@@ -12,7 +12,7 @@ export function encrypt(ctx: AppContext): UnaryHandler<typeof EncryptRequestSche
     symmetricAlgorithm(request.encryptionAlgorithm);
     validatePlaintext(request.plaintext, "plaintext");
     const context = encryptionContext(request.encryptionContext, "encryption_context");
-    const key = resolveKey(ctx.store, accountId, request.keyId, "key_id");
+    const key = resolveKey(ctx.store, ctx.config.region, accountId, request.keyId, "key_id");
     const sealed = await sealUnderKey(ctx, key, request.plaintext, context, "key_id");
     return {
       ciphertextBlob: sealed.blob,

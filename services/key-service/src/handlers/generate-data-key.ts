@@ -12,7 +12,7 @@ export function generateDataKey(ctx: AppContext): UnaryHandler<typeof GenerateDa
     const accountId = callerOf(call).accountId;
     const length = dataKeyLength(request.keySpec, request.numberOfBytes);
     const context = encryptionContext(request.encryptionContext, "encryption_context");
-    const key = resolveKey(ctx.store, accountId, request.keyId, "key_id");
+    const key = resolveKey(ctx.store, ctx.config.region, accountId, request.keyId, "key_id");
     const dataKey = ctx.random(length);
     const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
     return {

@@ -6,7 +6,7 @@ import { keyMetadata } from "./views.ts";
 
 export function getKey(ctx: AppContext): UnaryHandler<typeof GetKeyRequestSchema, typeof GetKeyResponseSchema> {
   return async (request, call) => {
-    const key = resolveKey(ctx.store, callerOf(call).accountId, request.keyId, "key_id");
+    const key = resolveKey(ctx.store, ctx.config.region, callerOf(call).accountId, request.keyId, "key_id");
     return { keyMetadata: keyMetadata(key, ctx.config.region) };
   };
 }

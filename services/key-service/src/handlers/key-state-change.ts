@@ -7,7 +7,7 @@ import { keyMetadata } from "./views.ts";
 
 export async function changeKeyState(ctx: AppContext, keyIdField: string, call: CallContext, target: KeyState.ENABLED | KeyState.DISABLED) {
   const accountId = callerOf(call).accountId;
-  const key = resolveKey(ctx.store, accountId, keyIdField, "key_id");
+  const key = resolveKey(ctx.store, ctx.config.region, accountId, keyIdField, "key_id");
   if (key.state !== KeyState.ENABLED && key.state !== KeyState.DISABLED) {
     const reason = key.state === KeyState.PENDING_DELETION ? "KEY_PENDING_DELETION" : key.state === KeyState.PENDING_IMPORT ? "KEY_PENDING_IMPORT" : "INTERNAL";
     throw new KeyholdError(reason, `key_id: the key cannot be ${target === KeyState.ENABLED ? "enabled" : "disabled"} in its current state`, {

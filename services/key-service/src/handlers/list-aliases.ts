@@ -10,7 +10,7 @@ export function listAliases(ctx: AppContext): UnaryHandler<typeof ListAliasesReq
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
     const limit = pageSize(request.pageSize);
-    const keyId = request.keyId === "" ? undefined : resolveKeyRef(ctx.store, accountId, parseKeyRef(request.keyId, "key_id", false), "key_id").keyId;
+    const keyId = request.keyId === "" ? undefined : resolveKeyRef(ctx.store, ctx.config.region, accountId, parseKeyRef(request.keyId, "key_id", false), "key_id").keyId;
     const list = keyId === undefined ? "aliases" : `aliases:${keyId}`;
     const page = ctx.store.listAliases(accountId, keyId, decodePageToken(list, request.pageToken), limit);
     return { aliases: page.items.map((a) => aliasEntry(a, ctx.config.region)), nextPageToken: encodePageToken(list, page.next) };

@@ -8,7 +8,7 @@ import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts"
 export function listResourceTags(ctx: AppContext): UnaryHandler<typeof ListResourceTagsRequestSchema, typeof ListResourceTagsResponseSchema> {
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
-    const key = resolveKeyRef(ctx.store, accountId, parseKeyRef(request.keyId, "key_id", false), "key_id");
+    const key = resolveKeyRef(ctx.store, ctx.config.region, accountId, parseKeyRef(request.keyId, "key_id", false), "key_id");
     const limit = pageSize(request.pageSize);
     const list = `tags:${key.keyId}`;
     const page = ctx.store.listTags(accountId, key.keyId, decodePageToken(list, request.pageToken), limit);

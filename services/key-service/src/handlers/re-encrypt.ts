@@ -11,9 +11,9 @@ export function reEncrypt(ctx: AppContext): UnaryHandler<typeof ReEncryptRequest
     const accountId = callerOf(call).accountId;
     const sourceContext = encryptionContext(request.sourceEncryptionContext, "source_encryption_context");
     const destinationContext = encryptionContext(request.destinationEncryptionContext, "destination_encryption_context");
-    const expected = request.sourceKeyId === "" ? undefined : resolveKey(ctx.store, accountId, request.sourceKeyId, "source_key_id").keyId;
-    const destination = resolveKey(ctx.store, accountId, request.destinationKeyId, "destination_key_id");
-    const opened = await openForAccount(ctx, accountId, request.ciphertextBlob, sourceContext, expected, "ciphertext_blob");
+    const expected = request.sourceKeyId === "" ? undefined : resolveKey(ctx.store, ctx.config.region, accountId, request.sourceKeyId, "source_key_id").keyId;
+    const destination = resolveKey(ctx.store, ctx.config.region, accountId, request.destinationKeyId, "destination_key_id");
+    const opened = await openForAccount(ctx, accountId, request.ciphertextBlob, sourceContext, expected, "ciphertext_blob", "source_key_id");
     try {
       const sealed = await sealUnderKey(ctx, destination, opened.plaintext, destinationContext, "destination_key_id");
       return {

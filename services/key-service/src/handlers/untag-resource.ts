@@ -8,7 +8,7 @@ import { MAX_TAGS_PER_RESOURCE, validateTagKey } from "../domain/tags.ts";
 export function untagResource(ctx: AppContext): UnaryHandler<typeof UntagResourceRequestSchema, typeof UntagResourceResponseSchema> {
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
-    const key = resolveKeyRef(ctx.store, accountId, parseKeyRef(request.keyId, "key_id", false), "key_id");
+    const key = resolveKeyRef(ctx.store, ctx.config.region, accountId, parseKeyRef(request.keyId, "key_id", false), "key_id");
     if (request.tagKeys.length === 0) throw invalidArgument("tag_keys", "at least one tag key is required");
     if (request.tagKeys.length > MAX_TAGS_PER_RESOURCE) throw invalidArgument("tag_keys", `at most ${MAX_TAGS_PER_RESOURCE} tag keys`);
     request.tagKeys.forEach((tagKey, i) => validateTagKey(tagKey, `tag_keys[${i}]`));

@@ -12,7 +12,7 @@ export function updateAlias(ctx: AppContext): UnaryHandler<typeof UpdateAliasReq
     const target = parseKeyRef(request.targetKeyId, "target_key_id", false);
     const existing = ctx.store.getAlias(accountId, request.aliasName);
     if (existing === undefined) throw aliasNotFound("alias_name");
-    const key = resolveKeyRef(ctx.store, accountId, target, "target_key_id");
+    const key = resolveKeyRef(ctx.store, ctx.config.region, accountId, target, "target_key_id");
     const current = ctx.store.getKey(accountId, existing.targetKeyId);
     if (current !== undefined && (current.keySpec !== key.keySpec || current.keyUsage !== key.keyUsage)) {
       throw new KeyholdError("INVALID_ARGUMENT", "target_key_id: must have the same key spec and usage as the alias's current key", {

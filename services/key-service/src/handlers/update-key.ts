@@ -9,7 +9,7 @@ export function updateKey(ctx: AppContext): UnaryHandler<typeof UpdateKeyRequest
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
     validateDescription(request.description);
-    const key = resolveKey(ctx.store, accountId, request.keyId, "key_id");
+    const key = resolveKey(ctx.store, ctx.config.region, accountId, request.keyId, "key_id");
     const updated = ctx.store.updateKey(accountId, key.keyId, { description: request.description });
     if (updated === undefined) throw keyNotFound("key_id");
     return { keyMetadata: keyMetadata(updated, ctx.config.region) };

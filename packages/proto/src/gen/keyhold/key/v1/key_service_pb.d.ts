@@ -531,8 +531,10 @@ export declare const ListResourceTagsResponseSchema: GenMessage<ListResourceTags
 /**
  * Key management: the control plane of key-service.
  *
- * Wherever a request names a key, `key_id` accepts the key's UUID, its krn, `alias/<name>`
- * or the alias krn. Lists page with `page_size` (1-1000, default 100) and `page_token`.
+ * Where a request names a key for use or description (GetKey, UpdateKey, EnableKey,
+ * DisableKey), `key_id` accepts the key's UUID, its krn, `alias/<name>` or the alias krn; the
+ * alias and tag RPCs take the key's UUID or krn only (as AWS KMS). Lists page with `page_size`
+ * (1-1000, default 100) and `page_token`.
  *
  * @generated from service keyhold.key.v1.KeyService
  */

@@ -1,0 +1,10 @@
+export type { AuthorizationAnswer, AuthorizationQuery, DecidingStatement, PolicyAuthority } from "./authority.ts";
+export { authenticationInterceptor, unauthenticated } from "./authentication.ts";
+export { CachedPolicyAuthority } from "./cached-authority.ts";
+export type { CacheOptions, CacheStats } from "./cached-authority.ts";
+export { accessDenied, accountOfKrn, authorizationRequiredInterceptor, CallAccess } from "./call-access.ts";
+export type { AccessOptions } from "./call-access.ts";
+export { FORWARDED_CALLER_HEADER, forwardedCallerHeaders, parseForwardedCaller, servicePrincipal } from "./forwarded-caller.ts";
+export { RemotePolicyAuthority } from "./remote-authority.ts";
+export type { RemoteAuthorityOptions } from "./remote-authority.ts";
+export { sourceIpOf } from "./source-ip.ts";
