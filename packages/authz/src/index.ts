@@ -8,3 +8,4 @@ export { FORWARDED_CALLER_HEADER, forwardedCallerHeaders, parseForwardedCaller, 
 export { RemotePolicyAuthority } from "./remote-authority.ts";
 export type { RemoteAuthorityOptions } from "./remote-authority.ts";
 export { sourceIpOf } from "./source-ip.ts";
+export { rootCredential, rootOnlyAuthority } from "./root-only-authority.ts";

@@ -1,4 +1,4 @@
 export { DEFAULT_GRPC_ADDRESS, DEFAULT_HTTP_ADDRESS, loadDevConfig, readDevConfig } from "./config.ts";
 export type { DevConfig } from "./config.ts";
-export { devPrincipal, startDev } from "./dev.ts";
+export { AUTHORITY_CACHE, startDev } from "./dev.ts";
 export type { DevInstance, DevOverrides } from "./dev.ts";

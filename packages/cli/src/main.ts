@@ -3,6 +3,7 @@
 import { createJsonLogger } from "@keyhold/server-kit";
 import { loadDevConfig } from "./config.ts";
 import { startDev } from "./dev.ts";
+import { saveAdminKey } from "./admin-key.ts";
 
 const USAGE = `usage: keyhold dev    run every service in one process on embedded defaults
 
@@ -19,13 +20,25 @@ async function main(args: readonly string[]): Promise<number> {
   const config = loadDevConfig();
   const logger = createJsonLogger({ level: config.server.logLevel });
   const instance = await startDev(config, logger);
+  const adminKeyLines =
+    instance.bootstrapCredential === undefined
+      ? [`  administrator API key: as created on first start (${config.adminKeyFile}, or KEYHOLD_BOOTSTRAP_API_KEY)`]
+      : [
+          "  A new management account and its administrator were created. The administrator's API key",
+          "  is shown this once (and saved, mode 0600, to " + config.adminKeyFile + "):",
+          "",
+          `    ${instance.bootstrapCredential}`,
+          "",
+          "  Send it as 'authorization: Bearer <key>' (grpcurl -H, ghz --metadata, Connect headers).",
+        ];
+  if (instance.bootstrapCredential !== undefined) await saveAdminKey(config.adminKeyFile, instance.bootstrapCredential);
   process.stderr.write(
     [
       "",
       `Keyhold is running (development mode, data in ${config.dataDir})`,
       `  gRPC:               ${config.server.grpc.host}:${instance.addresses.grpcPort}`,
       `  Connect / gRPC-Web: http://${config.server.http.host}:${instance.addresses.httpPort}  (health: /healthz)`,
-      `  every call runs as ${instance.principal.krn}`,
+      ...adminKeyLines,
       "",
     ].join("\n") + "\n",
   );

@@ -1,6 +1,7 @@
 // What a handler knows about the call it serves, the same for both front doors.
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type { CallInterceptor } from "./pipeline.ts";
 
 /** An authenticated caller. */
 export interface Principal {
@@ -65,13 +66,22 @@ export type ServiceHandlers<S extends GenServiceMethods> = {
       : never;
 };
 
-/** A service descriptor together with its handlers: what a front door serves. */
+/**
+ * A service descriptor together with its handlers and the interceptors its calls pass through
+ * (after the server's own): what a front door serves. Services sharing one server (the
+ * all-in-one process) keep their own authentication this way.
+ */
 export interface ServiceBinding {
   readonly service: DescService;
   readonly handlers: Readonly<Record<string, (request: never, call: CallContext) => Promise<unknown>>>;
+  readonly interceptors: readonly CallInterceptor[];
 }
 
-export function bindService<S extends GenServiceMethods>(service: GenService<S>, handlers: ServiceHandlers<S>): ServiceBinding {
+export function bindService<S extends GenServiceMethods>(
+  service: GenService<S>,
+  handlers: ServiceHandlers<S>,
+  interceptors: readonly CallInterceptor[] = [],
+): ServiceBinding {
   const byName: Record<string, (request: never, call: CallContext) => Promise<unknown>> = {};
   for (const method of service.methods) {
     const impl = (handlers as Record<string, unknown>)[method.localName];
@@ -80,5 +90,5 @@ export function bindService<S extends GenServiceMethods>(service: GenService<S>,
     }
     byName[method.localName] = impl as (request: never, call: CallContext) => Promise<unknown>;
   }
-  return { service, handlers: byName };
+  return { service, handlers: byName, interceptors };
 }

@@ -11,6 +11,8 @@ import { createDispatcher, type CallInterceptor } from "./pipeline.ts";
 export interface InMemoryTransportOptions {
   /** The Keyhold service on whose behalf calls are made; undefined for an external client. */
   readonly callingService?: string;
+  /** Request headers every call carries (e.g. a test client's authorization). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export function createInMemoryTransport(
@@ -21,7 +23,16 @@ export function createInMemoryTransport(
 ): Transport {
   const dispatcher = createDispatcher(bindings, interceptors);
   const callingService = options.callingService;
+  const headers = Object.entries(options.headers ?? {});
   return createRouterTransport(connectRoutes(bindings.map((b) => b.service), dispatcher, logger), {
+    transport: {
+      interceptors: [
+        (next) => (request) => {
+          for (const [name, value] of headers) request.header.set(name, value);
+          return next(request);
+        },
+      ],
+    },
     router:
       callingService === undefined
         ? {}

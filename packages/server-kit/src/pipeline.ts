@@ -16,8 +16,9 @@ export function createDispatcher(bindings: readonly ServiceBinding[], intercepto
     for (const method of binding.service.methods) {
       const handler = binding.handlers[method.localName];
       if (handler === undefined) throw new Error(`${binding.service.typeName}: no handler for ${method.name}`);
+      const chain = [...interceptors, ...binding.interceptors];
       let next: UnaryNext = handler as UnaryNext;
-      for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i]!(next);
+      for (let i = chain.length - 1; i >= 0; i--) next = chain[i]!(next);
       entries.set(`${binding.service.typeName}/${method.name}`, next);
     }
   }

@@ -44,6 +44,7 @@ export interface BoundAddresses {
 export class KeyholdServer {
   readonly health = new HealthRegistry();
   private readonly services: DescService[];
+  readonly bindings: readonly ServiceBinding[];
   private grpcServer: grpc.Server | undefined;
   private httpServer: HttpServer | undefined;
   private readonly shutdown = new AbortController();
@@ -53,6 +54,7 @@ export class KeyholdServer {
 
   constructor(options: KeyholdServerOptions) {
     this.options = options;
+    this.bindings = options.bindings;
     this.services = options.bindings.map((b) => b.service);
     for (const service of this.services) this.health.register(service.typeName);
   }

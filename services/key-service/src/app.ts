@@ -1,6 +1,7 @@
 // Builds key-service from its dependencies. The all-in-one process and the standalone main
 // both use createKeyServiceApp; tests pass overrides (store, root key, clock, randomness).
 import { randomBytes, randomUUID } from "node:crypto";
+import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess, type PolicyAuthority } from "@keyhold/authz";
 import type { Logger, ServiceBinding } from "@keyhold/server-kit";
 import type { KeyServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
@@ -20,13 +21,24 @@ export interface KeyServiceOverrides {
   readonly newId?: () => string;
 }
 
+/** What key-service needs from other services. */
+export interface KeyServiceDependencies {
+  /** Who is calling and may they: policy-service, behind a local cache. */
+  readonly authority: PolicyAuthority;
+}
+
 export interface KeyServiceApp {
   readonly context: AppContext;
   readonly bindings: readonly ServiceBinding[];
   close(): Promise<void>;
 }
 
-export async function createKeyServiceApp(config: KeyServiceConfig, logger: Logger, overrides: KeyServiceOverrides = {}): Promise<KeyServiceApp> {
+export async function createKeyServiceApp(
+  config: KeyServiceConfig,
+  logger: Logger,
+  dependencies: KeyServiceDependencies,
+  overrides: KeyServiceOverrides = {},
+): Promise<KeyServiceApp> {
   const log = logger.child({ service: "key-service" });
   const rootKey = overrides.rootKey ?? (await LocalFileRootKeyProvider.open(config.rootKeyFile, log));
   const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
@@ -37,6 +49,7 @@ export async function createKeyServiceApp(config: KeyServiceConfig, logger: Logg
     store,
     rootKey,
     materials: new KeyMaterials(rootKey, cache, random),
+    access: new CallAccess(dependencies.authority),
     clock: overrides.clock ?? systemClock,
     random,
     newId: overrides.newId ?? randomUUID,
@@ -44,7 +57,7 @@ export async function createKeyServiceApp(config: KeyServiceConfig, logger: Logg
   };
   return {
     context,
-    bindings: keyServiceBindings(context),
+    bindings: keyServiceBindings(context, [authenticationInterceptor(dependencies.authority), authorizationRequiredInterceptor()]),
     async close() {
       cache.clear();
       store.close();

@@ -1,4 +1,5 @@
 // AppContext: everything a handler uses, built once by app.ts; tests pass overrides.
+import type { CallAccess } from "@keyhold/authz";
 import type { Logger } from "@keyhold/server-kit";
 import type { KeyServiceConfig } from "./config.ts";
 import type { KeyMaterials } from "./domain/key-materials.ts";
@@ -14,6 +15,8 @@ export interface AppContext {
   readonly store: KeyStore;
   readonly rootKey: RootKeyProvider;
   readonly materials: KeyMaterials;
+  /** Authorizes each call's action on its resource (through the cached policy authority). */
+  readonly access: CallAccess;
   readonly clock: Clock;
   /** Cryptographically secure random bytes. */
   readonly random: (size: number) => Buffer;

@@ -1,5 +1,5 @@
 export { createKeyServiceApp } from "./app.ts";
-export type { KeyServiceApp, KeyServiceOverrides } from "./app.ts";
+export type { KeyServiceApp, KeyServiceDependencies, KeyServiceOverrides } from "./app.ts";
 export { ConfigError, readKeyServiceConfig } from "./config.ts";
 export type { Environment, KeyServiceConfig } from "./config.ts";
 export type { AppContext, Clock } from "./context.ts";

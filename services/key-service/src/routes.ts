@@ -1,6 +1,6 @@
 // Composes the handlers into the two services key-service serves.
 import { CryptoService, KeyService } from "@keyhold/proto";
-import { bindService, type ServiceBinding } from "@keyhold/server-kit";
+import { bindService, type CallInterceptor, type ServiceBinding } from "@keyhold/server-kit";
 import type { AppContext } from "./context.ts";
 import { createAlias } from "./handlers/create-alias.ts";
 import { createKey } from "./handlers/create-key.ts";
@@ -22,7 +22,7 @@ import { untagResource } from "./handlers/untag-resource.ts";
 import { updateAlias } from "./handlers/update-alias.ts";
 import { updateKey } from "./handlers/update-key.ts";
 
-export function keyServiceBindings(ctx: AppContext): ServiceBinding[] {
+export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallInterceptor[]): ServiceBinding[] {
   return [
     bindService(KeyService, {
       createKey: createKey(ctx),
@@ -38,7 +38,7 @@ export function keyServiceBindings(ctx: AppContext): ServiceBinding[] {
       tagResource: tagResource(ctx),
       untagResource: untagResource(ctx),
       listResourceTags: listResourceTags(ctx),
-    }),
+    }, interceptors),
     bindService(CryptoService, {
       encrypt: encrypt(ctx),
       decrypt: decrypt(ctx),
@@ -46,6 +46,6 @@ export function keyServiceBindings(ctx: AppContext): ServiceBinding[] {
       generateDataKey: generateDataKey(ctx),
       generateDataKeyWithoutPlaintext: generateDataKeyWithoutPlaintext(ctx),
       generateRandom: generateRandom(ctx),
-    }),
+    }, interceptors),
   ];
 }

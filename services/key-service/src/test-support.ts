@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { CryptoService, ErrorInfoSchema, KeyService } from "@keyhold/proto";
-import { createInMemoryTransport, createSilentLogger, fixedIdentity, identityInterceptor, type Principal } from "@keyhold/server-kit";
+import { rootCredential, rootOnlyAuthority } from "@keyhold/authz";
+import { createInMemoryTransport, createSilentLogger, type Principal } from "@keyhold/server-kit";
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "./app.ts";
 import { readKeyServiceConfig } from "./config.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "./store/sqlite-key-store.ts";
@@ -32,12 +33,12 @@ export async function startTestKeyService(overrides: KeyServiceOverrides = {}): 
   const dir = mkdtempSync(join(tmpdir(), "keyhold-key-service-"));
   const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1" }, dir);
   const logger = createSilentLogger();
-  const app = await createKeyServiceApp(config, logger, {
+  const app = await createKeyServiceApp(config, logger, { authority: rootOnlyAuthority() }, {
     store: new SqliteKeyStore(openSqliteDatabase(":memory:")),
     ...overrides,
   });
   const clientsFor = (accountId: string) => {
-    const transport = createInMemoryTransport(app.bindings, [identityInterceptor(fixedIdentity(rootPrincipal(accountId)))], logger);
+    const transport = createInMemoryTransport(app.bindings, [], logger, { headers: { authorization: `Bearer ${rootCredential(accountId)}` } });
     return { keys: createClient(KeyService, transport), crypto: createClient(CryptoService, transport) };
   };
   const main = clientsFor(TEST_ACCOUNT);

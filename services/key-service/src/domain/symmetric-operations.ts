@@ -50,26 +50,32 @@ export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintex
 }
 
 /**
- * Decrypts a ciphertext of the caller's account. Anything that does not decrypt (malformed,
- * unknown version, another account's, another key than `expectedKeyId`, wrong context) is the
- * one uniform INVALID_CIPHERTEXT; a disabled key is KEY_DISABLED naming `keyField` (the
- * request's field for the key that decrypts: key_id in Decrypt, source_key_id in ReEncrypt).
+ * The key version a ciphertext names. Anything malformed or unknown is the one uniform
+ * INVALID_CIPHERTEXT (the caller authorizes on the version's key before opening it).
  */
-export async function openForAccount(
-  deps: SymmetricDeps,
-  accountId: string,
-  blob: Uint8Array,
-  context: EncryptionContext,
-  expectedKeyId: string | undefined,
-  field: string,
-  keyField: string,
-): Promise<Opened> {
+export function versionOfCiphertext(deps: SymmetricDeps, blob: Uint8Array, field: string): KeyVersionRecord {
   if (blob.byteLength === 0) throw invalidArgument(field, "must not be empty");
   if (blob.byteLength > MAX_CIPHERTEXT_BYTES) throw invalidCiphertext();
   const version = deps.store.getVersion(readKeyVersionId(blob));
-  if (version === undefined || version.accountId !== accountId) throw invalidCiphertext();
+  if (version === undefined) throw invalidCiphertext();
+  return version;
+}
+
+/**
+ * Decrypts with the version the ciphertext names (already authorized). Another key than
+ * `expectedKeyId`, a wrong context or any tampering is the uniform INVALID_CIPHERTEXT; a
+ * disabled key is KEY_DISABLED naming `keyField` (key_id in Decrypt, source_key_id in ReEncrypt).
+ */
+export async function openWithVersion(
+  deps: SymmetricDeps,
+  version: KeyVersionRecord,
+  blob: Uint8Array,
+  context: EncryptionContext,
+  expectedKeyId: string | undefined,
+  keyField: string,
+): Promise<Opened> {
   if (expectedKeyId !== undefined && version.keyId !== expectedKeyId) throw invalidCiphertext();
-  const key = deps.store.getKey(accountId, version.keyId);
+  const key = deps.store.getKey(version.accountId, version.keyId);
   if (key === undefined) throw invalidCiphertext();
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField);
   const plaintext = await deps.materials.withSymmetric(version, (material) => openSymmetric(material, blob, context));

@@ -4,6 +4,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyUsage, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
 import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
+import { accountKeysKrn } from "../domain/key-access.ts";
 import { validateTags } from "../domain/tags.ts";
 import { keyMetadata } from "./views.ts";
 
@@ -23,6 +24,7 @@ export function validateDescription(description: string): void {
 export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequestSchema, typeof CreateKeyResponseSchema> {
   return async (request, call) => {
     const caller = callerOf(call);
+    await ctx.access.require(call, "kms:CreateKey", accountKeysKrn(ctx.config.region, caller.accountId));
     validateDescription(request.description);
     const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
     if (keySpec !== KeySpec.SYMMETRIC_DEFAULT) throw invalidArgument("key_spec", "only SYMMETRIC_DEFAULT keys can be created by this server");

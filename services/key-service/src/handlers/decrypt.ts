@@ -1,23 +1,22 @@
 import { EncryptionAlgorithm, type DecryptRequestSchema, type DecryptResponseSchema } from "@keyhold/proto";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
-import { resolveKey } from "../domain/key-resolver.ts";
+import { invalidCiphertext } from "../domain/ciphertext.ts";
+import { expectedKeyId } from "../domain/key-access.ts";
 import { keyKrn } from "../domain/names.ts";
-import { openForAccount } from "../domain/symmetric-operations.ts";
+import { openWithVersion, versionOfCiphertext } from "../domain/symmetric-operations.ts";
 import { encryptionContext, symmetricAlgorithm } from "./crypto-fields.ts";
 
 export function decrypt(ctx: AppContext): UnaryHandler<typeof DecryptRequestSchema, typeof DecryptResponseSchema> {
   return async (request, call) => {
-    const accountId = callerOf(call).accountId;
     symmetricAlgorithm(request.encryptionAlgorithm);
     const context = encryptionContext(request.encryptionContext, "encryption_context");
-    const expected = request.keyId === "" ? undefined : resolveKey(ctx.store, ctx.config.region, accountId, request.keyId, "key_id").keyId;
-    const opened = await openForAccount(ctx, accountId, request.ciphertextBlob, context, expected, "ciphertext_blob", "key_id");
-    return {
-      plaintext: opened.plaintext,
-      keyId: keyKrn(ctx.config.region, opened.key.accountId, opened.key.keyId),
-      keyVersionId: opened.version.versionId,
-      encryptionAlgorithm: EncryptionAlgorithm.SYMMETRIC_DEFAULT,
-    };
+    const expected = expectedKeyId(ctx, call, request.keyId, "key_id");
+    const version = versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
+    const krn = keyKrn(ctx.config.region, version.accountId, version.keyId);
+    // Another account's ciphertext the caller may not decrypt looks like any invalid one.
+    await ctx.access.require(call, "kms:Decrypt", krn, { encryptionContext: context, notFound: invalidCiphertext });
+    const opened = await openWithVersion(ctx, version, request.ciphertextBlob, context, expected, "key_id");
+    return { plaintext: opened.plaintext, keyId: krn, keyVersionId: version.versionId, encryptionAlgorithm: EncryptionAlgorithm.SYMMETRIC_DEFAULT };
   };
 }

@@ -2,12 +2,18 @@ import type { DeleteAliasRequestSchema, DeleteAliasResponseSchema } from "@keyho
 import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { aliasNotFound } from "../domain/key-resolver.ts";
-import { validateCustomerAliasName } from "../domain/names.ts";
+import { aliasKrn, keyKrn, validateCustomerAliasName } from "../domain/names.ts";
 
+/** Deleting an alias needs kms:DeleteAlias on the alias and on its key. */
 export function deleteAlias(ctx: AppContext): UnaryHandler<typeof DeleteAliasRequestSchema, typeof DeleteAliasResponseSchema> {
   return async (request, call) => {
+    const accountId = callerOf(call).accountId;
     validateCustomerAliasName(request.aliasName, "alias_name");
-    if (ctx.store.deleteAlias(callerOf(call).accountId, request.aliasName) === "missing") throw aliasNotFound("alias_name");
+    await ctx.access.require(call, "kms:DeleteAlias", aliasKrn(ctx.config.region, accountId, request.aliasName));
+    const existing = ctx.store.getAlias(accountId, request.aliasName);
+    if (existing === undefined) throw aliasNotFound("alias_name");
+    await ctx.access.require(call, "kms:DeleteAlias", keyKrn(ctx.config.region, accountId, existing.targetKeyId));
+    if (ctx.store.deleteAlias(accountId, request.aliasName) === "missing") throw aliasNotFound("alias_name");
     return {};
   };
 }

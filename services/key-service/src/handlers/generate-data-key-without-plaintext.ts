@@ -1,8 +1,8 @@
 import type { GenerateDataKeyWithoutPlaintextRequestSchema, GenerateDataKeyWithoutPlaintextResponseSchema } from "@keyhold/proto";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { dataKeyLength } from "../domain/data-key.ts";
-import { resolveKey } from "../domain/key-resolver.ts";
+import { authorizedKey } from "../domain/key-access.ts";
 import { keyKrn } from "../domain/names.ts";
 import { sealUnderKey } from "../domain/symmetric-operations.ts";
 import { encryptionContext } from "./crypto-fields.ts";
@@ -11,10 +11,9 @@ export function generateDataKeyWithoutPlaintext(
   ctx: AppContext,
 ): UnaryHandler<typeof GenerateDataKeyWithoutPlaintextRequestSchema, typeof GenerateDataKeyWithoutPlaintextResponseSchema> {
   return async (request, call) => {
-    const accountId = callerOf(call).accountId;
     const length = dataKeyLength(request.keySpec, request.numberOfBytes);
     const context = encryptionContext(request.encryptionContext, "encryption_context");
-    const key = resolveKey(ctx.store, ctx.config.region, accountId, request.keyId, "key_id");
+    const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKeyWithoutPlaintext", { encryptionContext: context });
     const dataKey = ctx.random(length);
     try {
       const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");

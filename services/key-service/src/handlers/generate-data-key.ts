@@ -1,18 +1,17 @@
 import type { GenerateDataKeyRequestSchema, GenerateDataKeyResponseSchema } from "@keyhold/proto";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { dataKeyLength } from "../domain/data-key.ts";
-import { resolveKey } from "../domain/key-resolver.ts";
+import { authorizedKey } from "../domain/key-access.ts";
 import { keyKrn } from "../domain/names.ts";
 import { sealUnderKey } from "../domain/symmetric-operations.ts";
 import { encryptionContext } from "./crypto-fields.ts";
 
 export function generateDataKey(ctx: AppContext): UnaryHandler<typeof GenerateDataKeyRequestSchema, typeof GenerateDataKeyResponseSchema> {
   return async (request, call) => {
-    const accountId = callerOf(call).accountId;
     const length = dataKeyLength(request.keySpec, request.numberOfBytes);
     const context = encryptionContext(request.encryptionContext, "encryption_context");
-    const key = resolveKey(ctx.store, ctx.config.region, accountId, request.keyId, "key_id");
+    const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKey", { encryptionContext: context });
     const dataKey = ctx.random(length);
     const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
     return {

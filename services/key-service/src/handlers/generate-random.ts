@@ -1,11 +1,13 @@
 import type { GenerateRandomRequestSchema, GenerateRandomResponseSchema } from "@keyhold/proto";
-import { invalidArgument, type UnaryHandler } from "@keyhold/server-kit";
+import { callerOf, invalidArgument, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
+import { accountKeysKrn } from "../domain/key-access.ts";
 
 export const MAX_RANDOM_BYTES = 1024;
 
 export function generateRandom(ctx: AppContext): UnaryHandler<typeof GenerateRandomRequestSchema, typeof GenerateRandomResponseSchema> {
-  return async (request) => {
+  return async (request, call) => {
+    await ctx.access.require(call, "kms:GenerateRandom", accountKeysKrn(ctx.config.region, callerOf(call).accountId));
     if (request.numberOfBytes < 1 || request.numberOfBytes > MAX_RANDOM_BYTES) {
       throw invalidArgument("number_of_bytes", `must be between 1 and ${MAX_RANDOM_BYTES}`);
     }

@@ -1,13 +1,15 @@
 // EnableKey and DisableKey share one transition: same checks, another target state.
 import { KeyState } from "@keyhold/proto";
-import { callerOf, KeyholdError, type CallContext } from "@keyhold/server-kit";
+import { KeyholdError, type CallContext } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
-import { keyNotFound, resolveKey } from "../domain/key-resolver.ts";
+import { authorizedKey } from "../domain/key-access.ts";
+import { keyNotFound } from "../domain/key-resolver.ts";
 import { keyMetadata } from "./views.ts";
 
 export async function changeKeyState(ctx: AppContext, keyIdField: string, call: CallContext, target: KeyState.ENABLED | KeyState.DISABLED) {
-  const accountId = callerOf(call).accountId;
-  const key = resolveKey(ctx.store, ctx.config.region, accountId, keyIdField, "key_id");
+  const action = target === KeyState.ENABLED ? "kms:EnableKey" : "kms:DisableKey";
+  const key = await authorizedKey(ctx, call, keyIdField, "key_id", action);
+  const accountId = key.accountId;
   if (key.state !== KeyState.ENABLED && key.state !== KeyState.DISABLED) {
     const reason = key.state === KeyState.PENDING_DELETION ? "KEY_PENDING_DELETION" : key.state === KeyState.PENDING_IMPORT ? "KEY_PENDING_IMPORT" : "INTERNAL";
     throw new KeyholdError(reason, `key_id: the key cannot be ${target === KeyState.ENABLED ? "enabled" : "disabled"} in its current state`, {

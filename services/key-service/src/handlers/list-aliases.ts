@@ -1,8 +1,9 @@
 import type { ListAliasesRequestSchema, ListAliasesResponseSchema } from "@keyhold/proto";
 import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
-import { resolveKeyRef } from "../domain/key-resolver.ts";
-import { parseKeyRef } from "../domain/names.ts";
+import { authorizedKey } from "../domain/key-access.ts";
+import { keyNotFound } from "../domain/key-resolver.ts";
+import { aliasKrn } from "../domain/names.ts";
 import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 import { aliasEntry } from "./views.ts";
 
@@ -10,7 +11,14 @@ export function listAliases(ctx: AppContext): UnaryHandler<typeof ListAliasesReq
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
     const limit = pageSize(request.pageSize);
-    const keyId = request.keyId === "" ? undefined : resolveKeyRef(ctx.store, ctx.config.region, accountId, parseKeyRef(request.keyId, "key_id", false), "key_id").keyId;
+    let keyId: string | undefined;
+    if (request.keyId === "") {
+      await ctx.access.require(call, "kms:ListAliases", aliasKrn(ctx.config.region, accountId, "alias/*"));
+    } else {
+      const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:ListAliases", { allowAlias: false });
+      if (key.accountId !== accountId) throw keyNotFound("key_id");
+      keyId = key.keyId;
+    }
     const list = keyId === undefined ? "aliases" : `aliases:${keyId}`;
     const page = ctx.store.listAliases(accountId, keyId, decodePageToken(list, request.pageToken), limit);
     return { aliases: page.items.map((a) => aliasEntry(a, ctx.config.region)), nextPageToken: encodePageToken(list, page.next) };

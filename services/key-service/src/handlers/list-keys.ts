@@ -1,12 +1,14 @@
 import type { ListKeysRequestSchema, ListKeysResponseSchema } from "@keyhold/proto";
 import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
+import { accountKeysKrn } from "../domain/key-access.ts";
 import { keyKrn } from "../domain/names.ts";
 import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 
 export function listKeys(ctx: AppContext): UnaryHandler<typeof ListKeysRequestSchema, typeof ListKeysResponseSchema> {
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
+    await ctx.access.require(call, "kms:ListKeys", accountKeysKrn(ctx.config.region, accountId));
     const limit = pageSize(request.pageSize);
     const after = decodePageToken("keys", request.pageToken);
     const page = ctx.store.listKeys(accountId, after, limit);

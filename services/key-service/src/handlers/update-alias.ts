@@ -1,18 +1,22 @@
 import type { UpdateAliasRequestSchema, UpdateAliasResponseSchema } from "@keyhold/proto";
 import { callerOf, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
-import { aliasNotFound, resolveKeyRef } from "../domain/key-resolver.ts";
-import { parseKeyRef, validateCustomerAliasName } from "../domain/names.ts";
+import { authorizedKey } from "../domain/key-access.ts";
+import { aliasNotFound, keyNotFound } from "../domain/key-resolver.ts";
+import { aliasKrn, keyKrn, validateCustomerAliasName } from "../domain/names.ts";
 import { aliasEntry } from "./views.ts";
 
+/** Moving an alias needs kms:UpdateAlias on the alias, its current key and the new key. */
 export function updateAlias(ctx: AppContext): UnaryHandler<typeof UpdateAliasRequestSchema, typeof UpdateAliasResponseSchema> {
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
     validateCustomerAliasName(request.aliasName, "alias_name");
-    const target = parseKeyRef(request.targetKeyId, "target_key_id", false);
+    await ctx.access.require(call, "kms:UpdateAlias", aliasKrn(ctx.config.region, accountId, request.aliasName));
+    const key = await authorizedKey(ctx, call, request.targetKeyId, "target_key_id", "kms:UpdateAlias", { allowAlias: false });
+    if (key.accountId !== accountId) throw keyNotFound("target_key_id");
     const existing = ctx.store.getAlias(accountId, request.aliasName);
     if (existing === undefined) throw aliasNotFound("alias_name");
-    const key = resolveKeyRef(ctx.store, ctx.config.region, accountId, target, "target_key_id");
+    await ctx.access.require(call, "kms:UpdateAlias", keyKrn(ctx.config.region, accountId, existing.targetKeyId));
     const current = ctx.store.getKey(accountId, existing.targetKeyId);
     if (current !== undefined && (current.keySpec !== key.keySpec || current.keyUsage !== key.keyUsage)) {
       throw new KeyholdError("INVALID_ARGUMENT", "target_key_id: must have the same key spec and usage as the alias's current key", {

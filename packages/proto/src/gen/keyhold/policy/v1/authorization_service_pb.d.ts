@@ -292,9 +292,9 @@ export declare type GetResourcePolicyResponse = Message<"keyhold.policy.v1.GetRe
 export declare const GetResourcePolicyResponseSchema: GenMessage<GetResourcePolicyResponse>;
 
 /**
- * @generated from message keyhold.policy.v1.CreateGrantRequest
+ * @generated from message keyhold.policy.v1.CreateKeyGrantRequest
  */
-export declare type CreateGrantRequest = Message<"keyhold.policy.v1.CreateGrantRequest"> & {
+export declare type CreateKeyGrantRequest = Message<"keyhold.policy.v1.CreateKeyGrantRequest"> & {
   /**
    * The key krn.
    *
@@ -329,15 +329,15 @@ export declare type CreateGrantRequest = Message<"keyhold.policy.v1.CreateGrantR
 };
 
 /**
- * Describes the message keyhold.policy.v1.CreateGrantRequest.
- * Use `create(CreateGrantRequestSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.CreateKeyGrantRequest.
+ * Use `create(CreateKeyGrantRequestSchema)` to create a new message.
  */
-export declare const CreateGrantRequestSchema: GenMessage<CreateGrantRequest>;
+export declare const CreateKeyGrantRequestSchema: GenMessage<CreateKeyGrantRequest>;
 
 /**
- * @generated from message keyhold.policy.v1.CreateGrantResponse
+ * @generated from message keyhold.policy.v1.CreateKeyGrantResponse
  */
-export declare type CreateGrantResponse = Message<"keyhold.policy.v1.CreateGrantResponse"> & {
+export declare type CreateKeyGrantResponse = Message<"keyhold.policy.v1.CreateKeyGrantResponse"> & {
   /**
    * @generated from field: string grant_id = 1;
    */
@@ -352,15 +352,15 @@ export declare type CreateGrantResponse = Message<"keyhold.policy.v1.CreateGrant
 };
 
 /**
- * Describes the message keyhold.policy.v1.CreateGrantResponse.
- * Use `create(CreateGrantResponseSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.CreateKeyGrantResponse.
+ * Use `create(CreateKeyGrantResponseSchema)` to create a new message.
  */
-export declare const CreateGrantResponseSchema: GenMessage<CreateGrantResponse>;
+export declare const CreateKeyGrantResponseSchema: GenMessage<CreateKeyGrantResponse>;
 
 /**
- * @generated from message keyhold.policy.v1.ListGrantsRequest
+ * @generated from message keyhold.policy.v1.ListKeyGrantsRequest
  */
-export declare type ListGrantsRequest = Message<"keyhold.policy.v1.ListGrantsRequest"> & {
+export declare type ListKeyGrantsRequest = Message<"keyhold.policy.v1.ListKeyGrantsRequest"> & {
   /**
    * @generated from field: string key_id = 1;
    */
@@ -392,15 +392,15 @@ export declare type ListGrantsRequest = Message<"keyhold.policy.v1.ListGrantsReq
 };
 
 /**
- * Describes the message keyhold.policy.v1.ListGrantsRequest.
- * Use `create(ListGrantsRequestSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.ListKeyGrantsRequest.
+ * Use `create(ListKeyGrantsRequestSchema)` to create a new message.
  */
-export declare const ListGrantsRequestSchema: GenMessage<ListGrantsRequest>;
+export declare const ListKeyGrantsRequestSchema: GenMessage<ListKeyGrantsRequest>;
 
 /**
- * @generated from message keyhold.policy.v1.ListGrantsResponse
+ * @generated from message keyhold.policy.v1.ListKeyGrantsResponse
  */
-export declare type ListGrantsResponse = Message<"keyhold.policy.v1.ListGrantsResponse"> & {
+export declare type ListKeyGrantsResponse = Message<"keyhold.policy.v1.ListKeyGrantsResponse"> & {
   /**
    * @generated from field: repeated keyhold.policy.v1.Grant grants = 1;
    */
@@ -413,15 +413,15 @@ export declare type ListGrantsResponse = Message<"keyhold.policy.v1.ListGrantsRe
 };
 
 /**
- * Describes the message keyhold.policy.v1.ListGrantsResponse.
- * Use `create(ListGrantsResponseSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.ListKeyGrantsResponse.
+ * Use `create(ListKeyGrantsResponseSchema)` to create a new message.
  */
-export declare const ListGrantsResponseSchema: GenMessage<ListGrantsResponse>;
+export declare const ListKeyGrantsResponseSchema: GenMessage<ListKeyGrantsResponse>;
 
 /**
- * @generated from message keyhold.policy.v1.RetireGrantRequest
+ * @generated from message keyhold.policy.v1.RetireKeyGrantRequest
  */
-export declare type RetireGrantRequest = Message<"keyhold.policy.v1.RetireGrantRequest"> & {
+export declare type RetireKeyGrantRequest = Message<"keyhold.policy.v1.RetireKeyGrantRequest"> & {
   /**
    * @generated from field: string grant_token = 1;
    */
@@ -439,27 +439,27 @@ export declare type RetireGrantRequest = Message<"keyhold.policy.v1.RetireGrantR
 };
 
 /**
- * Describes the message keyhold.policy.v1.RetireGrantRequest.
- * Use `create(RetireGrantRequestSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.RetireKeyGrantRequest.
+ * Use `create(RetireKeyGrantRequestSchema)` to create a new message.
  */
-export declare const RetireGrantRequestSchema: GenMessage<RetireGrantRequest>;
+export declare const RetireKeyGrantRequestSchema: GenMessage<RetireKeyGrantRequest>;
 
 /**
- * @generated from message keyhold.policy.v1.RetireGrantResponse
+ * @generated from message keyhold.policy.v1.RetireKeyGrantResponse
  */
-export declare type RetireGrantResponse = Message<"keyhold.policy.v1.RetireGrantResponse"> & {
+export declare type RetireKeyGrantResponse = Message<"keyhold.policy.v1.RetireKeyGrantResponse"> & {
 };
 
 /**
- * Describes the message keyhold.policy.v1.RetireGrantResponse.
- * Use `create(RetireGrantResponseSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.RetireKeyGrantResponse.
+ * Use `create(RetireKeyGrantResponseSchema)` to create a new message.
  */
-export declare const RetireGrantResponseSchema: GenMessage<RetireGrantResponse>;
+export declare const RetireKeyGrantResponseSchema: GenMessage<RetireKeyGrantResponse>;
 
 /**
- * @generated from message keyhold.policy.v1.RevokeGrantRequest
+ * @generated from message keyhold.policy.v1.RevokeKeyGrantRequest
  */
-export declare type RevokeGrantRequest = Message<"keyhold.policy.v1.RevokeGrantRequest"> & {
+export declare type RevokeKeyGrantRequest = Message<"keyhold.policy.v1.RevokeKeyGrantRequest"> & {
   /**
    * @generated from field: string key_id = 1;
    */
@@ -472,22 +472,22 @@ export declare type RevokeGrantRequest = Message<"keyhold.policy.v1.RevokeGrantR
 };
 
 /**
- * Describes the message keyhold.policy.v1.RevokeGrantRequest.
- * Use `create(RevokeGrantRequestSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.RevokeKeyGrantRequest.
+ * Use `create(RevokeKeyGrantRequestSchema)` to create a new message.
  */
-export declare const RevokeGrantRequestSchema: GenMessage<RevokeGrantRequest>;
+export declare const RevokeKeyGrantRequestSchema: GenMessage<RevokeKeyGrantRequest>;
 
 /**
- * @generated from message keyhold.policy.v1.RevokeGrantResponse
+ * @generated from message keyhold.policy.v1.RevokeKeyGrantResponse
  */
-export declare type RevokeGrantResponse = Message<"keyhold.policy.v1.RevokeGrantResponse"> & {
+export declare type RevokeKeyGrantResponse = Message<"keyhold.policy.v1.RevokeKeyGrantResponse"> & {
 };
 
 /**
- * Describes the message keyhold.policy.v1.RevokeGrantResponse.
- * Use `create(RevokeGrantResponseSchema)` to create a new message.
+ * Describes the message keyhold.policy.v1.RevokeKeyGrantResponse.
+ * Use `create(RevokeKeyGrantResponseSchema)` to create a new message.
  */
-export declare const RevokeGrantResponseSchema: GenMessage<RevokeGrantResponse>;
+export declare const RevokeKeyGrantResponseSchema: GenMessage<RevokeKeyGrantResponse>;
 
 /**
  * Internal: what other Keyhold services ask policy-service on every call they serve (through a
@@ -545,36 +545,36 @@ export declare const AuthorizationService: GenService<{
     output: typeof GetResourcePolicyResponseSchema;
   },
   /**
-   * @generated from rpc keyhold.policy.v1.AuthorizationService.CreateGrant
+   * @generated from rpc keyhold.policy.v1.AuthorizationService.CreateKeyGrant
    */
-  createGrant: {
+  createKeyGrant: {
     methodKind: "unary";
-    input: typeof CreateGrantRequestSchema;
-    output: typeof CreateGrantResponseSchema;
+    input: typeof CreateKeyGrantRequestSchema;
+    output: typeof CreateKeyGrantResponseSchema;
   },
   /**
-   * @generated from rpc keyhold.policy.v1.AuthorizationService.ListGrants
+   * @generated from rpc keyhold.policy.v1.AuthorizationService.ListKeyGrants
    */
-  listGrants: {
+  listKeyGrants: {
     methodKind: "unary";
-    input: typeof ListGrantsRequestSchema;
-    output: typeof ListGrantsResponseSchema;
+    input: typeof ListKeyGrantsRequestSchema;
+    output: typeof ListKeyGrantsResponseSchema;
   },
   /**
-   * @generated from rpc keyhold.policy.v1.AuthorizationService.RetireGrant
+   * @generated from rpc keyhold.policy.v1.AuthorizationService.RetireKeyGrant
    */
-  retireGrant: {
+  retireKeyGrant: {
     methodKind: "unary";
-    input: typeof RetireGrantRequestSchema;
-    output: typeof RetireGrantResponseSchema;
+    input: typeof RetireKeyGrantRequestSchema;
+    output: typeof RetireKeyGrantResponseSchema;
   },
   /**
-   * @generated from rpc keyhold.policy.v1.AuthorizationService.RevokeGrant
+   * @generated from rpc keyhold.policy.v1.AuthorizationService.RevokeKeyGrant
    */
-  revokeGrant: {
+  revokeKeyGrant: {
     methodKind: "unary";
-    input: typeof RevokeGrantRequestSchema;
-    output: typeof RevokeGrantResponseSchema;
+    input: typeof RevokeKeyGrantRequestSchema;
+    output: typeof RevokeKeyGrantResponseSchema;
   },
 }>;
 

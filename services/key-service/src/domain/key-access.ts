@@ -1,0 +1,73 @@
+// Resolving a request's key with authorization first: the action is authorized on the key's
+// krn before the key is looked up, and a key of another account that the caller may not use
+// answers exactly like one that does not exist.
+import type { CallAccess } from "@keyhold/authz";
+import { callerOf, type CallContext } from "@keyhold/server-kit";
+import type { KeyStore } from "../store/key-store.ts";
+import type { KeyRecord } from "../store/records.ts";
+import type { EncryptionContext } from "./encryption-context.ts";
+import { aliasNotFound, keyNotFound } from "./key-resolver.ts";
+import { keyKrn, parseKeyRef } from "./names.ts";
+
+export interface KeyAccessDeps {
+  readonly store: KeyStore;
+  readonly access: CallAccess;
+  readonly config: { readonly region: string };
+}
+
+export interface KeyAccessOptions {
+  readonly encryptionContext?: EncryptionContext;
+  /** false for fields that must name a key (alias and tag RPCs). */
+  readonly allowAlias?: boolean;
+}
+
+/** The krn every account-level action (CreateKey, ListKeys, ...) is authorized on. */
+export function accountKeysKrn(region: string, accountId: string): string {
+  return `krn:keyhold:kms:${region}:${accountId}:key/*`;
+}
+
+/** Authorizes `action` on the key `value` names, then returns that key. */
+export async function authorizedKey(
+  deps: KeyAccessDeps,
+  call: CallContext,
+  value: string,
+  field: string,
+  action: string,
+  options: KeyAccessOptions = {},
+): Promise<KeyRecord> {
+  const caller = callerOf(call);
+  const ref = parseKeyRef(value, field, options.allowAlias ?? true);
+  if (ref.region !== undefined && ref.region !== deps.config.region) throw ref.kind === "alias" ? aliasNotFound(field) : keyNotFound(field);
+  const accountId = ref.accountId ?? caller.accountId;
+  // Whatever the caller may not see answers like the missing thing it named.
+  const notFound = () => (ref.kind === "alias" ? aliasNotFound(field) : keyNotFound(field));
+  let keyId: string;
+  if (ref.kind === "alias") {
+    const alias = deps.store.getAlias(accountId, ref.aliasName);
+    if (alias === undefined) throw notFound();
+    keyId = alias.targetKeyId;
+  } else {
+    keyId = ref.keyId;
+  }
+  await deps.access.require(call, action, keyKrn(deps.config.region, accountId, keyId), {
+    notFound,
+    ...(options.encryptionContext === undefined ? {} : { encryptionContext: options.encryptionContext }),
+  });
+  const key = deps.store.getKey(accountId, keyId);
+  if (key === undefined) throw keyNotFound(field);
+  return key;
+}
+
+/**
+ * The key id an optional `key_id`-style constraint names (Decrypt's key_id, ReEncrypt's
+ * source_key_id), or undefined when empty. Used only to compare with the ciphertext's key: a
+ * mismatch is the uniform INVALID_CIPHERTEXT.
+ */
+export function expectedKeyId(deps: KeyAccessDeps, call: CallContext, value: string, field: string): string | undefined {
+  if (value === "") return undefined;
+  const ref = parseKeyRef(value, field);
+  if (ref.kind === "key") return ref.keyId;
+  const alias = deps.store.getAlias(ref.accountId ?? callerOf(call).accountId, ref.aliasName);
+  if (alias === undefined) throw aliasNotFound(field);
+  return alias.targetKeyId;
+}

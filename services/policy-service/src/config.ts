@@ -1,0 +1,51 @@
+// The only reader of the environment for policy-service: typed, validated, defaults in one place.
+import { join } from "node:path";
+import { isWellFormedToken } from "./domain/credentials.ts";
+import { isAccountId } from "./domain/names.ts";
+
+export interface PolicyServiceConfig {
+  /** Region segment of krns this service builds. */
+  readonly region: string;
+  /** SQLite database file. */
+  readonly databasePath: string;
+  /** The account whose administrators may create accounts; created on first start. */
+  readonly managementAccountId: string;
+  /** The bootstrap administrator's API key, when configured rather than generated. Never logged. */
+  readonly bootstrapApiKey: string | undefined;
+  /** How long callers may cache an API key's Authenticate answer (change events flush sooner). */
+  readonly credentialCacheSeconds: number;
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+function positiveInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+export function readPolicyServiceConfig(env: Environment, dataDir: string): PolicyServiceConfig {
+  const region = env["KEYHOLD_REGION"] ?? "local";
+  if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigError("KEYHOLD_REGION must be lower-case letters, digits and '-'");
+  const managementAccountId = env["KEYHOLD_MANAGEMENT_ACCOUNT_ID"] ?? "000000000001";
+  if (!isAccountId(managementAccountId)) throw new ConfigError("KEYHOLD_MANAGEMENT_ACCOUNT_ID must be 12 digits");
+  const bootstrap = env["KEYHOLD_BOOTSTRAP_API_KEY"];
+  const bootstrapApiKey = bootstrap === undefined || bootstrap === "" ? undefined : bootstrap;
+  if (bootstrapApiKey !== undefined && !isWellFormedToken(bootstrapApiKey, "api-key")) {
+    // The value itself is a secret: never echo it.
+    throw new ConfigError("KEYHOLD_BOOTSTRAP_API_KEY must be an API key as Keyhold generates them: khk_<16 hex digits>_<43 base64url characters>");
+  }
+  return {
+    region,
+    databasePath: env["KEYHOLD_POLICY_DB"] ?? join(dataDir, "policy-service.sqlite"),
+    managementAccountId,
+    bootstrapApiKey,
+    credentialCacheSeconds: positiveInteger(env, "KEYHOLD_CREDENTIAL_CACHE_SECONDS", 300),
+  };
+}

@@ -1,0 +1,11 @@
+export { createPolicyServiceApp } from "./app.ts";
+export type { PolicyServiceApp, PolicyServiceOverrides } from "./app.ts";
+export { ConfigError, readPolicyServiceConfig } from "./config.ts";
+export type { Environment, PolicyServiceConfig } from "./config.ts";
+export type { AppContext, IdGenerator } from "./context.ts";
+export { LocalPolicyAuthority } from "./domain/authority.ts";
+export type { AuthenticatedCredential } from "./domain/authority.ts";
+export { BOOTSTRAP_ADMIN_USER } from "./domain/bootstrap.ts";
+export type { Clock } from "./domain/clock.ts";
+export { ACCOUNT_ACCESS_ROLE } from "./handlers/create-account.ts";
+export { AUTHORIZATION_EXEMPT_METHODS } from "./routes.ts";

@@ -1,0 +1,617 @@
+// PolicyStore on better-sqlite3: WAL journal, synchronous=FULL (every credential and policy
+// change is fsynced on commit), prepared statements, one transaction per write. The change
+// sequence is bumped inside the writing transaction; listeners run after the outermost commit.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { SQLITE_MIGRATIONS } from "./migrations.ts";
+import type { AttachOutcome, CreateOutcome, GrantFilter, Page, PolicyStore } from "./policy-store.ts";
+import type {
+  AccountRecord,
+  ApiKeyRecord,
+  ApiKeyStatusName,
+  AttachmentRecord,
+  ChangeEvent,
+  ChangeKind,
+  GrantConstraintsRecord,
+  GrantRecord,
+  PolicyRecord,
+  PrincipalRecord,
+  ResourcePolicyRecord,
+  RoleSessionRecord,
+} from "./records.ts";
+
+interface AccountRow {
+  account_id: string;
+  name: string;
+  created_at: number;
+}
+
+interface PrincipalRow {
+  krn: string;
+  account_id: string;
+  type: "user" | "role";
+  name: string;
+  trust_policy: string | null;
+  created_at: number;
+}
+
+interface ApiKeyRow {
+  api_key_id: string;
+  principal_krn: string;
+  account_id: string;
+  description: string;
+  status: ApiKeyStatusName;
+  created_at: number;
+  last_used_at: number | null;
+  secret_hash: Buffer;
+}
+
+interface PolicyRow {
+  krn: string;
+  account_id: string;
+  name: string;
+  description: string;
+  document: string;
+  created_at: number;
+  updated_at: number;
+}
+
+interface AttachmentRow {
+  principal_krn: string;
+  policy_krn: string;
+  attached_at: number;
+}
+
+interface ResourcePolicyRow {
+  resource_krn: string;
+  account_id: string;
+  document: string;
+  updated_at: number;
+}
+
+interface GrantRow {
+  grant_id: string;
+  key_krn: string;
+  account_id: string;
+  grantee_principal: string;
+  retiring_principal: string | null;
+  operations: string;
+  constraints: string | null;
+  name: string;
+  issuing_principal: string;
+  token_hash: Buffer;
+  created_at: number;
+}
+
+interface SessionRow {
+  session_id: string;
+  role_krn: string;
+  account_id: string;
+  session_name: string;
+  source_principal: string;
+  secret_hash: Buffer;
+  created_at: number;
+  expires_at: number;
+}
+
+const toAccount = (row: AccountRow): AccountRecord => ({ accountId: row.account_id, name: row.name, createdAt: new Date(row.created_at) });
+
+const toPrincipal = (row: PrincipalRow): PrincipalRecord => ({
+  krn: row.krn,
+  accountId: row.account_id,
+  type: row.type,
+  name: row.name,
+  trustPolicy: row.trust_policy ?? undefined,
+  createdAt: new Date(row.created_at),
+});
+
+const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
+  apiKeyId: row.api_key_id,
+  principalKrn: row.principal_krn,
+  accountId: row.account_id,
+  description: row.description,
+  status: row.status,
+  createdAt: new Date(row.created_at),
+  lastUsedAt: row.last_used_at === null ? undefined : new Date(row.last_used_at),
+  secretHash: row.secret_hash,
+});
+
+const toPolicy = (row: PolicyRow): PolicyRecord => ({
+  krn: row.krn,
+  accountId: row.account_id,
+  name: row.name,
+  description: row.description,
+  document: row.document,
+  createdAt: new Date(row.created_at),
+  updatedAt: new Date(row.updated_at),
+});
+
+const toAttachment = (row: AttachmentRow): AttachmentRecord => ({
+  principalKrn: row.principal_krn,
+  policyKrn: row.policy_krn,
+  attachedAt: new Date(row.attached_at),
+});
+
+const toResourcePolicy = (row: ResourcePolicyRow): ResourcePolicyRecord => ({
+  resourceKrn: row.resource_krn,
+  accountId: row.account_id,
+  document: row.document,
+  updatedAt: new Date(row.updated_at),
+});
+
+interface ConstraintsJson {
+  readonly equals?: Record<string, string>;
+  readonly subset?: Record<string, string>;
+}
+
+function constraintsToJson(constraints: GrantConstraintsRecord | undefined): string | null {
+  if (constraints === undefined) return null;
+  const json: { equals?: Readonly<Record<string, string>>; subset?: Readonly<Record<string, string>> } = {};
+  if (constraints.encryptionContextEquals !== undefined) json.equals = constraints.encryptionContextEquals;
+  if (constraints.encryptionContextSubset !== undefined) json.subset = constraints.encryptionContextSubset;
+  return JSON.stringify(json);
+}
+
+function constraintsFromJson(text: string | null): GrantConstraintsRecord | undefined {
+  if (text === null) return undefined;
+  const json = JSON.parse(text) as ConstraintsJson;
+  return { encryptionContextEquals: json.equals, encryptionContextSubset: json.subset };
+}
+
+const toGrant = (row: GrantRow): GrantRecord => ({
+  grantId: row.grant_id,
+  keyKrn: row.key_krn,
+  accountId: row.account_id,
+  granteePrincipal: row.grantee_principal,
+  retiringPrincipal: row.retiring_principal ?? undefined,
+  operations: JSON.parse(row.operations) as string[],
+  constraints: constraintsFromJson(row.constraints),
+  name: row.name,
+  issuingPrincipal: row.issuing_principal,
+  tokenHash: row.token_hash,
+  createdAt: new Date(row.created_at),
+});
+
+const toSession = (row: SessionRow): RoleSessionRecord => ({
+  sessionId: row.session_id,
+  roleKrn: row.role_krn,
+  accountId: row.account_id,
+  sessionName: row.session_name,
+  sourcePrincipal: row.source_principal,
+  secretHash: row.secret_hash,
+  createdAt: new Date(row.created_at),
+  expiresAt: new Date(row.expires_at),
+});
+
+/** Opens (creating and migrating as needed) a SQLite database file, or ":memory:". */
+export function openSqliteDatabase(path: string): Database.Database {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(SQLITE_MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+  return db;
+}
+
+/** A write's result, and whether it changed anything (only changes bump the sequence). */
+interface Written<T> {
+  readonly value: T;
+  readonly changed: boolean;
+}
+
+const changed = <T>(value: T): Written<T> => ({ value, changed: true });
+const unchanged = <T>(value: T): Written<T> => ({ value, changed: false });
+
+export class SqlitePolicyStore implements PolicyStore {
+  private readonly db: Database.Database;
+  private readonly statements;
+  private readonly listeners = new Set<(event: ChangeEvent) => void>();
+  /** Changes of the open transaction, announced after the outermost commit. */
+  private readonly pending: ChangeEvent[] = [];
+
+  constructor(db: Database.Database) {
+    this.db = db;
+    this.statements = {
+      currentSequence: db.prepare<[], { value: number }>(`SELECT value FROM change_sequence WHERE id = 1`),
+      bumpSequence: db.prepare<[], { value: number }>(`UPDATE change_sequence SET value = value + 1 WHERE id = 1 RETURNING value`),
+
+      insertAccount: db.prepare(`INSERT INTO accounts (account_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+      getAccount: db.prepare<[string], AccountRow>(`SELECT * FROM accounts WHERE account_id = ?`),
+      listAccounts: db.prepare<[string, number], AccountRow>(`SELECT * FROM accounts WHERE account_id > ? ORDER BY account_id LIMIT ?`),
+      countAccounts: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM accounts`),
+
+      insertPrincipal: db.prepare(
+        `INSERT INTO principals (krn, account_id, type, name, trust_policy, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      getPrincipal: db.prepare<[string], PrincipalRow>(`SELECT * FROM principals WHERE krn = ?`),
+      listPrincipals: db.prepare<[string, string, number], PrincipalRow>(
+        `SELECT * FROM principals WHERE account_id = ? AND krn > ? ORDER BY krn LIMIT ?`,
+      ),
+      updateTrustPolicy: db.prepare(`UPDATE principals SET trust_policy = ? WHERE krn = ? AND type = 'role'`),
+      deletePrincipal: db.prepare(`DELETE FROM principals WHERE krn = ?`),
+      deleteApiKeysOf: db.prepare(`DELETE FROM api_keys WHERE principal_krn = ?`),
+      deleteAttachmentsOf: db.prepare(`DELETE FROM attachments WHERE principal_krn = ?`),
+      deleteSessionsOf: db.prepare(`DELETE FROM role_sessions WHERE role_krn = ?`),
+
+      insertApiKey: db.prepare(
+        `INSERT INTO api_keys (api_key_id, principal_krn, account_id, description, status, created_at, last_used_at, secret_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      getApiKey: db.prepare<[string], ApiKeyRow>(`SELECT * FROM api_keys WHERE api_key_id = ?`),
+      listApiKeys: db.prepare<[string, string, number], ApiKeyRow>(
+        `SELECT * FROM api_keys WHERE principal_krn = ? AND api_key_id > ? ORDER BY api_key_id LIMIT ?`,
+      ),
+      updateApiKeyStatus: db.prepare(`UPDATE api_keys SET status = ? WHERE api_key_id = ? AND status <> ?`),
+      deleteApiKey: db.prepare(`DELETE FROM api_keys WHERE api_key_id = ?`),
+      touchApiKey: db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE api_key_id = ?`),
+
+      upsertPolicy: db.prepare(
+        `INSERT INTO policies (krn, account_id, name, description, document, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (krn) DO UPDATE SET description = excluded.description, document = excluded.document, updated_at = excluded.updated_at`,
+      ),
+      getPolicy: db.prepare<[string], PolicyRow>(`SELECT * FROM policies WHERE krn = ?`),
+      listPolicies: db.prepare<[string, string, number], PolicyRow>(
+        `SELECT * FROM policies WHERE account_id = ? AND krn > ? ORDER BY krn LIMIT ?`,
+      ),
+      deletePolicy: db.prepare(`DELETE FROM policies WHERE krn = ?`),
+      deleteAttachmentsTo: db.prepare(`DELETE FROM attachments WHERE policy_krn = ?`),
+
+      insertAttachment: db.prepare(
+        `INSERT INTO attachments (principal_krn, policy_krn, attached_at, seq)
+         VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM attachments)) ON CONFLICT DO NOTHING`,
+      ),
+      deleteAttachment: db.prepare(`DELETE FROM attachments WHERE principal_krn = ? AND policy_krn = ?`),
+      listAttachments: db.prepare<[string], AttachmentRow>(
+        `SELECT principal_krn, policy_krn, attached_at FROM attachments WHERE principal_krn = ? ORDER BY seq`,
+      ),
+
+      upsertResourcePolicy: db.prepare(
+        `INSERT INTO resource_policies (resource_krn, account_id, document, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (resource_krn) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at`,
+      ),
+      getResourcePolicy: db.prepare<[string], ResourcePolicyRow>(`SELECT * FROM resource_policies WHERE resource_krn = ?`),
+
+      insertGrant: db.prepare(
+        `INSERT INTO grants (grant_id, key_krn, account_id, grantee_principal, retiring_principal, operations, constraints, name, issuing_principal, token_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      getGrant: db.prepare<[string], GrantRow>(`SELECT * FROM grants WHERE grant_id = ?`),
+      listGrants: db.prepare<[string, string, string, string, string, string, number], GrantRow>(
+        `SELECT * FROM grants WHERE key_krn = ? AND (? = '' OR grant_id = ?) AND (? = '' OR grantee_principal = ?)
+           AND grant_id > ? ORDER BY grant_id LIMIT ?`,
+      ),
+      grantsForKey: db.prepare<[string], GrantRow>(`SELECT * FROM grants WHERE key_krn = ? ORDER BY grant_id`),
+      deleteGrant: db.prepare(`DELETE FROM grants WHERE grant_id = ?`),
+
+      insertSession: db.prepare(
+        `INSERT INTO role_sessions (session_id, role_krn, account_id, session_name, source_principal, secret_hash, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      purgeSessions: db.prepare(`DELETE FROM role_sessions WHERE expires_at < ?`),
+      getSession: db.prepare<[string], SessionRow>(`SELECT * FROM role_sessions WHERE session_id = ?`),
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Changes
+
+  currentSequence(): bigint {
+    return BigInt(this.statements.currentSequence.get()!.value);
+  }
+
+  onChange(listener: (event: ChangeEvent) => void): () => void {
+    // A wrapper per subscription, so the same function subscribed twice is called twice.
+    const wrapped = (event: ChangeEvent): void => listener(event);
+    this.listeners.add(wrapped);
+    return () => {
+      this.listeners.delete(wrapped);
+    };
+  }
+
+  transaction<T>(work: () => T): T {
+    return this.write("account", () => unchanged(work()));
+  }
+
+  /** Runs a write in a transaction (a savepoint when nested), bumping the sequence when it changed something. */
+  private write<T>(kind: ChangeKind, work: () => Written<T>): T {
+    const outermost = !this.db.inTransaction;
+    const mark = this.pending.length;
+    let value: T;
+    try {
+      value = this.db
+        .transaction(() => {
+          const result = work();
+          if (result.changed) {
+            const sequence = BigInt(this.statements.bumpSequence.get()!.value);
+            this.pending.push({ sequence, kind });
+          }
+          return result.value;
+        })
+        .immediate();
+    } catch (error) {
+      this.pending.length = mark;
+      throw error;
+    }
+    if (outermost) this.announce();
+    return value;
+  }
+
+  private announce(): void {
+    const events = this.pending.splice(0);
+    for (const event of events) {
+      for (const listener of [...this.listeners]) {
+        try {
+          listener(event);
+        } catch {
+          // A listener's failure must not undo or hide a committed write; listeners are
+          // policy-service's own caches and streams, which do not throw.
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Accounts
+
+  createAccount(account: AccountRecord): CreateOutcome {
+    return this.write("account", () => {
+      const result = this.statements.insertAccount.run(account.accountId, account.name, account.createdAt.getTime());
+      return result.changes === 1 ? changed("ok" as const) : unchanged("exists" as const);
+    });
+  }
+
+  getAccount(accountId: string): AccountRecord | undefined {
+    const row = this.statements.getAccount.get(accountId);
+    return row === undefined ? undefined : toAccount(row);
+  }
+
+  listAccounts(after: string | undefined, limit: number): Page<AccountRecord> {
+    return page(this.statements.listAccounts.all(after ?? "", limit + 1).map(toAccount), limit, (a) => a.accountId);
+  }
+
+  countAccounts(): number {
+    return this.statements.countAccounts.get()!.n;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Principals
+
+  createPrincipal(principal: PrincipalRecord): CreateOutcome {
+    return this.write("principal", () => {
+      const result = this.statements.insertPrincipal.run(
+        principal.krn,
+        principal.accountId,
+        principal.type,
+        principal.name,
+        principal.trustPolicy ?? null,
+        principal.createdAt.getTime(),
+      );
+      return result.changes === 1 ? changed("ok" as const) : unchanged("exists" as const);
+    });
+  }
+
+  getPrincipal(krn: string): PrincipalRecord | undefined {
+    const row = this.statements.getPrincipal.get(krn);
+    return row === undefined ? undefined : toPrincipal(row);
+  }
+
+  listPrincipals(accountId: string, after: string | undefined, limit: number): Page<PrincipalRecord> {
+    return page(this.statements.listPrincipals.all(accountId, after ?? "", limit + 1).map(toPrincipal), limit, (p) => p.krn);
+  }
+
+  updateTrustPolicy(roleKrn: string, trustPolicy: string): PrincipalRecord | undefined {
+    return this.write("principal", () => {
+      const result = this.statements.updateTrustPolicy.run(trustPolicy, roleKrn);
+      const value = this.getPrincipal(roleKrn);
+      return result.changes === 1 ? changed(value) : unchanged(value?.type === "role" ? value : undefined);
+    });
+  }
+
+  deletePrincipal(krn: string): boolean {
+    return this.write("principal", () => {
+      if (this.statements.deletePrincipal.run(krn).changes === 0) return unchanged(false);
+      this.statements.deleteApiKeysOf.run(krn);
+      this.statements.deleteAttachmentsOf.run(krn);
+      this.statements.deleteSessionsOf.run(krn);
+      return changed(true);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // API keys
+
+  createApiKey(apiKey: ApiKeyRecord): CreateOutcome {
+    return this.write("credential", () => {
+      const result = this.statements.insertApiKey.run(
+        apiKey.apiKeyId,
+        apiKey.principalKrn,
+        apiKey.accountId,
+        apiKey.description,
+        apiKey.status,
+        apiKey.createdAt.getTime(),
+        apiKey.lastUsedAt?.getTime() ?? null,
+        apiKey.secretHash,
+      );
+      return result.changes === 1 ? changed("ok" as const) : unchanged("exists" as const);
+    });
+  }
+
+  getApiKey(apiKeyId: string): ApiKeyRecord | undefined {
+    const row = this.statements.getApiKey.get(apiKeyId);
+    return row === undefined ? undefined : toApiKey(row);
+  }
+
+  listApiKeys(principalKrn: string, after: string | undefined, limit: number): Page<ApiKeyRecord> {
+    return page(this.statements.listApiKeys.all(principalKrn, after ?? "", limit + 1).map(toApiKey), limit, (k) => k.apiKeyId);
+  }
+
+  updateApiKeyStatus(apiKeyId: string, status: ApiKeyStatusName): ApiKeyRecord | undefined {
+    return this.write("credential", () => {
+      const result = this.statements.updateApiKeyStatus.run(status, apiKeyId, status);
+      const value = this.getApiKey(apiKeyId);
+      return result.changes === 1 ? changed(value) : unchanged(value);
+    });
+  }
+
+  deleteApiKey(apiKeyId: string): boolean {
+    return this.write("credential", () => (this.statements.deleteApiKey.run(apiKeyId).changes === 1 ? changed(true) : unchanged(false)));
+  }
+
+  touchApiKey(apiKeyId: string, at: Date): void {
+    this.statements.touchApiKey.run(at.getTime(), apiKeyId);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Identity policies and attachments
+
+  putPolicy(policy: PolicyRecord): PolicyRecord {
+    return this.write("policy", () => {
+      this.statements.upsertPolicy.run(
+        policy.krn,
+        policy.accountId,
+        policy.name,
+        policy.description,
+        policy.document,
+        policy.createdAt.getTime(),
+        policy.updatedAt.getTime(),
+      );
+      return changed(this.getPolicy(policy.krn)!);
+    });
+  }
+
+  getPolicy(krn: string): PolicyRecord | undefined {
+    const row = this.statements.getPolicy.get(krn);
+    return row === undefined ? undefined : toPolicy(row);
+  }
+
+  listPolicies(accountId: string, after: string | undefined, limit: number): Page<PolicyRecord> {
+    return page(this.statements.listPolicies.all(accountId, after ?? "", limit + 1).map(toPolicy), limit, (p) => p.krn);
+  }
+
+  deletePolicy(krn: string): boolean {
+    return this.write("policy", () => {
+      if (this.statements.deletePolicy.run(krn).changes === 0) return unchanged(false);
+      this.statements.deleteAttachmentsTo.run(krn);
+      return changed(true);
+    });
+  }
+
+  attachPolicy(attachment: AttachmentRecord, policyStored: boolean): AttachOutcome {
+    return this.write("policy", (): Written<AttachOutcome> => {
+      if (this.statements.getPrincipal.get(attachment.principalKrn) === undefined) return unchanged("principal-missing");
+      if (policyStored && this.statements.getPolicy.get(attachment.policyKrn) === undefined) return unchanged("policy-missing");
+      const result = this.statements.insertAttachment.run(attachment.principalKrn, attachment.policyKrn, attachment.attachedAt.getTime());
+      return result.changes === 1 ? changed("ok") : unchanged("exists");
+    });
+  }
+
+  detachPolicy(principalKrn: string, policyKrn: string): boolean {
+    return this.write("policy", () => (this.statements.deleteAttachment.run(principalKrn, policyKrn).changes === 1 ? changed(true) : unchanged(false)));
+  }
+
+  listAttachments(principalKrn: string): readonly AttachmentRecord[] {
+    return this.statements.listAttachments.all(principalKrn).map(toAttachment);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Resource policies
+
+  putResourcePolicy(policy: ResourcePolicyRecord): void {
+    this.write("resource-policy", () => {
+      this.statements.upsertResourcePolicy.run(policy.resourceKrn, policy.accountId, policy.document, policy.updatedAt.getTime());
+      return changed(undefined);
+    });
+  }
+
+  getResourcePolicy(resourceKrn: string): ResourcePolicyRecord | undefined {
+    const row = this.statements.getResourcePolicy.get(resourceKrn);
+    return row === undefined ? undefined : toResourcePolicy(row);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Grants
+
+  createGrant(grant: GrantRecord): CreateOutcome {
+    return this.write("grant", () => {
+      const result = this.statements.insertGrant.run(
+        grant.grantId,
+        grant.keyKrn,
+        grant.accountId,
+        grant.granteePrincipal,
+        grant.retiringPrincipal ?? null,
+        JSON.stringify(grant.operations),
+        constraintsToJson(grant.constraints),
+        grant.name,
+        grant.issuingPrincipal,
+        grant.tokenHash,
+        grant.createdAt.getTime(),
+      );
+      return result.changes === 1 ? changed("ok" as const) : unchanged("exists" as const);
+    });
+  }
+
+  getGrant(grantId: string): GrantRecord | undefined {
+    const row = this.statements.getGrant.get(grantId);
+    return row === undefined ? undefined : toGrant(row);
+  }
+
+  listGrants(keyKrn: string, filter: GrantFilter, after: string | undefined, limit: number): Page<GrantRecord> {
+    const grantId = filter.grantId ?? "";
+    const grantee = filter.granteePrincipal ?? "";
+    const rows = this.statements.listGrants.all(keyKrn, grantId, grantId, grantee, grantee, after ?? "", limit + 1);
+    return page(rows.map(toGrant), limit, (g) => g.grantId);
+  }
+
+  grantsForKey(keyKrn: string): readonly GrantRecord[] {
+    return this.statements.grantsForKey.all(keyKrn).map(toGrant);
+  }
+
+  deleteGrant(grantId: string): boolean {
+    return this.write("grant", () => (this.statements.deleteGrant.run(grantId).changes === 1 ? changed(true) : unchanged(false)));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Role sessions
+
+  createRoleSession(session: RoleSessionRecord, purgeBefore: Date): CreateOutcome {
+    return this.write("credential", () => {
+      this.statements.purgeSessions.run(purgeBefore.getTime());
+      const result = this.statements.insertSession.run(
+        session.sessionId,
+        session.roleKrn,
+        session.accountId,
+        session.sessionName,
+        session.sourcePrincipal,
+        session.secretHash,
+        session.createdAt.getTime(),
+        session.expiresAt.getTime(),
+      );
+      return result.changes === 1 ? changed("ok" as const) : unchanged("exists" as const);
+    });
+  }
+
+  getRoleSession(sessionId: string): RoleSessionRecord | undefined {
+    const row = this.statements.getSession.get(sessionId);
+    return row === undefined ? undefined : toSession(row);
+  }
+
+  close(): void {
+    this.listeners.clear();
+    this.db.close();
+  }
+}
+
+function page<T>(rows: T[], limit: number, sortKey: (item: T) => string): Page<T> {
+  if (rows.length <= limit) return { items: rows, next: undefined };
+  const items = rows.slice(0, limit);
+  return { items, next: sortKey(items[items.length - 1]!) };
+}
