@@ -47,6 +47,14 @@ export class CallAccess {
     return this.authority.authorize(query);
   }
 
+  /**
+   * Records that a peer service decides this call's authorization itself (e.g. retiring a
+   * grant by its token, where the token is the permission); the end caller is forwarded to it.
+   */
+  delegate(call: CallContext): void {
+    call.values.set(AUTHORIZED, true);
+  }
+
   /** Throws unless the caller may perform `action` on `resource`. */
   async require(call: CallContext, action: string, resource: string, options: AccessOptions = {}): Promise<void> {
     const answer = await this.decide(call, action, resource, options);

@@ -45,7 +45,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     const keyServiceAuthority = new CachedPolicyAuthority(remote, AUTHORITY_CACHE);
     cleanups.push(() => keyServiceAuthority.close());
 
-    const keyService = await createKeyServiceApp(config.keyService, logger, { authority: keyServiceAuthority }, overrides.keyService);
+    const keyService = await createKeyServiceApp(config.keyService, logger, { authority: keyServiceAuthority, policyTransport: toPolicy }, overrides.keyService);
     cleanups.push(() => keyService.close());
 
     const policyBindings = policyService.bindings.map((binding) => ({ ...binding, interceptors: [...policyService.interceptors, ...binding.interceptors] }));

@@ -16,3 +16,4 @@ export { KeyholdServer } from "./server.ts";
 export type { BoundAddresses, KeyholdServerOptions, ListenAddress } from "./server.ts";
 export { parseListenAddress, readServerConfig, ServerConfigError } from "./server-config.ts";
 export type { ServerConfig, ServerConfigDefaults } from "./server-config.ts";
+export { fromPeerError } from "./peer-error.ts";

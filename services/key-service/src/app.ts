@@ -3,6 +3,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess, type PolicyAuthority } from "@keyhold/authz";
 import type { Logger, ServiceBinding } from "@keyhold/server-kit";
+import { createClient, type Transport } from "@connectrpc/connect";
+import { AuthorizationService } from "@keyhold/proto";
 import type { KeyServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
 import { KeyMaterials } from "./domain/key-materials.ts";
@@ -25,6 +27,8 @@ export interface KeyServiceOverrides {
 export interface KeyServiceDependencies {
   /** Who is calling and may they: policy-service, behind a local cache. */
   readonly authority: PolicyAuthority;
+  /** The way to policy-service's internal AuthorizationService (key policies and grants). */
+  readonly policyTransport: Transport;
 }
 
 export interface KeyServiceApp {
@@ -50,6 +54,7 @@ export async function createKeyServiceApp(
     rootKey,
     materials: new KeyMaterials(rootKey, cache, random),
     access: new CallAccess(dependencies.authority),
+    policy: createClient(AuthorizationService, dependencies.policyTransport),
     clock: overrides.clock ?? systemClock,
     random,
     newId: overrides.newId ?? randomUUID,

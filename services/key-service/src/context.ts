@@ -1,5 +1,7 @@
 // AppContext: everything a handler uses, built once by app.ts; tests pass overrides.
 import type { CallAccess } from "@keyhold/authz";
+import type { Client } from "@connectrpc/connect";
+import type { AuthorizationService } from "@keyhold/proto";
 import type { Logger } from "@keyhold/server-kit";
 import type { KeyServiceConfig } from "./config.ts";
 import type { KeyMaterials } from "./domain/key-materials.ts";
@@ -17,6 +19,8 @@ export interface AppContext {
   readonly materials: KeyMaterials;
   /** Authorizes each call's action on its resource (through the cached policy authority). */
   readonly access: CallAccess;
+  /** policy-service, where key policies and grants live (calls forward the end caller). */
+  readonly policy: Client<typeof AuthorizationService>;
   readonly clock: Clock;
   /** Cryptographically secure random bytes. */
   readonly random: (size: number) => Buffer;

@@ -3,6 +3,12 @@ import { CryptoService, KeyService } from "@keyhold/proto";
 import { bindService, type CallInterceptor, type ServiceBinding } from "@keyhold/server-kit";
 import type { AppContext } from "./context.ts";
 import { createAlias } from "./handlers/create-alias.ts";
+import { createGrant } from "./handlers/create-grant.ts";
+import { getKeyPolicy } from "./handlers/get-key-policy.ts";
+import { listGrants } from "./handlers/list-grants.ts";
+import { putKeyPolicy } from "./handlers/put-key-policy.ts";
+import { retireGrant } from "./handlers/retire-grant.ts";
+import { revokeGrant } from "./handlers/revoke-grant.ts";
 import { createKey } from "./handlers/create-key.ts";
 import { decrypt } from "./handlers/decrypt.ts";
 import { deleteAlias } from "./handlers/delete-alias.ts";
@@ -38,6 +44,12 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       tagResource: tagResource(ctx),
       untagResource: untagResource(ctx),
       listResourceTags: listResourceTags(ctx),
+      createGrant: createGrant(ctx),
+      listGrants: listGrants(ctx),
+      retireGrant: retireGrant(ctx),
+      revokeGrant: revokeGrant(ctx),
+      putKeyPolicy: putKeyPolicy(ctx),
+      getKeyPolicy: getKeyPolicy(ctx),
     }, interceptors),
     bindService(CryptoService, {
       encrypt: encrypt(ctx),

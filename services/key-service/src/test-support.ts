@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { CryptoService, ErrorInfoSchema, KeyService } from "@keyhold/proto";
 import { rootCredential, rootOnlyAuthority } from "@keyhold/authz";
 import { createInMemoryTransport, createSilentLogger, type Principal } from "@keyhold/server-kit";
@@ -33,7 +33,11 @@ export async function startTestKeyService(overrides: KeyServiceOverrides = {}): 
   const dir = mkdtempSync(join(tmpdir(), "keyhold-key-service-"));
   const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1" }, dir);
   const logger = createSilentLogger();
-  const app = await createKeyServiceApp(config, logger, { authority: rootOnlyAuthority() }, {
+  const app = await createKeyServiceApp(config, logger, {
+    authority: rootOnlyAuthority(),
+    // No policy-service here: key policies and grants are covered by the end-to-end tests.
+    policyTransport: createRouterTransport(() => {}),
+  }, {
     store: new SqliteKeyStore(openSqliteDatabase(":memory:")),
     ...overrides,
   });

@@ -190,9 +190,13 @@ export class LocalPolicyAuthority implements PolicyAuthority {
     const decision = evaluate(request, { identity, resource: side.resource, grants: side.grants });
     if (decision.allowed && isAssumeRole(query.action) && principal.accountId === resourceAccountId) {
       // Same account: the engine lets an identity allow suffice, but a role is assumed only
-      // when its trust policy says so.
+      // when its trust policy says so: either it names the caller, or (as in AWS) it names the
+      // caller's account, which delegates to that account's identity policies: then both the
+      // trust policy and the caller's identity policies must allow, exactly the cross-account rule.
       const trustOnly = evaluate(request, { identity: [], resource: side.resource, grants: [] });
-      return answer(trustOnly.allowed ? decision : trustOnly, decision, trustOnly);
+      if (trustOnly.allowed) return answer(decision, decision, trustOnly);
+      const delegated = evaluate({ ...request, resourceAccountId: DELEGATION_PROBE_ACCOUNT }, { identity, resource: side.resource, grants: [] });
+      return answer(delegated.allowed ? decision : trustOnly, decision, trustOnly, delegated);
     }
     return answer(decision, decision);
   }
@@ -300,6 +304,12 @@ export class LocalPolicyAuthority implements PolicyAuthority {
 function isStsAction(action: string): boolean {
   return action.length > 4 && action.slice(0, 4).toLowerCase() === "sts:";
 }
+
+/**
+ * An account id no principal has: evaluating a same-account trust policy "as if across
+ * accounts" makes an account-root principal in it delegate to the caller's identity policies.
+ */
+const DELEGATION_PROBE_ACCOUNT = "trust-delegation";
 
 function isAssumeRole(action: string): boolean {
   return action.toLowerCase() === "sts:assumerole";

@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { AliasListEntry, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, Origin, Tag } from "./resources_pb.js";
+import type { Grant, GrantConstraints } from "../../policy/v1/resources_pb.js";
 
 /**
  * Describes the file keyhold/key/v1/key_service.proto.
@@ -529,6 +530,280 @@ export declare type ListResourceTagsResponse = Message<"keyhold.key.v1.ListResou
 export declare const ListResourceTagsResponseSchema: GenMessage<ListResourceTagsResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.CreateGrantRequest
+ */
+export declare type CreateGrantRequest = Message<"keyhold.key.v1.CreateGrantRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * A principal krn: user, role, or an account root.
+   *
+   * @generated from field: string grantee_principal = 2;
+   */
+  granteePrincipal: string;
+
+  /**
+   * @generated from field: string retiring_principal = 3;
+   */
+  retiringPrincipal: string;
+
+  /**
+   * Operations such as kms:Encrypt, kms:Decrypt, kms:GenerateDataKey (the kms: prefix is optional).
+   *
+   * @generated from field: repeated string operations = 4;
+   */
+  operations: string[];
+
+  /**
+   * @generated from field: keyhold.policy.v1.GrantConstraints constraints = 5;
+   */
+  constraints?: GrantConstraints | undefined;
+
+  /**
+   * @generated from field: string name = 6;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CreateGrantRequest.
+ * Use `create(CreateGrantRequestSchema)` to create a new message.
+ */
+export declare const CreateGrantRequestSchema: GenMessage<CreateGrantRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.CreateGrantResponse
+ */
+export declare type CreateGrantResponse = Message<"keyhold.key.v1.CreateGrantResponse"> & {
+  /**
+   * @generated from field: string grant_id = 1;
+   */
+  grantId: string;
+
+  /**
+   * Lets its holder retire the grant.
+   *
+   * @generated from field: string grant_token = 2;
+   */
+  grantToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CreateGrantResponse.
+ * Use `create(CreateGrantResponseSchema)` to create a new message.
+ */
+export declare const CreateGrantResponseSchema: GenMessage<CreateGrantResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ListGrantsRequest
+ */
+export declare type ListGrantsRequest = Message<"keyhold.key.v1.ListGrantsRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Optional: only this grant.
+   *
+   * @generated from field: string grant_id = 2;
+   */
+  grantId: string;
+
+  /**
+   * Optional: only grants to this principal.
+   *
+   * @generated from field: string grantee_principal = 3;
+   */
+  granteePrincipal: string;
+
+  /**
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListGrantsRequest.
+ * Use `create(ListGrantsRequestSchema)` to create a new message.
+ */
+export declare const ListGrantsRequestSchema: GenMessage<ListGrantsRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ListGrantsResponse
+ */
+export declare type ListGrantsResponse = Message<"keyhold.key.v1.ListGrantsResponse"> & {
+  /**
+   * @generated from field: repeated keyhold.policy.v1.Grant grants = 1;
+   */
+  grants: Grant[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListGrantsResponse.
+ * Use `create(ListGrantsResponseSchema)` to create a new message.
+ */
+export declare const ListGrantsResponseSchema: GenMessage<ListGrantsResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.RetireGrantRequest
+ */
+export declare type RetireGrantRequest = Message<"keyhold.key.v1.RetireGrantRequest"> & {
+  /**
+   * Either the grant token, or key_id and grant_id.
+   *
+   * @generated from field: string grant_token = 1;
+   */
+  grantToken: string;
+
+  /**
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string grant_id = 3;
+   */
+  grantId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RetireGrantRequest.
+ * Use `create(RetireGrantRequestSchema)` to create a new message.
+ */
+export declare const RetireGrantRequestSchema: GenMessage<RetireGrantRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.RetireGrantResponse
+ */
+export declare type RetireGrantResponse = Message<"keyhold.key.v1.RetireGrantResponse"> & {
+};
+
+/**
+ * Describes the message keyhold.key.v1.RetireGrantResponse.
+ * Use `create(RetireGrantResponseSchema)` to create a new message.
+ */
+export declare const RetireGrantResponseSchema: GenMessage<RetireGrantResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.RevokeGrantRequest
+ */
+export declare type RevokeGrantRequest = Message<"keyhold.key.v1.RevokeGrantRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string grant_id = 2;
+   */
+  grantId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RevokeGrantRequest.
+ * Use `create(RevokeGrantRequestSchema)` to create a new message.
+ */
+export declare const RevokeGrantRequestSchema: GenMessage<RevokeGrantRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.RevokeGrantResponse
+ */
+export declare type RevokeGrantResponse = Message<"keyhold.key.v1.RevokeGrantResponse"> & {
+};
+
+/**
+ * Describes the message keyhold.key.v1.RevokeGrantResponse.
+ * Use `create(RevokeGrantResponseSchema)` to create a new message.
+ */
+export declare const RevokeGrantResponseSchema: GenMessage<RevokeGrantResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.PutKeyPolicyRequest
+ */
+export declare type PutKeyPolicyRequest = Message<"keyhold.key.v1.PutKeyPolicyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * The JSON policy document (at most 32 KiB).
+   *
+   * @generated from field: string policy = 2;
+   */
+  policy: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.PutKeyPolicyRequest.
+ * Use `create(PutKeyPolicyRequestSchema)` to create a new message.
+ */
+export declare const PutKeyPolicyRequestSchema: GenMessage<PutKeyPolicyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.PutKeyPolicyResponse
+ */
+export declare type PutKeyPolicyResponse = Message<"keyhold.key.v1.PutKeyPolicyResponse"> & {
+};
+
+/**
+ * Describes the message keyhold.key.v1.PutKeyPolicyResponse.
+ * Use `create(PutKeyPolicyResponseSchema)` to create a new message.
+ */
+export declare const PutKeyPolicyResponseSchema: GenMessage<PutKeyPolicyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetKeyPolicyRequest
+ */
+export declare type GetKeyPolicyRequest = Message<"keyhold.key.v1.GetKeyPolicyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetKeyPolicyRequest.
+ * Use `create(GetKeyPolicyRequestSchema)` to create a new message.
+ */
+export declare const GetKeyPolicyRequestSchema: GenMessage<GetKeyPolicyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetKeyPolicyResponse
+ */
+export declare type GetKeyPolicyResponse = Message<"keyhold.key.v1.GetKeyPolicyResponse"> & {
+  /**
+   * @generated from field: string policy = 1;
+   */
+  policy: string;
+
+  /**
+   * @generated from field: bool is_default = 2;
+   */
+  isDefault: boolean;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetKeyPolicyResponse.
+ * Use `create(GetKeyPolicyResponseSchema)` to create a new message.
+ */
+export declare const GetKeyPolicyResponseSchema: GenMessage<GetKeyPolicyResponse>;
+
+/**
  * Key management: the control plane of key-service.
  *
  * Where a request names a key for use or description (GetKey, UpdateKey, EnableKey,
@@ -668,6 +943,68 @@ export declare const KeyService: GenService<{
     methodKind: "unary";
     input: typeof ListResourceTagsRequestSchema;
     output: typeof ListResourceTagsResponseSchema;
+  },
+  /**
+   * Gives a principal (also of another account) named operations on a key, optionally only
+   * with a given encryption context. Effective at once on every service.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.CreateGrant
+   */
+  createGrant: {
+    methodKind: "unary";
+    input: typeof CreateGrantRequestSchema;
+    output: typeof CreateGrantResponseSchema;
+  },
+  /**
+   * Lists a key's grants.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ListGrants
+   */
+  listGrants: {
+    methodKind: "unary";
+    input: typeof ListGrantsRequestSchema;
+    output: typeof ListGrantsResponseSchema;
+  },
+  /**
+   * Retires a grant: with its grant token, or by key and grant id as the grantee, the
+   * retiring principal or a principal of the key's account allowed kms:RetireGrant.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.RetireGrant
+   */
+  retireGrant: {
+    methodKind: "unary";
+    input: typeof RetireGrantRequestSchema;
+    output: typeof RetireGrantResponseSchema;
+  },
+  /**
+   * Revokes a grant (the key's account).
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.RevokeGrant
+   */
+  revokeGrant: {
+    methodKind: "unary";
+    input: typeof RevokeGrantRequestSchema;
+    output: typeof RevokeGrantResponseSchema;
+  },
+  /**
+   * Replaces a key's key policy (validated: INVALID_ARGUMENT names the statement and field).
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.PutKeyPolicy
+   */
+  putKeyPolicy: {
+    methodKind: "unary";
+    input: typeof PutKeyPolicyRequestSchema;
+    output: typeof PutKeyPolicyResponseSchema;
+  },
+  /**
+   * The key policy in force (the default one when none was put).
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetKeyPolicy
+   */
+  getKeyPolicy: {
+    methodKind: "unary";
+    input: typeof GetKeyPolicyRequestSchema;
+    output: typeof GetKeyPolicyResponseSchema;
   },
 }>;
 
