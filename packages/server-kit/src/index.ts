@@ -17,3 +17,4 @@ export type { BoundAddresses, KeyholdServerOptions, ListenAddress } from "./serv
 export { parseListenAddress, readServerConfig, ServerConfigError } from "./server-config.ts";
 export type { ServerConfig, ServerConfigDefaults } from "./server-config.ts";
 export { fromPeerError } from "./peer-error.ts";
+export { DEFAULT_PAGE_SIZE, decodePageToken, encodePageToken, MAX_PAGE_SIZE, pageSize } from "./paging.ts";

@@ -1,10 +1,9 @@
 import type { ListAliasesRequestSchema, ListAliasesResponseSchema } from "@keyhold/proto";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import { callerOf, decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { authorizedKey } from "../domain/key-access.ts";
 import { keyNotFound } from "../domain/key-resolver.ts";
 import { aliasKrn } from "../domain/names.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 import { aliasEntry } from "./views.ts";
 
 export function listAliases(ctx: AppContext): UnaryHandler<typeof ListAliasesRequestSchema, typeof ListAliasesResponseSchema> {

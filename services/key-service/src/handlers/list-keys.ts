@@ -1,9 +1,8 @@
 import type { ListKeysRequestSchema, ListKeysResponseSchema } from "@keyhold/proto";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import { callerOf, decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { accountKeysKrn } from "../domain/key-access.ts";
 import { keyKrn } from "../domain/names.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 
 export function listKeys(ctx: AppContext): UnaryHandler<typeof ListKeysRequestSchema, typeof ListKeysResponseSchema> {
   return async (request, call) => {

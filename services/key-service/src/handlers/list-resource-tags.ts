@@ -1,8 +1,7 @@
 import type { ListResourceTagsRequestSchema, ListResourceTagsResponseSchema } from "@keyhold/proto";
-import { type UnaryHandler } from "@keyhold/server-kit";
+import { decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { authorizedKey } from "../domain/key-access.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 
 export function listResourceTags(ctx: AppContext): UnaryHandler<typeof ListResourceTagsRequestSchema, typeof ListResourceTagsResponseSchema> {
   return async (request, call) => {

@@ -2,10 +2,9 @@
 // krn:keyhold:iam::<management>:account/*.
 import type { ListAccountsRequestSchema, ListAccountsResponseSchema } from "@keyhold/proto";
 import { accessDenied } from "@keyhold/authz";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import { callerOf, decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { accountKrn } from "../domain/names.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 import { accountView } from "./views.ts";
 
 export function listAccounts(ctx: AppContext): UnaryHandler<typeof ListAccountsRequestSchema, typeof ListAccountsResponseSchema> {

@@ -1,8 +1,8 @@
 // ListApiKeys: iam:ListApiKeys on the owning principal's krn (the caller when empty).
 import type { ListApiKeysRequestSchema, ListApiKeysResponseSchema } from "@keyhold/proto";
+import { decodePageToken, encodePageToken, pageSize } from "@keyhold/server-kit";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 import { apiKeyOwner } from "./api-key-fields.ts";
 import { principalNotFound } from "./common.ts";
 import { apiKeyView } from "./views.ts";

@@ -1,10 +1,10 @@
 // ListGrants (internal, for the end caller's ListGrants): kms:ListGrants on the key krn for the
 // forwarded END caller; optionally one grant, or the grants of one grantee. Paged by grant id.
 import type { ListKeyGrantsRequestSchema, ListKeyGrantsResponseSchema } from "@keyhold/proto";
+import { decodePageToken, encodePageToken, pageSize } from "@keyhold/server-kit";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { requireKeyKrn, requirePrincipalKrn } from "../domain/names.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 import type { GrantFilter } from "../store/policy-store.ts";
 import { keyNotFound, requireKeyholdService } from "./common.ts";
 import { requireGrantId } from "./grant-fields.ts";

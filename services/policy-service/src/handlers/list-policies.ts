@@ -2,10 +2,9 @@
 // Keyhold-managed ones as they apply in the account; iam:ListPolicies on
 // krn:keyhold:iam::<caller account>:policy/*. One order throughout: by krn.
 import type { ListPoliciesRequestSchema, ListPoliciesResponseSchema, Policy } from "@keyhold/proto";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import { callerOf, decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { managedPolicyKrn, policyKrn } from "../domain/names.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 import { MANAGED_POLICY_NAMES } from "../domain/policy/index.ts";
 import { managedPolicyView, policyView } from "./views.ts";
 

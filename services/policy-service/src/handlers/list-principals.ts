@@ -1,10 +1,9 @@
 // ListPrincipals: the caller's account's users and roles (the implicit root is not listed);
 // iam:ListPrincipals on krn:keyhold:iam::<caller account>:*.
 import type { ListPrincipalsRequestSchema, ListPrincipalsResponseSchema } from "@keyhold/proto";
-import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
+import { callerOf, decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { iamAccountResource } from "../domain/names.ts";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/paging.ts";
 import { principalView } from "./views.ts";
 
 export function listPrincipals(ctx: AppContext): UnaryHandler<typeof ListPrincipalsRequestSchema, typeof ListPrincipalsResponseSchema> {

@@ -1,6 +1,6 @@
 // page_size / page_token: an opaque token that names where the next page starts. It is bound
 // to the list it came from, so a token from one list is refused by another.
-import { invalidArgument } from "@keyhold/server-kit";
+import { invalidArgument } from "./errors.ts";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
