@@ -6,6 +6,12 @@ export { file_google_rpc_status, StatusSchema } from "./gen/google/rpc/status_pb
 export type { Status } from "./gen/google/rpc/status_pb.js";
 export { file_grpc_health_v1_health, HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus, HealthCheckResponse_ServingStatusSchema, Health } from "./gen/grpc/health/v1/health_pb.js";
 export type { HealthCheckRequest, HealthCheckResponse } from "./gen/grpc/health/v1/health_pb.js";
+export { file_keyhold_audit_v1_audit_ingest_service, AppendEventsRequestSchema, AppendEventsResponseSchema, AuditIngestService } from "./gen/keyhold/audit/v1/audit_ingest_service_pb.js";
+export type { AppendEventsRequest, AppendEventsResponse } from "./gen/keyhold/audit/v1/audit_ingest_service_pb.js";
+export { file_keyhold_audit_v1_audit_service, LookupEventsRequestSchema, LookupEventsResponseSchema, GetEventRequestSchema, GetEventResponseSchema, GetCheckpointRequestSchema, GetCheckpointResponseSchema, VerifyLogRequestSchema, VerifyLogResponseSchema, ExportEventsRequestSchema, ExportEventsResponseSchema, AuditService } from "./gen/keyhold/audit/v1/audit_service_pb.js";
+export type { LookupEventsRequest, LookupEventsResponse, GetEventRequest, GetEventResponse, GetCheckpointRequest, GetCheckpointResponse, VerifyLogRequest, VerifyLogResponse, ExportEventsRequest, ExportEventsResponse } from "./gen/keyhold/audit/v1/audit_service_pb.js";
+export { file_keyhold_audit_v1_resources, OutcomeSchema, AuditEventSchema, LogRecordSchema, CheckpointSchema } from "./gen/keyhold/audit/v1/resources_pb.js";
+export type { Outcome, AuditEvent, LogRecord, Checkpoint } from "./gen/keyhold/audit/v1/resources_pb.js";
 export { file_keyhold_bench_v1_echo, EchoRequestSchema, EchoResponseSchema, EchoService } from "./gen/keyhold/bench/v1/echo_pb.js";
 export type { EchoRequest, EchoResponse } from "./gen/keyhold/bench/v1/echo_pb.js";
 export { file_keyhold_key_v1_crypto_service, EncryptRequestSchema, EncryptResponseSchema, DecryptRequestSchema, DecryptResponseSchema, ReEncryptRequestSchema, ReEncryptResponseSchema, GenerateDataKeyRequestSchema, GenerateDataKeyResponseSchema, GenerateDataKeyWithoutPlaintextRequestSchema, GenerateDataKeyWithoutPlaintextResponseSchema, GenerateRandomRequestSchema, GenerateRandomResponseSchema, CryptoService } from "./gen/keyhold/key/v1/crypto_service_pb.js";
