@@ -17,6 +17,8 @@ export interface GhzRun {
   readonly call: string;
   /** The request as protobuf JSON. */
   readonly data: unknown;
+  /** Metadata every call carries (e.g. authorization); empty: none. */
+  readonly metadata: Readonly<Record<string, string>>;
   /** undefined: ghz asks the server (gRPC server reflection). */
   readonly proto: ProtoSource | undefined;
   readonly concurrency: number;
@@ -81,6 +83,7 @@ export class Ghz {
       "--format=json",
       `--output=${output}`,
     ];
+    if (Object.keys(run.metadata).length > 0) args.push(`--metadata=${JSON.stringify(run.metadata)}`);
     if (run.proto !== undefined) args.push(`--proto=${run.proto.file}`, `--import-paths=${run.proto.importPath}`);
     if (run.load.kind === "calls") args.push(`--total=${run.load.calls}`);
     // "wait": calls in flight when the time is up finish and count, instead of being cut as errors.

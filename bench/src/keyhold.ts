@@ -1,11 +1,14 @@
 // The all-in-one Keyhold process (`keyhold dev`), started the way a user starts it, and the
-// key and ciphertext its crypto targets need.
+// key and ciphertext its crypto targets need. Every call is authenticated: the benchmark
+// configures the bootstrap administrator's API key (KEYHOLD_BOOTSTRAP_API_KEY, fresh each run)
+// and sends it as `authorization: Bearer …` from the Connect client and from ghz.
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { CryptoService, KeyService } from "@keyhold/proto";
 import type { ChildSet } from "./children.ts";
@@ -23,9 +26,15 @@ export interface CryptoMaterial {
   readonly ciphertextBlob: Uint8Array;
 }
 
+/** An API key shaped as Keyhold generates them: `khk_<16 hex>_<43 base64url>`. */
+function newApiKey(): string {
+  return `khk_${randomBytes(8).toString("hex")}_${randomBytes(32).toString("base64url")}`;
+}
+
 /**
- * Starts `node packages/cli/src/main.ts dev` on dataDir (created, and removed on stop); not ok
- * when the CLI is absent or never healthy.
+ * Starts `node packages/cli/src/main.ts dev` on dataDir (created, and removed on stop), its
+ * administrator's API key configured; the server's metadata authenticates as that administrator.
+ * Not ok when the CLI is absent or never healthy.
  */
 export async function startKeyhold(config: BenchConfig, children: ChildSet, dataDir: string): Promise<KeyholdStart> {
   const cliMain = join(config.repoRoot, "packages", "cli", "src", "main.ts");
@@ -34,6 +43,7 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
   await mkdir(dataDir, { recursive: true });
   const [grpcPort, httpPort] = await freePortPair(config.host);
   const httpAddress = `${config.host}:${httpPort}`;
+  const apiKey = newApiKey();
   const child = children.spawnNode("keyhold dev", [cliMain, "dev"], {
     cwd: config.repoRoot,
     env: {
@@ -42,6 +52,7 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
       KEYHOLD_GRPC_ADDR: `${config.host}:${grpcPort}`,
       KEYHOLD_HTTP_ADDR: httpAddress,
       KEYHOLD_LOG_LEVEL: "warn",
+      KEYHOLD_BOOTSTRAP_API_KEY: apiKey,
     },
   });
   const stop = async () => {
@@ -52,7 +63,7 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
   const deadline = Date.now() + config.keyholdReadyTimeoutMs;
   while (child.running && Date.now() < deadline) {
     if (await healthy(`http://${httpAddress}/healthz`)) {
-      return { ok: true, server: { child, address: `${config.host}:${grpcPort}`, stop } };
+      return { ok: true, server: { child, address: `${config.host}:${grpcPort}`, metadata: { authorization: `Bearer ${apiKey}` }, stop } };
     }
     await sleep(HEALTH_POLL_MS);
   }
@@ -64,9 +75,13 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
   return { ok: false, reason: `keyhold dev: ${why}${output === "" ? "" : `; its last output:\n${indent(output)}`}` };
 }
 
-/** Creates a symmetric key and one ciphertext of plaintext under it, over gRPC. */
-export async function prepareCryptoMaterial(grpcAddress: string, plaintext: Uint8Array): Promise<CryptoMaterial> {
-  const transport = createGrpcTransport({ baseUrl: `http://${grpcAddress}` });
+/** Creates a symmetric key and one ciphertext of plaintext under it, over gRPC, with the server's metadata. */
+export async function prepareCryptoMaterial(server: BenchServer, plaintext: Uint8Array): Promise<CryptoMaterial> {
+  const withMetadata: Interceptor = (next) => (request) => {
+    for (const [name, value] of Object.entries(server.metadata)) request.header.set(name, value);
+    return next(request);
+  };
+  const transport = createGrpcTransport({ baseUrl: `http://${server.address}`, interceptors: [withMetadata] });
   const keys = createClient(KeyService, transport);
   const crypto = createClient(CryptoService, transport);
   const created = await keys.createKey({}, { timeoutMs: 10_000 });

@@ -54,7 +54,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     skipped.push({ targets: cryptoLabels, reason: keyhold.reason });
   } else {
     try {
-      const material = await prepareCryptoMaterial(keyhold.server.address, randomBytes(PLAINTEXT_BYTES));
+      const material = await prepareCryptoMaterial(keyhold.server, randomBytes(PLAINTEXT_BYTES));
       measurements.push(...(await measureServer(context, keyhold.server, cryptoTargets(material))));
     } catch (error) {
       failed = true;

@@ -29,7 +29,7 @@ export interface MeasureContext {
 
 export async function measureServer(context: MeasureContext, server: BenchServer, targets: readonly Target[]): Promise<Measurement[]> {
   const { config, ghz } = context;
-  const request = (target: Target) => ({ address: server.address, call: target.call, data: target.data, proto: target.proto });
+  const request = (target: Target) => ({ address: server.address, call: target.call, data: target.data, metadata: server.metadata, proto: target.proto });
 
   for (const target of targets) {
     context.progress(`${target.label}: warming up`);

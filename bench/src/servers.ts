@@ -8,6 +8,8 @@ export interface BenchServer {
   readonly child: Child;
   /** host:port */
   readonly address: string;
+  /** gRPC metadata every call to this server carries (its credential); empty: none. */
+  readonly metadata: Readonly<Record<string, string>>;
   stop(): Promise<void>;
 }
 
@@ -23,7 +25,7 @@ export async function startEchoServer(kind: EchoServerKind, config: BenchConfig,
   const child = children.spawnNode(`${kind} echo server`, [script, config.host], { cwd: config.repoRoot, env: config.childEnv });
   try {
     const port = await awaitAnnouncement(child, config.serverStartTimeoutMs);
-    return { child, address: `${config.host}:${port}`, stop: () => children.stop(child) };
+    return { child, address: `${config.host}:${port}`, metadata: {}, stop: () => children.stop(child) };
   } catch (error) {
     await children.stop(child);
     throw error;

@@ -15,7 +15,7 @@ import {
   type PlRequest,
   type Unary,
 } from "../support/grpc-js-client.ts";
-import { DEV_ACCOUNT_ID, DEV_REGION, startTestServer, type TestServer } from "../support/server.ts";
+import { ACCOUNT_ACCESS_ROLE, DEV_ACCOUNT_ID, DEV_REGION, otherAccount, startTestServer, type TestServer } from "../support/server.ts";
 
 const OTHER_ACCOUNT_ID = "000000000002";
 const INVALID_CIPHERTEXT_MESSAGE = "ciphertext_blob: the ciphertext is invalid, or does not match the key or encryption context";
@@ -61,6 +61,20 @@ interface Row {
   readonly label: string;
   readonly request: (fx: Fixtures) => PlRequest;
   readonly expect: Expect;
+  /** A known bug: the row still runs and asserts, but its failure is reported as TODO. */
+  readonly todo?: string;
+}
+
+/**
+ * Decrypt's key_id and ReEncrypt's source_key_id are compared with the ciphertext's key by key
+ * id alone (services/key-service/src/domain/key-access.ts, expectedKeyId): the account and region
+ * of a key krn are ignored and an unknown key id is not KEY_NOT_FOUND as before.
+ */
+const OPTIONAL_KEY_CONSTRAINT_BUG = "expectedKeyId ignores the krn's account and region and no longer answers KEY_NOT_FOUND";
+
+/** Marks the rows whose label ends with one of `suffixes` as known bugs. */
+function knownBugs(rows: readonly Row[], suffixes: readonly string[], todo: string): Row[] {
+  return rows.map((row) => (suffixes.some((suffix) => row.label.endsWith(suffix)) ? { ...row, todo } : row));
 }
 
 interface RpcCase {
@@ -451,11 +465,15 @@ const CASES: readonly RpcCase[] = [
         expect: keyDisabled("key_id"),
       },
       ...contextRows("encryption_context", (fx, encryption_context) => ({ ciphertext_blob: fx.ciphertext, encryption_context })),
-      ...keyFieldRows("key_id", (fx, key_id) => ({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id }), {
-        required: false,
-        allowAlias: true,
-        refusesDisabled: false,
-      }),
+      ...knownBugs(
+        keyFieldRows("key_id", (fx, key_id) => ({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id }), {
+          required: false,
+          allowAlias: true,
+          refusesDisabled: false,
+        }),
+        [": unknown UUID", ": another account's key krn"],
+        OPTIONAL_KEY_CONSTRAINT_BUG,
+      ),
       {
         label: "key_id: another existing key",
         request: (fx) => ({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id: fx.other.key_id }),
@@ -499,10 +517,14 @@ const CASES: readonly RpcCase[] = [
         destination_key_id: fx.other.key_id,
         destination_encryption_context,
       })),
-      ...keyFieldRows(
-        "source_key_id",
-        (fx, source_key_id) => ({ ciphertext_blob: fx.ciphertext, source_encryption_context: fx.context, source_key_id, destination_key_id: fx.other.key_id }),
-        { required: false, allowAlias: true, refusesDisabled: false },
+      ...knownBugs(
+        keyFieldRows(
+          "source_key_id",
+          (fx, source_key_id) => ({ ciphertext_blob: fx.ciphertext, source_encryption_context: fx.context, source_key_id, destination_key_id: fx.other.key_id }),
+          { required: false, allowAlias: true, refusesDisabled: false },
+        ),
+        [": unknown UUID", ": another account's key krn"],
+        OPTIONAL_KEY_CONSTRAINT_BUG,
       ),
       {
         label: "source_key_id: another existing key",
@@ -574,7 +596,7 @@ async function snapshot() {
 
 before(async () => {
   server = await startTestServer();
-  grpc = createGrpcJsClients(server.grpcAddress);
+  grpc = createGrpcJsClients(server.grpcAddress, server.credential);
   const idempotencyToken = `fixture-${process.pid}`;
   const create = async (description: string, extra: PlRequest = {}) => (await grpc.keys.CreateKey({ description, ...extra })).key_metadata!;
   const key = await create("fixture", { idempotency_token: idempotencyToken });
@@ -617,7 +639,7 @@ async function refused(service: Service, method: string, request: PlRequest, exp
 for (const { service, method, rows } of CASES) {
   describe(`${method} refuses bad input`, () => {
     for (const row of rows) {
-      test(row.label, async () => {
+      test(row.label, row.todo === undefined ? {} : { todo: row.todo }, async () => {
         await refused(service, method, row.request(fx), row.expect, row.label);
       });
     }
@@ -666,7 +688,7 @@ describe("a request body that is not protobuf", () => {
         const typeName = service === "keys" ? "keyhold.key.v1.KeyService" : "keyhold.key.v1.CryptoService";
         let error: unknown;
         try {
-          await sendRawUnary(client, `/${typeName}/${method}`, body);
+          await sendRawUnary(client, `/${typeName}/${method}`, body, grpc.metadata());
         } catch (e) {
           error = e;
         }
@@ -695,7 +717,7 @@ describe("a request body that is not protobuf", () => {
   });
 
   test("an empty body is a valid (all-default) request and is validated as such", async () => {
-    const error = await sendRawUnary(grpc.raw.crypto, "/keyhold.key.v1.CryptoService/Encrypt", Buffer.alloc(0)).then(
+    const error = await sendRawUnary(grpc.raw.crypto, "/keyhold.key.v1.CryptoService/Encrypt", Buffer.alloc(0), grpc.metadata()).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -750,18 +772,27 @@ describe("control: the base request of every table is accepted", () => {
 });
 
 describe("another account sees nothing of this one", () => {
-  // A second dev server on the same database and root key, running as another account.
-  let otherServer: TestServer;
+  // Account 2 on the same server (same databases and root key): a role session of its
+  // AccountAccessRole, which may do anything in account 2 and nothing in account 1.
   let otherGrpc: GrpcJsClients;
 
   before(async () => {
-    otherServer = await startTestServer({ dataDir: server.dataDir, accountId: OTHER_ACCOUNT_ID });
-    otherGrpc = createGrpcJsClients(otherServer.grpcAddress);
+    otherGrpc = createGrpcJsClients(server.grpcAddress, await otherAccount(server, OTHER_ACCOUNT_ID));
   });
 
-  after(async () => {
+  after(() => {
     otherGrpc?.close();
-    await otherServer?.stop();
+  });
+
+  test("the two credentials act in their own accounts", async () => {
+    const one = await grpc.sts.GetCallerIdentity({});
+    assert.equal(one.account_id, DEV_ACCOUNT_ID);
+    assert.equal(one.principal_krn, `krn:keyhold:iam::${DEV_ACCOUNT_ID}:user/admin`);
+    const two = await otherGrpc.sts.GetCallerIdentity({});
+    assert.equal(two.account_id, OTHER_ACCOUNT_ID);
+    assert.equal(two.principal_krn, `krn:keyhold:iam::${OTHER_ACCOUNT_ID}:role/${ACCOUNT_ACCESS_ROLE}`);
+    assert.equal(two.type, "PRINCIPAL_TYPE_ROLE");
+    assert.equal(two.session_name, "tests");
   });
 
   test("lists, names and ciphertexts of account 1 are invisible to account 2", async () => {
@@ -806,6 +837,29 @@ describe("another account sees nothing of this one", () => {
 
     assert.deepEqual(await snapshot(), before, "account 1's keys, aliases and tags are untouched");
   });
+
+  test(
+    "Decrypt's key_id and ReEncrypt's source_key_id do not tell account 1 which aliases account 2 has",
+    { todo: "expectedKeyId looks up another account's alias without authorizing: INVALID_CIPHERTEXT when it exists, ALIAS_NOT_FOUND when not" },
+    async () => {
+      const own = (await otherGrpc.keys.CreateKey({ description: "account 2, aliased" })).key_metadata!;
+      const existing = `alias/account-2-only-${process.pid}`;
+      await otherGrpc.keys.CreateAlias({ alias_name: existing, target_key_id: own.key_id });
+      const before = await snapshot();
+      for (const name of [existing, `alias/never-created-${process.pid}`]) {
+        const ref = otherAccountAliasKrn(name);
+        await expectGrpcError(grpc.crypto.Decrypt({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id: ref }), aliasNotFound("key_id"), `Decrypt ${name}`);
+        await expectGrpcError(
+          grpc.crypto.ReEncrypt({ ciphertext_blob: fx.ciphertext, source_encryption_context: fx.context, source_key_id: ref, destination_key_id: fx.other.key_id }),
+          aliasNotFound("source_key_id"),
+          `ReEncrypt ${name}`,
+        );
+        // Encrypt (authorization first) already answers both alike.
+        await expectGrpcError(grpc.crypto.Encrypt({ key_id: ref, plaintext: Buffer.from("p") }), aliasNotFound("key_id"), `Encrypt ${name}`);
+      }
+      assert.deepEqual(await snapshot(), before);
+    },
+  );
 });
 
 describe("known bugs", () => {
@@ -817,6 +871,20 @@ describe("known bugs", () => {
       await expectGrpcError(grpc.crypto.Encrypt({ key_id: krn, plaintext: Buffer.from("p") }), keyNotFound("key_id"));
       const alias = `krn:keyhold:kms:eu-west-1:${DEV_ACCOUNT_ID}:${fx.aliasName}`;
       await expectGrpcError(grpc.keys.GetKey({ key_id: alias }), aliasNotFound("key_id"));
+    },
+  );
+
+  test(
+    "Decrypt's key_id and ReEncrypt's source_key_id naming the ciphertext's key in another region are KEY_NOT_FOUND",
+    { todo: OPTIONAL_KEY_CONSTRAINT_BUG },
+    async () => {
+      // The ciphertext is not under the key this krn names: today it decrypts anyway.
+      const krn = `krn:keyhold:kms:eu-west-1:${DEV_ACCOUNT_ID}:key/${fx.key.key_id}`;
+      await expectGrpcError(grpc.crypto.Decrypt({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id: krn }), keyNotFound("key_id"));
+      await expectGrpcError(
+        grpc.crypto.ReEncrypt({ ciphertext_blob: fx.ciphertext, source_encryption_context: fx.context, source_key_id: krn, destination_key_id: fx.other.key_id }),
+        keyNotFound("source_key_id"),
+      );
     },
   );
 });

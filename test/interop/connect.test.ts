@@ -1,10 +1,11 @@
 // The main key-service flows through Connect clients built from the generated descriptors
 // (@keyhold/proto): the Connect protocol (binary and JSON) and gRPC-Web on the HTTP port, and
-// the gRPC protocol against the grpc-js port. Ciphertexts cross protocols in every direction;
-// /healthz and grpc.health.v1 report SERVING.
+// the gRPC protocol against the grpc-js port, each authenticating with the bootstrap
+// administrator's API key in an interceptor. Ciphertexts cross protocols in every direction;
+// /healthz and grpc.health.v1 report SERVING (and need no credential).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Code, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { Code, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   CryptoService,
@@ -20,6 +21,7 @@ import {
   Origin,
   type KeyMetadata,
 } from "@keyhold/proto";
+import { bearer, withCredential } from "../support/auth.ts";
 import { decodeConnectError, expectConnectError } from "../support/errors.ts";
 import { createGrpcJsClients, type GrpcJsClients } from "../support/grpc-js-client.ts";
 import { DEV_ACCOUNT_ID, DEV_REGION, startTestServer, type TestServer } from "../support/server.ts";
@@ -35,7 +37,7 @@ const unique = (prefix: string) => `${prefix}-${process.pid}-${++sequence}`;
 
 before(async () => {
   server = await startTestServer();
-  grpcJs = createGrpcJsClients(server.grpcAddress);
+  grpcJs = createGrpcJsClients(server.grpcAddress, server.credential);
 });
 
 after(async () => {
@@ -46,19 +48,31 @@ after(async () => {
 
 interface Variant {
   readonly name: string;
-  transport(server: TestServer): Transport;
+  /** A transport to `server` whose calls pass `interceptors` (default: the administrator's credential). */
+  transport(server: TestServer, interceptors?: Interceptor[]): Transport;
 }
 
-function grpcTransport(s: TestServer): Transport {
+const authenticated = (s: TestServer) => [withCredential(s.credential)];
+
+function grpcTransport(s: TestServer, interceptors: Interceptor[] = authenticated(s)): Transport {
   const sessionManager = new Http2SessionManager(s.grpcBaseUrl);
   sessionManagers.push(sessionManager);
-  return createGrpcTransport({ baseUrl: s.grpcBaseUrl, sessionManager });
+  return createGrpcTransport({ baseUrl: s.grpcBaseUrl, sessionManager, interceptors });
 }
 
 const VARIANTS: readonly Variant[] = [
-  { name: "Connect protocol, binary, HTTP/1.1", transport: (s) => createConnectTransport({ baseUrl: s.httpBaseUrl, httpVersion: "1.1" }) },
-  { name: "Connect protocol, JSON, HTTP/1.1", transport: (s) => createConnectTransport({ baseUrl: s.httpBaseUrl, httpVersion: "1.1", useBinaryFormat: false }) },
-  { name: "gRPC-Web, HTTP/1.1", transport: (s) => createGrpcWebTransport({ baseUrl: s.httpBaseUrl, httpVersion: "1.1" }) },
+  {
+    name: "Connect protocol, binary, HTTP/1.1",
+    transport: (s, interceptors = authenticated(s)) => createConnectTransport({ baseUrl: s.httpBaseUrl, httpVersion: "1.1", interceptors }),
+  },
+  {
+    name: "Connect protocol, JSON, HTTP/1.1",
+    transport: (s, interceptors = authenticated(s)) => createConnectTransport({ baseUrl: s.httpBaseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors }),
+  },
+  {
+    name: "gRPC-Web, HTTP/1.1",
+    transport: (s, interceptors = authenticated(s)) => createGrpcWebTransport({ baseUrl: s.httpBaseUrl, httpVersion: "1.1", interceptors }),
+  },
   { name: "gRPC (Connect client) against the grpc-js port", transport: grpcTransport },
 ];
 
@@ -337,19 +351,28 @@ describe("ciphertexts cross protocols", () => {
   });
 });
 
-describe("health", () => {
+/** Every service `keyhold dev` serves (key-service's and policy-service's). */
+const SERVED_SERVICES = [
+  "keyhold.key.v1.KeyService",
+  "keyhold.key.v1.CryptoService",
+  "keyhold.policy.v1.IamService",
+  "keyhold.policy.v1.StsService",
+  "keyhold.policy.v1.AuthorizationService",
+] as const;
+
+describe("health (no credential needed)", () => {
   test("GET /healthz is 200 JSON with status SERVING", async () => {
     const response = await fetch(`${server.httpBaseUrl}/healthz`);
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
     const body = (await response.json()) as { status: string; services: Record<string, string> };
     assert.equal(body.status, "SERVING");
-    assert.deepEqual(body.services, { "keyhold.key.v1.KeyService": "SERVING", "keyhold.key.v1.CryptoService": "SERVING" });
+    assert.deepEqual(body.services, Object.fromEntries(SERVED_SERVICES.map((service) => [service, "SERVING"])));
   });
 
   test("grpc.health.v1.Health/Check over gRPC is SERVING for \"\" and each service", async () => {
-    const health = createClient(Health, grpcTransport(server));
-    for (const service of ["", "keyhold.key.v1.CryptoService", "keyhold.key.v1.KeyService"]) {
+    const health = createClient(Health, grpcTransport(server, []));
+    for (const service of ["", ...SERVED_SERVICES]) {
       assert.equal((await health.check({ service })).status, HealthCheckResponse_ServingStatus.SERVING, `health of "${service}"`);
     }
     let error: unknown;
@@ -369,7 +392,7 @@ describe("protocol-level decode errors", () => {
     async () => {
       const response = await fetch(`${server.httpBaseUrl}/keyhold.key.v1.CryptoService/GenerateRandom`, {
         method: "POST",
-        headers: { "content-type": "application/proto" },
+        headers: { "content-type": "application/proto", authorization: bearer(server.credential) },
         body: new Uint8Array([0xff, 0xff]),
       });
       const body = (await response.json()) as { code: string; details?: { type: string }[] };
@@ -388,7 +411,7 @@ describe("protocol-level decode errors", () => {
       const c = clientsFor(VARIANTS[1]!.transport(server));
       const response = await fetch(`${server.httpBaseUrl}/keyhold.key.v1.CryptoService/GenerateRandom`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: bearer(server.credential) },
         body: "{not json",
       });
       assert.equal(response.status, 400);

@@ -1,9 +1,10 @@
 // Every key-service RPC through a client Keyhold did not generate: @grpc/grpc-js with
-// @grpc/proto-loader reading proto/ at run time. Errors are read from the
-// grpc-status-details-bin trailer (google.rpc.Status holding one google.rpc.ErrorInfo).
+// @grpc/proto-loader reading proto/ at run time, authenticated as the bootstrap administrator
+// (authorization metadata). Errors are read from the grpc-status-details-bin trailer
+// (google.rpc.Status holding one google.rpc.ErrorInfo).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { expectGrpcError } from "../support/errors.ts";
 import { createGrpcJsClients, type GrpcJsClients, type PlKeyMetadata } from "../support/grpc-js-client.ts";
 import { DEV_ACCOUNT_ID, DEV_REGION, startTestServer, type TestServer } from "../support/server.ts";
@@ -22,7 +23,7 @@ const unique = (prefix: string) => `${prefix}-${process.pid}-${++sequence}`;
 
 before(async () => {
   server = await startTestServer();
-  grpc = createGrpcJsClients(server.grpcAddress);
+  grpc = createGrpcJsClients(server.grpcAddress, server.credential);
 });
 
 after(async () => {
@@ -497,5 +498,9 @@ describe("grpc.health.v1 over grpc-js + proto-loader", () => {
     for (const service of ["", "keyhold.key.v1.KeyService", "keyhold.key.v1.CryptoService"]) {
       assert.equal((await grpc.health.Check({ service })).status, "SERVING", `health of "${service}"`);
     }
+  });
+
+  test("Check needs no credential (probes have none)", async () => {
+    assert.equal((await grpc.health.Check({ service: "" }, new Metadata())).status, "SERVING");
   });
 });

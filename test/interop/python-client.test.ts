@@ -1,5 +1,6 @@
 // A second language: Python grpcio with stubs generated from proto/ by grpc_tools.protoc into
-// a temporary directory, running test/python/client.py against the in-process server.
+// a temporary directory, running test/python/client.py against the in-process server with the
+// administrator's credential (KEYHOLD_CREDENTIAL, sent as authorization metadata).
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,6 +17,8 @@ const PROTOS = [
   "keyhold/key/v1/resources.proto",
   "keyhold/key/v1/key_service.proto",
   "keyhold/key/v1/crypto_service.proto",
+  // key_service.proto imports it (grants name policy-service principals).
+  "keyhold/policy/v1/resources.proto",
   "google/rpc/status.proto",
   "google/rpc/error_details.proto",
 ];
@@ -53,7 +56,7 @@ const CONTEXT = { lang: "python", purpose: "interop" };
 before(async () => {
   if (PYTHON === undefined) return;
   server = await startTestServer();
-  grpc = createGrpcJsClients(server.grpcAddress);
+  grpc = createGrpcJsClients(server.grpcAddress, server.credential);
   genDir = await mkdtemp(join(tmpdir(), "keyhold-python-gen-"));
   const protoc = await runTool(PYTHON, ["-m", "grpc_tools.protoc", "-I", "proto", `--python_out=${genDir}`, `--grpc_python_out=${genDir}`, ...PROTOS], {
     cwd: REPO_ROOT,
@@ -61,7 +64,7 @@ before(async () => {
   assert.equal(protoc.code, 0, describeRun("grpc_tools.protoc", protoc));
   generated = (await readdir(join(genDir, "keyhold", "key", "v1"))).sort();
   const run = await runTool(PYTHON, [CLIENT, "--target", server.grpcAddress, "--gen", genDir], {
-    env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1", PYTHONPATH: "" },
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1", PYTHONPATH: "", KEYHOLD_CREDENTIAL: server.credential },
   });
   assert.equal(run.code, 0, describeRun("client.py", run));
   out = JSON.parse(run.stdout) as PythonOutput;
@@ -156,5 +159,26 @@ describe("Python grpcio client (stubs from grpc_tools.protoc)", () => {
     assert.equal(badContext.reason, "INVALID_CIPHERTEXT");
     assert.equal(badContext.field, "ciphertext_blob");
     assert.equal(badContext.message, INVALID_CIPHERTEXT_MESSAGE);
+  });
+
+  test("a call without metadata, or with an unknown API key, is UNAUTHENTICATED with an ErrorInfo", (t) => {
+    const r = ready(t);
+    if (r === undefined) return;
+    const byRpc = new Map(r.out.errors.map((e) => [e.rpc, e]));
+    for (const [rpc, message] of [
+      ["GetKey without metadata", /^missing credential/],
+      ["Encrypt with an unknown API key", /^invalid credential$/],
+    ] as const) {
+      const e = byRpc.get(rpc);
+      assert.ok(e !== undefined, rpc);
+      assert.equal(e.code, "UNAUTHENTICATED", rpc);
+      assert.match(e.message, message, rpc);
+      assert.equal(e.details_count, 1, `${rpc}: one detail in google.rpc.Status`);
+      assert.equal(e.status_code, 16, rpc);
+      assert.equal(e.status_message, e.message, rpc);
+      assert.equal(e.reason, "UNAUTHENTICATED", rpc);
+      assert.equal(e.domain, "keyhold.dev", rpc);
+      assert.equal(e.field, null, `${rpc}: no field`);
+    }
   });
 });

@@ -1,9 +1,11 @@
 // A gRPC client Keyhold did not generate: @grpc/grpc-js with @grpc/proto-loader reading the
 // .proto files from proto/ at run time (keepCase: field names as written in the .proto). This
-// is what a third party with only our .proto files would build.
+// is what a third party with only our .proto files would build. Every call carries the
+// client's credential as `authorization: Bearer …` metadata unless the call sets its own.
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { AUTHORIZATION, bearer } from "./auth.ts";
 
 /** The repository's proto/ directory. */
 export const PROTO_ROOT = fileURLToPath(new URL("../../proto/", import.meta.url));
@@ -11,6 +13,7 @@ export const PROTO_ROOT = fileURLToPath(new URL("../../proto/", import.meta.url)
 export const KEY_PROTO_FILES = [
   "keyhold/key/v1/key_service.proto",
   "keyhold/key/v1/crypto_service.proto",
+  "keyhold/policy/v1/sts_service.proto",
   "grpc/health/v1/health.proto",
 ] as const;
 
@@ -168,12 +171,26 @@ export interface HealthClient {
   Check: Unary<HealthCheckResponse>;
 }
 
+export interface GetCallerIdentityResponse {
+  principal_krn: string;
+  account_id: string;
+  type: string;
+  session_name: string;
+}
+
+export interface StsClient {
+  GetCallerIdentity: Unary<GetCallerIdentityResponse>;
+}
+
 export interface GrpcJsClients {
   readonly keys: KeyServiceClient;
   readonly crypto: CryptoServiceClient;
   readonly health: HealthClient;
+  readonly sts: StsClient;
   /** The raw clients, for calls the typed wrappers do not cover (custom serializers). */
   readonly raw: { readonly keys: grpc.Client; readonly crypto: grpc.Client; readonly health: grpc.Client };
+  /** The metadata a call carries when it passes none: the client's authorization, if any. */
+  metadata(): grpc.Metadata;
   close(): void;
 }
 
@@ -193,11 +210,21 @@ function serviceConstructor(definition: protoLoader.PackageDefinition, fullName:
   return grpc.makeClientConstructor(service, fullName);
 }
 
-/** Wraps every method of a proto-loader service as a promise-returning function. */
-function promisify<T>(client: grpc.Client, definition: grpc.ServiceDefinition): T {
+/** Metadata carrying `authorization: Bearer <credential>`, or none when credential is undefined. */
+export function credentialMetadata(credential: string | undefined): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (credential !== undefined) metadata.set(AUTHORIZATION, bearer(credential));
+  return metadata;
+}
+
+/**
+ * Wraps every method of a proto-loader service as a promise-returning function. A call without
+ * metadata sends defaults(); a call with metadata sends exactly that (tests of bad credentials).
+ */
+function promisify<T>(client: grpc.Client, definition: grpc.ServiceDefinition, defaults: () => grpc.Metadata): T {
   const wrapped: Record<string, Unary<unknown>> = {};
   for (const [name, method] of Object.entries(definition)) {
-    wrapped[name] = (request, metadata = new grpc.Metadata()) =>
+    wrapped[name] = (request, metadata = defaults()) =>
       new Promise((resolve, reject) => {
         client.makeUnaryRequest(
           method.path,
@@ -213,8 +240,13 @@ function promisify<T>(client: grpc.Client, definition: grpc.ServiceDefinition): 
   return wrapped as T;
 }
 
-export function createGrpcJsClients(address: string): GrpcJsClients {
+/**
+ * Clients for the key services, health and STS at `address`. `credential` (an API key or role
+ * session token) authenticates every call; undefined sends none.
+ */
+export function createGrpcJsClients(address: string, credential: string | undefined): GrpcJsClients {
   const definition = loadKeyholdPackageDefinition();
+  const metadata = () => credentialMetadata(credential);
   const credentials = grpc.credentials.createInsecure();
   const make = (fullName: string) => {
     const Ctor = serviceConstructor(definition, fullName);
@@ -223,31 +255,35 @@ export function createGrpcJsClients(address: string): GrpcJsClients {
   const keys = make("keyhold.key.v1.KeyService");
   const crypto = make("keyhold.key.v1.CryptoService");
   const health = make("grpc.health.v1.Health");
+  const sts = make("keyhold.policy.v1.StsService");
   return {
-    keys: promisify<KeyServiceClient>(keys.client, keys.service),
-    crypto: promisify<CryptoServiceClient>(crypto.client, crypto.service),
-    health: promisify<HealthClient>(health.client, health.service),
+    keys: promisify<KeyServiceClient>(keys.client, keys.service, metadata),
+    crypto: promisify<CryptoServiceClient>(crypto.client, crypto.service, metadata),
+    health: promisify<HealthClient>(health.client, health.service, metadata),
+    sts: promisify<StsClient>(sts.client, sts.service, metadata),
     raw: { keys: keys.client, crypto: crypto.client, health: health.client },
+    metadata,
     close() {
       keys.client.close();
       crypto.client.close();
       health.client.close();
+      sts.client.close();
     },
   };
 }
 
 /**
- * Sends `body` as the request bytes of `path` exactly as given (no protobuf encoding) and
- * resolves with the raw response bytes.
+ * Sends `body` as the request bytes of `path` exactly as given (no protobuf encoding), with
+ * `metadata` (the credential: GrpcJsClients.metadata()), and resolves with the raw response bytes.
  */
-export function sendRawUnary(client: grpc.Client, path: string, body: Buffer): Promise<Buffer> {
+export function sendRawUnary(client: grpc.Client, path: string, body: Buffer, metadata: grpc.Metadata): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest<Buffer, Buffer>(
       path,
       (b) => b,
       (b) => b,
       body,
-      new grpc.Metadata(),
+      metadata,
       { deadline: Date.now() + CALL_DEADLINE_MS },
       (error, response) => (error || response === undefined ? reject(error ?? new Error("no response")) : resolve(response)),
     );

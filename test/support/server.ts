@@ -1,10 +1,16 @@
-// Starts the all-in-one Keyhold dev server in this process on free loopback ports, with its
-// data (SQLite database, root key) in a fresh temporary directory that stop() removes.
+// Starts the all-in-one Keyhold dev server (key-service and policy-service) in this process on
+// free loopback ports, with its data (SQLite databases, root key) in a fresh temporary
+// directory that stop() removes. The management account's administrator API key is generated
+// here and configured through KEYHOLD_BOOTSTRAP_API_KEY, so tests know it from the start.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
+import { IamService, StsService } from "@keyhold/proto";
 import { createSilentLogger } from "@keyhold/server-kit";
+import { generateApiKey, withCredential } from "./auth.ts";
 
 export interface TestServer {
   readonly grpcPort: number;
@@ -16,29 +22,25 @@ export interface TestServer {
   /** http://host:port of the gRPC front door, for Connect's gRPC transport. */
   readonly grpcBaseUrl: string;
   readonly dataDir: string;
+  /**
+   * The bootstrap administrator's API key (user `admin` of DEV_ACCOUNT_ID, AdministratorAccess):
+   * send it as `authorization: Bearer <credential>`.
+   */
+  readonly credential: string;
   readonly dev: DevInstance;
   stop(): Promise<void>;
 }
 
-/** The account every dev-mode call runs as. */
+/** The management account, where the bootstrap administrator (server.credential) lives. */
 export const DEV_ACCOUNT_ID = "000000000001";
 /** The krn region dev mode uses. */
 export const DEV_REGION = "local";
+/** The role CreateAccount makes in a new account for the management account to assume. */
+export const ACCOUNT_ACCESS_ROLE = "AccountAccessRole";
 
-export interface TestServerOptions {
-  /**
-   * Share another server's data directory (database and root key) instead of a fresh one;
-   * stop() then leaves it in place for its owner to remove.
-   */
-  readonly dataDir?: string;
-  /** The account every call runs as (KEYHOLD_DEV_ACCOUNT_ID); default DEV_ACCOUNT_ID. */
-  readonly accountId?: string;
-}
-
-export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const ownsDataDir = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "keyhold-interop-")));
-  const removeDataDir = () => (ownsDataDir ? rm(dataDir, { recursive: true, force: true }) : Promise.resolve());
+export async function startTestServer(): Promise<TestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), "keyhold-interop-"));
+  const credential = generateApiKey();
   let dev: DevInstance;
   try {
     const config = readDevConfig(
@@ -48,20 +50,22 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         KEYHOLD_HTTP_ADDR: "127.0.0.1:0",
         KEYHOLD_LOG_LEVEL: "error",
         KEYHOLD_SHUTDOWN_GRACE_MS: "2000",
-        KEYHOLD_DEV_ACCOUNT_ID: options.accountId ?? DEV_ACCOUNT_ID,
+        KEYHOLD_BOOTSTRAP_API_KEY: credential,
       },
       process.cwd(),
     );
     dev = await startDev(config, createSilentLogger());
   } catch (error) {
-    await removeDataDir();
+    await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
   const { grpcPort, httpPort } = dev.addresses;
-  if (grpcPort === undefined || httpPort === undefined) {
+  if (grpcPort === undefined || httpPort === undefined || dev.bootstrapCredential !== undefined) {
     await dev.stop();
-    await removeDataDir();
-    throw new Error("dev server did not bind both ports");
+    await rm(dataDir, { recursive: true, force: true });
+    throw new Error(
+      dev.bootstrapCredential !== undefined ? "dev server generated an API key instead of using KEYHOLD_BOOTSTRAP_API_KEY" : "dev server did not bind both ports",
+    );
   }
   let stopped: Promise<void> | undefined;
   return {
@@ -71,16 +75,36 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     httpBaseUrl: `http://127.0.0.1:${httpPort}`,
     grpcBaseUrl: `http://127.0.0.1:${grpcPort}`,
     dataDir,
+    credential,
     dev,
     stop() {
       stopped ??= (async () => {
         try {
           await dev.stop();
         } finally {
-          await removeDataDir();
+          await rm(dataDir, { recursive: true, force: true });
         }
       })();
       return stopped;
     },
   };
+}
+
+/**
+ * Creates account `accountId` on `server` (as the bootstrap administrator) and returns a
+ * credential for it: a role session of its AccountAccessRole, which has AdministratorAccess in
+ * that account and nothing outside it.
+ */
+export async function otherAccount(server: TestServer, accountId: string): Promise<string> {
+  const transport = createConnectTransport({ baseUrl: server.httpBaseUrl, httpVersion: "1.1", interceptors: [withCredential(server.credential)] });
+  const iam = createClient(IamService, transport);
+  const sts = createClient(StsService, transport);
+  const created = await iam.createAccount({ accountId, name: `interop tests ${accountId}` }, { timeoutMs: 10_000 });
+  if (created.account?.accountId !== accountId) throw new Error(`CreateAccount answered account ${created.account?.accountId ?? "(none)"}, not ${accountId}`);
+  const session = await sts.assumeRole(
+    { roleKrn: `krn:keyhold:iam::${accountId}:role/${ACCOUNT_ACCESS_ROLE}`, roleSessionName: "tests" },
+    { timeoutMs: 10_000 },
+  );
+  if (session.sessionToken === "") throw new Error("AssumeRole answered no session_token");
+  return session.sessionToken;
 }
