@@ -70,13 +70,8 @@ interface Row {
  * id alone (services/key-service/src/domain/key-access.ts, expectedKeyId): the account and region
  * of a key krn are ignored and an unknown key id is not KEY_NOT_FOUND as before.
  */
-const OPTIONAL_KEY_CONSTRAINT_BUG = "expectedKeyId ignores the krn's account and region and no longer answers KEY_NOT_FOUND";
 
 /** Marks the rows whose label ends with one of `suffixes` as known bugs. */
-function knownBugs(rows: readonly Row[], suffixes: readonly string[], todo: string): Row[] {
-  return rows.map((row) => (suffixes.some((suffix) => row.label.endsWith(suffix)) ? { ...row, todo } : row));
-}
-
 interface RpcCase {
   readonly service: Service;
   readonly method: string;
@@ -465,15 +460,11 @@ const CASES: readonly RpcCase[] = [
         expect: keyDisabled("key_id"),
       },
       ...contextRows("encryption_context", (fx, encryption_context) => ({ ciphertext_blob: fx.ciphertext, encryption_context })),
-      ...knownBugs(
-        keyFieldRows("key_id", (fx, key_id) => ({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id }), {
+      ...keyFieldRows("key_id", (fx, key_id) => ({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id }), {
           required: false,
           allowAlias: true,
           refusesDisabled: false,
         }),
-        [": unknown UUID", ": another account's key krn"],
-        OPTIONAL_KEY_CONSTRAINT_BUG,
-      ),
       {
         label: "key_id: another existing key",
         request: (fx) => ({ ciphertext_blob: fx.ciphertext, encryption_context: fx.context, key_id: fx.other.key_id }),
@@ -517,14 +508,10 @@ const CASES: readonly RpcCase[] = [
         destination_key_id: fx.other.key_id,
         destination_encryption_context,
       })),
-      ...knownBugs(
-        keyFieldRows(
-          "source_key_id",
-          (fx, source_key_id) => ({ ciphertext_blob: fx.ciphertext, source_encryption_context: fx.context, source_key_id, destination_key_id: fx.other.key_id }),
-          { required: false, allowAlias: true, refusesDisabled: false },
-        ),
-        [": unknown UUID", ": another account's key krn"],
-        OPTIONAL_KEY_CONSTRAINT_BUG,
+      ...keyFieldRows(
+        "source_key_id",
+        (fx, source_key_id) => ({ ciphertext_blob: fx.ciphertext, source_encryption_context: fx.context, source_key_id, destination_key_id: fx.other.key_id }),
+        { required: false, allowAlias: true, refusesDisabled: false },
       ),
       {
         label: "source_key_id: another existing key",
@@ -840,7 +827,6 @@ describe("another account sees nothing of this one", () => {
 
   test(
     "Decrypt's key_id and ReEncrypt's source_key_id do not tell account 1 which aliases account 2 has",
-    { todo: "expectedKeyId looks up another account's alias without authorizing: INVALID_CIPHERTEXT when it exists, ALIAS_NOT_FOUND when not" },
     async () => {
       const own = (await otherGrpc.keys.CreateKey({ description: "account 2, aliased" })).key_metadata!;
       const existing = `alias/account-2-only-${process.pid}`;
@@ -876,7 +862,6 @@ describe("known bugs", () => {
 
   test(
     "Decrypt's key_id and ReEncrypt's source_key_id naming the ciphertext's key in another region are KEY_NOT_FOUND",
-    { todo: OPTIONAL_KEY_CONSTRAINT_BUG },
     async () => {
       // The ciphertext is not under the key this krn names: today it decrypts anyway.
       const krn = `krn:keyhold:kms:eu-west-1:${DEV_ACCOUNT_ID}:key/${fx.key.key_id}`;

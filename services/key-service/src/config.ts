@@ -1,6 +1,5 @@
 // The only reader of the environment for key-service: typed, validated, defaults in one place.
 import { join } from "node:path";
-import { isAccountId } from "./domain/names.ts";
 
 export interface KeyServiceConfig {
   /** Region segment of every krn. */
@@ -13,8 +12,6 @@ export interface KeyServiceConfig {
   readonly materialCacheSize: number;
   /** How many key, version and alias records stay in memory (each). */
   readonly recordCacheSize: number;
-  /** The account whose root principal every call runs as, until policy-service lands. */
-  readonly devAccountId: string;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -34,14 +31,11 @@ export function positiveInteger(env: Environment, name: string, fallback: number
 export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServiceConfig {
   const region = env["KEYHOLD_REGION"] ?? "local";
   if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigError(`KEYHOLD_REGION must be lower-case letters, digits and '-'`);
-  const devAccountId = env["KEYHOLD_DEV_ACCOUNT_ID"] ?? "000000000001";
-  if (!isAccountId(devAccountId)) throw new ConfigError("KEYHOLD_DEV_ACCOUNT_ID must be 12 digits");
   return {
     region,
     databasePath: env["KEYHOLD_KEY_DB"] ?? join(dataDir, "key-service.sqlite"),
     rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
     materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
     recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
-    devAccountId,
   };
 }

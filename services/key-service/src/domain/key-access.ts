@@ -59,15 +59,17 @@ export async function authorizedKey(
 }
 
 /**
- * The key id an optional `key_id`-style constraint names (Decrypt's key_id, ReEncrypt's
- * source_key_id), or undefined when empty. Used only to compare with the ciphertext's key: a
- * mismatch is the uniform INVALID_CIPHERTEXT.
+ * The key an optional `key_id`-style constraint names (Decrypt's key_id, ReEncrypt's
+ * source_key_id), resolved like any key reference (authorized for `action`, so another
+ * account's keys and aliases stay invisible), or undefined when empty.
  */
-export function expectedKeyId(deps: KeyAccessDeps, call: CallContext, value: string, field: string): string | undefined {
-  if (value === "") return undefined;
-  const ref = parseKeyRef(value, field);
-  if (ref.kind === "key") return ref.keyId;
-  const alias = deps.store.getAlias(ref.accountId ?? callerOf(call).accountId, ref.aliasName);
-  if (alias === undefined) throw aliasNotFound(field);
-  return alias.targetKeyId;
+export async function expectedKey(
+  deps: KeyAccessDeps,
+  call: CallContext,
+  value: string,
+  field: string,
+  action: string,
+  options: KeyAccessOptions = {},
+): Promise<KeyRecord | undefined> {
+  return value === "" ? undefined : authorizedKey(deps, call, value, field, action, options);
 }

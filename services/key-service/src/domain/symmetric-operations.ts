@@ -63,7 +63,7 @@ export function versionOfCiphertext(deps: SymmetricDeps, blob: Uint8Array, field
 
 /**
  * Decrypts with the version the ciphertext names (already authorized). Another key than
- * `expectedKeyId`, a wrong context or any tampering is the uniform INVALID_CIPHERTEXT; a
+ * `expected`, a wrong context or any tampering is the uniform INVALID_CIPHERTEXT; a
  * disabled key is KEY_DISABLED naming `keyField` (key_id in Decrypt, source_key_id in ReEncrypt).
  */
 export async function openWithVersion(
@@ -71,10 +71,10 @@ export async function openWithVersion(
   version: KeyVersionRecord,
   blob: Uint8Array,
   context: EncryptionContext,
-  expectedKeyId: string | undefined,
+  expected: KeyRecord | undefined,
   keyField: string,
 ): Promise<Opened> {
-  if (expectedKeyId !== undefined && version.keyId !== expectedKeyId) throw invalidCiphertext();
+  if (expected !== undefined && (version.keyId !== expected.keyId || version.accountId !== expected.accountId)) throw invalidCiphertext();
   const key = deps.store.getKey(version.accountId, version.keyId);
   if (key === undefined) throw invalidCiphertext();
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField);

@@ -151,12 +151,12 @@ describe("Decrypt", () => {
     });
   });
 
-  test("an expected key_id of another account looks like any undecryptable ciphertext", async () => {
+  test("an expected key_id of another account looks like a missing key", async () => {
     const them = service.as(OTHER_ACCOUNT);
     const missing = await detailedRefusal(them.crypto.decrypt({ ciphertextBlob: blob, keyId: "00000000-0000-4000-8000-000000000000" }));
     assert.deepEqual(await detailedRefusal(them.crypto.decrypt({ ciphertextBlob: blob, keyId: key.keyId })), missing);
     assert.deepEqual(await detailedRefusal(them.crypto.decrypt({ ciphertextBlob: blob, keyId: key.krn })), missing);
-    assert.equal(missing.reason, "INVALID_CIPHERTEXT");
+    assert.equal(missing.reason, "KEY_NOT_FOUND");
   });
 
   test("a key pending deletion refuses with KEY_PENDING_DELETION", async () => {

@@ -2,7 +2,7 @@ import { EncryptionAlgorithm, type DecryptRequestSchema, type DecryptResponseSch
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { invalidCiphertext } from "../domain/ciphertext.ts";
-import { expectedKeyId } from "../domain/key-access.ts";
+import { expectedKey } from "../domain/key-access.ts";
 import { keyKrn } from "../domain/names.ts";
 import { openWithVersion, versionOfCiphertext } from "../domain/symmetric-operations.ts";
 import { encryptionContext, symmetricAlgorithm } from "./crypto-fields.ts";
@@ -11,7 +11,7 @@ export function decrypt(ctx: AppContext): UnaryHandler<typeof DecryptRequestSche
   return async (request, call) => {
     symmetricAlgorithm(request.encryptionAlgorithm);
     const context = encryptionContext(request.encryptionContext, "encryption_context");
-    const expected = expectedKeyId(ctx, call, request.keyId, "key_id");
+    const expected = await expectedKey(ctx, call, request.keyId, "key_id", "kms:Decrypt", { encryptionContext: context });
     const version = versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
     const krn = keyKrn(ctx.config.region, version.accountId, version.keyId);
     // Another account's ciphertext the caller may not decrypt looks like any invalid one.

@@ -2,7 +2,7 @@ import type { ReEncryptRequestSchema, ReEncryptResponseSchema } from "@keyhold/p
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { invalidCiphertext } from "../domain/ciphertext.ts";
-import { authorizedKey, expectedKeyId } from "../domain/key-access.ts";
+import { authorizedKey, expectedKey } from "../domain/key-access.ts";
 import { keyKrn } from "../domain/names.ts";
 import { openWithVersion, sealUnderKey, versionOfCiphertext } from "../domain/symmetric-operations.ts";
 import { encryptionContext } from "./crypto-fields.ts";
@@ -12,7 +12,7 @@ export function reEncrypt(ctx: AppContext): UnaryHandler<typeof ReEncryptRequest
   return async (request, call) => {
     const sourceContext = encryptionContext(request.sourceEncryptionContext, "source_encryption_context");
     const destinationContext = encryptionContext(request.destinationEncryptionContext, "destination_encryption_context");
-    const expected = expectedKeyId(ctx, call, request.sourceKeyId, "source_key_id");
+    const expected = await expectedKey(ctx, call, request.sourceKeyId, "source_key_id", "kms:ReEncryptFrom", { encryptionContext: sourceContext });
     const version = versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
     const sourceKrn = keyKrn(ctx.config.region, version.accountId, version.keyId);
     await ctx.access.require(call, "kms:ReEncryptFrom", sourceKrn, { encryptionContext: sourceContext, notFound: invalidCiphertext });
