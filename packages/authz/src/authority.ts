@@ -1,7 +1,7 @@
 // The contract between services and policy-service: who is calling, and may they do this.
 // policy-service implements it in-process over its own store; every other service reaches it
 // through RemotePolicyAuthority, behind CachedPolicyAuthority so the hot path is local.
-import type { Principal } from "@keyhold/server-kit";
+import type { PeerIdentity, Principal } from "@keyhold/server-kit";
 
 export interface AuthorizationQuery {
   readonly principal: Principal;
@@ -35,6 +35,11 @@ export interface AuthorizationAnswer {
 export interface PolicyAuthority {
   /** The principal a bearer credential stands for; throws KeyholdError UNAUTHENTICATED. */
   authenticate(credential: string): Promise<Principal>;
+  /**
+   * The principal a verified client certificate identity maps to: the first of its URIs, then
+   * of its DNS names, that is mapped. Throws KeyholdError UNAUTHENTICATED when none is.
+   */
+  authenticateCertificate(identity: PeerIdentity): Promise<Principal>;
   authorize(query: AuthorizationQuery): Promise<AuthorizationAnswer>;
   /** Called on every policy, grant, credential or principal change; returns an unsubscribe. */
   onChange(listener: (sequence: bigint) => void): () => void;

@@ -13,6 +13,7 @@ function fakeAuthority() {
   const state = {
     live: true,
     authenticateCalls: 0,
+    certificateCalls: [] as string[],
     authorizeCalls: 0,
     allowed: true,
     dependsOn: { encryptionContext: false, sourceIp: false, time: false },
@@ -27,6 +28,11 @@ function fakeAuthority() {
     },
     async authenticate() {
       state.authenticateCalls++;
+      return alice;
+    },
+    async authenticateCertificate(identity) {
+      state.certificateCalls.push(`${identity.uris.join(" ")}|${identity.dnsNames.join(" ")}`);
+      if (identity.uris.length === 0) throw new Error("unmapped");
       return alice;
     },
     async authorize(): Promise<AuthorizationAnswer> {
@@ -118,4 +124,21 @@ test("credentials are cached by digest, never by the raw secret", async () => {
   const keys = [...(cached as unknown as { credentials: Map<string, unknown> }).credentials.keys()];
   assert.equal(keys.length, 1);
   assert.ok(!keys[0]!.includes("supersecret"));
+});
+
+test("certificate identities are cached by their joined names; refusals are not cached; a change flushes them", async () => {
+  const fake = fakeAuthority();
+  const cached = new CachedPolicyAuthority(fake.authority, options);
+  const svc = { uris: ["spiffe://example.org/svc"], dnsNames: ["svc.example.org"] };
+  for (let i = 0; i < 3; i++) assert.equal(await cached.authenticateCertificate({ uris: [...svc.uris], dnsNames: [...svc.dnsNames] }), alice);
+  assert.deepEqual(fake.state.certificateCalls, ["spiffe://example.org/svc|svc.example.org"]);
+  // The same names split differently are another identity, not a collision.
+  await cached.authenticateCertificate({ uris: ["spiffe://example.org/svc", "svc.example.org"], dnsNames: [] });
+  assert.equal(fake.state.certificateCalls.length, 2);
+  for (let i = 0; i < 2; i++) await assert.rejects(cached.authenticateCertificate({ uris: [], dnsNames: ["nobody.example.org"] }));
+  assert.equal(fake.state.certificateCalls.length, 4, "a refusal is asked again");
+  fake.change();
+  await cached.authenticateCertificate(svc);
+  assert.equal(fake.state.certificateCalls.length, 5);
+  assert.equal(cached.stats.hits, 2);
 });

@@ -2,7 +2,7 @@
 // policy-service. Every change notification drops everything at once (revocation is immediate);
 // while notifications are not known to arrive, nothing cached is trusted.
 import { createHash } from "node:crypto";
-import type { Principal } from "@keyhold/server-kit";
+import type { PeerIdentity, Principal } from "@keyhold/server-kit";
 import type { AuthorizationAnswer, AuthorizationQuery, PolicyAuthority } from "./authority.ts";
 
 export interface CacheOptions {
@@ -41,6 +41,8 @@ export class CachedPolicyAuthority implements PolicyAuthority {
   private readonly options: CacheOptions;
   private readonly now: () => number;
   private readonly credentials = new Map<string, Expiring<Principal>>();
+  /** By the certificate identity's names (JSON of [uris, dnsNames]). */
+  private readonly certificates = new Map<string, Expiring<Principal>>();
   private readonly decisions = new Map<string, DecisionFamily>();
   readonly stats: CacheStats = { hits: 0, misses: 0, flushes: 0 };
   private readonly unsubscribe: () => void;
@@ -62,6 +64,7 @@ export class CachedPolicyAuthority implements PolicyAuthority {
 
   flush(): void {
     this.credentials.clear();
+    this.certificates.clear();
     this.decisions.clear();
     this.stats.flushes++;
   }
@@ -82,6 +85,20 @@ export class CachedPolicyAuthority implements PolicyAuthority {
     const principal = await this.inner.authenticate(credential);
     this.bound(this.credentials);
     this.credentials.set(id, { value: principal, expiresAt: this.now() + this.options.ttlMs });
+    return principal;
+  }
+
+  async authenticateCertificate(identity: PeerIdentity): Promise<Principal> {
+    const id = JSON.stringify([identity.uris, identity.dnsNames]);
+    const cached = this.usable(this.certificates.get(id));
+    if (cached !== undefined) {
+      this.stats.hits++;
+      return cached;
+    }
+    this.stats.misses++;
+    const principal = await this.inner.authenticateCertificate(identity);
+    this.bound(this.certificates);
+    this.certificates.set(id, { value: principal, expiresAt: this.now() + this.options.ttlMs });
     return principal;
   }
 

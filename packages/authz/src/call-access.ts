@@ -39,7 +39,7 @@ export class CallAccess {
       principal,
       action,
       resource,
-      secureTransport: false,
+      secureTransport: call.secureTransport,
       ...(options.encryptionContext === undefined ? {} : { encryptionContext: options.encryptionContext }),
       ...(sourceIp === undefined ? {} : { sourceIp }),
       ...(call.callingService === undefined ? {} : { viaService: call.callingService }),

@@ -1,5 +1,6 @@
 export type { AuthorizationAnswer, AuthorizationQuery, DecidingStatement, PolicyAuthority } from "./authority.ts";
-export { authenticationInterceptor, unauthenticated } from "./authentication.ts";
+export { authenticationInterceptor, MAX_CERTIFICATE_NAMES, unauthenticated } from "./authentication.ts";
+export type { AuthenticationOptions } from "./authentication.ts";
 export { CachedPolicyAuthority } from "./cached-authority.ts";
 export type { CacheOptions, CacheStats } from "./cached-authority.ts";
 export { accessDenied, accountOfKrn, authorizationRequiredInterceptor, CallAccess } from "./call-access.ts";
@@ -9,3 +10,5 @@ export { RemotePolicyAuthority } from "./remote-authority.ts";
 export type { RemoteAuthorityOptions } from "./remote-authority.ts";
 export { sourceIpOf } from "./source-ip.ts";
 export { rootCredential, rootOnlyAuthority } from "./root-only-authority.ts";
+export { parseXfcc, XFCC_HEADER, xfccPeerIdentity } from "./xfcc.ts";
+export type { XfccElement } from "./xfcc.ts";

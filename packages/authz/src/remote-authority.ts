@@ -3,7 +3,7 @@
 // while it is down, changesLive is false and caches above this are bypassed.
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { AuthorizationService, PrincipalType, type AuthenticatedPrincipal } from "@keyhold/proto";
-import { KeyholdError, type Logger, type Principal } from "@keyhold/server-kit";
+import { KeyholdError, type Logger, type PeerIdentity, type Principal } from "@keyhold/server-kit";
 import type { AuthorizationAnswer, AuthorizationQuery, PolicyAuthority } from "./authority.ts";
 
 const KIND_BY_TYPE: Record<number, Principal["kind"]> = {
@@ -82,6 +82,15 @@ export class RemotePolicyAuthority implements PolicyAuthority {
   async authenticate(credential: string): Promise<Principal> {
     try {
       return toPrincipal((await this.client.authenticate({ credential })).principal);
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  async authenticateCertificate(identity: PeerIdentity): Promise<Principal> {
+    try {
+      const response = await this.client.authenticate({ certificateUris: [...identity.uris], certificateDnsNames: [...identity.dnsNames] });
+      return toPrincipal(response.principal);
     } catch (error) {
       throw translate(error);
     }

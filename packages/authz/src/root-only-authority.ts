@@ -22,6 +22,9 @@ export function rootOnlyAuthority(): PolicyAuthority {
       const accountId = match[1]!;
       return { accountId, krn: `krn:keyhold:iam::${accountId}:root`, kind: "root", name: "root" };
     },
+    async authenticateCertificate(): Promise<Principal> {
+      throw new KeyholdError("UNAUTHENTICATED", "invalid credential");
+    },
     async authorize(query: AuthorizationQuery): Promise<AuthorizationAnswer> {
       const allowed = query.principal.kind === "root" && accountOfKrn(query.resource) === query.principal.accountId;
       return { allowed, reason: allowed ? "allowed" : "implicit-deny", decidedBy: undefined, dependsOn: NO_DEPENDENCIES };

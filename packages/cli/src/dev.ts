@@ -35,7 +35,8 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     for (const step of cleanups.reverse()) await step();
   };
   try {
-    const policyService = await createPolicyServiceApp(config.policyService, logger, overrides.policyService);
+    const trustedProxies = config.server.trustedProxies;
+    const policyService = await createPolicyServiceApp(config.policyService, logger, overrides.policyService, { trustedProxies });
     cleanups.push(() => policyService.close());
 
     const toPolicy = createInMemoryTransport(policyService.bindings, policyService.interceptors, logger, { callingService: "key-service" });
@@ -45,7 +46,12 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     const keyServiceAuthority = new CachedPolicyAuthority(remote, AUTHORITY_CACHE);
     cleanups.push(() => keyServiceAuthority.close());
 
-    const keyService = await createKeyServiceApp(config.keyService, logger, { authority: keyServiceAuthority, policyTransport: toPolicy }, overrides.keyService);
+    const keyService = await createKeyServiceApp(
+      config.keyService,
+      logger,
+      { authority: keyServiceAuthority, policyTransport: toPolicy, trustedProxies },
+      overrides.keyService,
+    );
     cleanups.push(() => keyService.close());
 
     const policyBindings = policyService.bindings.map((binding) => ({ ...binding, interceptors: [...policyService.interceptors, ...binding.interceptors] }));
@@ -58,6 +64,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       maxMessageBytes: config.server.maxMessageBytes,
       corsOrigins: config.server.corsOrigins,
       shutdownGraceMs: config.server.shutdownGraceMs,
+      tls: config.server.tls,
     });
     const addresses = await server.start();
     cleanups.push(() => server.stop());

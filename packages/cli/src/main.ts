@@ -9,7 +9,10 @@ const USAGE = `usage: keyhold dev    run every service in one process on embedde
 
 environment: KEYHOLD_DATA_DIR (default ./.data/dev), KEYHOLD_GRPC_ADDR (127.0.0.1:7700),
 KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (local), KEYHOLD_BOOTSTRAP_API_KEY,
-KEYHOLD_CORS_ORIGINS, KEYHOLD_SHUTDOWN_GRACE_MS (10000)`;
+KEYHOLD_CORS_ORIGINS, KEYHOLD_SHUTDOWN_GRACE_MS (10000),
+TLS on both ports: KEYHOLD_TLS_CERT_FILE, KEYHOLD_TLS_KEY_FILE; client certificates:
+KEYHOLD_TLS_CLIENT_CA_FILE, KEYHOLD_TLS_REQUIRE_CLIENT_CERT (false); mesh sidecars whose
+x-forwarded-client-cert is honoured: KEYHOLD_TRUSTED_PROXIES (IPs / CIDRs, comma-separated)`;
 
 async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
@@ -32,12 +35,15 @@ async function main(args: readonly string[]): Promise<number> {
           "  Send it as 'authorization: Bearer <key>' (grpcurl -H, ghz --metadata, Connect headers).",
         ];
   if (instance.bootstrapCredential !== undefined) await saveAdminKey(config.adminKeyFile, instance.bootstrapCredential);
+  const tls = config.server.tls;
+  const tlsNote =
+    tls === undefined ? "" : tls.clientCaFile === undefined ? "  (TLS)" : tls.requireClientCert ? "  (TLS, client certificate required)" : "  (TLS, client certificate optional)";
   process.stderr.write(
     [
       "",
       `Keyhold is running (development mode, data in ${config.dataDir})`,
-      `  gRPC:               ${config.server.grpc.host}:${instance.addresses.grpcPort}`,
-      `  Connect / gRPC-Web: http://${config.server.http.host}:${instance.addresses.httpPort}  (health: /healthz)`,
+      `  gRPC:               ${config.server.grpc.host}:${instance.addresses.grpcPort}${tlsNote}`,
+      `  Connect / gRPC-Web: ${config.server.tls === undefined ? "http" : "https"}://${config.server.http.host}:${instance.addresses.httpPort}  (health: /healthz)`,
       ...adminKeyLines,
       "",
     ].join("\n") + "\n",

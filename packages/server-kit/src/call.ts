@@ -2,6 +2,7 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { CallInterceptor } from "./pipeline.ts";
+import type { PeerIdentity } from "./tls.ts";
 
 /** An authenticated caller. */
 export interface Principal {
@@ -23,6 +24,13 @@ export interface CallContext {
   readonly protocol: Protocol;
   /** Remote address of the transport peer (ip or ip:port as the transport reports it). */
   readonly peerAddress: string;
+  /** True when the call came over TLS. */
+  readonly secureTransport: boolean;
+  /**
+   * The SAN URIs and DNS names of the client certificate, when the peer presented one that
+   * verified against the server's client CA; else undefined. Computed on first read.
+   */
+  readonly peerIdentity: PeerIdentity | undefined;
   /** One request header (lower-case name), or undefined. */
   header(name: string): string | undefined;
   /** A request id: the caller's x-request-id when valid, else a fresh one. */

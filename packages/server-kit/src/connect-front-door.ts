@@ -1,6 +1,8 @@
 // Connect and gRPC-Web (browsers, curl), served by @connectrpc/connect-node on an HTTP/1.1
 // port together with GET /healthz. Dispatches into the same handler entries as gRPC.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { ErrorInfoSchema, RetryInfoSchema } from "@keyhold/proto";
@@ -11,8 +13,24 @@ import type { Logger } from "./logger.ts";
 import type { Dispatcher, UnaryNext } from "./pipeline.ts";
 import { requestIdFrom } from "./request-id.ts";
 import { errorInfo, retryInfo, toWireError } from "./status.ts";
+import { verifiedPeerIdentity, type PeerIdentity } from "./tls.ts";
 
-const peerAddressKey = createContextKey<string>("", { description: "transport peer address" });
+export const peerAddressKey = createContextKey<string>("", { description: "transport peer address" });
+
+/** What the transport knows of its peer: TLS or not, and the verified client certificate (computed on demand). */
+export interface TransportPeer {
+  readonly secure: boolean;
+  identity(): PeerIdentity | undefined;
+}
+
+const PLAINTEXT_PEER: TransportPeer = { secure: false, identity: () => undefined };
+
+export const transportPeerKey = createContextKey<TransportPeer>(PLAINTEXT_PEER, { description: "transport security of the peer" });
+
+function transportPeerOf(socket: Socket): TransportPeer {
+  if (!(socket instanceof TLSSocket)) return PLAINTEXT_PEER;
+  return { secure: true, identity: () => verifiedPeerIdentity(socket) };
+}
 
 /** Set by the in-process transport: the Keyhold service making the call (trusted: same process). */
 export const callingServiceKey = createContextKey<string | undefined>(undefined, { description: "calling Keyhold service" });
@@ -21,6 +39,8 @@ class ConnectCallContext implements CallContext {
   principal: Principal | undefined = undefined;
   readonly values = new Map<symbol, unknown>();
   private cachedRequestId: string | undefined;
+  /** null: not computed yet. */
+  private cachedPeerIdentity: PeerIdentity | undefined | null = null;
 
   private readonly context: HandlerContext;
 
@@ -39,6 +59,13 @@ class ConnectCallContext implements CallContext {
   }
   get peerAddress(): string {
     return this.context.values.get(peerAddressKey);
+  }
+  get secureTransport(): boolean {
+    return this.context.values.get(transportPeerKey).secure;
+  }
+  get peerIdentity(): PeerIdentity | undefined {
+    if (this.cachedPeerIdentity === null) this.cachedPeerIdentity = this.context.values.get(transportPeerKey).identity();
+    return this.cachedPeerIdentity;
   }
   get callingService(): string | undefined {
     return this.context.values.get(callingServiceKey);
@@ -120,7 +147,7 @@ export function createConnectListener(options: ConnectFrontDoorOptions): (req: I
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
     shutdownSignal: options.shutdownSignal,
-    contextValues: (req) => createContextValues().set(peerAddressKey, req.socket.remoteAddress ?? ""),
+    contextValues: (req) => createContextValues().set(peerAddressKey, req.socket.remoteAddress ?? "").set(transportPeerKey, transportPeerOf(req.socket)),
   });
   const allowOrigin = (origin: string | undefined): string | undefined => {
     if (origin === undefined) return undefined;

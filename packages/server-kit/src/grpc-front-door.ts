@@ -9,6 +9,7 @@ import type { Logger } from "./logger.ts";
 import type { Dispatcher, UnaryNext } from "./pipeline.ts";
 import { requestIdFrom } from "./request-id.ts";
 import { statusDetailsBin, toWireError } from "./status.ts";
+import { peerIdentityOf, type PeerIdentity } from "./tls.ts";
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 const identity = (bytes: Buffer) => bytes;
@@ -20,19 +21,33 @@ class GrpcCallContext implements CallContext {
   readonly values = new Map<symbol, unknown>();
   private controller: AbortController | undefined;
   private cachedRequestId: string | undefined;
+  /** null: not computed yet. */
+  private cachedPeerIdentity: PeerIdentity | undefined | null = null;
 
   readonly service: DescService;
   readonly method: DescMethod;
+  /** The port serves TLS only (grpc-js binds a port either secure or not). */
+  readonly secureTransport: boolean;
   private readonly call: grpc.ServerUnaryCall<Buffer, unknown>;
 
-  constructor(service: DescService, method: DescMethod, call: grpc.ServerUnaryCall<Buffer, unknown>) {
+  constructor(service: DescService, method: DescMethod, call: grpc.ServerUnaryCall<Buffer, unknown>, secureTransport: boolean) {
     this.service = service;
     this.method = method;
     this.call = call;
+    this.secureTransport = secureTransport;
   }
 
   get peerAddress(): string {
     return this.call.getPeer();
+  }
+
+  get peerIdentity(): PeerIdentity | undefined {
+    if (this.cachedPeerIdentity === null) {
+      // grpc-js reports the peer certificate only when the TLS socket is authorized, i.e. the
+      // certificate verified against the client CA.
+      this.cachedPeerIdentity = this.secureTransport ? peerIdentityOf(this.call.getAuthContext().sslPeerCertificate) : undefined;
+    }
+    return this.cachedPeerIdentity;
   }
 
   header(name: string): string | undefined {
@@ -62,7 +77,7 @@ class GrpcCallContext implements CallContext {
   }
 }
 
-function unaryHandler(service: DescService, method: DescMethod, entry: UnaryNext, logger: Logger): grpc.handleUnaryCall<Buffer, unknown> {
+function unaryHandler(service: DescService, method: DescMethod, entry: UnaryNext, logger: Logger, secure: boolean): grpc.handleUnaryCall<Buffer, unknown> {
   const where = `${service.typeName}/${method.name}`;
   const fail = (callback: grpc.sendUnaryData<unknown>, error: unknown) => {
     const wire = toWireError(error, logger, where);
@@ -79,14 +94,20 @@ function unaryHandler(service: DescService, method: DescMethod, entry: UnaryNext
       fail(callback, new KeyholdError("INVALID_ARGUMENT", "request: not a valid protobuf message", { cause: error }));
       return;
     }
-    entry(request, new GrpcCallContext(service, method, call)).then(
+    entry(request, new GrpcCallContext(service, method, call, secure)).then(
       (response) => callback(null, response),
       (error: unknown) => fail(callback, error),
     );
   };
 }
 
-function serverStreamHandler(service: DescService, method: DescMethod, entry: UnaryNext, logger: Logger): grpc.handleServerStreamingCall<Buffer, unknown> {
+function serverStreamHandler(
+  service: DescService,
+  method: DescMethod,
+  entry: UnaryNext,
+  logger: Logger,
+  secure: boolean,
+): grpc.handleServerStreamingCall<Buffer, unknown> {
   const where = `${service.typeName}/${method.name}`;
   const fail = (call: grpc.ServerWritableStream<Buffer, unknown>, error: unknown) => {
     if (call.cancelled) return;
@@ -103,7 +124,7 @@ function serverStreamHandler(service: DescService, method: DescMethod, entry: Un
       fail(call, new KeyholdError("INVALID_ARGUMENT", "request: not a valid protobuf message", { cause: error }));
       return;
     }
-    const context = new GrpcCallContext(service, method, call);
+    const context = new GrpcCallContext(service, method, call, secure);
     const pump = async () => {
       const stream = (await entry(request, context)) as AsyncIterable<unknown>;
       for await (const message of stream) {
@@ -139,13 +160,16 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
   return definition;
 }
 
-export function addGrpcServices(server: grpc.Server, services: readonly DescService[], dispatcher: Dispatcher, logger: Logger): void {
+/** Adds the services' handlers; `secure`: the server's port serves TLS. */
+export function addGrpcServices(server: grpc.Server, services: readonly DescService[], dispatcher: Dispatcher, logger: Logger, secure: boolean): void {
   for (const service of services) {
     const implementation: grpc.UntypedServiceImplementation = {};
     for (const method of service.methods) {
       const entry = dispatcher.entry(service.typeName, method.name);
       implementation[method.localName] =
-        method.methodKind === "server_streaming" ? serverStreamHandler(service, method, entry, logger) : unaryHandler(service, method, entry, logger);
+        method.methodKind === "server_streaming"
+          ? serverStreamHandler(service, method, entry, logger, secure)
+          : unaryHandler(service, method, entry, logger, secure);
     }
     server.addService(grpcServiceDefinition(service), implementation);
   }

@@ -1,3 +1,4 @@
+export { AddressListError, createAddressMatcher, validateAddressList } from "./address-list.ts";
 export { bindService } from "./call.ts";
 export type { CallContext, Principal, Protocol, ServerStreamHandler, ServiceBinding, ServiceHandlers, UnaryHandler } from "./call.ts";
 export { ERROR_DOMAIN, KeyholdError, REASON_CODES, invalidArgument } from "./errors.ts";
@@ -17,4 +18,6 @@ export type { BoundAddresses, KeyholdServerOptions, ListenAddress } from "./serv
 export { parseListenAddress, readServerConfig, ServerConfigError } from "./server-config.ts";
 export type { ServerConfig, ServerConfigDefaults } from "./server-config.ts";
 export { fromPeerError } from "./peer-error.ts";
+export { parseSubjectAltName } from "./tls.ts";
+export type { PeerIdentity, ServerTlsOptions } from "./tls.ts";
 export { DEFAULT_PAGE_SIZE, decodePageToken, encodePageToken, MAX_PAGE_SIZE, pageSize } from "./paging.ts";

@@ -2,6 +2,7 @@
 // front door (Connect, gRPC-Web, /healthz) over one composed handler set, with graceful
 // shutdown. Every service gets this by composition.
 import { createServer, type Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
@@ -13,6 +14,7 @@ import { HealthRegistry } from "./health.ts";
 import type { Logger } from "./logger.ts";
 import { createDispatcher, type CallInterceptor } from "./pipeline.ts";
 import { addReflection } from "./reflection.ts";
+import { grpcServerCredentials, httpsServerOptions, loadTlsMaterial, type ServerTlsOptions, type TlsMaterial } from "./tls.ts";
 
 export interface ListenAddress {
   readonly host: string;
@@ -34,6 +36,8 @@ export interface KeyholdServerOptions {
   readonly corsOrigins: readonly string[];
   /** How long in-flight calls may take to finish on stop() before connections are cut. */
   readonly shutdownGraceMs: number;
+  /** TLS (and optionally client certificates) on both ports; undefined or absent: plaintext. */
+  readonly tls?: ServerTlsOptions | undefined;
 }
 
 export interface BoundAddresses {
@@ -63,6 +67,7 @@ export class KeyholdServer {
     const dispatcher = createDispatcher(this.options.bindings, this.options.interceptors);
     let grpcPort: number | undefined;
     let httpPort: number | undefined;
+    const tls: TlsMaterial | undefined = this.options.tls === undefined ? undefined : await loadTlsMaterial(this.options.tls);
     if (this.options.grpc !== undefined) {
       const server = new grpc.Server({
         "grpc.max_receive_message_length": this.options.maxMessageBytes,
@@ -72,15 +77,14 @@ export class KeyholdServer {
         // forceShutdown() cannot cut calls that outlive the shutdown grace period.
         "grpc.http2.min_ping_interval_without_data_ms": 10_000,
       });
-      addGrpcServices(server, this.services, dispatcher, this.options.logger);
+      addGrpcServices(server, this.services, dispatcher, this.options.logger, tls !== undefined);
       this.health.grpc.addToServer(server);
       // The error detail types are described too, so grpcurl and friends can print them.
       addReflection(server, [...this.services, file_grpc_health_v1_health.services[0]!], [file_google_rpc_error_details]);
       const { host, port } = this.options.grpc;
       grpcPort = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-          error ? reject(error) : resolve(bound),
-        );
+        const credentials = tls === undefined ? grpc.ServerCredentials.createInsecure() : grpcServerCredentials(tls);
+        server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
       });
       this.grpcServer = server;
     }
@@ -94,7 +98,7 @@ export class KeyholdServer {
         corsOrigins: this.options.corsOrigins,
         shutdownSignal: this.shutdown.signal,
       });
-      const server = createServer(listener);
+      const server: HttpServer = tls === undefined ? createServer(listener) : createHttpsServer(httpsServerOptions(tls), listener);
       server.keepAliveTimeout = 65_000;
       const { host, port } = this.options.http;
       await new Promise<void>((resolve, reject) => {
@@ -107,7 +111,11 @@ export class KeyholdServer {
       httpPort = (server.address() as AddressInfo).port;
       this.httpServer = server;
     }
-    this.options.logger.info("listening", { grpcPort, httpPort });
+    this.options.logger.info("listening", {
+      grpcPort,
+      httpPort,
+      tls: tls === undefined ? "off" : tls.clientCa === undefined ? "server" : tls.requireClientCert ? "mutual-required" : "mutual-optional",
+    });
     return { grpcPort, httpPort };
   }
 

@@ -29,6 +29,11 @@ export interface KeyServiceDependencies {
   readonly authority: PolicyAuthority;
   /** The way to policy-service's internal AuthorizationService (key policies and grants). */
   readonly policyTransport: Transport;
+  /**
+   * IPs / CIDR ranges of mesh sidecars whose x-forwarded-client-cert is honoured as the caller's
+   * certificate identity (the server configuration's trustedProxies). Default none.
+   */
+  readonly trustedProxies?: readonly string[];
 }
 
 export interface KeyServiceApp {
@@ -62,7 +67,10 @@ export async function createKeyServiceApp(
   };
   return {
     context,
-    bindings: keyServiceBindings(context, [authenticationInterceptor(dependencies.authority), authorizationRequiredInterceptor()]),
+    bindings: keyServiceBindings(context, [
+      authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
+      authorizationRequiredInterceptor(),
+    ]),
     async close() {
       cache.clear();
       store.close();

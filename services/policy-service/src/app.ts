@@ -21,15 +21,24 @@ export interface PolicyServiceOverrides {
   readonly ids?: IdGenerator;
 }
 
+/** How the service meets its callers (from the server configuration). */
+export interface PolicyServiceOptions {
+  /**
+   * IPs / CIDR ranges of mesh sidecars whose x-forwarded-client-cert is honoured as the caller's
+   * certificate identity. Default none.
+   */
+  readonly trustedProxies?: readonly string[];
+}
+
 export interface PolicyServiceApp {
   readonly context: AppContext;
   readonly bindings: readonly ServiceBinding[];
   /** The in-process PolicyAuthority: for this service's own calls and for co-located services. */
   readonly authority: LocalPolicyAuthority;
   /**
-   * What a server or transport serving `bindings` installs, in order: authentication (bearer
-   * credential, or the forwarded caller of a trusted Keyhold service), then the check that every
-   * handler authorized its call.
+   * What a server or transport serving `bindings` installs, in order: authentication (the
+   * forwarded caller of a trusted Keyhold service, a bearer credential, or a client certificate),
+   * then the check that every handler authorized its call.
    */
   readonly interceptors: readonly CallInterceptor[];
   /**
@@ -40,7 +49,12 @@ export interface PolicyServiceApp {
   close(): Promise<void>;
 }
 
-export async function createPolicyServiceApp(config: PolicyServiceConfig, logger: Logger, overrides: PolicyServiceOverrides = {}): Promise<PolicyServiceApp> {
+export async function createPolicyServiceApp(
+  config: PolicyServiceConfig,
+  logger: Logger,
+  overrides: PolicyServiceOverrides = {},
+  options: PolicyServiceOptions = {},
+): Promise<PolicyServiceApp> {
   const log = logger.child({ service: "policy-service" });
   const store = overrides.store ?? new SqlitePolicyStore(openSqliteDatabase(config.databasePath));
   const clock = overrides.clock ?? systemClock;
@@ -75,7 +89,10 @@ export async function createPolicyServiceApp(config: PolicyServiceConfig, logger
     context,
     bindings: policyServiceBindings(context),
     authority,
-    interceptors: [authenticationInterceptor(authority), authorizationRequiredInterceptor(AUTHORIZATION_EXEMPT_METHODS)],
+    interceptors: [
+      authenticationInterceptor(authority, { trustedProxies: options.trustedProxies ?? [] }),
+      authorizationRequiredInterceptor(AUTHORIZATION_EXEMPT_METHODS),
+    ],
     bootstrapCredential: boot.credential,
     async close() {
       authority.close();

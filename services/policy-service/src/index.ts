@@ -1,5 +1,5 @@
 export { createPolicyServiceApp } from "./app.ts";
-export type { PolicyServiceApp, PolicyServiceOverrides } from "./app.ts";
+export type { PolicyServiceApp, PolicyServiceOptions, PolicyServiceOverrides } from "./app.ts";
 export { ConfigError, readPolicyServiceConfig } from "./config.ts";
 export type { Environment, PolicyServiceConfig } from "./config.ts";
 export type { AppContext, IdGenerator } from "./context.ts";

@@ -45,6 +45,9 @@ describe("every RPC authenticates and authorizes", () => {
     DetachPolicy: (c) => c.iam.detachPolicy({ principalKrn: user, policyKrn: "krn:keyhold:iam::keyhold:policy/KeyUser" }),
     ListAttachedPolicies: (c) => c.iam.listAttachedPolicies({ principalKrn: user }),
     SimulatePrincipalPolicy: (c) => c.iam.simulatePrincipalPolicy({ principalKrn: user, action: "kms:Encrypt", resource: keyKrn() }),
+    AddCertificateIdentity: (c) => c.iam.addCertificateIdentity({ principalKrn: nobody.krn, san: "spiffe://example.org/nobody" }),
+    RemoveCertificateIdentity: (c) => c.iam.removeCertificateIdentity({ principalKrn: user, san: "spiffe://example.org/target" }),
+    ListCertificateIdentities: (c) => c.iam.listCertificateIdentities({ principalKrn: user }),
   };
   const sts: Record<string, Call> = {
     AssumeRole: (c) => c.sts.assumeRole({ roleKrn: `krn:keyhold:iam::${ACCOUNT}:role/r`, roleSessionName: "s1" }),

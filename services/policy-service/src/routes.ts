@@ -2,6 +2,7 @@
 import { AuthorizationService, IamService, StsService } from "@keyhold/proto";
 import { bindService, type ServiceBinding } from "@keyhold/server-kit";
 import type { AppContext } from "./context.ts";
+import { addCertificateIdentity } from "./handlers/add-certificate-identity.ts";
 import { assumeRole } from "./handlers/assume-role.ts";
 import { attachPolicy } from "./handlers/attach-policy.ts";
 import { authenticate } from "./handlers/authenticate.ts";
@@ -22,11 +23,13 @@ import { getResourcePolicy } from "./handlers/get-resource-policy.ts";
 import { listAccounts } from "./handlers/list-accounts.ts";
 import { listApiKeys } from "./handlers/list-api-keys.ts";
 import { listAttachedPolicies } from "./handlers/list-attached-policies.ts";
+import { listCertificateIdentities } from "./handlers/list-certificate-identities.ts";
 import { listKeyGrants } from "./handlers/list-grants.ts";
 import { listPolicies } from "./handlers/list-policies.ts";
 import { listPrincipals } from "./handlers/list-principals.ts";
 import { putPolicy } from "./handlers/put-policy.ts";
 import { putResourcePolicy } from "./handlers/put-resource-policy.ts";
+import { removeCertificateIdentity } from "./handlers/remove-certificate-identity.ts";
 import { retireKeyGrant } from "./handlers/retire-grant.ts";
 import { revokeKeyGrant } from "./handlers/revoke-grant.ts";
 import { simulatePrincipalPolicy } from "./handlers/simulate-principal-policy.ts";
@@ -71,6 +74,9 @@ export function policyServiceBindings(ctx: AppContext): ServiceBinding[] {
       detachPolicy: detachPolicy(ctx),
       listAttachedPolicies: listAttachedPolicies(ctx),
       simulatePrincipalPolicy: simulatePrincipalPolicy(ctx),
+      addCertificateIdentity: addCertificateIdentity(ctx),
+      removeCertificateIdentity: removeCertificateIdentity(ctx),
+      listCertificateIdentities: listCertificateIdentities(ctx),
     }),
     bindService(StsService, {
       assumeRole: assumeRole(ctx),

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { forwardedCallerHeaders } from "@keyhold/authz";
 import { AuthorizationService, ErrorInfoSchema, IamService, StsService } from "@keyhold/proto";
-import { createInMemoryTransport, createSilentLogger, type Principal } from "@keyhold/server-kit";
+import { createInMemoryTransport, createSilentLogger, type PeerIdentity, type Principal } from "@keyhold/server-kit";
 import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverrides } from "./app.ts";
 import { readPolicyServiceConfig, type Environment } from "./config.ts";
 import { formatToken, newSecret, secretDigest } from "./domain/credentials.ts";
@@ -84,6 +84,8 @@ export interface TestPolicyService {
   readonly adminToken: string;
   /** Clients sending `authorization: Bearer <token>` (or nothing). */
   as(token: string | undefined): Clients;
+  /** Clients on a TLS connection whose client certificate verified with these SANs (and no bearer token). */
+  asCertificate(identity: PeerIdentity): Clients;
   /** AuthorizationService as the trusted Keyhold service `key-service`, forwarding `endCaller` when given. */
   internal(endCaller?: Principal): Client<typeof AuthorizationService>;
   /** Creates the account in the store (no-op when it exists). */
@@ -111,10 +113,13 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
   });
   const outside = createInMemoryTransport(app.bindings, app.interceptors, logger);
   const trusted = createInMemoryTransport(app.bindings, app.interceptors, logger, { callingService: "key-service" });
-  const as = (token: string | undefined): Clients => {
-    const transport = token === undefined ? outside : withHeaders(outside, { authorization: `Bearer ${token}` });
-    return { iam: createClient(IamService, transport), sts: createClient(StsService, transport), authz: createClient(AuthorizationService, transport) };
-  };
+  const clients = (transport: Transport): Clients => ({
+    iam: createClient(IamService, transport),
+    sts: createClient(StsService, transport),
+    authz: createClient(AuthorizationService, transport),
+  });
+  const as = (token: string | undefined): Clients => clients(token === undefined ? outside : withHeaders(outside, { authorization: `Bearer ${token}` }));
+  const asCertificate = (peerIdentity: PeerIdentity): Clients => clients(createInMemoryTransport(app.bindings, app.interceptors, logger, { peerIdentity }));
   const store = app.context.store;
   const account = (accountId: string): void => {
     if (store.getAccount(accountId) === undefined) store.createAccount({ accountId, name: `account ${accountId}`, createdAt: clock.now() });
@@ -144,6 +149,7 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
     admin: as(adminToken),
     adminToken,
     as,
+    asCertificate,
     internal(endCaller) {
       const transport = endCaller === undefined ? trusted : withHeaders(trusted, forwardedCallerHeaders(endCaller));
       return createClient(AuthorizationService, transport);

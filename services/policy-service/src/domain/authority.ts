@@ -16,10 +16,11 @@
 // Hot path: compiled documents and the per-principal and per-resource policy sets live in
 // memory; a change in the store drops the sets (documents are cached by content and never go
 // stale), so authorize() parses no JSON and queries nothing while nothing changes.
-import type { AuthorizationAnswer, AuthorizationQuery, PolicyAuthority } from "@keyhold/authz";
-import { KeyholdError, type Logger, type Principal } from "@keyhold/server-kit";
+import { MAX_CERTIFICATE_NAMES, type AuthorizationAnswer, type AuthorizationQuery, type PolicyAuthority } from "@keyhold/authz";
+import { KeyholdError, type Logger, type PeerIdentity, type Principal } from "@keyhold/server-kit";
 import type { PolicyStore } from "../store/policy-store.ts";
-import type { GrantRecord } from "../store/records.ts";
+import type { GrantRecord, SubjectAltNameTypeName } from "../store/records.ts";
+import { MAX_DNS_SAN_LENGTH, MAX_URI_SAN_LENGTH } from "./certificate-identities.ts";
 import type { Clock } from "./clock.ts";
 import { DUMMY_DIGEST, digestsEqual, parseToken, secretDigest } from "./credentials.ts";
 import { accountOfKrn, parseKeyKrn, parsePolicyKrn, parsePrincipalKrn, rootKrn } from "./names.ts";
@@ -154,6 +155,35 @@ export class LocalPolicyAuthority implements PolicyAuthority {
       principal: { accountId: role.accountId, krn: role.krn, kind: "role", name: role.name, sessionName: session.sessionName },
       expiresAt: session.expiresAt,
     };
+  }
+
+  async authenticateCertificate(identity: PeerIdentity): Promise<Principal> {
+    return this.certificatePrincipal(identity);
+  }
+
+  /**
+   * The principal a verified client certificate identity maps to: the first of its URIs, then
+   * of its DNS names, that is mapped; otherwise UNAUTHENTICATED "invalid credential". (SANs are
+   * not secrets: the certificate's verification is what authenticated them.)
+   */
+  certificatePrincipal(identity: PeerIdentity): Principal {
+    for (const uri of identity.uris.slice(0, MAX_CERTIFICATE_NAMES)) {
+      const principal = uri.length <= MAX_URI_SAN_LENGTH ? this.mappedPrincipal(uri, "uri") : undefined;
+      if (principal !== undefined) return principal;
+    }
+    for (const dnsName of identity.dnsNames.slice(0, MAX_CERTIFICATE_NAMES)) {
+      const principal = dnsName.length <= MAX_DNS_SAN_LENGTH ? this.mappedPrincipal(dnsName.toLowerCase(), "dns") : undefined;
+      if (principal !== undefined) return principal;
+    }
+    throw invalidCredential();
+  }
+
+  private mappedPrincipal(san: string, type: SubjectAltNameTypeName): Principal | undefined {
+    const record = this.store.getCertificateIdentity(san);
+    if (record === undefined || record.type !== type) return undefined;
+    const parsed = parsePrincipalKrn(record.principalKrn);
+    if (parsed === undefined || parsed.kind === "root") return undefined;
+    return { accountId: parsed.accountId, krn: parsed.krn, kind: parsed.kind, name: parsed.name };
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -5,12 +5,15 @@ import {
   AccountSchema,
   ApiKeySchema,
   ApiKeyStatus,
+  CertificateIdentitySchema,
   GrantSchema,
   PolicySchema,
   PrincipalSchema,
   PrincipalType,
+  SubjectAltNameType,
   type Account,
   type ApiKey,
+  type CertificateIdentity,
   type Grant,
   type Policy,
   type Principal as PrincipalMessage,
@@ -18,7 +21,7 @@ import {
 import type { Principal } from "@keyhold/server-kit";
 import { managedPolicyKrn, rootKrn } from "../domain/names.ts";
 import { managedPolicy, type ManagedPolicyName } from "../domain/policy/index.ts";
-import type { AccountRecord, ApiKeyRecord, GrantRecord, PolicyRecord, PrincipalRecord } from "../store/records.ts";
+import type { AccountRecord, ApiKeyRecord, CertificateIdentityRecord, GrantRecord, PolicyRecord, PrincipalRecord } from "../store/records.ts";
 
 export const PRINCIPAL_TYPE_OF_KIND: Readonly<Record<Principal["kind"], PrincipalType>> = {
   root: PrincipalType.ROOT,
@@ -61,6 +64,15 @@ export function apiKeyView(apiKey: ApiKeyRecord): ApiKey {
     status: apiKey.status === "active" ? ApiKeyStatus.ACTIVE : ApiKeyStatus.DISABLED,
     creationDate: timestampFromDate(apiKey.createdAt),
     ...(apiKey.lastUsedAt === undefined ? {} : { lastUsedDate: timestampFromDate(apiKey.lastUsedAt) }),
+  });
+}
+
+export function certificateIdentityView(identity: CertificateIdentityRecord): CertificateIdentity {
+  return create(CertificateIdentitySchema, {
+    san: identity.san,
+    type: identity.type === "uri" ? SubjectAltNameType.URI : SubjectAltNameType.DNS,
+    principalKrn: identity.principalKrn,
+    creationDate: timestampFromDate(identity.createdAt),
   });
 }
 

@@ -93,4 +93,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX role_sessions_by_role ON role_sessions (role_krn);
   CREATE INDEX role_sessions_by_expiry ON role_sessions (expires_at);
   `,
+  // 2: client certificate identities (SANs) of users and roles.
+  `
+  CREATE TABLE certificate_identities (
+    san TEXT PRIMARY KEY,
+    type TEXT NOT NULL CHECK (type IN ('uri', 'dns')),
+    principal_krn TEXT NOT NULL REFERENCES principals (krn),
+    account_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX certificate_identities_by_principal ON certificate_identities (principal_krn, san);
+  `,
 ];

@@ -8,6 +8,7 @@ import type {
   ApiKeyRecord,
   ApiKeyStatusName,
   AttachmentRecord,
+  CertificateIdentityRecord,
   ChangeEvent,
   GrantRecord,
   PolicyRecord,
@@ -24,6 +25,8 @@ export interface Page<T> {
 
 export type CreateOutcome = "ok" | "exists";
 export type AttachOutcome = "ok" | "exists" | "principal-missing" | "policy-missing";
+/** "exists": the SAN is mapped already (to this or any other principal); "limit": the principal has `maxPerPrincipal`. */
+export type AddCertificateIdentityOutcome = "ok" | "exists" | "principal-missing" | "limit";
 
 export interface GrantFilter {
   readonly grantId?: string;
@@ -51,7 +54,7 @@ export interface PolicyStore {
   getPrincipal(krn: string): PrincipalRecord | undefined;
   listPrincipals(accountId: string, after: string | undefined, limit: number): Page<PrincipalRecord>;
   updateTrustPolicy(roleKrn: string, trustPolicy: string): PrincipalRecord | undefined;
-  /** Deletes the principal with its API keys, attachments and role sessions; false when missing. */
+  /** Deletes the principal with its API keys, certificate identities, attachments and role sessions; false when missing. */
   deletePrincipal(krn: string): boolean;
 
   createApiKey(apiKey: ApiKeyRecord): CreateOutcome;
@@ -61,6 +64,14 @@ export interface PolicyStore {
   deleteApiKey(apiKeyId: string): boolean;
   /** Records a use (no change event). */
   touchApiKey(apiKeyId: string, at: Date): void;
+
+  /** Maps a SAN to a stored user or role (a credential change). */
+  addCertificateIdentity(identity: CertificateIdentityRecord, maxPerPrincipal: number): AddCertificateIdentityOutcome;
+  /** False when the SAN is not mapped to that principal. */
+  removeCertificateIdentity(principalKrn: string, san: string): boolean;
+  /** A principal's certificate identities, by SAN. */
+  listCertificateIdentities(principalKrn: string): readonly CertificateIdentityRecord[];
+  getCertificateIdentity(san: string): CertificateIdentityRecord | undefined;
 
   /** Creates or replaces (keeping the creation date); returns the stored record. */
   putPolicy(policy: PolicyRecord): PolicyRecord;

@@ -101,6 +101,19 @@ export interface RoleSessionRecord {
   readonly expiresAt: Date;
 }
 
+export type SubjectAltNameTypeName = "uri" | "dns";
+
+/** A client certificate identity (a SAN) mapped to a user or role; a SAN maps to one principal system-wide. */
+export interface CertificateIdentityRecord {
+  /** The SAN value: a URI (e.g. spiffe://trust-domain/path) as given, or a DNS name in lower case. */
+  readonly san: string;
+  readonly type: SubjectAltNameTypeName;
+  /** A user or role krn. */
+  readonly principalKrn: string;
+  readonly accountId: string;
+  readonly createdAt: Date;
+}
+
 /** What changed, as WatchChanges reports it. */
 export type ChangeKind = "account" | "principal" | "credential" | "policy" | "resource-policy" | "grant";
 

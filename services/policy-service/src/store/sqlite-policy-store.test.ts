@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import type { Page } from "./policy-store.ts";
-import type { ApiKeyRecord, ChangeEvent, GrantRecord, PrincipalRecord } from "./records.ts";
+import type { ApiKeyRecord, CertificateIdentityRecord, ChangeEvent, GrantRecord, PrincipalRecord } from "./records.ts";
 import { openSqliteDatabase, SqlitePolicyStore } from "./sqlite-policy-store.ts";
 
 const ACCOUNT = "111122223333";
@@ -160,6 +160,73 @@ describe("SqlitePolicyStore", () => {
       assert.equal(store.listAttachments(user("bob").krn).length, 1);
       assert.equal(store.deletePrincipal(role("deployer").krn), true);
       assert.equal(store.getRoleSession("00000000000000c1"), undefined);
+    });
+  });
+
+  describe("certificate identities", () => {
+    const identity = (san: string, principal: PrincipalRecord, type: "uri" | "dns" = "uri"): CertificateIdentityRecord => ({
+      san,
+      type,
+      principalKrn: principal.krn,
+      accountId: principal.accountId,
+      createdAt: T0,
+    });
+
+    test("add, get, list by SAN; a SAN maps to one principal system-wide; each change is a credential change", () => {
+      store.createPrincipal(user("alice"));
+      store.createPrincipal(role("deployer"));
+      store.createPrincipal(user("carol", OTHER));
+      events.length = 0;
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/b", user("alice")), 10), "ok");
+      assert.equal(store.addCertificateIdentity(identity("alice.example.org", user("alice"), "dns"), 10), "ok");
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/a", user("alice")), 10), "ok");
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/deploy", role("deployer")), 10), "ok");
+      assert.deepEqual(events.map((e) => e.kind), ["credential", "credential", "credential", "credential"]);
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/a", user("alice")), 10), "exists");
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/a", user("carol", OTHER)), 10), "exists");
+      assert.equal(events.length, 4, "refusals change nothing");
+      assert.deepEqual(store.getCertificateIdentity("spiffe://example.org/a"), identity("spiffe://example.org/a", user("alice")));
+      assert.equal(store.getCertificateIdentity("spiffe://example.org/none"), undefined);
+      assert.deepEqual(
+        store.listCertificateIdentities(user("alice").krn).map((i) => i.san),
+        ["alice.example.org", "spiffe://example.org/a", "spiffe://example.org/b"],
+      );
+      assert.deepEqual(store.listCertificateIdentities(user("carol", OTHER).krn), []);
+    });
+
+    test("the principal must exist; a principal has at most the given number", () => {
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/ghost", user("ghost")), 10), "principal-missing");
+      store.createPrincipal(user("alice"));
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/1", user("alice")), 2), "ok");
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/2", user("alice")), 2), "ok");
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/3", user("alice")), 2), "limit");
+      assert.equal(store.getCertificateIdentity("spiffe://example.org/3"), undefined);
+    });
+
+    test("remove only the principal's own mapping", () => {
+      store.createPrincipal(user("alice"));
+      store.createPrincipal(user("bob"));
+      store.addCertificateIdentity(identity("spiffe://example.org/a", user("alice")), 10);
+      const before = store.currentSequence();
+      assert.equal(store.removeCertificateIdentity(user("bob").krn, "spiffe://example.org/a"), false);
+      assert.equal(store.currentSequence(), before);
+      assert.equal(store.removeCertificateIdentity(user("alice").krn, "spiffe://example.org/a"), true);
+      assert.equal(store.currentSequence(), before + 1n);
+      assert.equal(store.getCertificateIdentity("spiffe://example.org/a"), undefined);
+      assert.equal(store.removeCertificateIdentity(user("alice").krn, "spiffe://example.org/a"), false);
+    });
+
+    test("deleting a principal deletes its certificate identities (and frees the SANs)", () => {
+      store.createPrincipal(user("alice"));
+      store.createPrincipal(user("bob"));
+      store.addCertificateIdentity(identity("spiffe://example.org/a", user("alice")), 10);
+      store.addCertificateIdentity(identity("spiffe://example.org/b", user("bob")), 10);
+      assert.equal(store.deletePrincipal(user("alice").krn), true);
+      assert.equal(store.getCertificateIdentity("spiffe://example.org/a"), undefined);
+      assert.ok(store.getCertificateIdentity("spiffe://example.org/b") !== undefined);
+      store.createPrincipal(user("alice"));
+      assert.deepEqual(store.listCertificateIdentities(user("alice").krn), [], "a new principal of the same name inherits nothing");
+      assert.equal(store.addCertificateIdentity(identity("spiffe://example.org/a", user("bob")), 10), "ok");
     });
   });
 

@@ -5,12 +5,13 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
-import type { AttachOutcome, CreateOutcome, GrantFilter, Page, PolicyStore } from "./policy-store.ts";
+import type { AddCertificateIdentityOutcome, AttachOutcome, CreateOutcome, GrantFilter, Page, PolicyStore } from "./policy-store.ts";
 import type {
   AccountRecord,
   ApiKeyRecord,
   ApiKeyStatusName,
   AttachmentRecord,
+  CertificateIdentityRecord,
   ChangeEvent,
   ChangeKind,
   GrantConstraintsRecord,
@@ -19,6 +20,7 @@ import type {
   PrincipalRecord,
   ResourcePolicyRecord,
   RoleSessionRecord,
+  SubjectAltNameTypeName,
 } from "./records.ts";
 
 interface AccountRow {
@@ -45,6 +47,14 @@ interface ApiKeyRow {
   created_at: number;
   last_used_at: number | null;
   secret_hash: Buffer;
+}
+
+interface CertificateIdentityRow {
+  san: string;
+  type: SubjectAltNameTypeName;
+  principal_krn: string;
+  account_id: string;
+  created_at: number;
 }
 
 interface PolicyRow {
@@ -115,6 +125,14 @@ const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
   createdAt: new Date(row.created_at),
   lastUsedAt: row.last_used_at === null ? undefined : new Date(row.last_used_at),
   secretHash: row.secret_hash,
+});
+
+const toCertificateIdentity = (row: CertificateIdentityRow): CertificateIdentityRecord => ({
+  san: row.san,
+  type: row.type,
+  principalKrn: row.principal_krn,
+  accountId: row.account_id,
+  createdAt: new Date(row.created_at),
 });
 
 const toPolicy = (row: PolicyRow): PolicyRecord => ({
@@ -241,6 +259,15 @@ export class SqlitePolicyStore implements PolicyStore {
       deleteApiKeysOf: db.prepare(`DELETE FROM api_keys WHERE principal_krn = ?`),
       deleteAttachmentsOf: db.prepare(`DELETE FROM attachments WHERE principal_krn = ?`),
       deleteSessionsOf: db.prepare(`DELETE FROM role_sessions WHERE role_krn = ?`),
+      deleteCertificateIdentitiesOf: db.prepare(`DELETE FROM certificate_identities WHERE principal_krn = ?`),
+
+      insertCertificateIdentity: db.prepare(
+        `INSERT INTO certificate_identities (san, type, principal_krn, account_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ),
+      deleteCertificateIdentity: db.prepare(`DELETE FROM certificate_identities WHERE principal_krn = ? AND san = ?`),
+      listCertificateIdentities: db.prepare<[string], CertificateIdentityRow>(`SELECT * FROM certificate_identities WHERE principal_krn = ? ORDER BY san`),
+      countCertificateIdentities: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM certificate_identities WHERE principal_krn = ?`),
+      getCertificateIdentity: db.prepare<[string], CertificateIdentityRow>(`SELECT * FROM certificate_identities WHERE san = ?`),
 
       insertApiKey: db.prepare(
         `INSERT INTO api_keys (api_key_id, principal_krn, account_id, description, status, created_at, last_used_at, secret_hash)
@@ -418,6 +445,8 @@ export class SqlitePolicyStore implements PolicyStore {
 
   deletePrincipal(krn: string): boolean {
     return this.write("principal", () => {
+      // First: its rows reference the principal.
+      this.statements.deleteCertificateIdentitiesOf.run(krn);
       if (this.statements.deletePrincipal.run(krn).changes === 0) return unchanged(false);
       this.statements.deleteApiKeysOf.run(krn);
       this.statements.deleteAttachmentsOf.run(krn);
@@ -468,6 +497,40 @@ export class SqlitePolicyStore implements PolicyStore {
 
   touchApiKey(apiKeyId: string, at: Date): void {
     this.statements.touchApiKey.run(at.getTime(), apiKeyId);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Certificate identities
+
+  addCertificateIdentity(identity: CertificateIdentityRecord, maxPerPrincipal: number): AddCertificateIdentityOutcome {
+    return this.write("credential", (): Written<AddCertificateIdentityOutcome> => {
+      if (this.statements.getPrincipal.get(identity.principalKrn) === undefined) return unchanged("principal-missing");
+      if (this.statements.getCertificateIdentity.get(identity.san) !== undefined) return unchanged("exists");
+      if (this.statements.countCertificateIdentities.get(identity.principalKrn)!.n >= maxPerPrincipal) return unchanged("limit");
+      const result = this.statements.insertCertificateIdentity.run(
+        identity.san,
+        identity.type,
+        identity.principalKrn,
+        identity.accountId,
+        identity.createdAt.getTime(),
+      );
+      return result.changes === 1 ? changed("ok") : unchanged("exists");
+    });
+  }
+
+  removeCertificateIdentity(principalKrn: string, san: string): boolean {
+    return this.write("credential", () =>
+      this.statements.deleteCertificateIdentity.run(principalKrn, san).changes === 1 ? changed(true) : unchanged(false),
+    );
+  }
+
+  listCertificateIdentities(principalKrn: string): readonly CertificateIdentityRecord[] {
+    return this.statements.listCertificateIdentities.all(principalKrn).map(toCertificateIdentity);
+  }
+
+  getCertificateIdentity(san: string): CertificateIdentityRecord | undefined {
+    const row = this.statements.getCertificateIdentity.get(san);
+    return row === undefined ? undefined : toCertificateIdentity(row);
   }
 
   // ---------------------------------------------------------------------------------------------

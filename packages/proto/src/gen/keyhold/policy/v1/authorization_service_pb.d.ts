@@ -56,11 +56,27 @@ export declare const AuthenticatedPrincipalSchema: GenMessage<AuthenticatedPrinc
  */
 export declare type AuthenticateRequest = Message<"keyhold.policy.v1.AuthenticateRequest"> & {
   /**
-   * The bearer token as sent (never logged).
+   * The bearer token as sent (never logged). When set, the certificate fields are not consulted.
    *
    * @generated from field: string credential = 1;
    */
   credential: string;
+
+  /**
+   * When credential is empty: the URI SANs (e.g. SPIFFE ids) of the caller's verified client
+   * certificate (or of the client behind a trusted mesh proxy), in certificate order.
+   *
+   * @generated from field: repeated string certificate_uris = 2;
+   */
+  certificateUris: string[];
+
+  /**
+   * When credential is empty: its DNS SANs. The first URI, then DNS name, mapped to a principal
+   * decides; none mapped is UNAUTHENTICATED.
+   *
+   * @generated from field: repeated string certificate_dns_names = 3;
+   */
+  certificateDnsNames: string[];
 };
 
 /**
@@ -498,7 +514,8 @@ export declare const RevokeKeyGrantResponseSchema: GenMessage<RevokeKeyGrantResp
  */
 export declare const AuthorizationService: GenService<{
   /**
-   * Resolves a bearer credential (API key or role session) to a principal.
+   * Resolves a bearer credential (API key or role session), or else the identity of a verified
+   * client certificate, to a principal.
    *
    * @generated from rpc keyhold.policy.v1.AuthorizationService.Authenticate
    */

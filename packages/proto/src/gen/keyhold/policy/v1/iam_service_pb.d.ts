@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { Account, ApiKey, ApiKeyStatus, DecidingStatement, Policy, Principal } from "./resources_pb.js";
+import type { Account, ApiKey, ApiKeyStatus, CertificateIdentity, DecidingStatement, Policy, Principal } from "./resources_pb.js";
 
 /**
  * Describes the file keyhold/policy/v1/iam_service.proto.
@@ -776,6 +776,115 @@ export declare type SimulatePrincipalPolicyResponse = Message<"keyhold.policy.v1
 export declare const SimulatePrincipalPolicyResponseSchema: GenMessage<SimulatePrincipalPolicyResponse>;
 
 /**
+ * @generated from message keyhold.policy.v1.AddCertificateIdentityRequest
+ */
+export declare type AddCertificateIdentityRequest = Message<"keyhold.policy.v1.AddCertificateIdentityRequest"> & {
+  /**
+   * A user or role krn.
+   *
+   * @generated from field: string principal_krn = 1;
+   */
+  principalKrn: string;
+
+  /**
+   * spiffe://<trust-domain>/<path>, another absolute URI (scheme:...), or a DNS name. DNS names
+   * are stored in lower case; wildcards are not accepted.
+   *
+   * @generated from field: string san = 2;
+   */
+  san: string;
+};
+
+/**
+ * Describes the message keyhold.policy.v1.AddCertificateIdentityRequest.
+ * Use `create(AddCertificateIdentityRequestSchema)` to create a new message.
+ */
+export declare const AddCertificateIdentityRequestSchema: GenMessage<AddCertificateIdentityRequest>;
+
+/**
+ * @generated from message keyhold.policy.v1.AddCertificateIdentityResponse
+ */
+export declare type AddCertificateIdentityResponse = Message<"keyhold.policy.v1.AddCertificateIdentityResponse"> & {
+  /**
+   * @generated from field: keyhold.policy.v1.CertificateIdentity certificate_identity = 1;
+   */
+  certificateIdentity?: CertificateIdentity | undefined;
+};
+
+/**
+ * Describes the message keyhold.policy.v1.AddCertificateIdentityResponse.
+ * Use `create(AddCertificateIdentityResponseSchema)` to create a new message.
+ */
+export declare const AddCertificateIdentityResponseSchema: GenMessage<AddCertificateIdentityResponse>;
+
+/**
+ * @generated from message keyhold.policy.v1.RemoveCertificateIdentityRequest
+ */
+export declare type RemoveCertificateIdentityRequest = Message<"keyhold.policy.v1.RemoveCertificateIdentityRequest"> & {
+  /**
+   * @generated from field: string principal_krn = 1;
+   */
+  principalKrn: string;
+
+  /**
+   * @generated from field: string san = 2;
+   */
+  san: string;
+};
+
+/**
+ * Describes the message keyhold.policy.v1.RemoveCertificateIdentityRequest.
+ * Use `create(RemoveCertificateIdentityRequestSchema)` to create a new message.
+ */
+export declare const RemoveCertificateIdentityRequestSchema: GenMessage<RemoveCertificateIdentityRequest>;
+
+/**
+ * @generated from message keyhold.policy.v1.RemoveCertificateIdentityResponse
+ */
+export declare type RemoveCertificateIdentityResponse = Message<"keyhold.policy.v1.RemoveCertificateIdentityResponse"> & {
+};
+
+/**
+ * Describes the message keyhold.policy.v1.RemoveCertificateIdentityResponse.
+ * Use `create(RemoveCertificateIdentityResponseSchema)` to create a new message.
+ */
+export declare const RemoveCertificateIdentityResponseSchema: GenMessage<RemoveCertificateIdentityResponse>;
+
+/**
+ * @generated from message keyhold.policy.v1.ListCertificateIdentitiesRequest
+ */
+export declare type ListCertificateIdentitiesRequest = Message<"keyhold.policy.v1.ListCertificateIdentitiesRequest"> & {
+  /**
+   * @generated from field: string principal_krn = 1;
+   */
+  principalKrn: string;
+};
+
+/**
+ * Describes the message keyhold.policy.v1.ListCertificateIdentitiesRequest.
+ * Use `create(ListCertificateIdentitiesRequestSchema)` to create a new message.
+ */
+export declare const ListCertificateIdentitiesRequestSchema: GenMessage<ListCertificateIdentitiesRequest>;
+
+/**
+ * @generated from message keyhold.policy.v1.ListCertificateIdentitiesResponse
+ */
+export declare type ListCertificateIdentitiesResponse = Message<"keyhold.policy.v1.ListCertificateIdentitiesResponse"> & {
+  /**
+   * In SAN order (at most 100 per principal).
+   *
+   * @generated from field: repeated keyhold.policy.v1.CertificateIdentity certificate_identities = 1;
+   */
+  certificateIdentities: CertificateIdentity[];
+};
+
+/**
+ * Describes the message keyhold.policy.v1.ListCertificateIdentitiesResponse.
+ * Use `create(ListCertificateIdentitiesResponseSchema)` to create a new message.
+ */
+export declare const ListCertificateIdentitiesResponseSchema: GenMessage<ListCertificateIdentitiesResponse>;
+
+/**
  * Accounts, principals, credentials and identity policies.
  *
  * Requests that name a principal take its krn. Lists page with page_size (1-1000, default
@@ -951,6 +1060,34 @@ export declare const IamService: GenService<{
     methodKind: "unary";
     input: typeof SimulatePrincipalPolicyRequestSchema;
     output: typeof SimulatePrincipalPolicyResponseSchema;
+  },
+  /**
+   * Maps a client certificate identity (a SAN: SPIFFE id or other URI, or DNS name) to a user or
+   * role: a caller presenting a verified client certificate with that SAN and no bearer
+   * credential authenticates as the principal. A SAN maps to at most one principal system-wide.
+   *
+   * @generated from rpc keyhold.policy.v1.IamService.AddCertificateIdentity
+   */
+  addCertificateIdentity: {
+    methodKind: "unary";
+    input: typeof AddCertificateIdentityRequestSchema;
+    output: typeof AddCertificateIdentityResponseSchema;
+  },
+  /**
+   * @generated from rpc keyhold.policy.v1.IamService.RemoveCertificateIdentity
+   */
+  removeCertificateIdentity: {
+    methodKind: "unary";
+    input: typeof RemoveCertificateIdentityRequestSchema;
+    output: typeof RemoveCertificateIdentityResponseSchema;
+  },
+  /**
+   * @generated from rpc keyhold.policy.v1.IamService.ListCertificateIdentities
+   */
+  listCertificateIdentities: {
+    methodKind: "unary";
+    input: typeof ListCertificateIdentitiesRequestSchema;
+    output: typeof ListCertificateIdentitiesResponseSchema;
   },
 }>;
 

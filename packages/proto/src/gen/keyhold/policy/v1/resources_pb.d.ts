@@ -317,6 +317,41 @@ export declare type DecidingStatement = Message<"keyhold.policy.v1.DecidingState
 export declare const DecidingStatementSchema: GenMessage<DecidingStatement>;
 
 /**
+ * A client certificate identity mapped to a principal.
+ *
+ * @generated from message keyhold.policy.v1.CertificateIdentity
+ */
+export declare type CertificateIdentity = Message<"keyhold.policy.v1.CertificateIdentity"> & {
+  /**
+   * The SAN value: spiffe://trust-domain/path, another URI, or a DNS name (lower case).
+   *
+   * @generated from field: string san = 1;
+   */
+  san: string;
+
+  /**
+   * @generated from field: keyhold.policy.v1.SubjectAltNameType type = 2;
+   */
+  type: SubjectAltNameType;
+
+  /**
+   * @generated from field: string principal_krn = 3;
+   */
+  principalKrn: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp creation_date = 4;
+   */
+  creationDate?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyhold.policy.v1.CertificateIdentity.
+ * Use `create(CertificateIdentitySchema)` to create a new message.
+ */
+export declare const CertificateIdentitySchema: GenMessage<CertificateIdentity>;
+
+/**
  * @generated from enum keyhold.policy.v1.PrincipalType
  */
 export enum PrincipalType {
@@ -379,4 +414,31 @@ export enum ApiKeyStatus {
  * Describes the enum keyhold.policy.v1.ApiKeyStatus.
  */
 export declare const ApiKeyStatusSchema: GenEnum<ApiKeyStatus>;
+
+/**
+ * @generated from enum keyhold.policy.v1.SubjectAltNameType
+ */
+export enum SubjectAltNameType {
+  /**
+   * @generated from enum value: SUBJECT_ALT_NAME_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A URI SAN, e.g. a SPIFFE id.
+   *
+   * @generated from enum value: SUBJECT_ALT_NAME_TYPE_URI = 1;
+   */
+  URI = 1,
+
+  /**
+   * @generated from enum value: SUBJECT_ALT_NAME_TYPE_DNS = 2;
+   */
+  DNS = 2,
+}
+
+/**
+ * Describes the enum keyhold.policy.v1.SubjectAltNameType.
+ */
+export declare const SubjectAltNameTypeSchema: GenEnum<SubjectAltNameType>;
 
