@@ -25,6 +25,10 @@ test("a bearer credential becomes the principal", async () => {
   assert.equal(await ask({ headers: { authorization: `Bearer ${rootCredential("111122223333")}` } }), "root krn:keyhold:iam::111122223333:root -");
 });
 
+test("the Bearer scheme is case-insensitive", async () => {
+  assert.equal(await ask({ headers: { authorization: `bearer ${rootCredential("111122223333")}` } }), "root krn:keyhold:iam::111122223333:root -");
+});
+
 test("no, malformed or wrong credentials are UNAUTHENTICATED", async () => {
   assert.equal(await codeOf(ask({})), Code.Unauthenticated);
   assert.equal(await codeOf(ask({ headers: { authorization: "Basic abc" } })), Code.Unauthenticated);

@@ -13,7 +13,8 @@ import { FORWARDED_CALLER_HEADER, parseForwardedCaller, servicePrincipal } from 
 import { sourceIpOf } from "./source-ip.ts";
 import { XFCC_HEADER, xfccPeerIdentity } from "./xfcc.ts";
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+// The scheme is case-insensitive (RFC 7235 §2.1).
+const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;
 
 /** At most this many SAN URIs and DNS names each are considered (in certificate order). */
 export const MAX_CERTIFICATE_NAMES = 32;

@@ -142,3 +142,27 @@ test("certificate identities are cached by their joined names; refusals are not 
   assert.equal(fake.state.certificateCalls.length, 5);
   assert.equal(cached.stats.hits, 2);
 });
+
+test("a credential answer is never reused past the principal's reusableUntil (role sessions)", async () => {
+  let now = 0;
+  let calls = 0;
+  const fake = fakeAuthority();
+  const sessionAuthority: PolicyAuthority = {
+    ...fake.authority,
+    get changesLive() {
+      return true;
+    },
+    async authenticate() {
+      calls++;
+      return { ...alice, kind: "role", sessionName: "s", reusableUntil: new Date(500) };
+    },
+  };
+  const cached = new CachedPolicyAuthority(sessionAuthority, { ...options, now: () => now });
+  await cached.authenticate("khs_token");
+  now = 499;
+  await cached.authenticate("khs_token");
+  assert.equal(calls, 1);
+  now = 500;
+  await cached.authenticate("khs_token");
+  assert.equal(calls, 2, "the session's end bounds the cache even though the TTL is 60 s");
+});

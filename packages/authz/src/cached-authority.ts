@@ -84,7 +84,8 @@ export class CachedPolicyAuthority implements PolicyAuthority {
     this.stats.misses++;
     const principal = await this.inner.authenticate(credential);
     this.bound(this.credentials);
-    this.credentials.set(id, { value: principal, expiresAt: this.now() + this.options.ttlMs });
+    const limit = principal.reusableUntil?.getTime() ?? Infinity;
+    this.credentials.set(id, { value: principal, expiresAt: Math.min(this.now() + this.options.ttlMs, limit) });
     return principal;
   }
 

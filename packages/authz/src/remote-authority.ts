@@ -21,7 +21,16 @@ const TYPE_BY_KIND: Record<Principal["kind"], PrincipalType> = {
 
 function toPrincipal(p: AuthenticatedPrincipal | undefined): Principal {
   if (p === undefined) throw new KeyholdError("INTERNAL", "policy-service returned no principal");
-  const principal: Principal = { krn: p.krn, accountId: p.accountId, kind: KIND_BY_TYPE[p.type] ?? "user", name: p.krn.split("/").pop() ?? "" };
+  const resource = p.krn.slice(p.krn.lastIndexOf(":") + 1);
+  const slash = resource.indexOf("/");
+  const principal: Principal = {
+    krn: p.krn,
+    accountId: p.accountId,
+    kind: KIND_BY_TYPE[p.type] ?? "user",
+    name: slash < 0 ? resource : resource.slice(slash + 1),
+    // Never reuse the answer longer than policy-service says (a role session's remaining life).
+    reusableUntil: new Date(Date.now() + p.cacheSeconds * 1000),
+  };
   return p.sessionName === "" ? principal : { ...principal, sessionName: p.sessionName };
 }
 

@@ -14,6 +14,11 @@ export interface Principal {
   readonly name: string;
   /** For an assumed-role session: the session name. */
   readonly sessionName?: string;
+  /**
+   * How long this authentication may be reused at most: a role session's expiry, or the
+   * authority's cache hint. Caches of credentials never keep an answer past it.
+   */
+  readonly reusableUntil?: Date;
 }
 
 export type Protocol = "grpc" | "connect" | "grpc-web";

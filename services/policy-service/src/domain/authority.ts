@@ -122,7 +122,8 @@ export class LocalPolicyAuthority implements PolicyAuthority {
   // Authentication
 
   async authenticate(credential: string): Promise<Principal> {
-    return this.authenticateCredential(credential).principal;
+    const { principal, expiresAt } = this.authenticateCredential(credential);
+    return expiresAt === undefined ? principal : { ...principal, reusableUntil: expiresAt };
   }
 
   /**
