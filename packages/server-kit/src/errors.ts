@@ -22,6 +22,7 @@ export const REASON_CODES = {
   KEY_PENDING_DELETION: Code.FailedPrecondition,
   KEY_PENDING_IMPORT: Code.FailedPrecondition,
   KEY_USAGE_MISMATCH: Code.FailedPrecondition,
+  AUDIT_SEQUENCE_GAP: Code.FailedPrecondition,
   DELETION_PROTECTED: Code.FailedPrecondition,
   LIMIT_EXCEEDED: Code.FailedPrecondition,
   INVALID_ARGUMENT: Code.InvalidArgument,

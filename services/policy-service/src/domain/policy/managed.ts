@@ -88,7 +88,7 @@ const KEY_USER_ACTIONS = [
 ] as const;
 
 const READ_ONLY_KMS_ACTIONS = ["kms:List*", "kms:Get*", "kms:Describe*"] as const;
-const READ_ONLY_AUDIT_ACTIONS = ["audit:Get*", "audit:List*", "audit:Describe*", "audit:Export*", "audit:Verify*"] as const;
+const READ_ONLY_AUDIT_ACTIONS = ["audit:Get*", "audit:List*", "audit:Lookup*", "audit:Describe*", "audit:Export*", "audit:Verify*"] as const;
 
 /**
  * The JSON of a managed identity policy for an account. Throws PolicyValidationError for an

@@ -175,7 +175,7 @@ export declare type LogRecord = Message<"keyhold.audit.v1.LogRecord"> & {
   event?: AuditEvent | undefined;
 
   /**
-   * SHA-256 of the event's canonical encoding (the Merkle leaf hash input).
+   * The RFC 6962 leaf hash: SHA-256(0x00 ‖ the event's canonical encoding).
    *
    * @generated from field: bytes leaf_hash = 3;
    */
