@@ -1,0 +1,100 @@
+// Builds audit-service from its dependencies. The all-in-one process and a standalone main
+// both use createAuditServiceApp; tests pass overrides (store, signer, clock). It signs a
+// checkpoint every checkpointIntervalMs when the log grew, prunes by retention every
+// pruneIntervalMs, and signs a last checkpoint when closed.
+import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess, type PolicyAuthority } from "@keyhold/authz";
+import type { CallInterceptor, Logger, ServiceBinding } from "@keyhold/server-kit";
+import type { AuditServiceConfig } from "./config.ts";
+import { systemClock, type AppContext, type Clock } from "./context.ts";
+import { AuditLog } from "./domain/audit-log.ts";
+import { LocalFileCheckpointSigner, type CheckpointSigner } from "./domain/checkpoint.ts";
+import { AUTHORIZATION_EXEMPT_METHODS, auditServiceBindings } from "./routes.ts";
+import type { AuditStore } from "./store/audit-store.ts";
+import { openSqliteDatabase, SqliteAuditStore } from "./store/sqlite-audit-store.ts";
+
+export interface AuditServiceOverrides {
+  readonly store?: AuditStore;
+  readonly signer?: CheckpointSigner;
+  readonly clock?: Clock;
+}
+
+/** What audit-service needs from other services. */
+export interface AuditServiceDependencies {
+  /** Who is calling and may they: policy-service (behind a local cache). */
+  readonly authority: PolicyAuthority;
+}
+
+export interface AuditServiceApp {
+  readonly context: AppContext;
+  readonly bindings: readonly ServiceBinding[];
+  /**
+   * What a server or transport serving `bindings` installs, in order: authentication (bearer
+   * credential, or the trusted Keyhold service and its forwarded caller), then the check that
+   * every handler authorized its call (AppendEvents decides by the calling service).
+   */
+  readonly interceptors: readonly CallInterceptor[];
+  close(): Promise<void>;
+}
+
+export async function createAuditServiceApp(
+  config: AuditServiceConfig,
+  logger: Logger,
+  dependencies: AuditServiceDependencies,
+  overrides: AuditServiceOverrides = {},
+): Promise<AuditServiceApp> {
+  const log = logger.child({ service: "audit-service" });
+  const clock = overrides.clock ?? systemClock;
+  const store = overrides.store ?? new SqliteAuditStore(openSqliteDatabase(config.databasePath), () => clock.now().getTime());
+  let signer: CheckpointSigner;
+  let auditLog: AuditLog;
+  try {
+    signer = overrides.signer ?? (await LocalFileCheckpointSigner.open(config.signingKeyFile, log));
+    auditLog = new AuditLog({ store, signer, clock, logger: log, retentionDays: config.retentionDays });
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  const context: AppContext = {
+    config,
+    store,
+    log: auditLog,
+    signer,
+    access: new CallAccess(dependencies.authority),
+    clock,
+    logger: log,
+  };
+  const report = (what: string) => (error: unknown) => {
+    log.error(`${what} failed`, { cause: error instanceof Error ? error.message : typeof error });
+  };
+  const timers: NodeJS.Timeout[] = [];
+  if (config.checkpointIntervalMs > 0) {
+    const timer = setInterval(() => {
+      if (auditLog.halted === undefined) auditLog.checkpoint().catch(report("periodic checkpoint"));
+    }, config.checkpointIntervalMs);
+    timer.unref();
+    timers.push(timer);
+  }
+  if (config.retentionDays > 0) {
+    const timer = setInterval(() => {
+      auditLog.prune().catch(report("retention"));
+    }, config.pruneIntervalMs);
+    timer.unref();
+    timers.push(timer);
+  }
+  let closed = false;
+  return {
+    context,
+    bindings: auditServiceBindings(context),
+    interceptors: [authenticationInterceptor(dependencies.authority), authorizationRequiredInterceptor(AUTHORIZATION_EXEMPT_METHODS)],
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const timer of timers) clearInterval(timer);
+      // Cover what arrived since the last checkpoint, so a restart starts from a signed tree.
+      if (auditLog.halted === undefined) await auditLog.checkpoint().catch(report("final checkpoint"));
+      await auditLog.drain();
+      await signer.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// The only reader of the environment for audit-service: typed, validated, defaults in one place.
+import { join } from "node:path";
+
+export interface AuditServiceConfig {
+  /** Region segment of the log's krn (krn:keyhold:audit:<region>:<account>:log). */
+  readonly region: string;
+  /** The account whose principals (when authorized) see every account's events. */
+  readonly managementAccountId: string;
+  /** SQLite database file of the log. */
+  readonly databasePath: string;
+  /** The checkpoint signing key (Ed25519, PKCS#8 PEM), created 0600 on first start. */
+  readonly signingKeyFile: string;
+  /** How often a checkpoint is signed when the log grew (0: only on demand and at shutdown). */
+  readonly checkpointIntervalMs: number;
+  /** Records older than this many days are pruned (0: keep everything). */
+  readonly retentionDays: number;
+  /** How often retention runs. */
+  readonly pruneIntervalMs: number;
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+function nonNegativeInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+export function readAuditServiceConfig(env: Environment, dataDir: string): AuditServiceConfig {
+  const region = env["KEYHOLD_REGION"] ?? "local";
+  if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigError("KEYHOLD_REGION must be lower-case letters, digits and '-'");
+  const managementAccountId = env["KEYHOLD_MANAGEMENT_ACCOUNT_ID"] ?? "000000000001";
+  if (!/^[0-9]{12}$/.test(managementAccountId)) throw new ConfigError("KEYHOLD_MANAGEMENT_ACCOUNT_ID must be 12 digits");
+  const pruneSeconds = nonNegativeInteger(env, "KEYHOLD_AUDIT_PRUNE_INTERVAL_SECONDS", 3600);
+  if (pruneSeconds === 0) throw new ConfigError("KEYHOLD_AUDIT_PRUNE_INTERVAL_SECONDS must be a positive integer");
+  return {
+    region,
+    managementAccountId,
+    databasePath: env["KEYHOLD_AUDIT_DB"] ?? join(dataDir, "audit-service.sqlite"),
+    signingKeyFile: env["KEYHOLD_AUDIT_SIGNING_KEY_FILE"] ?? join(dataDir, "audit-checkpoint-key.pem"),
+    checkpointIntervalMs: nonNegativeInteger(env, "KEYHOLD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", 10) * 1000,
+    retentionDays: nonNegativeInteger(env, "KEYHOLD_AUDIT_RETENTION_DAYS", 0),
+    pruneIntervalMs: pruneSeconds * 1000,
+  };
+}

@@ -1,0 +1,350 @@
+// The log itself, over its store and signer: exactly-once appends per source, signed
+// checkpoints (periodic and on demand, never two inconsistent ones), verification of the
+// stored records, the start state of an export, and retention.
+//
+// Integrity failures halt the log: when the store no longer extends the latest signed
+// checkpoint (records deleted or rewritten), appends and signatures are refused (UNAVAILABLE
+// AUDIT_UNAVAILABLE, so shippers keep their outboxes and retry) until an operator has looked;
+// VerifyLog keeps working and names the problem.
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import type { KeyObject } from "node:crypto";
+import type { Logger } from "@keyhold/server-kit";
+import type { AppendPlan, AuditStore, NewRecord, StoredCheckpoint, StoredRecord } from "../store/audit-store.ts";
+import { chainHash, GENESIS_CHAIN_HASH } from "./chain.ts";
+import { parsePublicKey, signCheckpoint, type CheckpointSigner } from "./checkpoint.ts";
+import { logHalted, sequenceGap } from "./errors.ts";
+import { decodeEvent, eventColumns, type EventColumns } from "./event.ts";
+import { consistencyProof, leafHash, MerkleFrontier, rootOfLeafHashes, verifyConsistency, type SubtreeHashes } from "./merkle.ts";
+import { LogVerifier, type Problem, type StartState } from "./verify.ts";
+
+export interface Clock {
+  now(): Date;
+}
+
+/** An event ready for the log: its canonical bytes and lookup columns. */
+export interface PreparedEvent {
+  readonly bytes: Uint8Array;
+  readonly columns: EventColumns;
+}
+
+export interface AuditLogOptions {
+  readonly store: AuditStore;
+  readonly signer: CheckpointSigner;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** 0 keeps everything. */
+  readonly retentionDays: number;
+}
+
+export interface VerifyOutcome {
+  readonly ok: boolean;
+  readonly verifiedRecords: number;
+  readonly problem: Problem | undefined;
+}
+
+/** Records read per store query while walking the log (the event loop runs between chunks). */
+const CHUNK = 2000;
+const PRUNE_BATCH = 5000;
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/** The store's lookup columns that differ from the event, or undefined. */
+export function columnsProblem(record: StoredRecord): string | undefined {
+  let expected: EventColumns;
+  try {
+    expected = eventColumns(decodeEvent(record.eventBytes));
+  } catch {
+    return "event bytes do not decode";
+  }
+  const stored = record.columns;
+  for (const key of Object.keys(expected) as (keyof EventColumns)[]) {
+    if (stored[key] !== expected[key]) return `lookup column ${key} does not match the event (changed record)`;
+  }
+  return undefined;
+}
+
+export class AuditLog {
+  readonly store: AuditStore;
+  readonly signer: CheckpointSigner;
+  readonly publicKey: KeyObject;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly retentionDays: number;
+  private haltedBecause: string | undefined;
+  /** Serializes checkpoint signing and pruning. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Exports in progress (pruning waits for them). */
+  private readers = 0;
+
+  constructor(options: AuditLogOptions) {
+    this.store = options.store;
+    this.signer = options.signer;
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.retentionDays = options.retentionDays;
+    const publicKey = parsePublicKey(options.signer.publicKeyPem);
+    if (publicKey === undefined) throw new Error("checkpoint signer: the public key is not Ed25519");
+    this.publicKey = publicKey;
+    this.checkAtStart();
+  }
+
+  /** Why the log is halted, or undefined while it is healthy. */
+  get halted(): string | undefined {
+    return this.haltedBecause;
+  }
+
+  private halt(problem: string): never {
+    if (this.haltedBecause === undefined) {
+      this.haltedBecause = problem;
+      this.logger.error("audit log halted: integrity check failed; appends and checkpoints are refused until an operator investigates (run VerifyLog)", {
+        problem,
+      });
+    }
+    throw logHalted(problem);
+  }
+
+  /**
+   * Cheap checks at start: the store still reaches the latest checkpoint, whose Merkle state
+   * matches its root and whose chain hash is the stored one of its last record.
+   */
+  private checkAtStart(): void {
+    const latest = this.store.latestCheckpoint();
+    if (latest === undefined) return;
+    try {
+      const head = this.store.head();
+      if (head.size < latest.treeSize) {
+        this.halt(`checkpoint size ${latest.treeSize} but only ${head.size} records (the log was truncated or replaced)`);
+      }
+      if (!same(MerkleFrontier.fromHashes(latest.treeSize, latest.frontier).root(), latest.rootHash)) {
+        this.halt(`checkpoint at size ${latest.treeSize}: its stored Merkle state does not match its root`);
+      }
+      const last = latest.treeSize === 0 ? undefined : this.store.record(latest.treeSize - 1);
+      if (last !== undefined && !same(last.chainHash, latest.chainHash)) {
+        this.halt(`checkpoint at size ${latest.treeSize}: chain hash does not match record ${latest.treeSize - 1} (a rewritten or forked log)`);
+      }
+    } catch (error) {
+      if (this.haltedBecause === undefined) throw error;
+    }
+    if (latest.keyId !== this.signer.keyId) {
+      this.logger.warn("the latest checkpoint was signed by another key than the configured one", { latestKeyId: latest.keyId, keyId: this.signer.keyId });
+    }
+  }
+
+  /**
+   * Appends a batch of one source, in source_sequence order (consecutive, checked by the
+   * caller). Events at or below the source's mark are skipped; a batch that starts after
+   * mark + 1 is refused. Returns the new mark once the records are durably committed.
+   */
+  append(source: string, events: readonly PreparedEvent[], field = "events[0].source_sequence"): bigint {
+    if (this.haltedBecause !== undefined) throw logHalted(this.haltedBecause);
+    const leaves = events.map((event) => leafHash(event.bytes));
+    const done = this.store.append(source, (head, mark): AppendPlan => {
+      const first = events[0];
+      if (first === undefined) return { records: [], acknowledgedThrough: mark };
+      if (first.columns.sourceSequence > mark + 1n) throw sequenceGap(field, mark, first.columns.sourceSequence);
+      const records: NewRecord[] = [];
+      let chain = head.chainHash;
+      let through = mark;
+      events.forEach((event, i) => {
+        const sequence = event.columns.sourceSequence;
+        if (sequence <= mark) return;
+        const leaf = leaves[i]!;
+        chain = chainHash(chain, leaf);
+        records.push({ eventBytes: event.bytes, leafHash: leaf, chainHash: chain, columns: event.columns });
+        through = sequence;
+      });
+      return { records, acknowledgedThrough: through };
+    });
+    return done.acknowledgedThrough;
+  }
+
+  latestCheckpoint(): StoredCheckpoint | undefined {
+    return this.store.latestCheckpoint();
+  }
+
+  private serialize<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The latest checkpoint, signing a new one first when the log grew since (or when there is none yet). */
+  checkpoint(): Promise<StoredCheckpoint> {
+    return this.serialize(() => this.signNext());
+  }
+
+  private async signNext(): Promise<StoredCheckpoint> {
+    if (this.haltedBecause !== undefined) throw logHalted(this.haltedBecause);
+    const previous = this.store.latestCheckpoint();
+    const head = this.store.head();
+    const previousSize = previous?.treeSize ?? 0;
+    if (previous !== undefined && head.size === previousSize) return previous;
+    if (head.size < previousSize) this.halt(`fork: the log has ${head.size} records but a checkpoint at size ${previousSize} was signed`);
+    const frontier = previous === undefined ? MerkleFrontier.empty() : MerkleFrontier.fromHashes(previousSize, previous.frontier);
+    const before = frontier.clone();
+    if (previous !== undefined && !same(frontier.root(), previous.rootHash)) {
+      this.halt(`fork: the stored Merkle state at size ${previousSize} does not match its signed checkpoint`);
+    }
+    // Re-derive every record since the previous checkpoint from its event bytes.
+    let chain = previous?.chainHash ?? GENESIS_CHAIN_HASH;
+    const added: Buffer[] = [];
+    for (let next = previousSize; next < head.size; ) {
+      const batch = this.store.records(next, head.size, CHUNK);
+      if (batch.length === 0) this.halt(`record ${next}: missing (deleted record)`);
+      for (const record of batch) {
+        if (record.index !== next) this.halt(`record ${next}: missing (deleted or reordered record)`);
+        const leaf = leafHash(record.eventBytes);
+        if (!same(leaf, record.leafHash)) this.halt(`record ${next}: leaf hash does not match the event (changed record)`);
+        chain = chainHash(chain, leaf);
+        if (!same(chain, record.chainHash)) this.halt(`record ${next}: chain hash mismatch (changed, deleted or reordered record)`);
+        frontier.append(leaf);
+        added.push(leaf);
+        next++;
+      }
+      if (next < head.size) await yieldToEventLoop();
+    }
+    const root = frontier.root();
+    if (previous !== undefined) {
+      // Never sign a tree that does not extend the previous checkpoint: prove it (RFC 6962).
+      const proof = consistencyProof(previousSize, head.size, extendedSubtrees(before, added));
+      if (!verifyConsistency(previousSize, head.size, previous.rootHash, root, proof)) {
+        this.halt(`fork: the tree at size ${head.size} is not consistent with the checkpoint at size ${previousSize}`);
+      }
+    }
+    const ms = this.clock.now().getTime();
+    const signed = await signCheckpoint(
+      {
+        treeSize: head.size,
+        rootHash: root,
+        chainHash: chain,
+        timeSeconds: BigInt(Math.floor(ms / 1000)),
+        timeNanos: (((ms % 1000) + 1000) % 1000) * 1_000_000,
+      },
+      this.signer,
+    );
+    const stored: StoredCheckpoint = { ...signed, frontier: frontier.toHashes() };
+    this.store.putCheckpoint(stored);
+    this.logger.debug("signed a checkpoint", { treeSize: stored.treeSize });
+    return stored;
+  }
+
+  /** The state just before record `index` (for exports): chain hash and Merkle frontier. */
+  startState(index: number): StartState {
+    const base = this.store.checkpointAtOrBefore(index);
+    const baseSize = base?.treeSize ?? 0;
+    if (base === undefined && this.store.retainedStart() > 0) throw new Error("audit log: the retention checkpoint is missing");
+    const frontier = base === undefined ? MerkleFrontier.empty() : MerkleFrontier.fromHashes(baseSize, base.frontier);
+    for (let next = baseSize; next < index; ) {
+      const leaves = this.store.leafHashes(next, Math.min(index, next + 50_000));
+      if (leaves.length === 0) throw new Error(`audit log: record ${next} is missing`);
+      for (const leaf of leaves) frontier.append(leaf);
+      next += leaves.length;
+    }
+    let chain: Buffer;
+    if (index === baseSize) chain = base?.chainHash ?? GENESIS_CHAIN_HASH;
+    else {
+      const previous = this.store.record(index - 1);
+      if (previous === undefined) throw new Error(`audit log: record ${index - 1} is missing`);
+      chain = previous.chainHash;
+    }
+    return { index, chainHash: chain, frontier: frontier.toHashes() };
+  }
+
+  /**
+   * Walks the stored records of [from, to) (to undefined: to the end, also checking that no
+   * checkpoint claims more records than there are). The walk starts at the newest checkpoint at
+   * or before `from`, so its starting point is signed; it checks every record's leaf hash, lookup
+   * columns and chain hash, and every checkpoint on the way (root, chain, signature).
+   */
+  async verify(from: number, to: number | undefined): Promise<VerifyOutcome> {
+    const retained = this.store.retainedStart();
+    const base = this.store.checkpointAtOrBefore(Math.max(from, retained));
+    if (base === undefined && retained > 0) return { ok: false, verifiedRecords: 0, problem: { index: retained, message: `checkpoint at size ${retained} (the retention boundary) is missing` } };
+    if (base !== undefined && base.treeSize < retained) return { ok: false, verifiedRecords: 0, problem: { index: retained, message: `checkpoint at size ${retained} (the retention boundary) is missing` } };
+    const start: StartState =
+      base === undefined ? { index: 0, chainHash: GENESIS_CHAIN_HASH, frontier: [] } : { index: base.treeSize, chainHash: base.chainHash, frontier: base.frontier };
+    const end = to ?? this.store.head().size;
+    const checkpoints = this.store.checkpointsBetween(start.index, to ?? Number.MAX_SAFE_INTEGER);
+    const verifier = new LogVerifier(start, { publicKey: this.publicKey, checkpoints });
+    let problem = verifier.firstProblem;
+    for (let next = start.index; problem === undefined && next < end; ) {
+      const batch = this.store.records(next, end, CHUNK);
+      if (batch.length === 0) break;
+      for (const record of batch) {
+        problem = verifier.push({
+          index: record.index,
+          eventBytes: record.eventBytes,
+          leafHash: record.leafHash,
+          chainHash: record.chainHash,
+          extraProblem: () => columnsProblem(record),
+        });
+        if (problem !== undefined) break;
+      }
+      next = batch[batch.length - 1]!.index + 1;
+      if (problem === undefined && next < end) await yieldToEventLoop();
+    }
+    if (problem === undefined && verifier.size < end) {
+      problem = { index: verifier.size, message: `record ${verifier.size}: missing (deleted record)` };
+    }
+    problem ??= verifier.finish();
+    return { ok: problem === undefined, verifiedRecords: verifier.verified, problem };
+  }
+
+  /** Marks an export in progress (pruning waits); call the returned function when done. */
+  beginRead(): () => void {
+    this.readers++;
+    let released = false;
+    return () => {
+      if (!released) this.readers--;
+      released = true;
+    };
+  }
+
+  /**
+   * Retention: moves the retained start to the newest checkpoint signed more than
+   * `retentionDays` ago and deletes the records (and checkpoints) before it in small batches.
+   * The boundary checkpoint stays, with its chain hash and Merkle frontier, so the retained
+   * log remains verifiable from there on. Returns how many records were deleted.
+   */
+  prune(): Promise<number> {
+    return this.serialize(async () => {
+      if (this.retentionDays <= 0 || this.readers > 0) return 0;
+      const cutoff = BigInt(Math.floor(this.clock.now().getTime() / 1000) - this.retentionDays * 86_400);
+      const boundary = this.store.newestCheckpointBefore(cutoff);
+      if (boundary !== undefined && boundary.treeSize > this.store.retainedStart()) {
+        this.store.setRetainedStart(boundary.treeSize);
+        this.logger.info("retention: the log now starts at a checkpoint", { treeSize: boundary.treeSize });
+      }
+      let total = 0;
+      for (;;) {
+        const deleted = this.store.deletePruned(PRUNE_BATCH);
+        total += deleted;
+        if (deleted < PRUNE_BATCH) break;
+        await yieldToEventLoop();
+      }
+      return total;
+    });
+  }
+
+  /** Waits for signing and pruning in progress. */
+  async drain(): Promise<void> {
+    await this.queue;
+  }
+}
+
+/** Subtree hashes of a tree that extends `before` by `added` leaves (a consistency proof's inputs). */
+function extendedSubtrees(before: MerkleFrontier, added: readonly Buffer[]): SubtreeHashes {
+  const oldSize = before.size;
+  const nodes = new Map(before.subtrees().map((s) => [`${s.start}:${s.end}`, s.hash]));
+  return (start, end) => {
+    if (end <= oldSize) {
+      const hash = nodes.get(`${start}:${end}`);
+      if (hash === undefined) throw new Error(`no subtree [${start}, ${end}) in the frontier of size ${oldSize}`);
+      return hash;
+    }
+    if (start >= oldSize) return rootOfLeafHashes(added, start - oldSize, end - oldSize);
+    throw new Error(`subtree [${start}, ${end}) straddles size ${oldSize}`);
+  };
+}

@@ -1,0 +1,13 @@
+export { createAuditServiceApp } from "./app.ts";
+export type { AuditServiceApp, AuditServiceDependencies, AuditServiceOverrides } from "./app.ts";
+export { ConfigError, readAuditServiceConfig } from "./config.ts";
+export type { AuditServiceConfig, Environment } from "./config.ts";
+export type { AppContext, Clock } from "./context.ts";
+export { AuditLog } from "./domain/audit-log.ts";
+export { checkpointText, LocalFileCheckpointSigner } from "./domain/checkpoint.ts";
+export type { CheckpointSigner, SignedCheckpoint } from "./domain/checkpoint.ts";
+export { SEQUENCE_GAP_REASON } from "./domain/errors.ts";
+export { verifyExport } from "./domain/export.ts";
+export type { ExportVerification } from "./domain/export.ts";
+export { logKrn } from "./handlers/access.ts";
+export { AUTHORIZATION_EXEMPT_METHODS } from "./routes.ts";
