@@ -358,6 +358,8 @@ const SERVED_SERVICES = [
   "keyhold.policy.v1.IamService",
   "keyhold.policy.v1.StsService",
   "keyhold.policy.v1.AuthorizationService",
+  "keyhold.audit.v1.AuditService",
+  "keyhold.audit.v1.AuditIngestService",
 ] as const;
 
 describe("health (no credential needed)", () => {

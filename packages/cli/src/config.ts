@@ -1,5 +1,8 @@
 // The only reader of the environment for the keyhold command.
-import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { readAuditServiceConfig, type AuditServiceConfig } from "@keyhold/audit-service";
 import { readKeyServiceConfig, type KeyServiceConfig } from "@keyhold/key-service";
 import { readPolicyServiceConfig, type PolicyServiceConfig } from "@keyhold/policy-service";
 import { readServerConfig, type ServerConfig } from "@keyhold/server-kit";
@@ -9,6 +12,11 @@ export interface DevConfig {
   readonly server: ServerConfig;
   readonly keyService: KeyServiceConfig;
   readonly policyService: PolicyServiceConfig;
+  readonly auditService: AuditServiceConfig;
+  /** The key of the HMAC over encryption context values in audit events (32 random bytes, 0600, created on first start). */
+  readonly auditHmacKeyFile: string;
+  /** Where each service's audit outbox lives: `<dataDir>/<service>-audit-outbox.sqlite`. */
+  readonly auditOutboxDir: string;
   /** Where `keyhold dev` writes a generated administrator API key (mode 0600). */
   readonly adminKeyFile: string;
 }
@@ -23,8 +31,38 @@ export function readDevConfig(env: Readonly<Record<string, string | undefined>>,
     server: readServerConfig(env, { grpc: DEFAULT_GRPC_ADDRESS, http: DEFAULT_HTTP_ADDRESS }),
     keyService: readKeyServiceConfig(env, dataDir),
     policyService: readPolicyServiceConfig(env, dataDir),
+    auditService: readAuditServiceConfig(env, dataDir),
+    auditHmacKeyFile: env["KEYHOLD_AUDIT_HMAC_KEY_FILE"] ?? join(dataDir, "audit-hmac.key"),
+    auditOutboxDir: dataDir,
     adminKeyFile: join(dataDir, "admin-api-key"),
   };
+}
+
+export const AUDIT_HMAC_KEY_BYTES = 32;
+
+/**
+ * Reads the audit HMAC key file, creating it (32 random bytes, mode 0600) when missing. A file
+ * of another size is refused rather than replaced: events already recorded depend on it.
+ */
+export function loadAuditHmacKey(path: string): Uint8Array {
+  mkdirSync(dirname(path), { recursive: true });
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  if (fd !== undefined) {
+    try {
+      writeSync(fd, randomBytes(AUDIT_HMAC_KEY_BYTES));
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(path, 0o600);
+  }
+  const key = readFileSync(path);
+  if (key.byteLength !== AUDIT_HMAC_KEY_BYTES) throw new Error(`${path} must hold exactly ${AUDIT_HMAC_KEY_BYTES} bytes (the audit HMAC key)`);
+  return new Uint8Array(key);
 }
 
 export function loadDevConfig(): DevConfig {

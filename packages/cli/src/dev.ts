@@ -1,19 +1,40 @@
 // `keyhold dev`: every service in one process on embedded defaults (SQLite under the data
 // directory, a local root key file), one gRPC port and one Connect/gRPC-Web port. Services
 // reach each other through in-process transports, exactly as they would over the network:
-// key-service asks policy-service through its internal AuthorizationService, behind a local
-// cache that policy-service's change stream flushes.
+// key-service and audit-service ask policy-service through its internal AuthorizationService,
+// behind a local cache that policy-service's change stream flushes.
+//
+// Audit: every public binding (KeyService, CryptoService, IamService, StsService, AuditService)
+// runs the audit interceptor first, which appends one event per call to its service's durable
+// outbox before the call is answered (fail closed); one shipper per outbox streams it to
+// audit-service's AuditIngestService as that service. The internal services (AuthorizationService,
+// AuditIngestService) are not audited.
+import { join } from "node:path";
+import { Outbox, AuditShipper, auditInterceptor } from "@keyhold/audit-client";
+import { createAuditServiceApp, type AuditServiceApp, type AuditServiceOverrides } from "@keyhold/audit-service";
 import { CachedPolicyAuthority, RemotePolicyAuthority } from "@keyhold/authz";
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "@keyhold/key-service";
 import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverrides } from "@keyhold/policy-service";
-import { createInMemoryTransport, KeyholdServer, type BoundAddresses, type Logger } from "@keyhold/server-kit";
-import type { DevConfig } from "./config.ts";
+import { AuditService, CryptoService, IamService, KeyService, StsService } from "@keyhold/proto";
+import {
+  createInMemoryTransport, KeyholdServer,
+  type BoundAddresses, type CallInterceptor, type Logger, type ServiceBinding,
+} from "@keyhold/server-kit";
+import { loadAuditHmacKey, type DevConfig } from "./config.ts";
+
+/** The services whose calls are audited, each with its own outbox and shipper. */
+export type AuditedService = "key-service" | "policy-service" | "audit-service";
 
 export interface DevInstance {
   readonly addresses: BoundAddresses;
   readonly server: KeyholdServer;
   readonly keyService: KeyServiceApp;
   readonly policyService: PolicyServiceApp;
+  readonly auditService: AuditServiceApp;
+  /** Each audited service's outbox (`<dataDir>/<service>-audit-outbox.sqlite`). */
+  readonly outboxes: Readonly<Record<AuditedService, Outbox>>;
+  /** Each audited service's shipper to audit-service. */
+  readonly shippers: Readonly<Record<AuditedService, AuditShipper>>;
   /** The key-service's view of policy decisions (for measurements of its cache). */
   readonly keyServiceAuthority: CachedPolicyAuthority;
   /** The administrator API key when this start generated it (first start); else undefined. */
@@ -24,39 +45,123 @@ export interface DevInstance {
 export interface DevOverrides {
   readonly keyService?: KeyServiceOverrides;
   readonly policyService?: PolicyServiceOverrides;
+  readonly auditService?: AuditServiceOverrides;
 }
 
 /** Decision and credential cache settings for services that ask policy-service. */
 export const AUTHORITY_CACHE = { maxEntries: 100_000, ttlMs: 60_000, timeDependentTtlMs: 1_000 } as const;
 
+/** How long stop() lets the shippers deliver what is in the outboxes. */
+export const SHIPPER_STOP_DEADLINE_MS = 5_000;
+
+/** The public services each audited service serves, with the prefix of their audit actions. */
+const AUDITED_BINDINGS: Readonly<Record<string, { readonly service: AuditedService; readonly actionPrefix: string }>> = {
+  [KeyService.typeName]: { service: "key-service", actionPrefix: "kms" },
+  [CryptoService.typeName]: { service: "key-service", actionPrefix: "kms" },
+  [IamService.typeName]: { service: "policy-service", actionPrefix: "iam" },
+  [StsService.typeName]: { service: "policy-service", actionPrefix: "sts" },
+  [AuditService.typeName]: { service: "audit-service", actionPrefix: "audit" },
+};
+
+const SYSTEM_CLOCK = { now: () => new Date() };
+
 export async function startDev(config: DevConfig, logger: Logger, overrides: DevOverrides = {}): Promise<DevInstance> {
-  const cleanups: (() => Promise<void> | void)[] = [];
+  // Shutdown runs in phases: the server stops taking calls, the shippers deliver what they can,
+  // the outboxes close, then key-service and policy-service, and audit-service last (it receives
+  // the final events and signs the final checkpoint). Within a phase, last started stops first.
+  const phases = { server: [], shippers: [], outboxes: [], apps: [], audit: [] } as Record<
+    "server" | "shippers" | "outboxes" | "apps" | "audit",
+    (() => Promise<unknown> | void)[]
+  >;
   const cleanup = async () => {
-    for (const step of cleanups.reverse()) await step();
+    for (const phase of [phases.server, phases.shippers, phases.outboxes, phases.apps, phases.audit]) {
+      for (const step of phase.splice(0).reverse()) {
+        try {
+          await step();
+        } catch (error) {
+          logger.error("shutdown step failed", { cause: error instanceof Error ? error.message : typeof error });
+        }
+      }
+    }
   };
   try {
     const trustedProxies = config.server.trustedProxies;
+    const hmacKey = loadAuditHmacKey(config.auditHmacKeyFile);
     const policyService = await createPolicyServiceApp(config.policyService, logger, overrides.policyService, { trustedProxies });
-    cleanups.push(() => policyService.close());
+    phases.audit.push(() => policyService.close());
 
-    const toPolicy = createInMemoryTransport(policyService.bindings, policyService.interceptors, logger, { callingService: "key-service" });
-    const remote = new RemotePolicyAuthority(toPolicy, { logger: logger.child({ service: "key-service" }) });
-    cleanups.push(() => remote.close());
-    await remote.start();
-    const keyServiceAuthority = new CachedPolicyAuthority(remote, AUTHORITY_CACHE);
-    cleanups.push(() => keyServiceAuthority.close());
+    const cachedAuthorityFor = async (callingService: string) => {
+      const transport = createInMemoryTransport(policyService.bindings, policyService.interceptors, logger, { callingService });
+      const remote = new RemotePolicyAuthority(transport, { logger: logger.child({ service: callingService }) });
+      await remote.start();
+      const cached = new CachedPolicyAuthority(remote, AUTHORITY_CACHE);
+      return { transport, remote, cached };
+    };
 
+    const forAudit = await cachedAuthorityFor("audit-service");
+    phases.audit.push(() => forAudit.remote.close());
+    phases.audit.push(() => forAudit.cached.close());
+    const auditService = await createAuditServiceApp(config.auditService, logger, { authority: forAudit.cached }, overrides.auditService);
+    phases.audit.push(() => auditService.close());
+
+    const forKeys = await cachedAuthorityFor("key-service");
+    phases.apps.push(() => forKeys.remote.close());
+    phases.apps.push(() => forKeys.cached.close());
+    const keyServiceAuthority = forKeys.cached;
     const keyService = await createKeyServiceApp(
       config.keyService,
       logger,
-      { authority: keyServiceAuthority, policyTransport: toPolicy, trustedProxies },
+      { authority: keyServiceAuthority, policyTransport: forKeys.transport, trustedProxies },
       overrides.keyService,
     );
-    cleanups.push(() => keyService.close());
+    phases.apps.push(() => keyService.close());
 
-    const policyBindings = policyService.bindings.map((binding) => ({ ...binding, interceptors: [...policyService.interceptors, ...binding.interceptors] }));
-    const server = new KeyholdServer({
-      bindings: [...keyService.bindings, ...policyBindings],
+    // Until the server exists, an outbox's health change is only logged; afterwards it also
+    // switches that service's public bindings to NOT_SERVING / SERVING.
+    const serving: { server?: KeyholdServer } = {};
+    const publicServicesOf = (service: AuditedService) =>
+      Object.entries(AUDITED_BINDINGS).filter(([, audited]) => audited.service === service).map(([typeName]) => typeName);
+    const openOutbox = (service: AuditedService) =>
+      Outbox.open({
+        path: join(config.auditOutboxDir, `${service}-audit-outbox.sqlite`),
+        service,
+        onHealthChange: (healthy, cause) => {
+          if (healthy) logger.info("audit outbox healthy again", { service });
+          else logger.error("audit outbox unhealthy: calls fail closed", { service, cause: cause?.message ?? "" });
+          for (const typeName of publicServicesOf(service)) serving.server?.health.setServing(typeName, healthy);
+        },
+      });
+    const services: readonly AuditedService[] = ["key-service", "policy-service", "audit-service"];
+    const outboxes = {} as Record<AuditedService, Outbox>;
+    const shippers = {} as Record<AuditedService, AuditShipper>;
+    for (const service of services) {
+      const outbox = await openOutbox(service);
+      phases.outboxes.push(() => outbox.close());
+      outboxes[service] = outbox;
+      const shipper = new AuditShipper({
+        outbox,
+        transport: createInMemoryTransport(auditService.bindings, auditService.interceptors, logger, { callingService: service }),
+        logger: logger.child({ service, component: "audit-shipper" }),
+      });
+      shipper.start();
+      phases.shippers.push(() => shipper.stop(SHIPPER_STOP_DEADLINE_MS));
+      shippers[service] = shipper;
+    }
+
+    const withAudit = (binding: ServiceBinding, appInterceptors: readonly CallInterceptor[]): ServiceBinding => {
+      const audited = AUDITED_BINDINGS[binding.service.typeName];
+      const audit: CallInterceptor[] =
+        audited === undefined
+          ? []
+          : [auditInterceptor({ service: audited.service, actionPrefix: audited.actionPrefix, outbox: outboxes[audited.service], clock: SYSTEM_CLOCK, hmacKey })];
+      return { ...binding, interceptors: [...audit, ...appInterceptors, ...binding.interceptors] };
+    };
+    const started = new KeyholdServer({
+      bindings: [
+        ...keyService.bindings.map((binding) => withAudit(binding, [])),
+        ...policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors)),
+        ...auditService.bindings.map((binding) => withAudit(binding, auditService.interceptors)),
+      ],
       interceptors: [],
       logger,
       grpc: config.server.grpc,
@@ -66,14 +171,21 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       shutdownGraceMs: config.server.shutdownGraceMs,
       tls: config.server.tls,
     });
-    const addresses = await server.start();
-    cleanups.push(() => server.stop());
-    for (const binding of server.bindings) server.health.setServing(binding.service.typeName, true);
+    serving.server = started;
+    const addresses = await started.start();
+    phases.server.push(() => started.stop());
+    for (const binding of started.bindings) {
+      const audited = AUDITED_BINDINGS[binding.service.typeName];
+      started.health.setServing(binding.service.typeName, audited === undefined || outboxes[audited.service].healthy);
+    }
     return {
       addresses,
-      server,
+      server: started,
       keyService,
       policyService,
+      auditService,
+      outboxes,
+      shippers,
       keyServiceAuthority,
       bootstrapCredential: policyService.bootstrapCredential,
       stop: cleanup,

@@ -1,6 +1,7 @@
 // Resolving a request's key with authorization first: the action is authorized on the key's
 // krn before the key is looked up, and a key of another account that the caller may not use
 // answers exactly like one that does not exist.
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { CallAccess } from "@keyhold/authz";
 import { callerOf, type CallContext } from "@keyhold/server-kit";
 import type { KeyStore } from "../store/key-store.ts";
@@ -19,6 +20,11 @@ export interface KeyAccessOptions {
   readonly encryptionContext?: EncryptionContext;
   /** false for fields that must name a key (alias and tag RPCs). */
   readonly allowAlias?: boolean;
+  /**
+   * false when this key is not the call's audited resource (ReEncrypt's destination: the event
+   * names the source key, whose material the call unlocks). Default true.
+   */
+  readonly auditResource?: boolean;
 }
 
 /** The krn every account-level action (CreateKey, ListKeys, ...) is authorized on. */
@@ -49,7 +55,12 @@ export async function authorizedKey(
   } else {
     keyId = ref.keyId;
   }
-  await deps.access.require(call, action, keyKrn(deps.config.region, accountId, keyId), {
+  const krn = keyKrn(deps.config.region, accountId, keyId);
+  // Named in the audit event before authorizing, so a denied call names what it was denied on.
+  if (options.auditResource ?? true) {
+    recordAuditDetails(call, { resource: krn, ...(options.encryptionContext === undefined ? {} : { encryptionContext: options.encryptionContext }) });
+  }
+  await deps.access.require(call, action, krn, {
     notFound,
     ...(options.encryptionContext === undefined ? {} : { encryptionContext: options.encryptionContext }),
   });

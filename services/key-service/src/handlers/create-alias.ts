@@ -1,3 +1,4 @@
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { CreateAliasRequestSchema, CreateAliasResponseSchema } from "@keyhold/proto";
 import { callerOf, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
@@ -11,6 +12,7 @@ export function createAlias(ctx: AppContext): UnaryHandler<typeof CreateAliasReq
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
     validateCustomerAliasName(request.aliasName, "alias_name");
+    recordAuditDetails(call, { resource: aliasKrn(ctx.config.region, accountId, request.aliasName) });
     await ctx.access.require(call, "kms:CreateAlias", aliasKrn(ctx.config.region, accountId, request.aliasName));
     const key = await authorizedKey(ctx, call, request.targetKeyId, "target_key_id", "kms:CreateAlias", { allowAlias: false });
     if (key.accountId !== accountId) throw keyNotFound("target_key_id");

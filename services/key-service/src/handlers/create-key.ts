@@ -1,3 +1,4 @@
+import { recordAuditDetails } from "@keyhold/audit-client";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -24,6 +25,7 @@ export function validateDescription(description: string): void {
 export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequestSchema, typeof CreateKeyResponseSchema> {
   return async (request, call) => {
     const caller = callerOf(call);
+    recordAuditDetails(call, { resource: accountKeysKrn(ctx.config.region, caller.accountId) });
     await ctx.access.require(call, "kms:CreateKey", accountKeysKrn(ctx.config.region, caller.accountId));
     validateDescription(request.description);
     const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
@@ -77,6 +79,8 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
       ctx.materials.forget(versionId);
       return replay(outcome.previous.requestHash, outcome.previous.resourceId);
     }
-    return { keyMetadata: keyMetadata(outcome.key, ctx.config.region) };
+    const metadata = keyMetadata(outcome.key, ctx.config.region);
+    recordAuditDetails(call, { resource: metadata.krn });
+    return { keyMetadata: metadata };
   };
 }

@@ -1,4 +1,5 @@
 import { EncryptionAlgorithm, type DecryptRequestSchema, type DecryptResponseSchema } from "@keyhold/proto";
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { invalidCiphertext } from "../domain/ciphertext.ts";
@@ -14,6 +15,8 @@ export function decrypt(ctx: AppContext): UnaryHandler<typeof DecryptRequestSche
     const expected = await expectedKey(ctx, call, request.keyId, "key_id", "kms:Decrypt", { encryptionContext: context });
     const version = versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
     const krn = keyKrn(ctx.config.region, version.accountId, version.keyId);
+    // The event names the key and version the ciphertext was sealed under.
+    recordAuditDetails(call, { resource: krn, keyVersionId: version.versionId, encryptionContext: context });
     // Another account's ciphertext the caller may not decrypt looks like any invalid one.
     await ctx.access.require(call, "kms:Decrypt", krn, { encryptionContext: context, notFound: invalidCiphertext });
     const opened = await openWithVersion(ctx, version, request.ciphertextBlob, context, expected, "key_id");

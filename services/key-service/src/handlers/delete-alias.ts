@@ -1,3 +1,4 @@
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { DeleteAliasRequestSchema, DeleteAliasResponseSchema } from "@keyhold/proto";
 import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
@@ -9,6 +10,7 @@ export function deleteAlias(ctx: AppContext): UnaryHandler<typeof DeleteAliasReq
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
     validateCustomerAliasName(request.aliasName, "alias_name");
+    recordAuditDetails(call, { resource: aliasKrn(ctx.config.region, accountId, request.aliasName) });
     await ctx.access.require(call, "kms:DeleteAlias", aliasKrn(ctx.config.region, accountId, request.aliasName));
     const existing = ctx.store.getAlias(accountId, request.aliasName);
     if (existing === undefined) throw aliasNotFound("alias_name");

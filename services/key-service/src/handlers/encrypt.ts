@@ -1,4 +1,5 @@
 import { EncryptionAlgorithm, type EncryptRequestSchema, type EncryptResponseSchema } from "@keyhold/proto";
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { authorizedKey } from "../domain/key-access.ts";
@@ -13,6 +14,7 @@ export function encrypt(ctx: AppContext): UnaryHandler<typeof EncryptRequestSche
     const context = encryptionContext(request.encryptionContext, "encryption_context");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:Encrypt", { encryptionContext: context });
     const sealed = await sealUnderKey(ctx, key, request.plaintext, context, "key_id");
+    recordAuditDetails(call, { keyVersionId: sealed.version.versionId });
     return {
       ciphertextBlob: sealed.blob,
       keyId: keyKrn(ctx.config.region, key.accountId, key.keyId),

@@ -1,4 +1,5 @@
 import type { GenerateDataKeyWithoutPlaintextRequestSchema, GenerateDataKeyWithoutPlaintextResponseSchema } from "@keyhold/proto";
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { dataKeyLength } from "../domain/data-key.ts";
@@ -17,6 +18,7 @@ export function generateDataKeyWithoutPlaintext(
     const dataKey = ctx.random(length);
     try {
       const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
+      recordAuditDetails(call, { keyVersionId: sealed.version.versionId });
       return { ciphertextBlob: sealed.blob, keyId: keyKrn(ctx.config.region, key.accountId, key.keyId), keyVersionId: sealed.version.versionId };
     } finally {
       dataKey.fill(0);

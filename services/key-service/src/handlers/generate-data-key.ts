@@ -1,4 +1,5 @@
 import type { GenerateDataKeyRequestSchema, GenerateDataKeyResponseSchema } from "@keyhold/proto";
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { dataKeyLength } from "../domain/data-key.ts";
@@ -14,6 +15,7 @@ export function generateDataKey(ctx: AppContext): UnaryHandler<typeof GenerateDa
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKey", { encryptionContext: context });
     const dataKey = ctx.random(length);
     const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
+    recordAuditDetails(call, { keyVersionId: sealed.version.versionId });
     return {
       ciphertextBlob: sealed.blob,
       plaintext: dataKey,

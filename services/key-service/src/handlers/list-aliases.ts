@@ -1,3 +1,4 @@
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { ListAliasesRequestSchema, ListAliasesResponseSchema } from "@keyhold/proto";
 import { callerOf, decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
@@ -12,6 +13,7 @@ export function listAliases(ctx: AppContext): UnaryHandler<typeof ListAliasesReq
     const limit = pageSize(request.pageSize);
     let keyId: string | undefined;
     if (request.keyId === "") {
+      recordAuditDetails(call, { resource: aliasKrn(ctx.config.region, accountId, "alias/*") });
       await ctx.access.require(call, "kms:ListAliases", aliasKrn(ctx.config.region, accountId, "alias/*"));
     } else {
       const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:ListAliases", { allowAlias: false });

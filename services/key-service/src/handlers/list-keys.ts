@@ -1,3 +1,4 @@
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { ListKeysRequestSchema, ListKeysResponseSchema } from "@keyhold/proto";
 import { callerOf, decodePageToken, encodePageToken, pageSize, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
@@ -7,6 +8,7 @@ import { keyKrn } from "../domain/names.ts";
 export function listKeys(ctx: AppContext): UnaryHandler<typeof ListKeysRequestSchema, typeof ListKeysResponseSchema> {
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
+    recordAuditDetails(call, { resource: accountKeysKrn(ctx.config.region, accountId) });
     await ctx.access.require(call, "kms:ListKeys", accountKeysKrn(ctx.config.region, accountId));
     const limit = pageSize(request.pageSize);
     const after = decodePageToken("keys", request.pageToken);

@@ -1,4 +1,5 @@
 import type { ReEncryptRequestSchema, ReEncryptResponseSchema } from "@keyhold/proto";
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { invalidCiphertext } from "../domain/ciphertext.ts";
@@ -15,9 +16,12 @@ export function reEncrypt(ctx: AppContext): UnaryHandler<typeof ReEncryptRequest
     const expected = await expectedKey(ctx, call, request.sourceKeyId, "source_key_id", "kms:ReEncryptFrom", { encryptionContext: sourceContext });
     const version = versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
     const sourceKrn = keyKrn(ctx.config.region, version.accountId, version.keyId);
+    // The event names the source key and version (whose material the call unlocks) and context.
+    recordAuditDetails(call, { resource: sourceKrn, keyVersionId: version.versionId, encryptionContext: sourceContext });
     await ctx.access.require(call, "kms:ReEncryptFrom", sourceKrn, { encryptionContext: sourceContext, notFound: invalidCiphertext });
     const destination = await authorizedKey(ctx, call, request.destinationKeyId, "destination_key_id", "kms:ReEncryptTo", {
       encryptionContext: destinationContext,
+      auditResource: false,
     });
     const opened = await openWithVersion(ctx, version, request.ciphertextBlob, sourceContext, expected, "source_key_id");
     try {

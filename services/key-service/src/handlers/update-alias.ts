@@ -1,3 +1,4 @@
+import { recordAuditDetails } from "@keyhold/audit-client";
 import type { UpdateAliasRequestSchema, UpdateAliasResponseSchema } from "@keyhold/proto";
 import { callerOf, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
@@ -11,6 +12,7 @@ export function updateAlias(ctx: AppContext): UnaryHandler<typeof UpdateAliasReq
   return async (request, call) => {
     const accountId = callerOf(call).accountId;
     validateCustomerAliasName(request.aliasName, "alias_name");
+    recordAuditDetails(call, { resource: aliasKrn(ctx.config.region, accountId, request.aliasName) });
     await ctx.access.require(call, "kms:UpdateAlias", aliasKrn(ctx.config.region, accountId, request.aliasName));
     const key = await authorizedKey(ctx, call, request.targetKeyId, "target_key_id", "kms:UpdateAlias", { allowAlias: false });
     if (key.accountId !== accountId) throw keyNotFound("target_key_id");
