@@ -6,6 +6,8 @@ import type { TargetId } from "./targets.ts";
 export const ENCRYPT_TO_BARE_ECHO_MIN = 0.5;
 /** GenerateDataKey's requests/s at the throughput concurrency, as a fraction of Encrypt's. */
 export const DATA_KEY_TO_ENCRYPT_MIN = 0.9;
+/** Encrypt's requests/s with auditing on, as a fraction of the same run's with KEYHOLD_AUDIT=off (issue 4). */
+export const ENCRYPT_AUDITED_TO_UNAUDITED_MIN = 0.85;
 /** p99 latency with one call in flight. */
 export const P99_AT_ONE_IN_FLIGHT_MAX_MS = 2;
 /** Targets whose p99 at one call in flight is checked (everything but the reference). */
@@ -31,6 +33,8 @@ export interface Summary {
   readonly rows: readonly Row[];
   /** GenerateDataKey requests/s over Encrypt's, per concurrency (when both ran). */
   readonly dataKeyToEncrypt: readonly { readonly concurrency: number; readonly ratio: number }[];
+  /** Encrypt requests/s with audit over Encrypt's with KEYHOLD_AUDIT=off, per concurrency (when both ran). */
+  readonly encryptAuditedToUnaudited: readonly { readonly concurrency: number; readonly ratio: number }[];
   readonly checks: readonly Check[];
 }
 
@@ -44,16 +48,26 @@ export function summarize(measurements: readonly Measurement[], concurrencies: r
     return value === undefined ? [] : [{ concurrency, ratio: value }];
   });
 
+  const encryptAuditedToUnaudited = concurrencies.flatMap((concurrency) => {
+    const value = ratio(find("encrypt", concurrency), find("encrypt-audit-off", concurrency));
+    return value === undefined ? [] : [{ concurrency, ratio: value }];
+  });
+
   const [throughput, latency] = concurrencies;
   const checks: Check[] = [
     atLeast(`Encrypt ≥ ${ENCRYPT_TO_BARE_ECHO_MIN}× bare echo req/s at ${throughput} in flight`, ratio(find("encrypt", throughput), find("bare-echo", throughput)), ENCRYPT_TO_BARE_ECHO_MIN),
     atLeast(`GenerateDataKey ≥ ${DATA_KEY_TO_ENCRYPT_MIN}× Encrypt req/s at ${throughput} in flight`, ratio(find("generate-data-key", throughput), find("encrypt", throughput)), DATA_KEY_TO_ENCRYPT_MIN),
+    atLeast(
+      `Encrypt with audit ≥ ${ENCRYPT_AUDITED_TO_UNAUDITED_MIN}× Encrypt without audit req/s at ${throughput} in flight`,
+      ratio(find("encrypt", throughput), find("encrypt-audit-off", throughput)),
+      ENCRYPT_AUDITED_TO_UNAUDITED_MIN,
+    ),
     ...LATENCY_CHECKED.map((target) => {
       const m = find(target, latency);
       return atMost(`${m?.label ?? target} p99 ≤ ${P99_AT_ONE_IN_FLIGHT_MAX_MS} ms at ${latency} in flight`, m?.ghz.p99Ms, P99_AT_ONE_IN_FLIGHT_MAX_MS);
     }),
   ];
-  return { rows, dataKeyToEncrypt, checks };
+  return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, checks };
 }
 
 function atLeast(name: string, value: number | undefined, limit: number): Check {

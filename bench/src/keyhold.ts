@@ -1,7 +1,9 @@
 // The all-in-one Keyhold process (`keyhold dev`), started the way a user starts it, and the
 // key and ciphertext its crypto targets need. Every call is authenticated: the benchmark
 // configures the bootstrap administrator's API key (KEYHOLD_BOOTSTRAP_API_KEY, fresh each run)
-// and sends it as `authorization: Bearer …` from the Connect client and from ghz.
+// and sends it as `authorization: Bearer …` from the Connect client and from ghz. It is started
+// with KEYHOLD_AUDIT set explicitly: "on" (the normal process) or "off" (no audit interceptors
+// or outboxes; benchmarking only), to measure what auditing costs.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
@@ -14,6 +16,7 @@ import { CryptoService, KeyService } from "@keyhold/proto";
 import type { ChildSet } from "./children.ts";
 import type { BenchConfig } from "./config.ts";
 import type { BenchServer } from "./servers.ts";
+import type { AuditMode } from "./targets.ts";
 
 const HEALTH_POLL_MS = 200;
 
@@ -34,9 +37,9 @@ function newApiKey(): string {
 /**
  * Starts `node packages/cli/src/main.ts dev` on dataDir (created, and removed on stop), its
  * administrator's API key configured; the server's metadata authenticates as that administrator.
- * Not ok when the CLI is absent or never healthy.
+ * Not ok when the CLI is absent or never healthy. audit: KEYHOLD_AUDIT for the process.
  */
-export async function startKeyhold(config: BenchConfig, children: ChildSet, dataDir: string): Promise<KeyholdStart> {
+export async function startKeyhold(config: BenchConfig, children: ChildSet, dataDir: string, audit: AuditMode): Promise<KeyholdStart> {
   const cliMain = join(config.repoRoot, "packages", "cli", "src", "main.ts");
   if (!existsSync(cliMain)) return { ok: false, reason: "packages/cli/src/main.ts does not exist yet" };
 
@@ -44,7 +47,7 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
   const [grpcPort, httpPort] = await freePortPair(config.host);
   const httpAddress = `${config.host}:${httpPort}`;
   const apiKey = newApiKey();
-  const child = children.spawnNode("keyhold dev", [cliMain, "dev"], {
+  const child = children.spawnNode(`keyhold dev (audit ${audit})`, [cliMain, "dev"], {
     cwd: config.repoRoot,
     env: {
       ...config.childEnv,
@@ -53,6 +56,7 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
       KEYHOLD_HTTP_ADDR: httpAddress,
       KEYHOLD_LOG_LEVEL: "warn",
       KEYHOLD_BOOTSTRAP_API_KEY: apiKey,
+      KEYHOLD_AUDIT: audit,
     },
   });
   const stop = async () => {

@@ -1,6 +1,9 @@
 // pnpm bench: ghz against a bare node:http2 echo, the server kit's echo, and key-service's
-// Encrypt / Decrypt / GenerateDataKey in the all-in-one Keyhold process; each server in its own
-// child process so its CPU time per call can be read. Prints a table, writes bench/results/.
+// Encrypt / Decrypt / GenerateDataKey in the all-in-one Keyhold process, once as users run it
+// (audit on) and once more in a second process started with KEYHOLD_AUDIT=off, to read what
+// auditing costs; each server in its own child process so its CPU time per call can be read.
+// The two Keyhold processes run one after the other, never together. Prints a table, writes
+// bench/results/.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
@@ -14,7 +17,7 @@ import { prepareCryptoMaterial, startKeyhold } from "./keyhold.ts";
 import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
 import { startEchoServer, type EchoServerKind } from "./servers.ts";
-import { bareEchoTarget, CRYPTO_TARGET_LABELS, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, type Target } from "./targets.ts";
+import { bareEchoTarget, cryptoTargetLabels, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, type AuditMode, type Target } from "./targets.ts";
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -46,20 +49,23 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     }
   }
 
-  const cryptoLabels = Object.values(CRYPTO_TARGET_LABELS);
-  progress("starting keyhold dev");
-  const keyhold = await startKeyhold(config, children, join(workDir, "keyhold-data"));
-  if (!keyhold.ok) {
-    progress(`skipping key-service targets: ${keyhold.reason}`);
-    skipped.push({ targets: cryptoLabels, reason: keyhold.reason });
-  } else {
+  const plaintext = randomBytes(PLAINTEXT_BYTES);
+  for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
+    const cryptoLabels = cryptoTargetLabels(audit);
+    progress(`starting keyhold dev (audit ${audit})`);
+    const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit);
+    if (!keyhold.ok) {
+      progress(`skipping key-service targets (audit ${audit}): ${keyhold.reason}`);
+      skipped.push({ targets: cryptoLabels, reason: keyhold.reason });
+      continue;
+    }
     try {
-      const material = await prepareCryptoMaterial(keyhold.server, randomBytes(PLAINTEXT_BYTES));
-      measurements.push(...(await measureServer(context, keyhold.server, cryptoTargets(material))));
+      const material = await prepareCryptoMaterial(keyhold.server, plaintext);
+      measurements.push(...(await measureServer(context, keyhold.server, cryptoTargets(material, audit))));
     } catch (error) {
       failed = true;
       const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
-      progress(`key-service targets ${reason}`);
+      progress(`key-service targets (audit ${audit}) ${reason}`);
       const measured = new Set(measurements.map((m) => m.label));
       skipped.push({ targets: cryptoLabels.filter((label) => !measured.has(label)), reason });
     } finally {

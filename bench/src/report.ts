@@ -49,9 +49,13 @@ export function formatReport(result: BenchResult): string {
     "",
   );
   lines.push(...table(summary.rows));
-  if (summary.dataKeyToEncrypt.length > 0) {
-    lines.push("", "GenerateDataKey / Encrypt req/s: " + summary.dataKeyToEncrypt.map((r) => `${r.ratio.toFixed(2)}× at ${r.concurrency} in flight`).join(", "));
-  }
+  const ratios = (title: string, values: Summary["dataKeyToEncrypt"]) =>
+    values.length === 0 ? [] : [`${title}: ` + values.map((r) => `${r.ratio.toFixed(2)}× at ${r.concurrency} in flight`).join(", ")];
+  const ratioLines = [
+    ...ratios("GenerateDataKey / Encrypt req/s", summary.dataKeyToEncrypt),
+    ...ratios("Encrypt audit on / audit off req/s", summary.encryptAuditedToUnaudited),
+  ];
+  if (ratioLines.length > 0) lines.push("", ...ratioLines);
   for (const skip of result.skipped) lines.push("", `SKIPPED ${skip.targets.join(", ")}: ${skip.reason}`);
   lines.push("", "Targets:");
   for (const check of summary.checks) lines.push(`  ${check.status.padEnd(4)}  ${check.name}${formatCheckValue(check)}`);

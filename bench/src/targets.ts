@@ -3,7 +3,13 @@ import { join } from "node:path";
 import type { ProtoSource } from "./ghz.ts";
 import type { CryptoMaterial } from "./keyhold.ts";
 
-export type TargetId = "bare-echo" | "kit-echo" | "encrypt" | "decrypt" | "generate-data-key";
+export type CryptoTargetKind = "encrypt" | "decrypt" | "generate-data-key";
+/** The crypto targets against the Keyhold process started with KEYHOLD_AUDIT=off. */
+export type UnauditedTargetId = `${CryptoTargetKind}-audit-off`;
+export type TargetId = "bare-echo" | "kit-echo" | CryptoTargetKind | UnauditedTargetId;
+
+/** Whether the Keyhold process under test audits its calls (KEYHOLD_AUDIT; off: benchmarking only). */
+export type AuditMode = "on" | "off";
 
 export interface Target {
   readonly id: TargetId;
@@ -38,33 +44,46 @@ export function kitEchoTarget(): Target {
   return { id: "kit-echo", label: "server-kit echo", call: ECHO_CALL, data: EMPTY_ECHO, proto: undefined };
 }
 
-/** The label crypto targets are reported under before (or instead of) being run. */
-export const CRYPTO_TARGET_LABELS: Readonly<Record<"encrypt" | "decrypt" | "generate-data-key", string>> = {
+/** The label crypto targets (against the audited process) are reported under before (or instead of) being run. */
+export const CRYPTO_TARGET_LABELS: Readonly<Record<CryptoTargetKind, string>> = {
   encrypt: "key-service Encrypt 1 KiB",
   decrypt: "key-service Decrypt 1 KiB",
   "generate-data-key": "key-service GenerateDataKey",
 };
 
-export function cryptoTargets(material: CryptoMaterial): Target[] {
+/** The labels of the crypto targets against the process with the given audit mode. */
+export function cryptoTargetLabels(audit: AuditMode): string[] {
+  return Object.values(CRYPTO_TARGET_LABELS).map((label) => labelFor(label, audit));
+}
+
+function labelFor(label: string, audit: AuditMode): string {
+  return audit === "on" ? label : `${label} (audit off)`;
+}
+
+function idFor(kind: CryptoTargetKind, audit: AuditMode): TargetId {
+  return audit === "on" ? kind : `${kind}-audit-off`;
+}
+
+export function cryptoTargets(material: CryptoMaterial, audit: AuditMode): Target[] {
   const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
   return [
     {
-      id: "encrypt",
-      label: CRYPTO_TARGET_LABELS.encrypt,
+      id: idFor("encrypt", audit),
+      label: labelFor(CRYPTO_TARGET_LABELS.encrypt, audit),
       call: "keyhold.key.v1.CryptoService/Encrypt",
       data: { key_id: material.keyId, plaintext: base64(material.plaintext) },
       proto: undefined,
     },
     {
-      id: "decrypt",
-      label: CRYPTO_TARGET_LABELS.decrypt,
+      id: idFor("decrypt", audit),
+      label: labelFor(CRYPTO_TARGET_LABELS.decrypt, audit),
       call: "keyhold.key.v1.CryptoService/Decrypt",
       data: { ciphertext_blob: base64(material.ciphertextBlob) },
       proto: undefined,
     },
     {
-      id: "generate-data-key",
-      label: CRYPTO_TARGET_LABELS["generate-data-key"],
+      id: idFor("generate-data-key", audit),
+      label: labelFor(CRYPTO_TARGET_LABELS["generate-data-key"], audit),
       call: "keyhold.key.v1.CryptoService/GenerateDataKey",
       data: { key_id: material.keyId },
       proto: undefined,

@@ -19,6 +19,12 @@ export interface DevConfig {
   readonly auditOutboxDir: string;
   /** Where `keyhold dev` writes a generated administrator API key (mode 0600). */
   readonly adminKeyFile: string;
+  /**
+   * KEYHOLD_AUDIT (default "on"). "off" is for benchmarking only: no public binding runs the audit
+   * interceptor and no outbox or shipper is opened, so every call goes unaudited (audit-service
+   * itself still runs). Anything but "on" or "off" is refused.
+   */
+  readonly audit: boolean;
 }
 
 export const DEFAULT_GRPC_ADDRESS = "127.0.0.1:7700";
@@ -35,7 +41,15 @@ export function readDevConfig(env: Readonly<Record<string, string | undefined>>,
     auditHmacKeyFile: env["KEYHOLD_AUDIT_HMAC_KEY_FILE"] ?? join(dataDir, "audit-hmac.key"),
     auditOutboxDir: dataDir,
     adminKeyFile: join(dataDir, "admin-api-key"),
+    audit: readAuditSwitch(env["KEYHOLD_AUDIT"]),
   };
+}
+
+/** KEYHOLD_AUDIT: unset or "on" audits every public call; "off" (benchmarking only) audits none. */
+function readAuditSwitch(value: string | undefined): boolean {
+  if (value === undefined || value === "on") return true;
+  if (value === "off") return false;
+  throw new Error(`KEYHOLD_AUDIT must be on or off, got "${value}"`);
 }
 
 export const AUDIT_HMAC_KEY_BYTES = 32;

@@ -9,6 +9,9 @@
 // outbox before the call is answered (fail closed); one shipper per outbox streams it to
 // audit-service's AuditIngestService as that service. The internal services (AuthorizationService,
 // AuditIngestService) are not audited.
+//
+// KEYHOLD_AUDIT=off (config.audit false; benchmarking only): no audit interceptor, no outbox, no
+// shipper; every call goes unaudited, and a warning says so. audit-service still runs.
 import { join } from "node:path";
 import { Outbox, AuditShipper, auditInterceptor } from "@keyhold/audit-client";
 import { createAuditServiceApp, type AuditServiceApp, type AuditServiceOverrides } from "@keyhold/audit-service";
@@ -31,10 +34,12 @@ export interface DevInstance {
   readonly keyService: KeyServiceApp;
   readonly policyService: PolicyServiceApp;
   readonly auditService: AuditServiceApp;
-  /** Each audited service's outbox (`<dataDir>/<service>-audit-outbox.sqlite`). */
-  readonly outboxes: Readonly<Record<AuditedService, Outbox>>;
-  /** Each audited service's shipper to audit-service. */
-  readonly shippers: Readonly<Record<AuditedService, AuditShipper>>;
+  /** Whether public calls are audited (false only with KEYHOLD_AUDIT=off, for benchmarking). */
+  readonly audited: boolean;
+  /** Each audited service's outbox (`<dataDir>/<service>-audit-outbox.sqlite`); empty when not audited. */
+  readonly outboxes: Readonly<Partial<Record<AuditedService, Outbox>>>;
+  /** Each audited service's shipper to audit-service; empty when not audited. */
+  readonly shippers: Readonly<Partial<Record<AuditedService, AuditShipper>>>;
   /** The key-service's view of policy decisions (for measurements of its cache). */
   readonly keyServiceAuthority: CachedPolicyAuthority;
   /** The administrator API key when this start generated it (first start); else undefined. */
@@ -65,6 +70,9 @@ const AUDITED_BINDINGS: Readonly<Record<string, { readonly service: AuditedServi
 
 const SYSTEM_CLOCK = { now: () => new Date() };
 
+/** Logged (at warn, so it shows at the default level and at KEYHOLD_LOG_LEVEL=warn) when KEYHOLD_AUDIT=off. */
+export const AUDIT_OFF_WARNING = "KEYHOLD_AUDIT=off: AUDITING IS DISABLED, EVERY CALL GOES UNAUDITED; for benchmarking only, never for real use";
+
 export async function startDev(config: DevConfig, logger: Logger, overrides: DevOverrides = {}): Promise<DevInstance> {
   // Shutdown runs in phases: the server stops taking calls, the shippers deliver what they can,
   // the outboxes close, then key-service and policy-service, and audit-service last (it receives
@@ -86,7 +94,8 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
   };
   try {
     const trustedProxies = config.server.trustedProxies;
-    const hmacKey = loadAuditHmacKey(config.auditHmacKeyFile);
+    if (!config.audit) logger.warn(AUDIT_OFF_WARNING, { audit: "off" });
+    const hmacKey = config.audit ? loadAuditHmacKey(config.auditHmacKeyFile) : undefined;
     const policyService = await createPolicyServiceApp(config.policyService, logger, overrides.policyService, { trustedProxies });
     phases.audit.push(() => policyService.close());
 
@@ -132,9 +141,9 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
         },
       });
     const services: readonly AuditedService[] = ["key-service", "policy-service", "audit-service"];
-    const outboxes = {} as Record<AuditedService, Outbox>;
-    const shippers = {} as Record<AuditedService, AuditShipper>;
-    for (const service of services) {
+    const outboxes: Partial<Record<AuditedService, Outbox>> = {};
+    const shippers: Partial<Record<AuditedService, AuditShipper>> = {};
+    for (const service of config.audit ? services : []) {
       const outbox = await openOutbox(service);
       phases.outboxes.push(() => outbox.close());
       outboxes[service] = outbox;
@@ -150,10 +159,13 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
 
     const withAudit = (binding: ServiceBinding, appInterceptors: readonly CallInterceptor[]): ServiceBinding => {
       const audited = AUDITED_BINDINGS[binding.service.typeName];
-      const audit: CallInterceptor[] =
-        audited === undefined
-          ? []
-          : [auditInterceptor({ service: audited.service, actionPrefix: audited.actionPrefix, outbox: outboxes[audited.service], clock: SYSTEM_CLOCK, hmacKey })];
+      const audit: CallInterceptor[] = [];
+      if (config.audit && audited !== undefined) {
+        // Fail closed: auditing on means every public binding has its interceptor, or no start.
+        const outbox = outboxes[audited.service];
+        if (outbox === undefined || hmacKey === undefined) throw new Error(`no audit outbox for ${audited.service}`);
+        audit.push(auditInterceptor({ service: audited.service, actionPrefix: audited.actionPrefix, outbox, clock: SYSTEM_CLOCK, hmacKey }));
+      }
       return { ...binding, interceptors: [...audit, ...appInterceptors, ...binding.interceptors] };
     };
     const started = new KeyholdServer({
@@ -176,7 +188,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     phases.server.push(() => started.stop());
     for (const binding of started.bindings) {
       const audited = AUDITED_BINDINGS[binding.service.typeName];
-      started.health.setServing(binding.service.typeName, audited === undefined || outboxes[audited.service].healthy);
+      started.health.setServing(binding.service.typeName, audited === undefined || !config.audit || outboxes[audited.service]?.healthy === true);
     }
     return {
       addresses,
@@ -184,6 +196,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       keyService,
       policyService,
       auditService,
+      audited: config.audit,
       outboxes,
       shippers,
       keyServiceAuthority,

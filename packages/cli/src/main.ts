@@ -12,7 +12,18 @@ KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (lo
 KEYHOLD_CORS_ORIGINS, KEYHOLD_SHUTDOWN_GRACE_MS (10000),
 TLS on both ports: KEYHOLD_TLS_CERT_FILE, KEYHOLD_TLS_KEY_FILE; client certificates:
 KEYHOLD_TLS_CLIENT_CA_FILE, KEYHOLD_TLS_REQUIRE_CLIENT_CERT (false); mesh sidecars whose
-x-forwarded-client-cert is honoured: KEYHOLD_TRUSTED_PROXIES (IPs / CIDRs, comma-separated)`;
+x-forwarded-client-cert is honoured: KEYHOLD_TRUSTED_PROXIES (IPs / CIDRs, comma-separated),
+KEYHOLD_AUDIT (on): off is FOR BENCHMARKING ONLY; it installs no audit interceptor and opens no
+audit outbox, so every call goes unaudited (audit-service still runs); never use it for real keys`;
+
+const AUDIT_OFF_BANNER = [
+  "",
+  "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+  "!!  WARNING: KEYHOLD_AUDIT=off. AUDITING IS DISABLED: EVERY CALL GOES UNAUDITED.  !!",
+  "!!  This switch exists for benchmarking only. Never use it for real keys or data. !!",
+  "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+  "",
+].join("\n") + "\n";
 
 async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
@@ -22,6 +33,7 @@ async function main(args: readonly string[]): Promise<number> {
   }
   const config = loadDevConfig();
   const logger = createJsonLogger({ level: config.server.logLevel });
+  if (!config.audit) process.stderr.write(AUDIT_OFF_BANNER);
   const instance = await startDev(config, logger);
   const adminKeyLines =
     instance.bootstrapCredential === undefined
@@ -41,7 +53,7 @@ async function main(args: readonly string[]): Promise<number> {
   process.stderr.write(
     [
       "",
-      `Keyhold is running (development mode, data in ${config.dataDir})`,
+      `Keyhold is running (development mode, data in ${config.dataDir})${config.audit ? "" : "  -- AUDIT OFF: EVERY CALL GOES UNAUDITED (benchmarking only)"}`,
       `  gRPC:               ${config.server.grpc.host}:${instance.addresses.grpcPort}${tlsNote}`,
       `  Connect / gRPC-Web: ${config.server.tls === undefined ? "http" : "https"}://${config.server.http.host}:${instance.addresses.httpPort}  (health: /healthz)`,
       ...adminKeyLines,
