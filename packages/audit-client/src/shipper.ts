@@ -20,6 +20,11 @@ export interface ShipperOptions {
   readonly transport: Transport;
   /** Events per AppendEvents call (default 500). */
   readonly batchSize?: number;
+  /**
+   * After an idle wait ends, how long to let events gather before reading a batch (default 50
+   * ms): audit-service then commits many events at once instead of one per call.
+   */
+  readonly lingerMs?: number;
   /** First retry delay after a failure (default 200 ms); doubles per failure up to maxBackoffMs. */
   readonly initialBackoffMs?: number;
   /** Longest retry delay (default 30 s). */
@@ -66,6 +71,7 @@ export class AuditShipper {
   private readonly client: Client<typeof AuditIngestService>;
   private readonly rawClient: Client<typeof RawAuditIngest> | undefined;
   private readonly batchSize: number;
+  private readonly lingerMs: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly requestTimeoutMs: number;
@@ -87,6 +93,7 @@ export class AuditShipper {
     this.client = createClient(AuditIngestService, options.transport);
     this.rawClient = (options.wire ?? "passthrough") === "passthrough" ? createClient(RawAuditIngest, options.transport) : undefined;
     this.batchSize = options.batchSize ?? 500;
+    this.lingerMs = options.lingerMs ?? 50;
     this.initialBackoffMs = options.initialBackoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -153,6 +160,7 @@ export class AuditShipper {
           return;
         }
         await this.idle(batch.lastSequence, signal);
+        if (!this.draining && this.lingerMs > 0) await sleep(this.lingerMs, signal);
         continue;
       }
       try {
