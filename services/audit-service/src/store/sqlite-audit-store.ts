@@ -1,8 +1,7 @@
 // AuditStore on better-sqlite3: WAL journal, synchronous=FULL (a commit is on disk before an
 // append is acknowledged), prepared statements, one transaction per appended batch.
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import { GENESIS_CHAIN_HASH } from "../domain/chain.ts";
 import type { EventColumns } from "../domain/event.ts";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
@@ -83,32 +82,20 @@ const toCheckpoint = (row: CheckpointRow): StoredCheckpoint => ({
   frontier: splitFrontier(row.frontier),
 });
 
-/** Opens (creating and migrating as needed) a SQLite database file, or ":memory:". */
-export function openSqliteDatabase(path: string): Database.Database {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  db.pragma("busy_timeout = 5000");
-  const current = db.pragma("user_version", { simple: true }) as number;
-  for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(SQLITE_MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
-  return db;
+/** Opens (creating and migrating as needed) this service's database file, or ":memory:". */
+export function openSqliteDatabase(path: string): SqliteDatabase {
+  return openMigratedDatabase(path, SQLITE_MIGRATIONS);
 }
 
 const RECORD_COLUMNS = "idx, event, leaf_hash, chain_hash, appended_at, event_id, time_us, account_id, principal_krn, action, resource, outcome_code, outcome_reason, source, source_sequence";
 
 export class SqliteAuditStore implements AuditStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly now: () => number;
   private readonly lookupStatements = new Map<string, Database.Statement<Record<string, unknown>, RecordRow>>();
   private readonly statements;
 
-  constructor(db: Database.Database, now: () => number = Date.now) {
+  constructor(db: SqliteDatabase, now: () => number = Date.now) {
     this.db = db;
     this.now = now;
     const safe = <S extends { safeIntegers(toggle?: boolean): S }>(statement: S): S => statement.safeIntegers(true);

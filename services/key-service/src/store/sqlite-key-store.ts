@@ -1,8 +1,6 @@
 // KeyStore on better-sqlite3: WAL journal, synchronous=FULL (key material is fsynced on
 // commit), prepared statements, one transaction per multi-row write.
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import type { AliasWrite, CreateKeyOutcome, KeyPatch, KeyStore, NewKey, Page, TagWrite } from "./key-store.ts";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import type { AliasRecord, IdempotencyRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
@@ -69,29 +67,16 @@ const toAlias = (row: AliasRow): AliasRecord => ({
   updatedAt: new Date(row.updated_at),
 });
 
-/** Opens (creating and migrating as needed) a SQLite database file, or ":memory:". */
-export function openSqliteDatabase(path: string): Database.Database {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
-  const current = db.pragma("user_version", { simple: true }) as number;
-  for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(SQLITE_MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
-  return db;
+/** Opens (creating and migrating as needed) this service's database file, or ":memory:". */
+export function openSqliteDatabase(path: string): SqliteDatabase {
+  return openMigratedDatabase(path, SQLITE_MIGRATIONS);
 }
 
 export class SqliteKeyStore implements KeyStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly statements;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteDatabase) {
     this.db = db;
     this.statements = {
       insertKey: db.prepare(

@@ -1,9 +1,7 @@
 // PolicyStore on better-sqlite3: WAL journal, synchronous=FULL (every credential and policy
 // change is fsynced on commit), prepared statements, one transaction per write. The change
 // sequence is bumped inside the writing transaction; listeners run after the outermost commit.
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import type { AddCertificateIdentityOutcome, AttachOutcome, CreateOutcome, GrantFilter, Page, PolicyStore } from "./policy-store.ts";
 import type {
@@ -202,22 +200,9 @@ const toSession = (row: SessionRow): RoleSessionRecord => ({
   expiresAt: new Date(row.expires_at),
 });
 
-/** Opens (creating and migrating as needed) a SQLite database file, or ":memory:". */
-export function openSqliteDatabase(path: string): Database.Database {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
-  const current = db.pragma("user_version", { simple: true }) as number;
-  for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(SQLITE_MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
-  return db;
+/** Opens (creating and migrating as needed) this service's database file, or ":memory:". */
+export function openSqliteDatabase(path: string): SqliteDatabase {
+  return openMigratedDatabase(path, SQLITE_MIGRATIONS);
 }
 
 /** A write's result, and whether it changed anything (only changes bump the sequence). */
@@ -230,13 +215,13 @@ const changed = <T>(value: T): Written<T> => ({ value, changed: true });
 const unchanged = <T>(value: T): Written<T> => ({ value, changed: false });
 
 export class SqlitePolicyStore implements PolicyStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly statements;
   private readonly listeners = new Set<(event: ChangeEvent) => void>();
   /** Changes of the open transaction, announced after the outermost commit. */
   private readonly pending: ChangeEvent[] = [];
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteDatabase) {
     this.db = db;
     this.statements = {
       currentSequence: db.prepare<[], { value: number }>(`SELECT value FROM change_sequence WHERE id = 1`),

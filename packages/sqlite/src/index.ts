@@ -1,0 +1,2 @@
+export { openMigratedDatabase } from "./open.ts";
+export type { SqliteDatabase } from "./open.ts";
