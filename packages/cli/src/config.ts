@@ -1,11 +1,10 @@
 // The only reader of the environment for the keyhold command.
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { readAuditServiceConfig, type AuditServiceConfig } from "@keyhold/audit-service";
 import { readKeyServiceConfig, type KeyServiceConfig } from "@keyhold/key-service";
 import { readPolicyServiceConfig, type PolicyServiceConfig } from "@keyhold/policy-service";
-import { readServerConfig, type ServerConfig } from "@keyhold/server-kit";
+import { readOrCreateSecretFile, readServerConfig, type ServerConfig } from "@keyhold/server-kit";
 
 export interface DevConfig {
   readonly dataDir: string;
@@ -58,25 +57,18 @@ export const AUDIT_HMAC_KEY_BYTES = 32;
  * Reads the audit HMAC key file, creating it (32 random bytes, mode 0600) when missing. A file
  * of another size is refused rather than replaced: events already recorded depend on it.
  */
-export function loadAuditHmacKey(path: string): Uint8Array {
-  mkdirSync(dirname(path), { recursive: true });
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, "wx", 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+/** The audit HMAC key, created (32 random bytes, mode 0600) on first start. */
+export async function loadAuditHmacKey(path: string): Promise<Uint8Array> {
+  const { bytes } = await readOrCreateSecretFile(path, {
+    what: "audit HMAC key file",
+    maxBytes: 4096,
+    generate: () => randomBytes(AUDIT_HMAC_KEY_BYTES),
+  });
+  if (bytes.byteLength !== AUDIT_HMAC_KEY_BYTES) {
+    bytes.fill(0);
+    throw new Error(`${path} must hold exactly ${AUDIT_HMAC_KEY_BYTES} bytes (the audit HMAC key)`);
   }
-  if (fd !== undefined) {
-    try {
-      writeSync(fd, randomBytes(AUDIT_HMAC_KEY_BYTES));
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(path, 0o600);
-  }
-  const key = readFileSync(path);
-  if (key.byteLength !== AUDIT_HMAC_KEY_BYTES) throw new Error(`${path} must hold exactly ${AUDIT_HMAC_KEY_BYTES} bytes (the audit HMAC key)`);
-  return new Uint8Array(key);
+  return new Uint8Array(bytes);
 }
 
 export function loadDevConfig(): DevConfig {

@@ -95,7 +95,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
   try {
     const trustedProxies = config.server.trustedProxies;
     if (!config.audit) logger.warn(AUDIT_OFF_WARNING, { audit: "off" });
-    const hmacKey = config.audit ? loadAuditHmacKey(config.auditHmacKeyFile) : undefined;
+    const hmacKey = config.audit ? await loadAuditHmacKey(config.auditHmacKeyFile) : undefined;
     const policyService = await createPolicyServiceApp(config.policyService, logger, overrides.policyService, { trustedProxies });
     phases.audit.push(() => policyService.close());
 

@@ -21,3 +21,5 @@ export { fromPeerError } from "./peer-error.ts";
 export { parseSubjectAltName } from "./tls.ts";
 export type { PeerIdentity, ServerTlsOptions } from "./tls.ts";
 export { DEFAULT_PAGE_SIZE, decodePageToken, encodePageToken, MAX_PAGE_SIZE, pageSize } from "./paging.ts";
+export { readOrCreateSecretFile } from "./secret-file.ts";
+export type { SecretFile, SecretFileSpec } from "./secret-file.ts";

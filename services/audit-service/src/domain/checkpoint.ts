@@ -8,11 +8,10 @@
 // The signer is behind CheckpointSigner: this issue's implementation keeps an Ed25519 key in a
 // local file (created 0600 on first start); an HSM-held key comes with issue 6.
 import * as crypto from "node:crypto";
-import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { CheckpointSchema, type Checkpoint } from "@keyhold/proto";
-import { KeyholdError, type Logger } from "@keyhold/server-kit";
+import { KeyholdError, readOrCreateSecretFile, type Logger } from "@keyhold/server-kit";
 import { isValidTimestamp } from "./event.ts";
 
 export const CHECKPOINT_HEADER = "keyhold-audit-checkpoint v1";
@@ -150,13 +149,14 @@ export class LocalFileCheckpointSigner implements CheckpointSigner {
 
   static async open(file: string, logger: Logger): Promise<LocalFileCheckpointSigner> {
     const resolved = path.resolve(file);
-    let pem = await readKeyFile(resolved);
-    if (pem === undefined) {
-      await createKeyFile(resolved);
-      pem = await readKeyFile(resolved);
-      if (pem === undefined) throw new KeyholdError("INTERNAL", `checkpoint signing key file ${resolved} vanished after creation`);
-      logger.info("created a new checkpoint signing key file", { path: resolved });
-    }
+    const secret = await readOrCreateSecretFile(resolved, {
+      what: "checkpoint signing key file",
+      maxBytes: 4096,
+      generate: () => Buffer.from(crypto.generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" })),
+    });
+    const pem = secret.bytes.toString("utf8");
+    secret.bytes.fill(0);
+    if (secret.created) logger.info("created a new checkpoint signing key file", { path: resolved });
     let key: crypto.KeyObject;
     try {
       key = crypto.createPrivateKey({ key: pem, format: "pem" });
@@ -179,64 +179,3 @@ export class LocalFileCheckpointSigner implements CheckpointSigner {
   }
 }
 
-function isErrno(error: unknown, code: string): boolean {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
-}
-
-async function readKeyFile(file: string): Promise<string | undefined> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(file, "r");
-  } catch (error) {
-    if (isErrno(error, "ENOENT")) return undefined;
-    throw new KeyholdError("INTERNAL", `checkpoint signing key file ${file} cannot be opened`, { cause: error });
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw new KeyholdError("INTERNAL", `checkpoint signing key file ${file} is not a regular file`);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new KeyholdError(
-        "INTERNAL",
-        `checkpoint signing key file ${file} has mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}: group and others must have no access (chmod 600)`,
-      );
-    }
-    if (stat.size > 4096) throw new KeyholdError("INTERNAL", `checkpoint signing key file ${file} is too large to be a key`);
-    return await handle.readFile("utf8");
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Written to a temporary 0600 file, synced, then linked into place (a concurrent first start keeps the other's key). */
-async function createKeyFile(file: string): Promise<void> {
-  const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const temp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(8).toString("hex")}.tmp`);
-  const { privateKey } = crypto.generateKeyPairSync("ed25519");
-  const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  try {
-    const handle = await fs.open(temp, "wx", 0o600);
-    try {
-      await handle.writeFile(pem);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await fs.link(temp, file);
-    } catch (error) {
-      if (!isErrno(error, "EEXIST")) throw error;
-    }
-    const dirHandle = await fs.open(dir, "r");
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
-  } catch (error) {
-    if (error instanceof KeyholdError) throw error;
-    throw new KeyholdError("INTERNAL", `checkpoint signing key file ${file} could not be created`, { cause: error });
-  } finally {
-    await fs.rm(temp, { force: true });
-  }
-}
