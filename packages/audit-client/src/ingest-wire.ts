@@ -22,13 +22,15 @@ export type RawAppendEventsResponse = Message<"keyhold.audit.v1.RawAppendEventsR
   acknowledgedThrough: bigint;
 };
 
-export type RawAuditIngestService = GenService<{
+export type RawAuditIngestMethods = {
   appendEvents: {
     methodKind: "unary";
     input: GenMessage<RawAppendEventsRequest>;
     output: GenMessage<RawAppendEventsResponse>;
   };
-}>;
+};
+
+export type RawAuditIngestService = GenService<RawAuditIngestMethods>;
 
 const { OPTIONAL, REPEATED } = FieldDescriptorProto_Label;
 const { STRING, BYTES, INT64 } = FieldDescriptorProto_Type;

@@ -8,7 +8,8 @@
 // still sees whom authentication established.
 import { randomUUID } from "node:crypto";
 import { KeyholdError, type CallInterceptor } from "@keyhold/server-kit";
-import { buildAuditEvent } from "./event.ts";
+import { encodeAuditEvent } from "./canonical-event.ts";
+import { auditEventFields } from "./event.ts";
 import { auditUnavailable, type AuditSink } from "./outbox.ts";
 
 export interface AuditInterceptorOptions {
@@ -52,9 +53,9 @@ export function auditInterceptor(options: AuditInterceptorOptions): CallIntercep
     }
     const latencyMicros = (performance.now() - started) * 1000;
     try {
-      const event = buildAuditEvent({
-        call, service, actionPrefix, eventId: newEventId(), time, latencyMicros, failed, error, hmacKey, plainContextAccounts,
-      });
+      const event = encodeAuditEvent(
+        auditEventFields({ call, service, actionPrefix, eventId: newEventId(), time, latencyMicros, failed, error, hmacKey, plainContextAccounts }),
+      );
       await outbox.append(event);
     } catch (cause) {
       throw cause instanceof KeyholdError && cause.reason === "AUDIT_UNAVAILABLE" ? cause : auditUnavailable(cause);

@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
+import { sourceField, withSourceFields } from "./ingest-wire.ts";
 import { packEvents, unpackEvents, type WriterConfig, type WriterFailure, type WriterReply, type WriterRequest, type WriterResult } from "./outbox-protocol.ts";
 
 const SCHEMA_VERSION = 1;
@@ -74,6 +75,7 @@ function serve(port: NonNullable<typeof parentPort>, config: WriterConfig): void
     return;
   }
   const { db, source } = opened;
+  const sourceBytes = sourceField(source);
   const lastSequenceStmt = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").pluck();
   const lastSequence = (): number => (lastSequenceStmt.get() as number | undefined) ?? 0;
   const insert = db.prepare("INSERT INTO outbox (event, appended_at) VALUES (?, ?)");
@@ -107,9 +109,10 @@ function serve(port: NonNullable<typeof parentPort>, config: WriterConfig): void
       }
       case "read": {
         const rows = read.all(request.after, request.limit) as { sequence: number; event: Buffer }[];
+        const events = request.withSourceFields ? rows.map((row) => withSourceFields(row.event, sourceBytes, row.sequence)) : rows.map((row) => row.event);
         return {
           kind: "read",
-          events: packEvents(rows.map((row) => row.event)),
+          events: packEvents(events),
           sequences: Float64Array.from(rows, (row) => row.sequence),
           lastSequence: last,
         };

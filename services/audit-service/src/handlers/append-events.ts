@@ -4,27 +4,25 @@
 // expected sequence is FAILED_PRECONDITION AUDIT_SEQUENCE_GAP (metadata acknowledged_through),
 // so the shipper resends in order. Answers after the records are durably committed. An empty
 // batch appends nothing and answers the source's current mark.
-import type { AppendEventsRequestSchema, AppendEventsResponseSchema } from "@keyhold/proto";
+//
+// Served through the wire-compatible RawAuditIngest view of AuditIngestService: the events
+// arrive as their encoded bytes and go to the log writer thread as they are, where they are
+// decoded, validated and hashed (this event loop never decodes an event).
+import type { RawAuditIngestMethods } from "@keyhold/audit-client";
 import { accessDenied } from "@keyhold/authz";
 import { invalidArgument, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
-import type { PreparedEvent } from "../domain/audit-log.ts";
-import { encodeForLog, eventColumns, MAX_BATCH_EVENTS, SOURCE, validateIngestEvent } from "../domain/event.ts";
+import { MAX_BATCH_EVENTS, SOURCE } from "../domain/event.ts";
 
-export function appendEvents(ctx: AppContext): UnaryHandler<typeof AppendEventsRequestSchema, typeof AppendEventsResponseSchema> {
+type AppendEventsMethod = RawAuditIngestMethods["appendEvents"];
+
+export function appendEvents(ctx: AppContext): UnaryHandler<AppendEventsMethod["input"], AppendEventsMethod["output"]> {
   return async (request, call) => {
     if (call.callingService === undefined) throw accessDenied("audit:AppendEvents", "an internal Keyhold API");
     const source = request.source;
     if (source === "") throw invalidArgument("source", "is required");
     if (!SOURCE.test(source)) throw invalidArgument("source", "must be 1 to 256 printable ASCII characters without spaces");
     if (request.events.length > MAX_BATCH_EVENTS) throw invalidArgument("events", `must hold at most ${MAX_BATCH_EVENTS} events`);
-    const prepared: PreparedEvent[] = request.events.map((raw, i) => {
-      const event = validateIngestEvent(raw, i, source);
-      if (i > 0 && event.sourceSequence !== request.events[i - 1]!.sourceSequence + 1n) {
-        throw invalidArgument(`events[${i}].source_sequence`, "must follow the previous event's by exactly one");
-      }
-      return { bytes: encodeForLog(event, `events[${i}]`), columns: eventColumns(event) };
-    });
-    return { acknowledgedThrough: ctx.log.append(source, prepared) };
+    return { acknowledgedThrough: await ctx.log.append(source, request.events) };
   };
 }
