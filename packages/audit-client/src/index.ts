@@ -12,3 +12,4 @@ export { packEvents, unpackEvents } from "./outbox-protocol.ts";
 export type { PackedEvents } from "./outbox-protocol.ts";
 export { RawAuditIngest } from "./ingest-wire.ts";
 export type { RawAppendEventsRequest, RawAppendEventsResponse, RawAuditIngestMethods, RawAuditIngestService } from "./ingest-wire.ts";
+export { uuidV7Generator } from "./event-id.ts";

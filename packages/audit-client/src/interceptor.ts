@@ -6,9 +6,9 @@
 // Install it as the OUTERMOST interceptor (first in the list, before authentication) so calls
 // that authentication refuses are audited too; it reads call.principal after the call ran, so it
 // still sees whom authentication established.
-import { randomUUID } from "node:crypto";
 import { KeyholdError, type CallInterceptor } from "@keyhold/server-kit";
 import { encodeAuditEvent } from "./canonical-event.ts";
+import { uuidV7Generator } from "./event-id.ts";
 import { auditEventFields } from "./event.ts";
 import { auditUnavailable, type AuditSink } from "./outbox.ts";
 
@@ -25,7 +25,7 @@ export interface AuditInterceptorOptions {
   readonly hmacKey: Uint8Array;
   /** Accounts that opted in to plain encryption context values in the audit trail. */
   readonly plainContextAccounts?: ReadonlySet<string>;
-  /** Event ids (default: random UUIDs). */
+  /** Event ids (default: UUIDv7, time-ordered, see event-id.ts). */
   readonly newEventId?: () => string;
 }
 
@@ -38,7 +38,7 @@ export function auditInterceptor(options: AuditInterceptorOptions): CallIntercep
   const { service, actionPrefix, outbox, clock } = options;
   const hmacKey = Uint8Array.from(options.hmacKey);
   const plainContextAccounts = options.plainContextAccounts ?? new Set<string>();
-  const newEventId = options.newEventId ?? randomUUID;
+  const newEventId = options.newEventId ?? uuidV7Generator();
   return (next) => async (request, call) => {
     const time = clock.now();
     const started = performance.now();

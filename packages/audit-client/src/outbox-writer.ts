@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { sourceField, withSourceFields } from "./ingest-wire.ts";
+import { packWithSourceFields, sourceField } from "./ingest-wire.ts";
 import { packEvents, unpackEvents, type WriterConfig, type WriterFailure, type WriterReply, type WriterRequest, type WriterResult } from "./outbox-protocol.ts";
 
 const SCHEMA_VERSION = 1;
@@ -109,11 +109,12 @@ function serve(port: NonNullable<typeof parentPort>, config: WriterConfig): void
       }
       case "read": {
         const rows = read.all(request.after, request.limit) as { sequence: number; event: Buffer }[];
-        const events = request.withSourceFields ? rows.map((row) => withSourceFields(row.event, sourceBytes, row.sequence)) : rows.map((row) => row.event);
+        const sequences = Float64Array.from(rows, (row) => row.sequence);
+        const stored = rows.map((row) => row.event);
         return {
           kind: "read",
-          events: packEvents(events),
-          sequences: Float64Array.from(rows, (row) => row.sequence),
+          events: request.withSourceFields ? packWithSourceFields(stored, sequences, sourceBytes) : packEvents(stored),
+          sequences,
           lastSequence: last,
         };
       }

@@ -80,3 +80,42 @@ test("every event that passes validation survives the protobuf JSON of an export
   }
   assert.ok(checked >= 450, `only ${checked} generated events were valid`);
 });
+
+test("the fast decoder gives what fromBinary gives, for canonical, mutated and truncated events", async () => {
+  const { decodeEventFields } = await import("./event-decoder.ts");
+  const { encodeAuditEvent } = await import("@keyhold/audit-client");
+  // The canonical encoding writes every field's value, so equal bytes mean equal fields.
+  const same = (bytes: Uint8Array, label: string) => {
+    let expected: Uint8Array;
+    try {
+      expected = encodeAuditEvent(decodeEvent(bytes));
+    } catch {
+      assert.throws(() => decodeEventFields(bytes), Error, label);
+      return;
+    }
+    assert.deepEqual(Buffer.from(encodeAuditEvent(decodeEventFields(bytes))), Buffer.from(expected), label);
+  };
+  let seed = 99;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let i = 0; i < 400; i++) {
+    const event = makeEvent(i + 1, {
+      encryptionContext: random() < 0.5 ? {} : { a: "x", b: random() < 0.2 ? "é" : "y" },
+      userAgent: random() < 0.1 ? "agent ü" : "agent",
+      latencyMicros: random() < 0.1 ? -5n : BigInt(Math.floor(random() * 1e9)),
+      outcome: random() < 0.1 ? undefined : { code: Math.floor(random() * 17) - (random() < 0.05 ? 20 : 0), reason: random() < 0.5 ? "" : "ACCESS_DENIED" },
+      time: random() < 0.1 ? undefined : { seconds: BigInt(Math.floor(random() * 2 ** 40)), nanos: Math.floor(random() * 1e9) },
+    });
+    const bytes = encodeAuditEvent(event);
+    same(bytes, `canonical ${i}`);
+    // One byte changed, a prefix, a repeated field, an unknown field appended.
+    const mutated = Uint8Array.from(bytes);
+    mutated[Math.floor(random() * mutated.length)] = Math.floor(random() * 256);
+    same(mutated, `mutated ${i}`);
+    same(bytes.subarray(0, Math.floor(random() * bytes.length)), `truncated ${i}`);
+    same(Buffer.concat([bytes, Buffer.from([0x1a, 0x02, 0x6b, 0x73])]), `repeated ${i}`);
+    same(Buffer.concat([bytes, Buffer.from([0xa8, 0x01, 0x05])]), `unknown ${i}`);
+  }
+});

@@ -4,7 +4,8 @@
 // never decodes or hashes events.
 import { invalidArgument } from "@keyhold/server-kit";
 import type { PreparedEvent } from "./audit-log.ts";
-import { decodeEvent, encodeForLog, eventColumns, validateIngestEvent } from "./event.ts";
+import { encodeForLog, eventColumns, validateIngestEvent } from "./event.ts";
+import { decodeEventFields } from "./event-decoder.ts";
 
 export function prepareBatch(source: string, encoded: readonly Uint8Array[]): PreparedEvent[] {
   const prepared: PreparedEvent[] = [];
@@ -12,7 +13,7 @@ export function prepareBatch(source: string, encoded: readonly Uint8Array[]): Pr
   encoded.forEach((bytes, i) => {
     let decoded;
     try {
-      decoded = decodeEvent(bytes);
+      decoded = decodeEventFields(bytes);
     } catch {
       throw invalidArgument(`events[${i}]`, "is not a valid keyhold.audit.v1.AuditEvent");
     }
