@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { after, test } from "node:test";
+import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { KeyholdError } from "@keyhold/server-kit";
+import Database from "better-sqlite3";
 import { Outbox } from "./outbox.ts";
 import { outboxEvents, sampleEventBytes, tempDir } from "./test-support.ts";
 
@@ -148,4 +150,51 @@ test("a closed outbox refuses appends; close waits for appends in flight", async
   await closing;
   assert.equal(outbox.healthy, false);
   await assert.rejects(outbox.append(sampleEventBytes(101)), isAuditUnavailable);
+});
+
+test("an outbox written by the row-per-event schema (version 1) opens with its events, sequences and source", async () => {
+  const path = dir.file("v1/outbox.db");
+  mkdirSync(dirname(path), { recursive: true });
+  const old = new Database(path);
+  old.exec(`
+    CREATE TABLE outbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+    CREATE TABLE outbox (sequence INTEGER PRIMARY KEY AUTOINCREMENT, event BLOB NOT NULL, appended_at INTEGER NOT NULL) STRICT;
+    INSERT INTO outbox_meta (name, value) VALUES ('source', 'key-service-00112233aabbccdd');
+  `);
+  const insert = old.prepare("INSERT INTO outbox (event, appended_at) VALUES (?, ?)");
+  for (let i = 1; i <= 5; i++) insert.run(Buffer.from(sampleEventBytes(i)), Date.now());
+  old.prepare("DELETE FROM outbox WHERE sequence <= 2").run();
+  old.pragma("user_version = 1");
+  old.close();
+
+  const outbox = await Outbox.open({ path, service: "key-service" });
+  try {
+    assert.equal(outbox.source, "key-service-00112233aabbccdd");
+    assert.equal(outbox.lastSequence, 5);
+    const rows = await outboxEvents(outbox);
+    assert.deepEqual(rows.map((r) => r.sequence), [3, 4, 5]);
+    assert.deepEqual(rows.map((r) => r.event.eventId), ["event-3", "event-4", "event-5"]);
+    await outbox.append(sampleEventBytes(6));
+    assert.deepEqual((await outboxEvents(outbox)).map((r) => r.sequence), [3, 4, 5, 6]);
+  } finally {
+    await outbox.close();
+  }
+});
+
+test("a partly acknowledged group: its acknowledged events are gone from reads and counts, also after a reopen", async () => {
+  const path = dir.file("partial/outbox.db");
+  const outbox = await Outbox.open({ path, service: "key-service" });
+  await Promise.all(Array.from({ length: 6 }, (_, i) => outbox.append(sampleEventBytes(i))));
+  assert.equal((await outbox.stats()).transactions, 1, "one group");
+  await outbox.acknowledge(4);
+  assert.deepEqual((await outboxEvents(outbox)).map((r) => r.sequence), [5, 6]);
+  assert.equal((await outbox.stats()).pending, 2);
+  await outbox.close();
+  const reopened = await Outbox.open({ path, service: "key-service" });
+  try {
+    assert.deepEqual((await outboxEvents(reopened)).map((r) => r.sequence), [5, 6]);
+    assert.equal((await reopened.stats()).pending, 2);
+  } finally {
+    await reopened.close();
+  }
 });
