@@ -3,7 +3,8 @@
 // retried or overlapping batch appends only what is new); a batch that starts past the next
 // expected sequence is FAILED_PRECONDITION AUDIT_SEQUENCE_GAP (metadata acknowledged_through),
 // so the shipper resends in order. Answers after the records are durably committed. An empty
-// batch appends nothing and answers the source's current mark.
+// batch appends nothing and answers the source's current mark. A service may only append to its
+// own sources (named `<service>-…`).
 //
 // Served through the wire-compatible RawAuditIngest view of AuditIngestService: the events
 // arrive as their encoded bytes and go to the log writer thread as they are, where they are
@@ -22,6 +23,9 @@ export function appendEvents(ctx: AppContext): UnaryHandler<AppendEventsMethod["
     const source = request.source;
     if (source === "") throw invalidArgument("source", "is required");
     if (!SOURCE.test(source)) throw invalidArgument("source", "must be 1 to 256 printable ASCII characters without spaces");
+    // A service ships only its own outboxes (`<service>-<random>`): one service cannot write, or
+    // move the delivery mark of, another's trail.
+    if (!source.startsWith(`${call.callingService}-`)) throw accessDenied("audit:AppendEvents", `a source of ${call.callingService} (${call.callingService}-…)`);
     if (request.events.length > MAX_BATCH_EVENTS) throw invalidArgument("events", `must hold at most ${MAX_BATCH_EVENTS} events`);
     return { acknowledgedThrough: await ctx.log.append(source, request.events) };
   };
