@@ -7,6 +7,7 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { AuthorizationService } from "@keyhold/proto";
 import type { KeyServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
+import { KeyJobs } from "./domain/key-jobs.ts";
 import { KeyMaterials } from "./domain/key-materials.ts";
 import { KeyMaterialCache } from "./domain/material-cache.ts";
 import { LocalFileRootKeyProvider, type RootKeyProvider } from "./domain/root-key.ts";
@@ -21,6 +22,8 @@ export interface KeyServiceOverrides {
   readonly clock?: Clock;
   readonly random?: (size: number) => Buffer;
   readonly newId?: () => string;
+  /** false: the background jobs do not run on a timer (tests call jobs.runOnce()). Default true. */
+  readonly startJobs?: boolean;
 }
 
 /** What key-service needs from other services. */
@@ -39,6 +42,8 @@ export interface KeyServiceDependencies {
 export interface KeyServiceApp {
   readonly context: AppContext;
   readonly bindings: readonly ServiceBinding[];
+  /** Rotation, deletion and material expiry; started unless overrides.startJobs is false. */
+  readonly jobs: KeyJobs;
   close(): Promise<void>;
 }
 
@@ -65,13 +70,17 @@ export async function createKeyServiceApp(
     newId: overrides.newId ?? randomUUID,
     logger: log,
   };
+  const jobs = new KeyJobs(context, config.jobIntervalMs);
+  if (overrides.startJobs ?? true) jobs.start();
   return {
     context,
+    jobs,
     bindings: keyServiceBindings(context, [
       authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
       authorizationRequiredInterceptor(),
     ]),
     async close() {
+      await jobs.stop();
       cache.clear();
       store.close();
       await rootKey.close();

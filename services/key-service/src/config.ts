@@ -12,6 +12,8 @@ export interface KeyServiceConfig {
   readonly materialCacheSize: number;
   /** How many key, version and alias records stay in memory (each). */
   readonly recordCacheSize: number;
+  /** How often the background jobs (rotation, deletion, material expiry) run. */
+  readonly jobIntervalMs: number;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -37,5 +39,6 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
     materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
     recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
+    jobIntervalMs: positiveInteger(env, "KEYHOLD_KEY_JOB_INTERVAL_MS", 60_000),
   };
 }

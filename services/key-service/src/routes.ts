@@ -27,6 +27,14 @@ import { tagResource } from "./handlers/tag-resource.ts";
 import { untagResource } from "./handlers/untag-resource.ts";
 import { updateAlias } from "./handlers/update-alias.ts";
 import { updateKey } from "./handlers/update-key.ts";
+import { cancelKeyDeletion } from "./handlers/cancel-key-deletion.ts";
+import { getKeyVersion } from "./handlers/get-key-version.ts";
+import { getRotationPolicy } from "./handlers/get-rotation-policy.ts";
+import { listKeyVersions } from "./handlers/list-key-versions.ts";
+import { rotateKey } from "./handlers/rotate-key.ts";
+import { scheduleKeyDeletion } from "./handlers/schedule-key-deletion.ts";
+import { updateDeletionProtection } from "./handlers/update-deletion-protection.ts";
+import { updateRotationPolicy } from "./handlers/update-rotation-policy.ts";
 
 export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallInterceptor[]): ServiceBinding[] {
   return [
@@ -50,6 +58,14 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       revokeGrant: revokeGrant(ctx),
       putKeyPolicy: putKeyPolicy(ctx),
       getKeyPolicy: getKeyPolicy(ctx),
+      rotateKey: rotateKey(ctx),
+      listKeyVersions: listKeyVersions(ctx),
+      getKeyVersion: getKeyVersion(ctx),
+      updateRotationPolicy: updateRotationPolicy(ctx),
+      getRotationPolicy: getRotationPolicy(ctx),
+      scheduleKeyDeletion: scheduleKeyDeletion(ctx),
+      cancelKeyDeletion: cancelKeyDeletion(ctx),
+      updateDeletionProtection: updateDeletionProtection(ctx),
     }, interceptors),
     bindService(CryptoService, {
       encrypt: encrypt(ctx),

@@ -2,11 +2,12 @@ import { recordAuditDetails } from "@keyhold/audit-client";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyUsage, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
+import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
 import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { accountKeysKrn } from "../domain/key-access.ts";
 import { validateTags } from "../domain/tags.ts";
+import { NEW_KEY_LIFECYCLE } from "../store/records.ts";
 import { keyMetadata } from "./views.ts";
 
 export const MAX_DESCRIPTION_LENGTH = 8192;
@@ -45,7 +46,8 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         throw new KeyholdError("IDEMPOTENCY_CONFLICT", "idempotency_token: already used with a different request", { field: "idempotency_token" });
       }
       const existing = ctx.store.getKey(caller.accountId, keyId);
-      if (existing === undefined) throw new KeyholdError("INTERNAL", "idempotency record names a missing key");
+      // The key was created with this token and has since been deleted.
+      if (existing === undefined) throw new KeyholdError("KEY_NOT_FOUND", "idempotency_token: the key created with this token has been deleted", { field: "idempotency_token" });
       return { keyMetadata: keyMetadata(existing, ctx.config.region) };
     };
     if (token !== "") {
@@ -69,9 +71,18 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         state: KeyState.ENABLED,
         createdAt: now,
         primaryVersionId: versionId,
-        deletionDate: undefined,
+        ...NEW_KEY_LIFECYCLE,
       },
-      firstVersion: { versionId, keyId, accountId: caller.accountId, wrappedMaterial: wrapped, wrappedBy: ctx.rootKey.description, createdAt: now },
+      firstVersion: {
+        versionId,
+        keyId,
+        accountId: caller.accountId,
+        wrappedMaterial: wrapped,
+        wrappedBy: ctx.rootKey.description,
+        createdAt: now,
+        source: KeyVersionSource.CREATION,
+        publicKey: undefined,
+      },
       tags,
       idempotency: token === "" ? undefined : { operation: "CreateKey", token, requestHash: hash },
     });

@@ -1,9 +1,20 @@
 // Store records → API messages. Never carries key material.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { AliasListEntrySchema, EncryptionAlgorithm, KeyMetadataSchema, KeyState, type AliasListEntry, type KeyMetadata } from "@keyhold/proto";
+import {
+  AliasListEntrySchema,
+  EncryptionAlgorithm,
+  KeyMetadataSchema,
+  KeyState,
+  KeyVersionSchema,
+  RotationPolicySchema,
+  type AliasListEntry,
+  type KeyMetadata,
+  type KeyVersion,
+  type RotationPolicy,
+} from "@keyhold/proto";
 import { aliasKrn, keyKrn } from "../domain/names.ts";
-import type { AliasRecord, KeyRecord } from "../store/records.ts";
+import type { AliasRecord, KeyRecord, KeyVersionRecord } from "../store/records.ts";
 
 export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
   return create(KeyMetadataSchema, {
@@ -21,6 +32,26 @@ export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
     primaryVersionId: key.primaryVersionId,
     encryptionAlgorithms: [EncryptionAlgorithm.SYMMETRIC_DEFAULT],
     ...(key.deletionDate === undefined ? {} : { deletionDate: timestampFromDate(key.deletionDate) }),
+    deletionProtection: key.deletionProtection,
+  });
+}
+
+export function keyVersionView(version: KeyVersionRecord, key: KeyRecord, region: string): KeyVersion {
+  return create(KeyVersionSchema, {
+    keyVersionId: version.versionId,
+    keyId: keyKrn(region, key.accountId, key.keyId),
+    creationDate: timestampFromDate(version.createdAt),
+    primary: version.versionId === key.primaryVersionId,
+    source: version.source,
+  });
+}
+
+export function rotationPolicyView(key: KeyRecord, region: string): RotationPolicy {
+  return create(RotationPolicySchema, {
+    keyId: keyKrn(region, key.accountId, key.keyId),
+    enabled: key.rotationPeriodDays > 0,
+    rotationPeriodInDays: key.rotationPeriodDays,
+    ...(key.nextRotationAt === undefined ? {} : { nextRotationDate: timestampFromDate(key.nextRotationAt) }),
   });
 }
 

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { AliasListEntry, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, Origin, Tag } from "./resources_pb.js";
+import type { AliasListEntry, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, KeyVersion, Origin, RotationPolicy, Tag } from "./resources_pb.js";
 import type { Grant, GrantConstraints } from "../../policy/v1/resources_pb.js";
 
 /**
@@ -804,6 +804,315 @@ export declare type GetKeyPolicyResponse = Message<"keyhold.key.v1.GetKeyPolicyR
 export declare const GetKeyPolicyResponseSchema: GenMessage<GetKeyPolicyResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.RotateKeyRequest
+ */
+export declare type RotateKeyRequest = Message<"keyhold.key.v1.RotateKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RotateKeyRequest.
+ * Use `create(RotateKeyRequestSchema)` to create a new message.
+ */
+export declare const RotateKeyRequestSchema: GenMessage<RotateKeyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.RotateKeyResponse
+ */
+export declare type RotateKeyResponse = Message<"keyhold.key.v1.RotateKeyResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+
+  /**
+   * The new primary version.
+   *
+   * @generated from field: keyhold.key.v1.KeyVersion key_version = 2;
+   */
+  keyVersion?: KeyVersion | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RotateKeyResponse.
+ * Use `create(RotateKeyResponseSchema)` to create a new message.
+ */
+export declare const RotateKeyResponseSchema: GenMessage<RotateKeyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ListKeyVersionsRequest
+ */
+export declare type ListKeyVersionsRequest = Message<"keyhold.key.v1.ListKeyVersionsRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListKeyVersionsRequest.
+ * Use `create(ListKeyVersionsRequestSchema)` to create a new message.
+ */
+export declare const ListKeyVersionsRequestSchema: GenMessage<ListKeyVersionsRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ListKeyVersionsResponse
+ */
+export declare type ListKeyVersionsResponse = Message<"keyhold.key.v1.ListKeyVersionsResponse"> & {
+  /**
+   * @generated from field: repeated keyhold.key.v1.KeyVersion key_versions = 1;
+   */
+  keyVersions: KeyVersion[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListKeyVersionsResponse.
+ * Use `create(ListKeyVersionsResponseSchema)` to create a new message.
+ */
+export declare const ListKeyVersionsResponseSchema: GenMessage<ListKeyVersionsResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetKeyVersionRequest
+ */
+export declare type GetKeyVersionRequest = Message<"keyhold.key.v1.GetKeyVersionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 2;
+   */
+  keyVersionId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetKeyVersionRequest.
+ * Use `create(GetKeyVersionRequestSchema)` to create a new message.
+ */
+export declare const GetKeyVersionRequestSchema: GenMessage<GetKeyVersionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetKeyVersionResponse
+ */
+export declare type GetKeyVersionResponse = Message<"keyhold.key.v1.GetKeyVersionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyVersion key_version = 1;
+   */
+  keyVersion?: KeyVersion | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetKeyVersionResponse.
+ * Use `create(GetKeyVersionResponseSchema)` to create a new message.
+ */
+export declare const GetKeyVersionResponseSchema: GenMessage<GetKeyVersionResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateRotationPolicyRequest
+ */
+export declare type UpdateRotationPolicyRequest = Message<"keyhold.key.v1.UpdateRotationPolicyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * true: rotate automatically every rotation_period_in_days; false: never automatically.
+   *
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+
+  /**
+   * 7-2560; 0 means 365. Only with enabled.
+   *
+   * @generated from field: int32 rotation_period_in_days = 3;
+   */
+  rotationPeriodInDays: number;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateRotationPolicyRequest.
+ * Use `create(UpdateRotationPolicyRequestSchema)` to create a new message.
+ */
+export declare const UpdateRotationPolicyRequestSchema: GenMessage<UpdateRotationPolicyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateRotationPolicyResponse
+ */
+export declare type UpdateRotationPolicyResponse = Message<"keyhold.key.v1.UpdateRotationPolicyResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.RotationPolicy rotation_policy = 1;
+   */
+  rotationPolicy?: RotationPolicy | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateRotationPolicyResponse.
+ * Use `create(UpdateRotationPolicyResponseSchema)` to create a new message.
+ */
+export declare const UpdateRotationPolicyResponseSchema: GenMessage<UpdateRotationPolicyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetRotationPolicyRequest
+ */
+export declare type GetRotationPolicyRequest = Message<"keyhold.key.v1.GetRotationPolicyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetRotationPolicyRequest.
+ * Use `create(GetRotationPolicyRequestSchema)` to create a new message.
+ */
+export declare const GetRotationPolicyRequestSchema: GenMessage<GetRotationPolicyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetRotationPolicyResponse
+ */
+export declare type GetRotationPolicyResponse = Message<"keyhold.key.v1.GetRotationPolicyResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.RotationPolicy rotation_policy = 1;
+   */
+  rotationPolicy?: RotationPolicy | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetRotationPolicyResponse.
+ * Use `create(GetRotationPolicyResponseSchema)` to create a new message.
+ */
+export declare const GetRotationPolicyResponseSchema: GenMessage<GetRotationPolicyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ScheduleKeyDeletionRequest
+ */
+export declare type ScheduleKeyDeletionRequest = Message<"keyhold.key.v1.ScheduleKeyDeletionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * 7-30; 0 means 30.
+   *
+   * @generated from field: int32 pending_window_in_days = 2;
+   */
+  pendingWindowInDays: number;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ScheduleKeyDeletionRequest.
+ * Use `create(ScheduleKeyDeletionRequestSchema)` to create a new message.
+ */
+export declare const ScheduleKeyDeletionRequestSchema: GenMessage<ScheduleKeyDeletionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ScheduleKeyDeletionResponse
+ */
+export declare type ScheduleKeyDeletionResponse = Message<"keyhold.key.v1.ScheduleKeyDeletionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ScheduleKeyDeletionResponse.
+ * Use `create(ScheduleKeyDeletionResponseSchema)` to create a new message.
+ */
+export declare const ScheduleKeyDeletionResponseSchema: GenMessage<ScheduleKeyDeletionResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.CancelKeyDeletionRequest
+ */
+export declare type CancelKeyDeletionRequest = Message<"keyhold.key.v1.CancelKeyDeletionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CancelKeyDeletionRequest.
+ * Use `create(CancelKeyDeletionRequestSchema)` to create a new message.
+ */
+export declare const CancelKeyDeletionRequestSchema: GenMessage<CancelKeyDeletionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.CancelKeyDeletionResponse
+ */
+export declare type CancelKeyDeletionResponse = Message<"keyhold.key.v1.CancelKeyDeletionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CancelKeyDeletionResponse.
+ * Use `create(CancelKeyDeletionResponseSchema)` to create a new message.
+ */
+export declare const CancelKeyDeletionResponseSchema: GenMessage<CancelKeyDeletionResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateDeletionProtectionRequest
+ */
+export declare type UpdateDeletionProtectionRequest = Message<"keyhold.key.v1.UpdateDeletionProtectionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateDeletionProtectionRequest.
+ * Use `create(UpdateDeletionProtectionRequestSchema)` to create a new message.
+ */
+export declare const UpdateDeletionProtectionRequestSchema: GenMessage<UpdateDeletionProtectionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateDeletionProtectionResponse
+ */
+export declare type UpdateDeletionProtectionResponse = Message<"keyhold.key.v1.UpdateDeletionProtectionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateDeletionProtectionResponse.
+ * Use `create(UpdateDeletionProtectionResponseSchema)` to create a new message.
+ */
+export declare const UpdateDeletionProtectionResponseSchema: GenMessage<UpdateDeletionProtectionResponse>;
+
+/**
  * Key management: the control plane of key-service.
  *
  * Where a request names a key for use or description (GetKey, UpdateKey, EnableKey,
@@ -1005,6 +1314,92 @@ export declare const KeyService: GenService<{
     methodKind: "unary";
     input: typeof GetKeyPolicyRequestSchema;
     output: typeof GetKeyPolicyResponseSchema;
+  },
+  /**
+   * Creates a new primary version of a symmetric key now (on-demand rotation). Older versions
+   * keep decrypting. Refused (UNSUPPORTED_OPERATION) for keys whose material is held elsewhere
+   * (imported material, external key store) and for asymmetric and HMAC keys.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.RotateKey
+   */
+  rotateKey: {
+    methodKind: "unary";
+    input: typeof RotateKeyRequestSchema;
+    output: typeof RotateKeyResponseSchema;
+  },
+  /**
+   * Lists a key's versions, oldest first.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ListKeyVersions
+   */
+  listKeyVersions: {
+    methodKind: "unary";
+    input: typeof ListKeyVersionsRequestSchema;
+    output: typeof ListKeyVersionsResponseSchema;
+  },
+  /**
+   * Describes one version of a key.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetKeyVersion
+   */
+  getKeyVersion: {
+    methodKind: "unary";
+    input: typeof GetKeyVersionRequestSchema;
+    output: typeof GetKeyVersionResponseSchema;
+  },
+  /**
+   * Turns automatic rotation on (period 7-2560 days, default 365) or off.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.UpdateRotationPolicy
+   */
+  updateRotationPolicy: {
+    methodKind: "unary";
+    input: typeof UpdateRotationPolicyRequestSchema;
+    output: typeof UpdateRotationPolicyResponseSchema;
+  },
+  /**
+   * The key's automatic rotation policy and next rotation date.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetRotationPolicy
+   */
+  getRotationPolicy: {
+    methodKind: "unary";
+    input: typeof GetRotationPolicyRequestSchema;
+    output: typeof GetRotationPolicyResponseSchema;
+  },
+  /**
+   * Schedules the key's deletion after a waiting period of 7-30 days (default 30). The key is
+   * PendingDeletion and refuses every cryptographic operation; when the period ends its key
+   * material is destroyed and ciphertexts under it can never be decrypted again. Refused for a
+   * key with deletion protection (DELETION_PROTECTED).
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ScheduleKeyDeletion
+   */
+  scheduleKeyDeletion: {
+    methodKind: "unary";
+    input: typeof ScheduleKeyDeletionRequestSchema;
+    output: typeof ScheduleKeyDeletionResponseSchema;
+  },
+  /**
+   * Cancels a scheduled deletion: the key returns Disabled (PendingImport when it has no
+   * key material), as AWS KMS does.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.CancelKeyDeletion
+   */
+  cancelKeyDeletion: {
+    methodKind: "unary";
+    input: typeof CancelKeyDeletionRequestSchema;
+    output: typeof CancelKeyDeletionResponseSchema;
+  },
+  /**
+   * Turns deletion protection on or off.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.UpdateDeletionProtection
+   */
+  updateDeletionProtection: {
+    methodKind: "unary";
+    input: typeof UpdateDeletionProtectionRequestSchema;
+    output: typeof UpdateDeletionProtectionResponseSchema;
   },
 }>;
 

@@ -96,6 +96,13 @@ export declare type KeyMetadata = Message<"keyhold.key.v1.KeyMetadata"> & {
    * @generated from field: google.protobuf.Timestamp deletion_date = 14;
    */
   deletionDate?: Timestamp | undefined;
+
+  /**
+   * While true, ScheduleKeyDeletion is refused.
+   *
+   * @generated from field: bool deletion_protection = 15;
+   */
+  deletionProtection: boolean;
 };
 
 /**
@@ -193,6 +200,87 @@ export declare type Tag = Message<"keyhold.key.v1.Tag"> & {
  * Use `create(TagSchema)` to create a new message.
  */
 export declare const TagSchema: GenMessage<Tag>;
+
+/**
+ * One version of a key. Never carries key material.
+ *
+ * @generated from message keyhold.key.v1.KeyVersion
+ */
+export declare type KeyVersion = Message<"keyhold.key.v1.KeyVersion"> & {
+  /**
+   * @generated from field: string key_version_id = 1;
+   */
+  keyVersionId: string;
+
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp creation_date = 3;
+   */
+  creationDate?: Timestamp | undefined;
+
+  /**
+   * Whether new encryptions use this version.
+   *
+   * @generated from field: bool primary = 4;
+   */
+  primary: boolean;
+
+  /**
+   * @generated from field: keyhold.key.v1.KeyVersionSource source = 5;
+   */
+  source: KeyVersionSource;
+};
+
+/**
+ * Describes the message keyhold.key.v1.KeyVersion.
+ * Use `create(KeyVersionSchema)` to create a new message.
+ */
+export declare const KeyVersionSchema: GenMessage<KeyVersion>;
+
+/**
+ * A key's automatic rotation policy.
+ *
+ * @generated from message keyhold.key.v1.RotationPolicy
+ */
+export declare type RotationPolicy = Message<"keyhold.key.v1.RotationPolicy"> & {
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+
+  /**
+   * Set when enabled.
+   *
+   * @generated from field: int32 rotation_period_in_days = 3;
+   */
+  rotationPeriodInDays: number;
+
+  /**
+   * When the scheduler rotates next (set when enabled).
+   *
+   * @generated from field: google.protobuf.Timestamp next_rotation_date = 4;
+   */
+  nextRotationDate?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RotationPolicy.
+ * Use `create(RotationPolicySchema)` to create a new message.
+ */
+export declare const RotationPolicySchema: GenMessage<RotationPolicy>;
 
 /**
  * The cryptographic configuration of a key.
@@ -472,4 +560,42 @@ export enum DataKeySpec {
  * Describes the enum keyhold.key.v1.DataKeySpec.
  */
 export declare const DataKeySpecSchema: GenEnum<DataKeySpec>;
+
+/**
+ * How a key version came to be.
+ *
+ * @generated from enum keyhold.key.v1.KeyVersionSource
+ */
+export enum KeyVersionSource {
+  /**
+   * @generated from enum value: KEY_VERSION_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The key's first version, made by CreateKey.
+   *
+   * @generated from enum value: KEY_VERSION_SOURCE_CREATION = 1;
+   */
+  CREATION = 1,
+
+  /**
+   * Made by the rotation scheduler.
+   *
+   * @generated from enum value: KEY_VERSION_SOURCE_AUTOMATIC_ROTATION = 2;
+   */
+  AUTOMATIC_ROTATION = 2,
+
+  /**
+   * Made by RotateKey.
+   *
+   * @generated from enum value: KEY_VERSION_SOURCE_ON_DEMAND_ROTATION = 3;
+   */
+  ON_DEMAND_ROTATION = 3,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.KeyVersionSource.
+ */
+export declare const KeyVersionSourceSchema: GenEnum<KeyVersionSource>;
 
