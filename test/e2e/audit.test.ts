@@ -14,7 +14,7 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
-import { AuditService, CryptoService, ErrorInfoSchema, IamService, KeyService, StsService, type AuditEvent } from "@keyhold/proto";
+import { AuditService, CryptoService, ErrorInfoSchema, IamService, KeyService, KeySpec, MacAlgorithm, StsService, type AuditEvent } from "@keyhold/proto";
 import { createJsonLogger } from "@keyhold/server-kit";
 import { generateApiKey, withCredential } from "../support/auth.ts";
 
@@ -106,6 +106,7 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
     const keyId = (await keys.createKey({ description: "audit e2e" })).keyMetadata!.keyId;
     const encryptionContext = { app: MARKERS.contextValue };
     const sealed = await crypto.encrypt({ keyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionContext });
+    const hmacKeyId = (await keys.createKey({ keySpec: KeySpec.HMAC_256 })).keyMetadata!.keyId;
     const spareKeyId = (await keys.createKey({ description: "audit e2e: scheduled for deletion and back" })).keyMetadata!.keyId;
     const user = (await iam.createUser({ userName: "audited" })).principal!.krn;
     const policy = JSON.stringify({
@@ -149,6 +150,8 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "CryptoService/GenerateDataKey": () => ({ keyId, numberOfBytes: 32, encryptionContext }),
       "CryptoService/GenerateDataKeyWithoutPlaintext": () => ({ keyId, numberOfBytes: 32 }),
       "CryptoService/GenerateRandom": () => ({ numberOfBytes: 16 }),
+      "CryptoService/GenerateMac": () => ({ keyId: hmacKeyId, message: new TextEncoder().encode(MARKERS.plaintext), macAlgorithm: MacAlgorithm.HMAC_SHA_256 }),
+      "CryptoService/VerifyMac": () => ({ keyId: hmacKeyId, message: new Uint8Array([1]), macAlgorithm: MacAlgorithm.HMAC_SHA_256, mac: new Uint8Array(32) }),
       "IamService/CreateAccount": () => ({}),
       "IamService/ListAccounts": () => ({}),
       "IamService/CreateUser": () => ({ userName: "audited-2" }),

@@ -38,6 +38,10 @@ export const REASON_CODES = {
   INVALID_IMPORT_TOKEN: Code.InvalidArgument,
   /** Re-imported key material differs from the material the key was first given. */
   INCORRECT_KEY_MATERIAL: Code.InvalidArgument,
+  /** VerifyMac: the MAC does not match the message under the key. */
+  INVALID_MAC: Code.InvalidArgument,
+  /** Verify: the signature does not match the message under the key. */
+  INVALID_SIGNATURE: Code.InvalidArgument,
   HSM_UNAVAILABLE: Code.Unavailable,
   EXTERNAL_KEY_STORE_UNAVAILABLE: Code.Unavailable,
   AUDIT_UNAVAILABLE: Code.Unavailable,

@@ -18,6 +18,8 @@ import { encrypt } from "./handlers/encrypt.ts";
 import { generateDataKey } from "./handlers/generate-data-key.ts";
 import { generateDataKeyWithoutPlaintext } from "./handlers/generate-data-key-without-plaintext.ts";
 import { generateRandom } from "./handlers/generate-random.ts";
+import { generateMac } from "./handlers/generate-mac.ts";
+import { verifyMac } from "./handlers/verify-mac.ts";
 import { getKey } from "./handlers/get-key.ts";
 import { listAliases } from "./handlers/list-aliases.ts";
 import { listKeys } from "./handlers/list-keys.ts";
@@ -74,6 +76,8 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       generateDataKey: generateDataKey(ctx),
       generateDataKeyWithoutPlaintext: generateDataKeyWithoutPlaintext(ctx),
       generateRandom: generateRandom(ctx),
+      generateMac: generateMac(ctx),
+      verifyMac: verifyMac(ctx),
     }, interceptors),
   ];
 }

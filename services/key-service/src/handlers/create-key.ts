@@ -2,10 +2,12 @@ import { recordAuditDetails } from "@keyhold/audit-client";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
+import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyVersionSource, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
 import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { accountKeysKrn } from "../domain/key-access.ts";
+import { generateMaterial } from "../domain/key-generation.ts";
+import { usageFor } from "../domain/key-specs.ts";
 import { validateTags } from "../domain/tags.ts";
 import { NEW_KEY_LIFECYCLE } from "../store/records.ts";
 import { keyMetadata } from "./views.ts";
@@ -30,9 +32,7 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     await ctx.access.require(call, "kms:CreateKey", accountKeysKrn(ctx.config.region, caller.accountId));
     validateDescription(request.description);
     const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
-    if (keySpec !== KeySpec.SYMMETRIC_DEFAULT) throw invalidArgument("key_spec", "only SYMMETRIC_DEFAULT keys can be created by this server");
-    const keyUsage = request.keyUsage === KeyUsage.UNSPECIFIED ? KeyUsage.ENCRYPT_DECRYPT : request.keyUsage;
-    if (keyUsage !== KeyUsage.ENCRYPT_DECRYPT) throw invalidArgument("key_usage", "SYMMETRIC_DEFAULT keys have usage ENCRYPT_DECRYPT");
+    const keyUsage = usageFor(keySpec, request.keyUsage);
     const origin = request.origin === Origin.UNSPECIFIED ? Origin.SOFTWARE : request.origin;
     if (origin !== Origin.SOFTWARE) throw invalidArgument("origin", "only SOFTWARE origin is available on this server");
     const tags = validateTags(request.tags, "tags");
@@ -58,7 +58,7 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     const keyId = ctx.newId();
     const versionId = ctx.newId();
     const now = ctx.clock.now();
-    const wrapped = await ctx.materials.generateSymmetric(caller.accountId, keyId, versionId);
+    const material = await generateMaterial(ctx, keySpec, caller.accountId, keyId, versionId);
     const outcome = ctx.store.createKey({
       key: {
         keyId,
@@ -77,11 +77,11 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         versionId,
         keyId,
         accountId: caller.accountId,
-        wrappedMaterial: wrapped,
+        wrappedMaterial: material.wrapped,
         wrappedBy: ctx.rootKey.description,
         createdAt: now,
         source: KeyVersionSource.CREATION,
-        publicKey: undefined,
+        publicKey: material.publicKey,
       },
       tags,
       idempotency: token === "" ? undefined : { operation: "CreateKey", token, requestHash: hash },

@@ -1,11 +1,13 @@
 // Store records → API messages. Never carries key material.
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   AliasListEntrySchema,
   EncryptionAlgorithm,
   KeyMetadataSchema,
+  KeySpec,
   KeyState,
+  KeyUsage,
   KeyVersionSchema,
   RotationPolicySchema,
   type AliasListEntry,
@@ -13,6 +15,7 @@ import {
   type KeyVersion,
   type RotationPolicy,
 } from "@keyhold/proto";
+import { specInfo } from "../domain/key-specs.ts";
 import { aliasKrn, keyKrn } from "../domain/names.ts";
 import type { AliasRecord, KeyRecord, KeyVersionRecord } from "../store/records.ts";
 
@@ -30,10 +33,18 @@ export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
     enabled: key.state === KeyState.ENABLED,
     creationDate: timestampFromDate(key.createdAt),
     primaryVersionId: key.primaryVersionId,
-    encryptionAlgorithms: [EncryptionAlgorithm.SYMMETRIC_DEFAULT],
     ...(key.deletionDate === undefined ? {} : { deletionDate: timestampFromDate(key.deletionDate) }),
     deletionProtection: key.deletionProtection,
+    ...algorithmsOf(key.keySpec, key.keyUsage),
   });
+}
+
+/** The algorithms a key offers, by spec and usage. */
+function algorithmsOf(keySpec: KeySpec, keyUsage: KeyUsage): Pick<MessageInitShape<typeof KeyMetadataSchema>, "encryptionAlgorithms" | "macAlgorithms"> {
+  const mac = specInfo(keySpec).mac;
+  if (mac !== undefined) return { encryptionAlgorithms: [], macAlgorithms: [mac.algorithm] };
+  if (keySpec === KeySpec.SYMMETRIC_DEFAULT && keyUsage === KeyUsage.ENCRYPT_DECRYPT) return { encryptionAlgorithms: [EncryptionAlgorithm.SYMMETRIC_DEFAULT] };
+  return { encryptionAlgorithms: [] };
 }
 
 export function keyVersionView(version: KeyVersionRecord, key: KeyRecord, region: string): KeyVersion {

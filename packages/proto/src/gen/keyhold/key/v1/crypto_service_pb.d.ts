@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { DataKeySpec, EncryptionAlgorithm } from "./resources_pb.js";
+import type { DataKeySpec, EncryptionAlgorithm, MacAlgorithm } from "./resources_pb.js";
 
 /**
  * Describes the file keyhold/key/v1/crypto_service.proto.
@@ -373,6 +373,123 @@ export declare type GenerateRandomResponse = Message<"keyhold.key.v1.GenerateRan
 export declare const GenerateRandomResponseSchema: GenMessage<GenerateRandomResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.GenerateMacRequest
+ */
+export declare type GenerateMacRequest = Message<"keyhold.key.v1.GenerateMacRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * 1 to 4096 bytes.
+   *
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+
+  /**
+   * Must match the key spec: HMAC_SHA_256 for HMAC_256, and so on.
+   *
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateMacRequest.
+ * Use `create(GenerateMacRequestSchema)` to create a new message.
+ */
+export declare const GenerateMacRequestSchema: GenMessage<GenerateMacRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateMacResponse
+ */
+export declare type GenerateMacResponse = Message<"keyhold.key.v1.GenerateMacResponse"> & {
+  /**
+   * @generated from field: bytes mac = 1;
+   */
+  mac: Uint8Array;
+
+  /**
+   * The krn of the key used.
+   *
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateMacResponse.
+ * Use `create(GenerateMacResponseSchema)` to create a new message.
+ */
+export declare const GenerateMacResponseSchema: GenMessage<GenerateMacResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.VerifyMacRequest
+ */
+export declare type VerifyMacRequest = Message<"keyhold.key.v1.VerifyMacRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+
+  /**
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+
+  /**
+   * @generated from field: bytes mac = 4;
+   */
+  mac: Uint8Array;
+};
+
+/**
+ * Describes the message keyhold.key.v1.VerifyMacRequest.
+ * Use `create(VerifyMacRequestSchema)` to create a new message.
+ */
+export declare const VerifyMacRequestSchema: GenMessage<VerifyMacRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.VerifyMacResponse
+ */
+export declare type VerifyMacResponse = Message<"keyhold.key.v1.VerifyMacResponse"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Always true: a MAC that does not verify is refused with INVALID_MAC.
+   *
+   * @generated from field: bool mac_valid = 2;
+   */
+  macValid: boolean;
+
+  /**
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.VerifyMacResponse.
+ * Use `create(VerifyMacResponseSchema)` to create a new message.
+ */
+export declare const VerifyMacResponseSchema: GenMessage<VerifyMacResponse>;
+
+/**
  * Cryptographic operations: the data plane of key-service.
  *
  * Ciphertexts are self-describing (docs/ciphertext.md): Decrypt needs no key id. The
@@ -441,6 +558,26 @@ export declare const CryptoService: GenService<{
     methodKind: "unary";
     input: typeof GenerateRandomRequestSchema;
     output: typeof GenerateRandomResponseSchema;
+  },
+  /**
+   * Computes an HMAC of a message (at most 4096 bytes) with an HMAC key.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.GenerateMac
+   */
+  generateMac: {
+    methodKind: "unary";
+    input: typeof GenerateMacRequestSchema;
+    output: typeof GenerateMacResponseSchema;
+  },
+  /**
+   * Checks an HMAC in constant time: answers mac_valid true, or refuses with INVALID_MAC.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.VerifyMac
+   */
+  verifyMac: {
+    methodKind: "unary";
+    input: typeof VerifyMacRequestSchema;
+    output: typeof VerifyMacResponseSchema;
   },
 }>;
 

@@ -103,6 +103,13 @@ export declare type KeyMetadata = Message<"keyhold.key.v1.KeyMetadata"> & {
    * @generated from field: bool deletion_protection = 15;
    */
   deletionProtection: boolean;
+
+  /**
+   * HMAC keys: the MAC algorithm the key computes.
+   *
+   * @generated from field: repeated keyhold.key.v1.MacAlgorithm mac_algorithms = 16;
+   */
+  macAlgorithms: MacAlgorithm[];
 };
 
 /**
@@ -533,6 +540,38 @@ export enum EncryptionAlgorithm {
  * Describes the enum keyhold.key.v1.EncryptionAlgorithm.
  */
 export declare const EncryptionAlgorithmSchema: GenEnum<EncryptionAlgorithm>;
+
+/**
+ * MAC algorithms of HMAC keys.
+ *
+ * @generated from enum keyhold.key.v1.MacAlgorithm
+ */
+export enum MacAlgorithm {
+  /**
+   * @generated from enum value: MAC_ALGORITHM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MAC_ALGORITHM_HMAC_SHA_256 = 1;
+   */
+  HMAC_SHA_256 = 1,
+
+  /**
+   * @generated from enum value: MAC_ALGORITHM_HMAC_SHA_384 = 2;
+   */
+  HMAC_SHA_384 = 2,
+
+  /**
+   * @generated from enum value: MAC_ALGORITHM_HMAC_SHA_512 = 3;
+   */
+  HMAC_SHA_512 = 3,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.MacAlgorithm.
+ */
+export declare const MacAlgorithmSchema: GenEnum<MacAlgorithm>;
 
 /**
  * The data key specs GenerateDataKey accepts.
