@@ -14,7 +14,20 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
-import { AuditService, CryptoService, ErrorInfoSchema, IamService, KeyService, KeySpec, MacAlgorithm, StsService, type AuditEvent } from "@keyhold/proto";
+import {
+  AuditService,
+  CryptoService,
+  DataKeyPairSpec,
+  EncryptionAlgorithm,
+  ErrorInfoSchema,
+  IamService,
+  KeyService,
+  KeySpec,
+  MacAlgorithm,
+  SigningAlgorithm,
+  StsService,
+  type AuditEvent,
+} from "@keyhold/proto";
 import { createJsonLogger } from "@keyhold/server-kit";
 import { generateApiKey, withCredential } from "../support/auth.ts";
 
@@ -107,6 +120,8 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
     const encryptionContext = { app: MARKERS.contextValue };
     const sealed = await crypto.encrypt({ keyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionContext });
     const hmacKeyId = (await keys.createKey({ keySpec: KeySpec.HMAC_256 })).keyMetadata!.keyId;
+    const signingKeyId = (await keys.createKey({ keySpec: KeySpec.EC_P256 })).keyMetadata!.keyId;
+    const rsaKeyId = (await keys.createKey({ keySpec: KeySpec.RSA_2048 })).keyMetadata!.keyId;
     const spareKeyId = (await keys.createKey({ description: "audit e2e: scheduled for deletion and back" })).keyMetadata!.keyId;
     const user = (await iam.createUser({ userName: "audited" })).principal!.krn;
     const policy = JSON.stringify({
@@ -144,6 +159,7 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "KeyService/ScheduleKeyDeletion": () => ({ keyId: spareKeyId }),
       "KeyService/CancelKeyDeletion": () => ({ keyId: spareKeyId }),
       "KeyService/UpdateDeletionProtection": () => ({ keyId, enabled: false }),
+      "KeyService/GetPublicKey": () => ({ keyId: signingKeyId }),
       "CryptoService/Encrypt": () => ({ keyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionContext }),
       "CryptoService/Decrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, encryptionContext }),
       "CryptoService/ReEncrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, sourceEncryptionContext: encryptionContext, destinationKeyId: keyId }),
@@ -152,6 +168,13 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "CryptoService/GenerateRandom": () => ({ numberOfBytes: 16 }),
       "CryptoService/GenerateMac": () => ({ keyId: hmacKeyId, message: new TextEncoder().encode(MARKERS.plaintext), macAlgorithm: MacAlgorithm.HMAC_SHA_256 }),
       "CryptoService/VerifyMac": () => ({ keyId: hmacKeyId, message: new Uint8Array([1]), macAlgorithm: MacAlgorithm.HMAC_SHA_256, mac: new Uint8Array(32) }),
+      "CryptoService/Sign": () => ({ keyId: signingKeyId, message: new TextEncoder().encode(MARKERS.plaintext), signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 }),
+      "CryptoService/Verify": () => ({ keyId: signingKeyId, message: new Uint8Array([1]), signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256, signature: new Uint8Array(70) }),
+      "CryptoService/AsymmetricEncrypt": () => ({ keyId: rsaKeyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionAlgorithm: EncryptionAlgorithm.RSAES_OAEP_SHA_256 }),
+      "CryptoService/AsymmetricDecrypt": () => ({ keyId: rsaKeyId, ciphertextBlob: new Uint8Array(256), encryptionAlgorithm: EncryptionAlgorithm.RSAES_OAEP_SHA_256 }),
+      "CryptoService/GenerateDataKeyPair": () => ({ keyId, keyPairSpec: DataKeyPairSpec.ECC_NIST_P256, encryptionContext }),
+      "CryptoService/GenerateDataKeyPairWithoutPlaintext": () => ({ keyId, keyPairSpec: DataKeyPairSpec.ECC_NIST_P256 }),
+      "CryptoService/GenerateAndExportDataKey": () => ({ keyId, publicKey: new Uint8Array([1]) }),
       "IamService/CreateAccount": () => ({}),
       "IamService/ListAccounts": () => ({}),
       "IamService/CreateUser": () => ({ userName: "audited-2" }),

@@ -65,7 +65,7 @@ describe("grpcurl (reflection only)", () => {
       "UpdateAlias", "DeleteAlias", "ListAliases", "TagResource", "UntagResource", "ListResourceTags",
       "CreateGrant", "ListGrants", "RetireGrant", "RevokeGrant", "PutKeyPolicy", "GetKeyPolicy",
       "RotateKey", "ListKeyVersions", "GetKeyVersion", "UpdateRotationPolicy", "GetRotationPolicy",
-      "ScheduleKeyDeletion", "CancelKeyDeletion", "UpdateDeletionProtection",
+      "ScheduleKeyDeletion", "CancelKeyDeletion", "UpdateDeletionProtection", "GetPublicKey",
     ];
     assert.deepEqual(
       methods.trim().split("\n").map((m) => m.trim()).sort(),

@@ -68,6 +68,13 @@ const crypto = bindService(CryptoService, {
   // CryptoService RPCs this test does not call.
   generateMac: notCalled,
   verifyMac: notCalled,
+  sign: notCalled,
+  verify: notCalled,
+  asymmetricEncrypt: notCalled,
+  asymmetricDecrypt: notCalled,
+  generateDataKeyPair: notCalled,
+  generateDataKeyPairWithoutPlaintext: notCalled,
+  generateAndExportDataKey: notCalled,
 });
 
 test("no marker from a request, a response, a credential or an error reaches the outbox file", async () => {

@@ -10,6 +10,7 @@ import { systemClock, type AppContext, type Clock } from "./context.ts";
 import { KeyJobs } from "./domain/key-jobs.ts";
 import { KeyMaterials } from "./domain/key-materials.ts";
 import { KeyMaterialCache } from "./domain/material-cache.ts";
+import { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import { LocalFileRootKeyProvider, type RootKeyProvider } from "./domain/root-key.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
@@ -58,11 +59,13 @@ export async function createKeyServiceApp(
   const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);
+  const privateKeys = new PrivateKeyPool(config.privateKeyWorkers);
   const context: AppContext = {
     config,
     store,
     rootKey,
     materials: new KeyMaterials(rootKey, cache, random),
+    privateKeys,
     access: new CallAccess(dependencies.authority),
     policy: createClient(AuthorizationService, dependencies.policyTransport),
     clock: overrides.clock ?? systemClock,
@@ -81,6 +84,7 @@ export async function createKeyServiceApp(
     ]),
     async close() {
       await jobs.stop();
+      await privateKeys.close();
       cache.clear();
       store.close();
       await rootKey.close();

@@ -1,4 +1,5 @@
 // The only reader of the environment for key-service: typed, validated, defaults in one place.
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 
 export interface KeyServiceConfig {
@@ -14,6 +15,8 @@ export interface KeyServiceConfig {
   readonly recordCacheSize: number;
   /** How often the background jobs (rotation, deletion, material expiry) run. */
   readonly jobIntervalMs: number;
+  /** Worker threads for private-key operations. */
+  readonly privateKeyWorkers: number;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -40,5 +43,6 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
     recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
     jobIntervalMs: positiveInteger(env, "KEYHOLD_KEY_JOB_INTERVAL_MS", 60_000),
+    privateKeyWorkers: positiveInteger(env, "KEYHOLD_PRIVATE_KEY_WORKERS", Math.max(1, Math.min(4, availableParallelism()))),
   };
 }

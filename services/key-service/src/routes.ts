@@ -20,6 +20,14 @@ import { generateDataKeyWithoutPlaintext } from "./handlers/generate-data-key-wi
 import { generateRandom } from "./handlers/generate-random.ts";
 import { generateMac } from "./handlers/generate-mac.ts";
 import { verifyMac } from "./handlers/verify-mac.ts";
+import { asymmetricDecrypt } from "./handlers/asymmetric-decrypt.ts";
+import { asymmetricEncrypt } from "./handlers/asymmetric-encrypt.ts";
+import { generateAndExportDataKey } from "./handlers/generate-and-export-data-key.ts";
+import { generateDataKeyPair } from "./handlers/generate-data-key-pair.ts";
+import { generateDataKeyPairWithoutPlaintext } from "./handlers/generate-data-key-pair-without-plaintext.ts";
+import { getPublicKey } from "./handlers/get-public-key.ts";
+import { sign } from "./handlers/sign.ts";
+import { verify } from "./handlers/verify.ts";
 import { getKey } from "./handlers/get-key.ts";
 import { listAliases } from "./handlers/list-aliases.ts";
 import { listKeys } from "./handlers/list-keys.ts";
@@ -68,6 +76,7 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       scheduleKeyDeletion: scheduleKeyDeletion(ctx),
       cancelKeyDeletion: cancelKeyDeletion(ctx),
       updateDeletionProtection: updateDeletionProtection(ctx),
+      getPublicKey: getPublicKey(ctx),
     }, interceptors),
     bindService(CryptoService, {
       encrypt: encrypt(ctx),
@@ -78,6 +87,13 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       generateRandom: generateRandom(ctx),
       generateMac: generateMac(ctx),
       verifyMac: verifyMac(ctx),
+      sign: sign(ctx),
+      verify: verify(ctx),
+      asymmetricEncrypt: asymmetricEncrypt(ctx),
+      asymmetricDecrypt: asymmetricDecrypt(ctx),
+      generateDataKeyPair: generateDataKeyPair(ctx),
+      generateDataKeyPairWithoutPlaintext: generateDataKeyPairWithoutPlaintext(ctx),
+      generateAndExportDataKey: generateAndExportDataKey(ctx),
     }, interceptors),
   ];
 }

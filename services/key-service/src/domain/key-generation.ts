@@ -2,10 +2,13 @@
 import type { KeySpec } from "@keyhold/proto";
 import { KeyholdError } from "@keyhold/server-kit";
 import type { KeyMaterials } from "./key-materials.ts";
+import { keyPairSpecOf } from "./asymmetric-operations.ts";
 import { specInfo } from "./key-specs.ts";
+import type { PrivateKeyPool } from "./private-key-pool.ts";
 
 export interface GenerationDeps {
   readonly materials: KeyMaterials;
+  readonly privateKeys: PrivateKeyPool;
 }
 
 export interface GeneratedMaterial {
@@ -20,5 +23,14 @@ export async function generateMaterial(deps: GenerationDeps, keySpec: KeySpec, a
   if (spec.materialBytes !== undefined) {
     return { wrapped: await deps.materials.generateSymmetric(accountId, keyId, versionId, spec.materialBytes), publicKey: undefined };
   }
-  throw new KeyholdError("INTERNAL", "no generator for this key spec");
+  const pairSpec = keyPairSpecOf(keySpec);
+  if (pairSpec === undefined) throw new KeyholdError("INTERNAL", "no generator for this key spec");
+  // Key pairs are generated in a worker thread (RSA takes long); the private key is wrapped
+  // for storage and cached, and this copy zeroed.
+  const pair = await deps.privateKeys.generateKeyPair(pairSpec);
+  try {
+    return { wrapped: await deps.materials.adopt(accountId, keyId, versionId, pair.privateKey), publicKey: pair.publicKey };
+  } finally {
+    pair.privateKey.fill(0);
+  }
 }

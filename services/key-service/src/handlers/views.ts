@@ -15,6 +15,7 @@ import {
   type KeyVersion,
   type RotationPolicy,
 } from "@keyhold/proto";
+import { asymmetricEncryptionAlgorithmsOf, signingAlgorithmsOf } from "../domain/asymmetric-operations.ts";
 import { specInfo } from "../domain/key-specs.ts";
 import { aliasKrn, keyKrn } from "../domain/names.ts";
 import type { AliasRecord, KeyRecord, KeyVersionRecord } from "../store/records.ts";
@@ -40,11 +41,14 @@ export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
 }
 
 /** The algorithms a key offers, by spec and usage. */
-function algorithmsOf(keySpec: KeySpec, keyUsage: KeyUsage): Pick<MessageInitShape<typeof KeyMetadataSchema>, "encryptionAlgorithms" | "macAlgorithms"> {
+function algorithmsOf(
+  keySpec: KeySpec,
+  keyUsage: KeyUsage,
+): Pick<MessageInitShape<typeof KeyMetadataSchema>, "encryptionAlgorithms" | "macAlgorithms" | "signingAlgorithms"> {
   const mac = specInfo(keySpec).mac;
   if (mac !== undefined) return { encryptionAlgorithms: [], macAlgorithms: [mac.algorithm] };
   if (keySpec === KeySpec.SYMMETRIC_DEFAULT && keyUsage === KeyUsage.ENCRYPT_DECRYPT) return { encryptionAlgorithms: [EncryptionAlgorithm.SYMMETRIC_DEFAULT] };
-  return { encryptionAlgorithms: [] };
+  return { encryptionAlgorithms: [...asymmetricEncryptionAlgorithmsOf(keySpec, keyUsage)], signingAlgorithms: [...signingAlgorithmsOf(keySpec, keyUsage)] };
 }
 
 export function keyVersionView(version: KeyVersionRecord, key: KeyRecord, region: string): KeyVersion {

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { AliasListEntry, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, KeyVersion, Origin, RotationPolicy, Tag } from "./resources_pb.js";
+import type { AliasListEntry, EncryptionAlgorithm, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, KeyVersion, Origin, RotationPolicy, SigningAlgorithm, Tag } from "./resources_pb.js";
 import type { Grant, GrantConstraints } from "../../policy/v1/resources_pb.js";
 
 /**
@@ -1113,6 +1113,79 @@ export declare type UpdateDeletionProtectionResponse = Message<"keyhold.key.v1.U
 export declare const UpdateDeletionProtectionResponseSchema: GenMessage<UpdateDeletionProtectionResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.GetPublicKeyRequest
+ */
+export declare type GetPublicKeyRequest = Message<"keyhold.key.v1.GetPublicKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetPublicKeyRequest.
+ * Use `create(GetPublicKeyRequestSchema)` to create a new message.
+ */
+export declare const GetPublicKeyRequestSchema: GenMessage<GetPublicKeyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetPublicKeyResponse
+ */
+export declare type GetPublicKeyResponse = Message<"keyhold.key.v1.GetPublicKeyResponse"> & {
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 2;
+   */
+  keyVersionId: string;
+
+  /**
+   * DER SubjectPublicKeyInfo (RFC 5280).
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * The same key as PEM ("-----BEGIN PUBLIC KEY-----").
+   *
+   * @generated from field: string public_key_pem = 4;
+   */
+  publicKeyPem: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.KeySpec key_spec = 5;
+   */
+  keySpec: KeySpec;
+
+  /**
+   * @generated from field: keyhold.key.v1.KeyUsage key_usage = 6;
+   */
+  keyUsage: KeyUsage;
+
+  /**
+   * @generated from field: repeated keyhold.key.v1.SigningAlgorithm signing_algorithms = 7;
+   */
+  signingAlgorithms: SigningAlgorithm[];
+
+  /**
+   * @generated from field: repeated keyhold.key.v1.EncryptionAlgorithm encryption_algorithms = 8;
+   */
+  encryptionAlgorithms: EncryptionAlgorithm[];
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetPublicKeyResponse.
+ * Use `create(GetPublicKeyResponseSchema)` to create a new message.
+ */
+export declare const GetPublicKeyResponseSchema: GenMessage<GetPublicKeyResponse>;
+
+/**
  * Key management: the control plane of key-service.
  *
  * Where a request names a key for use or description (GetKey, UpdateKey, EnableKey,
@@ -1400,6 +1473,17 @@ export declare const KeyService: GenService<{
     methodKind: "unary";
     input: typeof UpdateDeletionProtectionRequestSchema;
     output: typeof UpdateDeletionProtectionResponseSchema;
+  },
+  /**
+   * The public key of an asymmetric key (DER SubjectPublicKeyInfo and PEM). The private key
+   * never leaves the service.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetPublicKey
+   */
+  getPublicKey: {
+    methodKind: "unary";
+    input: typeof GetPublicKeyRequestSchema;
+    output: typeof GetPublicKeyResponseSchema;
   },
 }>;
 

@@ -110,6 +110,13 @@ export declare type KeyMetadata = Message<"keyhold.key.v1.KeyMetadata"> & {
    * @generated from field: repeated keyhold.key.v1.MacAlgorithm mac_algorithms = 16;
    */
   macAlgorithms: MacAlgorithm[];
+
+  /**
+   * SIGN_VERIFY keys: the signing algorithms the key offers.
+   *
+   * @generated from field: repeated keyhold.key.v1.SigningAlgorithm signing_algorithms = 17;
+   */
+  signingAlgorithms: SigningAlgorithm[];
 };
 
 /**
@@ -520,7 +527,7 @@ export enum KeyManager {
 export declare const KeyManagerSchema: GenEnum<KeyManager>;
 
 /**
- * Symmetric encryption algorithms.
+ * Encryption algorithms: SYMMETRIC_DEFAULT for symmetric keys, RSAES-OAEP for RSA keys.
  *
  * @generated from enum keyhold.key.v1.EncryptionAlgorithm
  */
@@ -534,12 +541,173 @@ export enum EncryptionAlgorithm {
    * @generated from enum value: ENCRYPTION_ALGORITHM_SYMMETRIC_DEFAULT = 1;
    */
   SYMMETRIC_DEFAULT = 1,
+
+  /**
+   * RSAES-OAEP with SHA-1 (hash and MGF1).
+   *
+   * @generated from enum value: ENCRYPTION_ALGORITHM_RSAES_OAEP_SHA_1 = 2;
+   */
+  RSAES_OAEP_SHA_1 = 2,
+
+  /**
+   * RSAES-OAEP with SHA-256 (hash and MGF1).
+   *
+   * @generated from enum value: ENCRYPTION_ALGORITHM_RSAES_OAEP_SHA_256 = 3;
+   */
+  RSAES_OAEP_SHA_256 = 3,
 }
 
 /**
  * Describes the enum keyhold.key.v1.EncryptionAlgorithm.
  */
 export declare const EncryptionAlgorithmSchema: GenEnum<EncryptionAlgorithm>;
+
+/**
+ * Signing algorithms (AWS KMS names). RSA-PSS uses a salt as long as the hash.
+ *
+ * @generated from enum keyhold.key.v1.SigningAlgorithm
+ */
+export enum SigningAlgorithm {
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PSS_SHA_256 = 1;
+   */
+  RSASSA_PSS_SHA_256 = 1,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PSS_SHA_384 = 2;
+   */
+  RSASSA_PSS_SHA_384 = 2,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PSS_SHA_512 = 3;
+   */
+  RSASSA_PSS_SHA_512 = 3,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PKCS1_V1_5_SHA_256 = 4;
+   */
+  RSASSA_PKCS1_V1_5_SHA_256 = 4,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PKCS1_V1_5_SHA_384 = 5;
+   */
+  RSASSA_PKCS1_V1_5_SHA_384 = 5,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PKCS1_V1_5_SHA_512 = 6;
+   */
+  RSASSA_PKCS1_V1_5_SHA_512 = 6,
+
+  /**
+   * DER-encoded (r, s).
+   *
+   * @generated from enum value: SIGNING_ALGORITHM_ECDSA_SHA_256 = 7;
+   */
+  ECDSA_SHA_256 = 7,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_ECDSA_SHA_384 = 8;
+   */
+  ECDSA_SHA_384 = 8,
+
+  /**
+   * Pure Ed25519 (RFC 8032) of the RAW message.
+   *
+   * @generated from enum value: SIGNING_ALGORITHM_ED25519_SHA_512 = 9;
+   */
+  ED25519_SHA_512 = 9,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.SigningAlgorithm.
+ */
+export declare const SigningAlgorithmSchema: GenEnum<SigningAlgorithm>;
+
+/**
+ * What Sign and Verify are given: the message, or its digest under the algorithm's hash.
+ *
+ * @generated from enum keyhold.key.v1.MessageType
+ */
+export enum MessageType {
+  /**
+   * RAW.
+   *
+   * @generated from enum value: MESSAGE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MESSAGE_TYPE_RAW = 1;
+   */
+  RAW = 1,
+
+  /**
+   * @generated from enum value: MESSAGE_TYPE_DIGEST = 2;
+   */
+  DIGEST = 2,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.MessageType.
+ */
+export declare const MessageTypeSchema: GenEnum<MessageType>;
+
+/**
+ * Key pairs GenerateDataKeyPair makes.
+ *
+ * @generated from enum keyhold.key.v1.DataKeyPairSpec
+ */
+export enum DataKeyPairSpec {
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_RSA_2048 = 1;
+   */
+  RSA_2048 = 1,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_RSA_3072 = 2;
+   */
+  RSA_3072 = 2,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_RSA_4096 = 3;
+   */
+  RSA_4096 = 3,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_NIST_P256 = 4;
+   */
+  ECC_NIST_P256 = 4,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_NIST_P384 = 5;
+   */
+  ECC_NIST_P384 = 5,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_NIST_P521 = 6;
+   */
+  ECC_NIST_P521 = 6,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_SECG_P256K1 = 7;
+   */
+  ECC_SECG_P256K1 = 7,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.DataKeyPairSpec.
+ */
+export declare const DataKeyPairSpecSchema: GenEnum<DataKeyPairSpec>;
 
 /**
  * MAC algorithms of HMAC keys.
