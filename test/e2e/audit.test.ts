@@ -24,8 +24,10 @@ import {
   KeyService,
   KeySpec,
   MacAlgorithm,
+  Origin,
   SigningAlgorithm,
   StsService,
+  WrappingAlgorithm,
   type AuditEvent,
 } from "@keyhold/proto";
 import { createJsonLogger } from "@keyhold/server-kit";
@@ -122,6 +124,7 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
     const hmacKeyId = (await keys.createKey({ keySpec: KeySpec.HMAC_256 })).keyMetadata!.keyId;
     const signingKeyId = (await keys.createKey({ keySpec: KeySpec.EC_P256 })).keyMetadata!.keyId;
     const rsaKeyId = (await keys.createKey({ keySpec: KeySpec.RSA_2048 })).keyMetadata!.keyId;
+    const externalKeyId = (await keys.createKey({ origin: Origin.EXTERNAL })).keyMetadata!.keyId;
     const spareKeyId = (await keys.createKey({ description: "audit e2e: scheduled for deletion and back" })).keyMetadata!.keyId;
     const user = (await iam.createUser({ userName: "audited" })).principal!.krn;
     const policy = JSON.stringify({
@@ -160,6 +163,9 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "KeyService/CancelKeyDeletion": () => ({ keyId: spareKeyId }),
       "KeyService/UpdateDeletionProtection": () => ({ keyId, enabled: false }),
       "KeyService/GetPublicKey": () => ({ keyId: signingKeyId }),
+      "KeyService/GetParametersForImport": () => ({ keyId: externalKeyId, wrappingAlgorithm: WrappingAlgorithm.RSAES_OAEP_SHA_256 }),
+      "KeyService/ImportKeyMaterial": () => ({ keyId: externalKeyId, importToken: new Uint8Array(32), encryptedKeyMaterial: new Uint8Array(256) }),
+      "KeyService/DeleteImportedKeyMaterial": () => ({ keyId: externalKeyId }),
       "CryptoService/Encrypt": () => ({ keyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionContext }),
       "CryptoService/Decrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, encryptionContext }),
       "CryptoService/ReEncrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, sourceEncryptionContext: encryptionContext, destinationKeyId: keyId }),

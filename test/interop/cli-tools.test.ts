@@ -66,6 +66,7 @@ describe("grpcurl (reflection only)", () => {
       "CreateGrant", "ListGrants", "RetireGrant", "RevokeGrant", "PutKeyPolicy", "GetKeyPolicy",
       "RotateKey", "ListKeyVersions", "GetKeyVersion", "UpdateRotationPolicy", "GetRotationPolicy",
       "ScheduleKeyDeletion", "CancelKeyDeletion", "UpdateDeletionProtection", "GetPublicKey",
+      "GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial",
     ];
     assert.deepEqual(
       methods.trim().split("\n").map((m) => m.trim()).sort(),

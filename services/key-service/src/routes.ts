@@ -26,6 +26,9 @@ import { generateAndExportDataKey } from "./handlers/generate-and-export-data-ke
 import { generateDataKeyPair } from "./handlers/generate-data-key-pair.ts";
 import { generateDataKeyPairWithoutPlaintext } from "./handlers/generate-data-key-pair-without-plaintext.ts";
 import { getPublicKey } from "./handlers/get-public-key.ts";
+import { deleteImportedKeyMaterial } from "./handlers/delete-imported-key-material.ts";
+import { getParametersForImport } from "./handlers/get-parameters-for-import.ts";
+import { importKeyMaterial } from "./handlers/import-key-material.ts";
 import { sign } from "./handlers/sign.ts";
 import { verify } from "./handlers/verify.ts";
 import { getKey } from "./handlers/get-key.ts";
@@ -77,6 +80,9 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       cancelKeyDeletion: cancelKeyDeletion(ctx),
       updateDeletionProtection: updateDeletionProtection(ctx),
       getPublicKey: getPublicKey(ctx),
+      getParametersForImport: getParametersForImport(ctx),
+      importKeyMaterial: importKeyMaterial(ctx),
+      deleteImportedKeyMaterial: deleteImportedKeyMaterial(ctx),
     }, interceptors),
     bindService(CryptoService, {
       encrypt: encrypt(ctx),

@@ -7,6 +7,7 @@ import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@key
 import type { AppContext } from "../context.ts";
 import { accountKeysKrn } from "../domain/key-access.ts";
 import { generateMaterial } from "../domain/key-generation.ts";
+import { assertImportableSpec } from "../domain/key-import.ts";
 import { usageFor } from "../domain/key-specs.ts";
 import { validateTags } from "../domain/tags.ts";
 import { NEW_KEY_LIFECYCLE } from "../store/records.ts";
@@ -34,7 +35,8 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
     const keyUsage = usageFor(keySpec, request.keyUsage);
     const origin = request.origin === Origin.UNSPECIFIED ? Origin.SOFTWARE : request.origin;
-    if (origin !== Origin.SOFTWARE) throw invalidArgument("origin", "only SOFTWARE origin is available on this server");
+    if (origin !== Origin.SOFTWARE && origin !== Origin.EXTERNAL) throw invalidArgument("origin", "only SOFTWARE and EXTERNAL origins are available on this server");
+    if (origin === Origin.EXTERNAL) assertImportableSpec(keySpec, "key_spec");
     const tags = validateTags(request.tags, "tags");
     const token = request.idempotencyToken;
     if (token !== "" && !IDEMPOTENCY_TOKEN.test(token)) {
@@ -58,7 +60,8 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     const keyId = ctx.newId();
     const versionId = ctx.newId();
     const now = ctx.clock.now();
-    const material = await generateMaterial(ctx, keySpec, caller.accountId, keyId, versionId);
+    // EXTERNAL keys start without material (PendingImport): ImportKeyMaterial brings it.
+    const material = origin === Origin.EXTERNAL ? { wrapped: Buffer.alloc(0), publicKey: undefined } : await generateMaterial(ctx, keySpec, caller.accountId, keyId, versionId);
     const outcome = ctx.store.createKey({
       key: {
         keyId,
@@ -68,7 +71,7 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         keyUsage,
         origin,
         keyManager: KeyManager.CUSTOMER,
-        state: KeyState.ENABLED,
+        state: origin === Origin.EXTERNAL ? KeyState.PENDING_IMPORT : KeyState.ENABLED,
         createdAt: now,
         primaryVersionId: versionId,
         ...NEW_KEY_LIFECYCLE,

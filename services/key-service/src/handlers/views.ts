@@ -4,11 +4,13 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   AliasListEntrySchema,
   EncryptionAlgorithm,
+  ExpirationModel,
   KeyMetadataSchema,
   KeySpec,
   KeyState,
   KeyUsage,
   KeyVersionSchema,
+  Origin,
   RotationPolicySchema,
   type AliasListEntry,
   type KeyMetadata,
@@ -37,6 +39,11 @@ export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
     ...(key.deletionDate === undefined ? {} : { deletionDate: timestampFromDate(key.deletionDate) }),
     deletionProtection: key.deletionProtection,
     ...algorithmsOf(key.keySpec, key.keyUsage),
+    ...(key.origin !== Origin.EXTERNAL
+      ? {}
+      : key.materialExpiresAt === undefined
+        ? { expirationModel: ExpirationModel.KEY_MATERIAL_DOES_NOT_EXPIRE }
+        : { expirationModel: ExpirationModel.KEY_MATERIAL_EXPIRES, validTo: timestampFromDate(key.materialExpiresAt) }),
   });
 }
 

@@ -4,8 +4,9 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { AliasListEntry, EncryptionAlgorithm, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, KeyVersion, Origin, RotationPolicy, SigningAlgorithm, Tag } from "./resources_pb.js";
+import type { AliasListEntry, EncryptionAlgorithm, ExpirationModel, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, KeyVersion, Origin, RotationPolicy, SigningAlgorithm, Tag, WrappingAlgorithm, WrappingKeySpec } from "./resources_pb.js";
 import type { Grant, GrantConstraints } from "../../policy/v1/resources_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file keyhold/key/v1/key_service.proto.
@@ -1186,6 +1187,175 @@ export declare type GetPublicKeyResponse = Message<"keyhold.key.v1.GetPublicKeyR
 export declare const GetPublicKeyResponseSchema: GenMessage<GetPublicKeyResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.GetParametersForImportRequest
+ */
+export declare type GetParametersForImportRequest = Message<"keyhold.key.v1.GetParametersForImportRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * How the key material will be wrapped.
+   *
+   * @generated from field: keyhold.key.v1.WrappingAlgorithm wrapping_algorithm = 2;
+   */
+  wrappingAlgorithm: WrappingAlgorithm;
+
+  /**
+   * Default RSA_2048.
+   *
+   * @generated from field: keyhold.key.v1.WrappingKeySpec wrapping_key_spec = 3;
+   */
+  wrappingKeySpec: WrappingKeySpec;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetParametersForImportRequest.
+ * Use `create(GetParametersForImportRequestSchema)` to create a new message.
+ */
+export declare const GetParametersForImportRequestSchema: GenMessage<GetParametersForImportRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetParametersForImportResponse
+ */
+export declare type GetParametersForImportResponse = Message<"keyhold.key.v1.GetParametersForImportResponse"> & {
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Opaque; pass it to ImportKeyMaterial.
+   *
+   * @generated from field: bytes import_token = 2;
+   */
+  importToken: Uint8Array;
+
+  /**
+   * The RSA public wrapping key: DER SubjectPublicKeyInfo.
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * The same key as PEM.
+   *
+   * @generated from field: string public_key_pem = 4;
+   */
+  publicKeyPem: string;
+
+  /**
+   * When the token and wrapping key stop being accepted (24 hours).
+   *
+   * @generated from field: google.protobuf.Timestamp parameters_valid_to = 5;
+   */
+  parametersValidTo?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetParametersForImportResponse.
+ * Use `create(GetParametersForImportResponseSchema)` to create a new message.
+ */
+export declare const GetParametersForImportResponseSchema: GenMessage<GetParametersForImportResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ImportKeyMaterialRequest
+ */
+export declare type ImportKeyMaterialRequest = Message<"keyhold.key.v1.ImportKeyMaterialRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bytes import_token = 2;
+   */
+  importToken: Uint8Array;
+
+  /**
+   * The key material wrapped with the algorithm named in GetParametersForImport:
+   * RSAES_OAEP_SHA_256: RSA-OAEP(SHA-256) of the material.
+   * RSA_AES_KEY_WRAP_SHA_256: RSA-OAEP(SHA-256) of a fresh AES-256 key, followed by the
+   * material wrapped with that key by AES Key Wrap with Padding (RFC 5649).
+   *
+   * @generated from field: bytes encrypted_key_material = 3;
+   */
+  encryptedKeyMaterial: Uint8Array;
+
+  /**
+   * Default: KEY_MATERIAL_EXPIRES when valid_to is set, KEY_MATERIAL_DOES_NOT_EXPIRE otherwise.
+   *
+   * @generated from field: keyhold.key.v1.ExpirationModel expiration_model = 4;
+   */
+  expirationModel: ExpirationModel;
+
+  /**
+   * When the material expires (with KEY_MATERIAL_EXPIRES): in the future, at most 365 days on.
+   *
+   * @generated from field: google.protobuf.Timestamp valid_to = 5;
+   */
+  validTo?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ImportKeyMaterialRequest.
+ * Use `create(ImportKeyMaterialRequestSchema)` to create a new message.
+ */
+export declare const ImportKeyMaterialRequestSchema: GenMessage<ImportKeyMaterialRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ImportKeyMaterialResponse
+ */
+export declare type ImportKeyMaterialResponse = Message<"keyhold.key.v1.ImportKeyMaterialResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ImportKeyMaterialResponse.
+ * Use `create(ImportKeyMaterialResponseSchema)` to create a new message.
+ */
+export declare const ImportKeyMaterialResponseSchema: GenMessage<ImportKeyMaterialResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.DeleteImportedKeyMaterialRequest
+ */
+export declare type DeleteImportedKeyMaterialRequest = Message<"keyhold.key.v1.DeleteImportedKeyMaterialRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.DeleteImportedKeyMaterialRequest.
+ * Use `create(DeleteImportedKeyMaterialRequestSchema)` to create a new message.
+ */
+export declare const DeleteImportedKeyMaterialRequestSchema: GenMessage<DeleteImportedKeyMaterialRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.DeleteImportedKeyMaterialResponse
+ */
+export declare type DeleteImportedKeyMaterialResponse = Message<"keyhold.key.v1.DeleteImportedKeyMaterialResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.DeleteImportedKeyMaterialResponse.
+ * Use `create(DeleteImportedKeyMaterialResponseSchema)` to create a new message.
+ */
+export declare const DeleteImportedKeyMaterialResponseSchema: GenMessage<DeleteImportedKeyMaterialResponse>;
+
+/**
  * Key management: the control plane of key-service.
  *
  * Where a request names a key for use or description (GetKey, UpdateKey, EnableKey,
@@ -1484,6 +1654,41 @@ export declare const KeyService: GenService<{
     methodKind: "unary";
     input: typeof GetPublicKeyRequestSchema;
     output: typeof GetPublicKeyResponseSchema;
+  },
+  /**
+   * For a key created with origin EXTERNAL: an RSA public wrapping key and an import token,
+   * both valid for 24 hours, to wrap key material for ImportKeyMaterial.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetParametersForImport
+   */
+  getParametersForImport: {
+    methodKind: "unary";
+    input: typeof GetParametersForImportRequestSchema;
+    output: typeof GetParametersForImportResponseSchema;
+  },
+  /**
+   * Imports key material wrapped under the public key GetParametersForImport returned. The key
+   * becomes Enabled (from PendingImport). Re-importing is allowed only with the same material
+   * (INCORRECT_KEY_MATERIAL otherwise), e.g. after it expired or was deleted, or to change its
+   * expiry.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ImportKeyMaterial
+   */
+  importKeyMaterial: {
+    methodKind: "unary";
+    input: typeof ImportKeyMaterialRequestSchema;
+    output: typeof ImportKeyMaterialResponseSchema;
+  },
+  /**
+   * Deletes a key's imported material at once: the key is PendingImport until the same material
+   * is imported again.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.DeleteImportedKeyMaterial
+   */
+  deleteImportedKeyMaterial: {
+    methodKind: "unary";
+    input: typeof DeleteImportedKeyMaterialRequestSchema;
+    output: typeof DeleteImportedKeyMaterialResponseSchema;
   },
 }>;
 

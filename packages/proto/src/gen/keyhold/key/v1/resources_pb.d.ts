@@ -117,6 +117,20 @@ export declare type KeyMetadata = Message<"keyhold.key.v1.KeyMetadata"> & {
    * @generated from field: repeated keyhold.key.v1.SigningAlgorithm signing_algorithms = 17;
    */
   signingAlgorithms: SigningAlgorithm[];
+
+  /**
+   * EXTERNAL keys: when the imported key material expires (unset when it does not).
+   *
+   * @generated from field: google.protobuf.Timestamp valid_to = 18;
+   */
+  validTo?: Timestamp | undefined;
+
+  /**
+   * EXTERNAL keys: whether the imported key material expires.
+   *
+   * @generated from field: keyhold.key.v1.ExpirationModel expiration_model = 19;
+   */
+  expirationModel: ExpirationModel;
 };
 
 /**
@@ -656,6 +670,92 @@ export enum MessageType {
  * Describes the enum keyhold.key.v1.MessageType.
  */
 export declare const MessageTypeSchema: GenEnum<MessageType>;
+
+/**
+ * How ImportKeyMaterial expects key material to be wrapped.
+ *
+ * @generated from enum keyhold.key.v1.WrappingAlgorithm
+ */
+export enum WrappingAlgorithm {
+  /**
+   * @generated from enum value: WRAPPING_ALGORITHM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: WRAPPING_ALGORITHM_RSAES_OAEP_SHA_256 = 1;
+   */
+  RSAES_OAEP_SHA_256 = 1,
+
+  /**
+   * @generated from enum value: WRAPPING_ALGORITHM_RSA_AES_KEY_WRAP_SHA_256 = 2;
+   */
+  RSA_AES_KEY_WRAP_SHA_256 = 2,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.WrappingAlgorithm.
+ */
+export declare const WrappingAlgorithmSchema: GenEnum<WrappingAlgorithm>;
+
+/**
+ * The RSA wrapping key GetParametersForImport makes.
+ *
+ * @generated from enum keyhold.key.v1.WrappingKeySpec
+ */
+export enum WrappingKeySpec {
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_RSA_2048 = 1;
+   */
+  RSA_2048 = 1,
+
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_RSA_3072 = 2;
+   */
+  RSA_3072 = 2,
+
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_RSA_4096 = 3;
+   */
+  RSA_4096 = 3,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.WrappingKeySpec.
+ */
+export declare const WrappingKeySpecSchema: GenEnum<WrappingKeySpec>;
+
+/**
+ * Whether imported key material expires.
+ *
+ * @generated from enum keyhold.key.v1.ExpirationModel
+ */
+export enum ExpirationModel {
+  /**
+   * @generated from enum value: EXPIRATION_MODEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: EXPIRATION_MODEL_KEY_MATERIAL_EXPIRES = 1;
+   */
+  KEY_MATERIAL_EXPIRES = 1,
+
+  /**
+   * @generated from enum value: EXPIRATION_MODEL_KEY_MATERIAL_DOES_NOT_EXPIRE = 2;
+   */
+  KEY_MATERIAL_DOES_NOT_EXPIRE = 2,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.ExpirationModel.
+ */
+export declare const ExpirationModelSchema: GenEnum<ExpirationModel>;
 
 /**
  * Key pairs GenerateDataKeyPair makes.
