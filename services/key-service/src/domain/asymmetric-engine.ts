@@ -3,6 +3,7 @@
 // in the worker threads of PrivateKeyPool (private-key-worker.ts), never on the event loop.
 // Public-key operations (verify, encrypt) are cheap and run in place.
 import crypto from "node:crypto";
+import { signDigest, verifyDigest } from "./ecdsa-digest.ts";
 
 export type KeyPairSpec = { readonly type: "rsa"; readonly bits: number } | { readonly type: "ec"; readonly curve: string } | { readonly type: "ed25519" };
 
@@ -80,8 +81,8 @@ function pssEncode(hash: HashName, mHash: Uint8Array, modulusBits: number): Buff
 
 /**
  * Signs `data` (the message, or with `digest` its hash) with the PKCS#8 private key. ECDSA
- * signatures are DER (as AWS KMS and OpenSSL). A DIGEST for ECDSA or Ed25519 is refused by the
- * caller before this runs (Node's OpenSSL binding has no sign-a-digest primitive for them).
+ * signatures are DER (as AWS KMS and OpenSSL); ECDSA over a digest is ecdsa-digest.ts. A DIGEST
+ * for Ed25519 is refused by the caller before this runs (pure Ed25519 signs messages).
  */
 export function sign(pkcs8: Uint8Array, scheme: SignScheme, data: Uint8Array, digest: boolean): Buffer {
   const key = privateKeyOf(pkcs8);
@@ -93,7 +94,7 @@ export function sign(pkcs8: Uint8Array, scheme: SignScheme, data: Uint8Array, di
       if (!digest) return crypto.sign(scheme.hash, data, { key, padding: crypto.constants.RSA_PKCS1_PADDING });
       return crypto.privateEncrypt({ key, padding: crypto.constants.RSA_PKCS1_PADDING }, Buffer.concat([DIGEST_INFO[scheme.hash], data]));
     case "ecdsa":
-      if (digest) throw new Error("ECDSA over a digest is not available");
+      if (digest) return signDigest(key, data);
       return crypto.sign(scheme.hash, data, { key, dsaEncoding: "der" });
     case "ed25519":
       if (digest) throw new Error("Ed25519 over a digest is not available");
@@ -103,7 +104,7 @@ export function sign(pkcs8: Uint8Array, scheme: SignScheme, data: Uint8Array, di
 
 /**
  * Verifies with the DER public key. For a DIGEST, RSA signatures are opened with the public key
- * and compared; ECDSA is checked by OpenSSL over the digest.
+ * and compared; ECDSA is checked by ecdsa-digest.ts (slow in JavaScript: callers use the pool).
  */
 export function verify(spki: Uint8Array, scheme: SignScheme, data: Uint8Array, digest: boolean, signature: Uint8Array): boolean {
   const key = publicKeyOf(spki);
@@ -119,7 +120,7 @@ export function verify(spki: Uint8Array, scheme: SignScheme, data: Uint8Array, d
         return opened.length === expected.length && crypto.timingSafeEqual(opened, expected);
       }
       case "ecdsa":
-        if (digest) return false;
+        if (digest) return verifyDigest(key, data, signature);
         return crypto.verify(scheme.hash, data, { key, dsaEncoding: "der" }, signature);
       case "ed25519":
         return !digest && crypto.verify(null, data, key, signature);

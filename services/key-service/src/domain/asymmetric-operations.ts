@@ -79,8 +79,8 @@ export interface SignInput {
 
 /**
  * Checks a Sign/Verify request against the key: the algorithm is one the key offers, and the
- * message fits its type (RAW: 1-4096 bytes; DIGEST: exactly the hash length; not for Ed25519
- * or ECDSA, whose private-key binding signs messages only).
+ * message fits its type (RAW: 1-4096 bytes; DIGEST: exactly the hash length; not for Ed25519,
+ * which signs messages only, as AWS KMS's ED25519_SHA_512).
  */
 export function signInput(key: KeyRecord, algorithm: SigningAlgorithm, messageType: MessageType, message: Uint8Array): SignInput {
   if (algorithm === SigningAlgorithm.UNSPECIFIED) throw invalidArgument("signing_algorithm", "is required");
@@ -97,7 +97,6 @@ export function signInput(key: KeyRecord, algorithm: SigningAlgorithm, messageTy
   const digest = messageType === MessageType.DIGEST;
   if (digest) {
     if (scheme.kind === "ed25519") throw invalidArgument("message_type", "ED25519_SHA_512 signs RAW messages only");
-    if (scheme.kind === "ecdsa") throw invalidArgument("message_type", "DIGEST is offered for RSA keys; send ECDSA messages RAW");
     if (message.byteLength !== HASH_BYTES[scheme.hash]) throw invalidArgument("message", `a ${scheme.hash.toUpperCase()} digest is ${HASH_BYTES[scheme.hash]} bytes`);
   } else {
     if (message.byteLength === 0) throw invalidArgument("message", "must not be empty");

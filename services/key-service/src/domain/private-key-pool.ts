@@ -1,5 +1,5 @@
 // A fixed pool of worker threads for private-key operations (key pair generation, signing,
-// RSA decryption): the event loop only posts a task and awaits its answer, so other calls keep
+// RSA decryption, and the one slow public-key operation: ECDSA verification of a digest): the event loop only posts a task and awaits its answer, so other calls keep
 // their latency while RSA signing runs. Workers start on first use; a worker that dies is
 // replaced and its task fails.
 import { Worker } from "node:worker_threads";
@@ -9,7 +9,16 @@ import type { HashName, KeyPairSpec, SignScheme } from "./asymmetric-engine.ts";
 export type WorkerTask =
   | { readonly id: number; readonly op: "generate"; readonly spec: KeyPairSpec }
   | { readonly id: number; readonly op: "sign"; readonly privateKey: Uint8Array; readonly scheme: SignScheme; readonly data: Uint8Array; readonly digest: boolean }
-  | { readonly id: number; readonly op: "decrypt"; readonly privateKey: Uint8Array; readonly hash: HashName; readonly ciphertext: Uint8Array };
+  | { readonly id: number; readonly op: "decrypt"; readonly privateKey: Uint8Array; readonly hash: HashName; readonly ciphertext: Uint8Array }
+  | {
+      readonly id: number;
+      readonly op: "verify";
+      readonly publicKey: Uint8Array;
+      readonly scheme: SignScheme;
+      readonly data: Uint8Array;
+      readonly digest: boolean;
+      readonly signature: Uint8Array;
+    };
 
 export type WorkerReply = { readonly id: number; readonly ok: true; readonly result: Uint8Array[] } | { readonly id: number; readonly ok: false; readonly error: string };
 
@@ -57,6 +66,13 @@ export class PrivateKeyPool {
     return this.#run({ op: "decrypt", privateKey: Uint8Array.from(privateKey), hash, ciphertext: Uint8Array.from(ciphertext) }).then(([plaintext]) => plaintext!);
   }
 
+  /** Signature verification too slow for the event loop (ECDSA over a digest, in JavaScript). */
+  verify(publicKey: Uint8Array, scheme: SignScheme, data: Uint8Array, digest: boolean, signature: Uint8Array): Promise<boolean> {
+    return this.#run({ op: "verify", publicKey: Uint8Array.from(publicKey), scheme, data: Uint8Array.from(data), digest, signature: Uint8Array.from(signature) }).then(
+      ([answer]) => answer![0] === 1,
+    );
+  }
+
   /** Stops every worker; queued and running tasks fail. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -71,7 +87,7 @@ export class PrivateKeyPool {
   #run(task: Task): Promise<Buffer[]> {
     if (this.#closed) return Promise.reject(new KeyholdError("SERVICE_UNAVAILABLE", "the service is shutting down"));
     return new Promise<Buffer[]>((resolve, reject) => {
-      this.#queue.push({ task: { ...task, id: this.#nextId++ } as WorkerTask, resolve, reject });
+      this.#queue.push({ task: { ...task, id: this.#nextId++ }, resolve, reject });
       this.#dispatch();
     });
   }
@@ -83,7 +99,7 @@ export class PrivateKeyPool {
       if (worker === undefined) return;
       const pending = this.#queue.shift()!;
       this.#busy.set(worker, pending);
-      const transfer = pending.task.op === "generate" ? [] : [pending.task.privateKey.buffer as ArrayBuffer];
+      const transfer = pending.task.op === "sign" || pending.task.op === "decrypt" ? [pending.task.privateKey.buffer as ArrayBuffer] : [];
       worker.postMessage(pending.task, transfer);
     }
   }
@@ -118,7 +134,7 @@ export class PrivateKeyPool {
   }
 
   #fail(pending: Pending, error: Error): void {
-    if (pending.task.op !== "generate") pending.task.privateKey.fill(0);
+    if (pending.task.op === "sign" || pending.task.op === "decrypt") pending.task.privateKey.fill(0);
     pending.reject(error);
   }
 }

@@ -2,7 +2,7 @@
 // other slow private-key work never blocks the service's event loop. Private key bytes arrive
 // as a copy and are zeroed when the operation is done.
 import { parentPort } from "node:worker_threads";
-import { generateKeyPair, oaepDecrypt, sign } from "./asymmetric-engine.ts";
+import { generateKeyPair, oaepDecrypt, sign, verify } from "./asymmetric-engine.ts";
 import type { WorkerReply, WorkerTask } from "./private-key-pool.ts";
 
 const port = parentPort;
@@ -20,6 +20,9 @@ port.on("message", (task: WorkerTask) => {
       }
       case "sign":
         result = [sign(task.privateKey, task.scheme, task.data, task.digest)];
+        break;
+      case "verify":
+        result = [Uint8Array.of(verify(task.publicKey, task.scheme, task.data, task.digest, task.signature) ? 1 : 0)];
         break;
       case "decrypt":
         result = [oaepDecrypt(task.privateKey, task.hash, task.ciphertext)];
@@ -40,7 +43,7 @@ port.on("message", (task: WorkerTask) => {
   } catch (error) {
     reply = { id: task.id, ok: false, error: error instanceof Error ? error.message : String(error) };
   } finally {
-    if (task.op !== "generate") task.privateKey.fill(0);
+    if (task.op === "sign" || task.op === "decrypt") task.privateKey.fill(0);
   }
   const transfer = reply.ok ? reply.result.map((r) => r.buffer as ArrayBuffer) : [];
   port.postMessage(reply, transfer);

@@ -10,7 +10,7 @@ import { keyKrn } from "../domain/names.ts";
 
 const MAX_SIGNATURE_BYTES = 1024;
 
-/** Public-key work only (fast), done in place. A signature that does not verify is INVALID_SIGNATURE. */
+/** Public-key work only, done in place when fast. A signature that does not verify is INVALID_SIGNATURE. */
 export function verify(ctx: AppContext): UnaryHandler<typeof VerifyRequestSchema, typeof VerifyResponseSchema> {
   return async (request, call) => {
     if (request.signature.byteLength === 0) throw invalidArgument("signature", "is required");
@@ -19,7 +19,13 @@ export function verify(ctx: AppContext): UnaryHandler<typeof VerifyRequestSchema
     const version = asymmetricVersion(ctx, key, ctx.clock.now());
     const input = signInput(key, request.signingAlgorithm, request.messageType, request.message);
     recordAuditDetails(call, { keyVersionId: version.versionId });
-    if (!verifySignature(publicKeyOf(version), input.scheme, request.message, input.digest, request.signature)) {
+    const publicKey = publicKeyOf(version);
+    // ECDSA over a digest is verified in JavaScript (milliseconds): off the event loop.
+    const valid =
+      input.scheme.kind === "ecdsa" && input.digest
+        ? await ctx.privateKeys.verify(publicKey, input.scheme, request.message, true, request.signature)
+        : verifySignature(publicKey, input.scheme, request.message, input.digest, request.signature);
+    if (!valid) {
       throw new KeyholdError("INVALID_SIGNATURE", "signature: the signature does not verify for this message, key and algorithm", { field: "signature" });
     }
     return { keyId: keyKrn(ctx.config.region, key.accountId, key.keyId), signatureValid: true, signingAlgorithm: request.signingAlgorithm };

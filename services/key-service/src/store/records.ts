@@ -1,5 +1,5 @@
 // What key-service stores. Plain data: no transport, no crypto.
-import type { KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin } from "@keyhold/proto";
+import type { KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin, WrappingAlgorithm } from "@keyhold/proto";
 
 export interface KeyRecord {
   readonly keyId: string;
@@ -77,7 +77,8 @@ export interface ImportTokenRecord {
   readonly tokenId: string;
   readonly accountId: string;
   readonly keyId: string;
-  readonly wrappingAlgorithm: number;
+  readonly wrappingAlgorithm: WrappingAlgorithm;
+  /** The wrapping key's modulus bits. */
   readonly wrappingKeySpec: number;
   /** The wrapping key's PKCS#8 private key, wrapped by the root key. */
   readonly wrappedPrivateKey: Buffer;
