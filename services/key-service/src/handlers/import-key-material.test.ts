@@ -141,6 +141,29 @@ describe("imported key material: GetParametersForImport, ImportKeyMaterial, Dele
     assert.equal((await service.keys.cancelKeyDeletion({ keyId: key.keyId })).keyMetadata!.keyState, KeyState.PENDING_IMPORT);
   });
 
+  test("a key pending deletion stays pending deletion when its material expires or is deleted, and is purged with it", async () => {
+    clock.set(T0);
+    const expiring = await externalKey();
+    await importWith(expiring.keyId, crypto.randomBytes(32), { validTo: new Date(T0.getTime() + DAY) });
+    await service.keys.scheduleKeyDeletion({ keyId: expiring.keyId, pendingWindowInDays: 7 });
+    const deleting = await externalKey();
+    await importWith(deleting.keyId, crypto.randomBytes(32));
+    await service.keys.scheduleKeyDeletion({ keyId: deleting.keyId, pendingWindowInDays: 7 });
+    assert.equal((await service.keys.deleteImportedKeyMaterial({ keyId: deleting.keyId })).keyMetadata!.keyState, KeyState.PENDING_DELETION);
+    clock.set(new Date(T0.getTime() + 2 * DAY));
+    await service.app.jobs.runOnce();
+    assert.equal((await service.keys.getKey({ keyId: expiring.keyId })).keyMetadata!.keyState, KeyState.PENDING_DELETION);
+    assert.equal(service.app.context.store.getVersion(expiring.primaryVersionId)!.wrappedMaterial.length, 0);
+    // A disabled key whose material expires becomes PendingImport too.
+    const disabled = await externalKey();
+    await importWith(disabled.keyId, crypto.randomBytes(32), { validTo: new Date(clock.now().getTime() + DAY) });
+    await service.keys.disableKey({ keyId: disabled.keyId });
+    clock.set(new Date(T0.getTime() + 8 * DAY));
+    await service.app.jobs.runOnce();
+    assert.equal((await service.keys.getKey({ keyId: disabled.keyId })).keyMetadata!.keyState, KeyState.PENDING_IMPORT);
+    for (const keyId of [expiring.keyId, deleting.keyId]) assert.equal((await refusal(service.keys.getKey({ keyId }))).reason, "KEY_NOT_FOUND");
+  });
+
   test("import tokens: expired after 24 hours, bound to their key; bad wrapping is INVALID_CIPHERTEXT", async () => {
     clock.set(T0);
     const key = await externalKey();
