@@ -1,6 +1,6 @@
 // The background work of key-service, run on an interval with the injected clock: automatic
-// rotation of what is due, destruction of keys whose deletion window has ended, and removal of
-// imported key material that has expired. All state lives in the store, so a restarted
+// rotation of what is due, destruction of keys whose deletion window has ended, removal of
+// imported key material that has expired, and of expired import tokens. All state lives in the store, so a restarted
 // service picks up exactly where the last one stopped; each step is a conditional write, so
 // two runs (or two replicas) never rotate a key twice for one period.
 import { KeyState, KeyVersionSource } from "@keyhold/proto";
@@ -77,6 +77,7 @@ export class KeyJobs {
     const now = this.#deps.clock.now();
     const deleted = this.#deleteDue(now);
     const expired = this.#expireMaterial(now);
+    this.#deps.store.deleteExpiredImportTokens(now);
     const rotated = await this.#rotateDue(now);
     return { rotated, deleted, expired };
   }

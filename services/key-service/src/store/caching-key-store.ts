@@ -191,6 +191,10 @@ export class CachingKeyStore implements KeyStore {
     return this.inner.getImportToken(tokenId);
   }
 
+  deleteExpiredImportTokens(now: Date): number {
+    return this.inner.deleteExpiredImportTokens(now);
+  }
+
   close(): void {
     this.invalidateAll();
     this.inner.close();

@@ -84,5 +84,7 @@ export interface KeyStore {
   purgeKey(accountId: string, keyId: string): readonly string[];
   putImportToken(token: ImportTokenRecord): void;
   getImportToken(tokenId: string): ImportTokenRecord | undefined;
+  /** Deletes import tokens (and their wrapping keys) that expired by `now`; returns how many. */
+  deleteExpiredImportTokens(now: Date): number;
   close(): void;
 }

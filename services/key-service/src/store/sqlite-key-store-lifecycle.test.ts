@@ -126,6 +126,16 @@ describe("SqliteKeyStore lifecycle", () => {
     assert.deepEqual(store.purgeKey(ACCOUNT, doomed.keyId), []);
   });
 
+  test("expired import tokens are deleted, live ones kept", () => {
+    const key = create(store);
+    const token = (tokenId: string, expiresAt: Date) => ({ tokenId, accountId: ACCOUNT, keyId: key.keyId, wrappingAlgorithm: 1, wrappingKeySpec: 2048, wrappedPrivateKey: Buffer.from("p"), createdAt: T0, expiresAt });
+    store.putImportToken(token("old", new Date(T0.getTime() + 1)));
+    store.putImportToken(token("live", new Date(T0.getTime() + 10)));
+    assert.equal(store.deleteExpiredImportTokens(new Date(T0.getTime() + 1)), 1);
+    assert.equal(store.getImportToken("old"), undefined);
+    assert.notEqual(store.getImportToken("live"), undefined);
+  });
+
   test("updateKey sets and clears lifecycle fields", () => {
     const key = create(store);
     const at = new Date(T0.getTime() + 5);

@@ -178,6 +178,7 @@ export class SqliteKeyStore implements KeyStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getImportToken: db.prepare<[string], ImportTokenRow>(`SELECT * FROM import_tokens WHERE token_id = ?`),
+      deleteExpiredImportTokens: db.prepare(`DELETE FROM import_tokens WHERE expires_at <= ?`),
       getVersion: db.prepare<[string], VersionRow>(`SELECT * FROM key_versions WHERE version_id = ?`),
       findIdempotency: db.prepare<[string, string, string], { request_hash: string; resource_id: string }>(
         `SELECT request_hash, resource_id FROM idempotency WHERE account_id = ? AND operation = ? AND token = ?`,
@@ -383,6 +384,10 @@ export class SqliteKeyStore implements KeyStore {
   getImportToken(tokenId: string): ImportTokenRecord | undefined {
     const row = this.statements.getImportToken.get(tokenId);
     return row === undefined ? undefined : toImportToken(row);
+  }
+
+  deleteExpiredImportTokens(now: Date): number {
+    return this.statements.deleteExpiredImportTokens.run(now.getTime()).changes;
   }
 
   getVersion(versionId: string): KeyVersionRecord | undefined {
