@@ -198,3 +198,34 @@ test("a partly acknowledged group: its acknowledged events are gone from reads a
     await reopened.close();
   }
 });
+
+test("an acknowledgement rides with the next append's commit, or commits alone after deleteDelayMs", async () => {
+  const path = dir.file("deferred-delete/outbox.db");
+  const outbox = await Outbox.open({ path, service: "key-service", deleteDelayMs: 300 });
+  try {
+    await Promise.all(Array.from({ length: 5 }, (_, i) => outbox.append(sampleEventBytes(i))));
+    const before = (await outbox.stats()).transactions;
+    // Rides along: the acknowledgement and the next append share one transaction.
+    const acknowledged = outbox.acknowledge(3);
+    await outbox.append(sampleEventBytes(5));
+    await acknowledged;
+    assert.equal((await outbox.stats()).transactions, before + 1);
+    assert.deepEqual((await outboxEvents(outbox)).map((r) => r.sequence), [4, 5, 6]);
+    // Alone: committed by its timer, not at once.
+    const started = Date.now();
+    await outbox.acknowledge(5);
+    assert.ok(Date.now() - started >= 250, `committed after ${Date.now() - started} ms`);
+    assert.equal((await outbox.stats()).transactions, before + 2);
+    assert.deepEqual((await outboxEvents(outbox)).map((r) => r.sequence), [6]);
+    // Close commits a pending one at once.
+    void outbox.acknowledge(6);
+  } finally {
+    await outbox.close();
+  }
+  const reopened = await Outbox.open({ path, service: "key-service" });
+  try {
+    assert.equal((await reopened.stats()).pending, 0);
+  } finally {
+    await reopened.close();
+  }
+});

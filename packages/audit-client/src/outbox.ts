@@ -38,6 +38,11 @@ export interface OutboxOptions {
    * keeps traffic away because the service reports NOT_SERVING).
    */
   readonly probeIntervalMs?: number;
+  /**
+   * How long an acknowledged deletion waits for an append's commit to ride with before it is
+   * committed on its own (default 1000 ms).
+   */
+  readonly deleteDelayMs?: number;
 }
 
 export interface OutboxStats extends WriterStats {
@@ -132,6 +137,8 @@ export class Outbox implements AuditSink {
   private deleteWaiters: Waiter[] = [];
   private committing = false;
   private flushScheduled = false;
+  private deleteTimer: NodeJS.Timeout | undefined;
+  private readonly deleteDelayMs: number;
   private drained: (() => void) | undefined;
   private closeSent = false;
   private closing: Promise<void> | undefined;
@@ -144,6 +151,7 @@ export class Outbox implements AuditSink {
     this.maxBatchEvents = options.maxBatchEvents ?? 4096;
     this.onHealthChange = options.onHealthChange;
     this.probeIntervalMs = options.probeIntervalMs ?? 5000;
+    this.deleteDelayMs = options.deleteDelayMs ?? 1000;
     worker.unref();
     worker.on("message", (reply: WriterReply) => this.onReply(reply));
     worker.on("error", (error: Error) => this.fail({ code: error.name, message: error.message }));
@@ -172,7 +180,12 @@ export class Outbox implements AuditSink {
     });
   }
 
-  /** Deletes the rows up to and including `through` (acknowledged by audit-service). */
+  /**
+   * Deletes the rows up to and including `through` (acknowledged by audit-service). The deletion
+   * rides with the next append's commit, or, when none comes within deleteDelayMs, commits on its
+   * own (close commits it at once): an idle service pays no extra fsync per shipped batch, and a
+   * busy one none at all.
+   */
   acknowledge(through: number): Promise<void> {
     if (this.state === "closed" || this.state === "failed") {
       return Promise.reject(auditUnavailable(closed(this.state)));
@@ -180,7 +193,13 @@ export class Outbox implements AuditSink {
     return new Promise<void>((resolve, reject) => {
       this.queuedDeleteThrough = Math.max(this.queuedDeleteThrough, through);
       this.deleteWaiters.push({ resolve, reject });
-      this.flush();
+      if (this.deleteTimer === undefined && !this.committing && this.queuedWaiters.length === 0) {
+        this.deleteTimer = setTimeout(() => {
+          this.deleteTimer = undefined;
+          this.flush(true);
+        }, this.deleteDelayMs);
+        this.deleteTimer.unref();
+      }
     });
   }
 
@@ -245,9 +264,11 @@ export class Outbox implements AuditSink {
     if (this.state !== "open") return;
     this.state = "closing";
     if (this.committing || this.queuedWaiters.length > 0 || this.deleteWaiters.length > 0) {
-      await new Promise<void>((resolve) => {
+      const drained = new Promise<void>((resolve) => {
         this.drained = resolve;
       });
+      this.flush(true);
+      await drained;
     }
     if (this.state !== "closing") return; // the writer died meanwhile
     clearInterval(this.probeTimer);
@@ -271,13 +292,26 @@ export class Outbox implements AuditSink {
     });
   }
 
-  private flush(): void {
+  /** Commits what is queued; deletions alone only when `deletions` (their timer, or close). */
+  private flush(deletions = false): void {
     if (this.committing || this.state === "closed" || this.state === "failed") return;
     if (this.queuedWaiters.length === 0 && this.deleteWaiters.length === 0) {
       this.drained?.();
       this.drained = undefined;
       return;
     }
+    if (this.queuedWaiters.length === 0 && !deletions && this.state === "open") {
+      if (this.deleteTimer === undefined) {
+        this.deleteTimer = setTimeout(() => {
+          this.deleteTimer = undefined;
+          this.flush(true);
+        }, this.deleteDelayMs);
+        this.deleteTimer.unref();
+      }
+      return;
+    }
+    clearTimeout(this.deleteTimer);
+    this.deleteTimer = undefined;
     const count = Math.min(this.queuedEvents.length, this.maxBatchEvents);
     const events = this.queuedEvents.splice(0, count);
     const waiters = this.queuedWaiters.splice(0, count);
@@ -351,6 +385,8 @@ export class Outbox implements AuditSink {
   private fail(failure: WriterFailure): void {
     if (this.state === "closed" || this.state === "failed") return;
     this.state = "failed";
+    clearTimeout(this.deleteTimer);
+    this.deleteTimer = undefined;
     const cause = new OutboxWriterError(failure);
     this.setHealthy(false, cause);
     clearInterval(this.probeTimer);

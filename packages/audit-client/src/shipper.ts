@@ -21,8 +21,9 @@ export interface ShipperOptions {
   /** Events per AppendEvents call (default 500). */
   readonly batchSize?: number;
   /**
-   * After an idle wait ends, how long to let events gather before reading a batch (default 50
-   * ms): audit-service then commits many events at once instead of one per call.
+   * After an idle wait ends, how long to let events gather before reading a batch (default 250
+   * ms): audit-service then commits many events at once instead of one per call, and a lightly
+   * loaded service does not fsync its log (on the same disk as the outbox) several times a second.
    */
   readonly lingerMs?: number;
   /** First retry delay after a failure (default 200 ms); doubles per failure up to maxBackoffMs. */
@@ -92,7 +93,7 @@ export class AuditShipper {
     this.client = createClient(AuditIngestService, options.transport);
     this.rawClient = (options.wire ?? "passthrough") === "passthrough" ? createClient(RawAuditIngest, options.transport) : undefined;
     this.batchSize = options.batchSize ?? 500;
-    this.lingerMs = options.lingerMs ?? 50;
+    this.lingerMs = options.lingerMs ?? 250;
     this.initialBackoffMs = options.initialBackoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -201,9 +202,9 @@ export class AuditShipper {
     this.shipped += acknowledged - first + 1;
     this.failures = 0;
     this.lastError = undefined;
-    // Deleting is housekeeping: if it fails the rows stay, are sent again after a restart and
-    // are skipped by the receiver.
-    await this.outbox.acknowledge(acknowledged).catch((error: unknown) => {
+    // Deleting is housekeeping, not waited for (it rides with a later commit): if it fails the
+    // rows stay, are sent again after a restart and are skipped by the receiver.
+    void this.outbox.acknowledge(acknowledged).catch((error: unknown) => {
       this.logger.warn("deleting acknowledged audit events failed", { cause: describe(error) });
     });
   }
