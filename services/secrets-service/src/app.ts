@@ -13,6 +13,8 @@ import { Envelope } from "./domain/envelope.ts";
 import { KeyPeer } from "./domain/key-peer.ts";
 import { ApiKeyRotation } from "./domain/rotation/api-key-rotation.ts";
 import { ManagedRotationSteps } from "./domain/rotation/managed-steps.ts";
+import { pgConnector } from "./domain/rotation/pg-connector.ts";
+import { PostgresRotation, type PostgresConnector } from "./domain/rotation/postgres-rotation.ts";
 import { RemoteRotationSteps, type HandlerTransports } from "./domain/rotation/remote-handler.ts";
 import { Rotator, type RotationSteps } from "./domain/rotation/rotator.ts";
 import { Scheduler } from "./domain/rotation/scheduler.ts";
@@ -26,6 +28,8 @@ export interface SecretsServiceOverrides {
   readonly newId?: () => string;
   /** How rotation handlers are reached (default: gRPC over HTTP/2 to the handler's URL). */
   readonly handlerTransports?: HandlerTransports;
+  /** How database sessions are opened for PostgreSQL secrets (default: node-postgres). */
+  readonly postgres?: PostgresConnector;
 }
 
 /** What secrets-service needs from other services. */
@@ -76,10 +80,14 @@ export async function createSecretsServiceApp(
   const versionDeps = { config, store, envelope, defaultKeys, clock };
   const remote = new RemoteRotationSteps(overrides.handlerTransports ?? defaultHandlerTransports());
   const apiKeys = new ManagedRotationSteps(versionDeps, new ApiKeyRotation({ iam, store, clock }));
+  const connect = overrides.postgres ?? pgConnector(Math.min(config.rotationStepTimeoutMs, 30_000));
+  const postgres = new ManagedRotationSteps(versionDeps, new PostgresRotation({ ...versionDeps, connect }));
   const stepsFor = (secret: { secretType: SecretType }): RotationSteps => {
     switch (secret.secretType) {
       case SecretType.KEYHOLD_API_KEY:
         return apiKeys;
+      case SecretType.POSTGRESQL:
+        return postgres;
       default:
         return remote;
     }

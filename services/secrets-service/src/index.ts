@@ -3,5 +3,6 @@ export type { SecretsServiceApp, SecretsServiceDependencies, SecretsServiceOverr
 export { ConfigError, readSecretsServiceConfig } from "./config.ts";
 export type { Environment, SecretsServiceConfig } from "./config.ts";
 export type { AppContext, Clock } from "./context.ts";
+export type { PostgresConnector, PostgresCredentials, PostgresSession } from "./domain/rotation/postgres-rotation.ts";
 export type { HandlerTransports } from "./domain/rotation/remote-handler.ts";
 export type { TickResult } from "./domain/rotation/scheduler.ts";

@@ -253,6 +253,15 @@ export enum SecretType {
   GENERIC = 1,
 
   /**
+   * PostgreSQL credentials (JSON, as AWS's: engine, host, port, dbname, username, password);
+   * rotation is fully managed: single-user (ALTER ROLE ... PASSWORD), or alternating users when
+   * the value names a `masterSecretId` whose CURRENT value is a superuser's credentials.
+   *
+   * @generated from enum value: SECRET_TYPE_POSTGRESQL = 2;
+   */
+  POSTGRESQL = 2,
+
+  /**
    * A Keyhold API key of a named principal (JSON: principalKrn, apiKeyId, apiKey); rotation is
    * fully managed: a new key, and the old one disabled after the grace period.
    *
