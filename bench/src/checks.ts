@@ -8,6 +8,8 @@ export const ENCRYPT_TO_BARE_ECHO_MIN = 0.5;
 export const DATA_KEY_TO_ENCRYPT_MIN = 0.9;
 /** Encrypt's requests/s with auditing on, as a fraction of the same run's with KEYHOLD_AUDIT=off (issue 4). */
 export const ENCRYPT_AUDITED_TO_UNAUDITED_MIN = 0.85;
+/** GetSecretValue's requests/s at the throughput concurrency, as a fraction of Encrypt's (issue 7). */
+export const SECRET_VALUE_TO_ENCRYPT_MIN = 1;
 /** p99 latency with one call in flight. */
 export const P99_AT_ONE_IN_FLIGHT_MAX_MS = 2;
 /** Targets whose p99 at one call in flight is checked (everything but the reference). */
@@ -61,6 +63,11 @@ export function summarize(measurements: readonly Measurement[], concurrencies: r
       `Encrypt with audit ≥ ${ENCRYPT_AUDITED_TO_UNAUDITED_MIN}× Encrypt without audit req/s at ${throughput} in flight`,
       ratio(find("encrypt", throughput), find("encrypt-audit-off", throughput)),
       ENCRYPT_AUDITED_TO_UNAUDITED_MIN,
+    ),
+    atLeast(
+      `GetSecretValue ≥ ${SECRET_VALUE_TO_ENCRYPT_MIN}× Encrypt req/s at ${throughput} in flight`,
+      ratio(find("get-secret-value", throughput), find("encrypt", throughput)),
+      SECRET_VALUE_TO_ENCRYPT_MIN,
     ),
     ...LATENCY_CHECKED.map((target) => {
       const m = find(target, latency);

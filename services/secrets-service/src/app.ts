@@ -8,6 +8,7 @@ import { CryptoService, IamService, KeyService, SecretType } from "@keyhold/prot
 import type { Logger, ServiceBinding } from "@keyhold/server-kit";
 import type { SecretsServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
+import { DataKeyCache } from "./domain/data-key-cache.ts";
 import { DefaultKeys } from "./domain/default-keys.ts";
 import { Envelope } from "./domain/envelope.ts";
 import { KeyPeer } from "./domain/key-peer.ts";
@@ -76,6 +77,7 @@ export async function createSecretsServiceApp(
   const keys = new KeyPeer(createClient(CryptoService, dependencies.keyTransport), createClient(KeyService, dependencies.keyTransport));
   const iam = createClient(IamService, dependencies.iamTransport);
   const envelope = new Envelope(keys);
+  const dataKeys = new DataKeyCache(config.dataKeyCacheSize, config.dataKeyCacheMs, clock);
   const defaultKeys = new DefaultKeys(store, keys);
   const versionDeps = { config, store, envelope, defaultKeys, clock };
   const remote = new RemoteRotationSteps(overrides.handlerTransports ?? defaultHandlerTransports());
@@ -97,6 +99,8 @@ export async function createSecretsServiceApp(
     config,
     store,
     access: new CallAccess(dependencies.authority),
+    authority: dependencies.authority,
+    dataKeys,
     keys,
     envelope,
     defaultKeys,
@@ -116,6 +120,7 @@ export async function createSecretsServiceApp(
     ]),
     async close() {
       await scheduler.stop();
+      dataKeys.clear();
       store.close();
     },
   };

@@ -16,12 +16,28 @@ export interface SecretsServiceConfig {
   readonly rotationLeaseMs: number;
   /** How long one rotation step may take (a RotationHandler call, a database statement). */
   readonly rotationStepTimeoutMs: number;
+  /**
+   * How long a version's plaintext data key stays in memory after a read (0: never cached). The
+   * caller's kms:Decrypt permission is checked on every read; disabling the key takes effect
+   * for cached data keys within this time.
+   */
+  readonly dataKeyCacheMs: number;
+  /** At most this many cached data keys. */
+  readonly dataKeyCacheSize: number;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
+}
+
+function nonNegativeInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
 }
 
 function positiveInteger(env: Environment, name: string, fallback: number): number {
@@ -47,5 +63,7 @@ export function readSecretsServiceConfig(env: Environment, dataDir: string): Sec
     schedulerIntervalMs: positiveInteger(env, "KEYHOLD_SECRETS_SCHEDULER_INTERVAL_MS", 60_000),
     rotationLeaseMs: positiveInteger(env, "KEYHOLD_SECRETS_ROTATION_LEASE_MS", 15 * 60_000),
     rotationStepTimeoutMs: positiveInteger(env, "KEYHOLD_SECRETS_ROTATION_STEP_TIMEOUT_MS", 60_000),
+    dataKeyCacheMs: nonNegativeInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_MS", 60_000),
+    dataKeyCacheSize: positiveInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_SIZE", 10_000),
   };
 }

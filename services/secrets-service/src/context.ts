@@ -1,9 +1,10 @@
 // AppContext: everything a handler uses, built once by app.ts; tests pass overrides.
 import type { Client } from "@connectrpc/connect";
-import type { CallAccess } from "@keyhold/authz";
+import type { CallAccess, PolicyAuthority } from "@keyhold/authz";
 import type { IamService } from "@keyhold/proto";
 import type { Logger } from "@keyhold/server-kit";
 import type { SecretsServiceConfig } from "./config.ts";
+import type { DataKeyCache } from "./domain/data-key-cache.ts";
 import type { DefaultKeys } from "./domain/default-keys.ts";
 import type { Envelope } from "./domain/envelope.ts";
 import type { KeyPeer } from "./domain/key-peer.ts";
@@ -19,6 +20,10 @@ export interface AppContext {
   readonly store: SecretStore;
   /** Authorizes each call's action on its resource (through the cached policy authority). */
   readonly access: CallAccess;
+  /** The policy authority behind `access` (kms:Decrypt checks for cached data keys). */
+  readonly authority: PolicyAuthority;
+  /** Plaintext data keys of recently read versions (bounded, short-lived, zeroed). */
+  readonly dataKeys: DataKeyCache;
   /** key-service: data keys, key descriptions, default keys. */
   readonly keys: KeyPeer;
   readonly envelope: Envelope;

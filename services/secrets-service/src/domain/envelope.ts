@@ -28,6 +28,15 @@ export interface SealedValue {
   readonly sealedValue: Buffer;
 }
 
+/** What opening a version needs. */
+export interface SealedVersion {
+  readonly versionId: string;
+  readonly keyKrn: string;
+  readonly encryptedDataKey: Buffer;
+  readonly sealedValue: Buffer;
+  readonly valueKind: ValueKind;
+}
+
 export class Envelope {
   private readonly keys: KeyPeer;
 
@@ -53,10 +62,24 @@ export class Envelope {
   }
 
   /** The value; the caller zeroes it when done. */
-  async open(actor: Principal, secretKrn: string, version: { versionId: string; keyKrn: string; encryptedDataKey: Buffer; sealedValue: Buffer; valueKind: ValueKind }, field: string): Promise<Buffer> {
+  async open(actor: Principal, secretKrn: string, version: SealedVersion, field: string): Promise<Buffer> {
+    const dataKey = await this.decryptDataKey(actor, secretKrn, version, field);
+    try {
+      return this.openWith(dataKey, secretKrn, version);
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** The version's plaintext data key, from key-service (the caller zeroes it). */
+  decryptDataKey(actor: Principal, secretKrn: string, version: SealedVersion, field: string): Promise<Buffer> {
+    return this.keys.decrypt(actor, version.keyKrn, version.encryptedDataKey, encryptionContextFor(secretKrn, version.versionId), field);
+  }
+
+  /** The value, opened with the version's plaintext data key (the caller zeroes both). */
+  openWith(dataKey: Buffer, secretKrn: string, version: SealedVersion): Buffer {
     const sealed = version.sealedValue;
     if (sealed.length < 1 + IV_BYTES + TAG_BYTES || sealed[0] !== FORMAT) throw new KeyholdError("INTERNAL", "stored secret value has an unknown format");
-    const dataKey = await this.keys.decrypt(actor, version.keyKrn, version.encryptedDataKey, encryptionContextFor(secretKrn, version.versionId), field);
     try {
       const decipher = createDecipheriv("aes-256-gcm", dataKey, sealed.subarray(1, 1 + IV_BYTES));
       decipher.setAAD(aad(secretKrn, version.versionId, version.valueKind));
@@ -64,8 +87,6 @@ export class Envelope {
       return Buffer.concat([decipher.update(sealed.subarray(1 + IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
     } catch (error) {
       throw new KeyholdError("INTERNAL", "stored secret value does not open", { cause: error });
-    } finally {
-      dataKey.fill(0);
     }
   }
 }

@@ -19,6 +19,7 @@ describe("secret access", () => {
     await t.admin.secrets.createSecret({ name: "shared/one", secretString: "one" });
     const reader = await t.user("reader", [{ Effect: "Allow", Action: "secrets:*", Resource: "*" }]);
     assert.equal((await reader.clients.secrets.getSecretValue({ secretId: "shared/one" })).secretString, "one");
+    assert.equal((await reader.clients.secrets.getSecretValue({ secretId: "shared/one" })).secretString, "one", "again, with the data key cached");
     // The default key is no use to it directly.
     const keyKrn = (await t.admin.secrets.describeSecret({ secretId: "shared/one" })).metadata!.kmsKeyId;
     assert.equal((await refusal(reader.clients.crypto.encrypt({ keyId: keyKrn, plaintext: new Uint8Array([1]) }))).code, Code.PermissionDenied);
@@ -49,6 +50,24 @@ describe("secret access", () => {
     });
     await t.admin.keys.enableKey({ keyId: key.keyId });
     assert.equal((await t.admin.secrets.getSecretValue({ secretId: "disabled-key" })).secretString, "v");
+  });
+
+  test("with a cached data key, a removed kms:Decrypt permission applies at once and a disabled key within the cache's TTL", async () => {
+    const key = (await t.admin.keys.createKey({ description: "cached" })).keyMetadata!;
+    await t.admin.secrets.createSecret({ name: "cached", secretString: "cached value", kmsKeyId: key.keyId });
+    const reader = await t.user("cached-reader", [
+      { Effect: "Allow", Action: "secrets:GetSecretValue", Resource: "*" },
+      { Effect: "Allow", Action: "kms:Decrypt", Resource: key.krn },
+    ]);
+    assert.equal((await reader.clients.secrets.getSecretValue({ secretId: "cached" })).secretString, "cached value");
+    // The data key is cached now: another caller without kms:Decrypt still cannot use it.
+    const noKms = await t.user("cached-no-kms", [{ Effect: "Allow", Action: "secrets:GetSecretValue", Resource: "*" }]);
+    assert.equal((await refusal(noKms.clients.secrets.getSecretValue({ secretId: "cached" }))).code, Code.PermissionDenied);
+    await t.admin.keys.disableKey({ keyId: key.keyId });
+    assert.equal((await reader.clients.secrets.getSecretValue({ secretId: "cached" })).secretString, "cached value", "within the TTL");
+    t.clock.advance(t.app.context.config.dataKeyCacheMs);
+    assert.equal((await refusal(reader.clients.secrets.getSecretValue({ secretId: "cached" }))).reason, "KEY_DISABLED");
+    await t.admin.keys.enableKey({ keyId: key.keyId });
   });
 
   test("a stranger account's secret looks missing", async () => {

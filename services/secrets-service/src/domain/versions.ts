@@ -1,12 +1,15 @@
 // Writing and reading versions: the one place values are sealed and opened, and where the
 // label rules meet the store.
-import { KeyholdError, type Principal } from "@keyhold/server-kit";
+import { accessDenied, accountOfKrn, type PolicyAuthority } from "@keyhold/authz";
+import { callerOf, KeyholdError, type CallContext, type Principal } from "@keyhold/server-kit";
 import type { SecretStore, SecretPatch } from "../store/secret-store.ts";
 import type { SecretRecord, SecretVersionRecord } from "../store/records.ts";
 import type { SecretsServiceConfig } from "../config.ts";
 import type { Clock } from "../context.ts";
 import type { DefaultKeys } from "./default-keys.ts";
-import type { Envelope } from "./envelope.ts";
+import type { DataKeyCache } from "./data-key-cache.ts";
+import { encryptionContextFor, type Envelope } from "./envelope.ts";
+import { SECRETS_SERVICE_NAME } from "./key-peer.ts";
 import { CURRENT, labelsAfterPut, labelsAfterRelabel, versionsToPrune, versionWith } from "./labels.ts";
 import { secretKrn, versionNotFound } from "./names.ts";
 import { sameValue, type SecretValue } from "./values.ts";
@@ -17,6 +20,50 @@ export interface VersionDeps {
   readonly envelope: Envelope;
   readonly defaultKeys: DefaultKeys;
   readonly clock: Clock;
+}
+
+export interface CallerReadDeps extends VersionDeps {
+  readonly dataKeys: DataKeyCache;
+  readonly authority: PolicyAuthority;
+}
+
+/**
+ * A version's value for the end caller of `call`: the data key from the cache when it holds
+ * it (after authorizing the caller for kms:Decrypt on the key exactly as key-service would for
+ * a call through secrets-service), else from key-service (which authorizes and audits it).
+ */
+export async function openVersionForCaller(deps: CallerReadDeps, call: CallContext, secret: SecretRecord, version: SecretVersionRecord, field: string): Promise<SecretValue> {
+  const caller = callerOf(call);
+  const krn = secretKrn(deps.config.region, secret.accountId, secret.name);
+  const cached = deps.dataKeys.get(secret.secretId, version.versionId, version.encryptedDataKey);
+  if (cached !== undefined) {
+    try {
+      const answer = await deps.authority.authorize({
+        principal: caller,
+        action: "kms:Decrypt",
+        resource: version.keyKrn,
+        encryptionContext: encryptionContextFor(krn, version.versionId),
+        viaService: SECRETS_SERVICE_NAME,
+        // As key-service sees the in-process call from secrets-service.
+        secureTransport: false,
+      });
+      if (!answer.allowed) {
+        if (accountOfKrn(version.keyKrn) !== caller.accountId) throw new KeyholdError("KEY_NOT_FOUND", `${field}: key not found`, { field });
+        throw accessDenied("kms:Decrypt", version.keyKrn);
+      }
+      return { kind: version.valueKind, bytes: deps.envelope.openWith(cached, krn, version) };
+    } finally {
+      cached.fill(0);
+    }
+  }
+  const dataKey = await deps.envelope.decryptDataKey(caller, krn, version, field);
+  try {
+    const bytes = deps.envelope.openWith(dataKey, krn, version);
+    deps.dataKeys.set(secret.secretId, version.versionId, version.encryptedDataKey, dataKey);
+    return { kind: version.valueKind, bytes };
+  } finally {
+    dataKey.fill(0);
+  }
 }
 
 export interface PutOutcome {

@@ -1,13 +1,13 @@
 import { recordAuditDetails } from "@keyhold/audit-client";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { GetSecretValueRequestSchema, GetSecretValueResponseSchema } from "@keyhold/proto";
-import { callerOf, type CallContext, type UnaryHandler } from "@keyhold/server-kit";
+import type { CallContext, UnaryHandler } from "@keyhold/server-kit";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AppContext } from "../context.ts";
 import { canonicalLabel } from "../domain/labels.ts";
 import { validateVersionId } from "../domain/names.ts";
 import { authorizedSecret } from "../domain/secret-access.ts";
-import { openVersion, versionToRead } from "../domain/versions.ts";
+import { openVersionForCaller, versionToRead } from "../domain/versions.ts";
 import { VALUE_KINDS } from "../store/records.ts";
 
 /** One secret's value for the caller (GetSecretValue and each secret of BatchGetSecretValue). */
@@ -24,7 +24,7 @@ export async function readSecretValue(
   const stage = versionStage === "" ? "" : canonicalLabel(versionStage, "version_stage");
   const { version, stages } = versionToRead(ctx.store, secret, versionId, stage);
   recordAuditDetails(call, { keyVersionId: version.versionId });
-  const value = await openVersion(ctx, callerOf(call), secret, version, "secret_id");
+  const value = await openVersionForCaller(ctx, call, secret, version, "secret_id");
   try {
     return {
       name: secret.name,

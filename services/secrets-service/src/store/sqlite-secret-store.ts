@@ -1,5 +1,6 @@
 // SecretStore on better-sqlite3: WAL journal, synchronous=FULL (a value is on disk when the call
 // answers), prepared statements, one transaction per multi-row write.
+import type Database from "better-sqlite3";
 import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import type { ApiKeyRetirement, SecretRecord, SecretVersionRecord, TagRecord, ValueKind } from "./records.ts";
@@ -109,16 +110,28 @@ export function openSqliteDatabase(path: string): SqliteDatabase {
 export class SqliteSecretStore implements SecretStore {
   private readonly db: SqliteDatabase;
 
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(db: SqliteDatabase) {
     this.db = db;
   }
 
+  /** A prepared statement, prepared once per SQL text. */
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   createSecret(secret: SecretRecord, tags: readonly TagRecord[], first: VersionChange | undefined): boolean {
     return this.db.transaction(() => {
-      const taken = this.db.prepare("SELECT 1 FROM secrets WHERE account_id = ? AND name = ?").get(secret.accountId, secret.name);
+      const taken = this.prepare("SELECT 1 FROM secrets WHERE account_id = ? AND name = ?").get(secret.accountId, secret.name);
       if (taken !== undefined) return false;
-      this.db.prepare(`INSERT INTO secrets (${SECRET_COLUMNS.join(", ")}) VALUES (${SECRET_COLUMNS.map((c) => `@${c}`).join(", ")})`).run(secretRow(secret));
-      const insertTag = this.db.prepare("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?, ?, ?)");
+      this.prepare(`INSERT INTO secrets (${SECRET_COLUMNS.join(", ")}) VALUES (${SECRET_COLUMNS.map((c) => `@${c}`).join(", ")})`).run(secretRow(secret));
+      const insertTag = this.prepare("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?, ?, ?)");
       for (const tag of tags) insertTag.run(secret.secretId, tag.key, tag.value);
       if (first !== undefined) this.applyVersionChangeInTransaction(secret.secretId, first);
       return true;
@@ -126,12 +139,12 @@ export class SqliteSecretStore implements SecretStore {
   }
 
   getSecret(accountId: string, name: string): SecretRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM secrets WHERE account_id = ? AND name = ?").get(accountId, name) as SecretRow | undefined;
+    const row = this.prepare("SELECT * FROM secrets WHERE account_id = ? AND name = ?").get(accountId, name) as SecretRow | undefined;
     return row === undefined ? undefined : toSecret(row);
   }
 
   getSecretById(secretId: string): SecretRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM secrets WHERE secret_id = ?").get(secretId) as SecretRow | undefined;
+    const row = this.prepare("SELECT * FROM secrets WHERE secret_id = ?").get(secretId) as SecretRow | undefined;
     return row === undefined ? undefined : toSecret(row);
   }
 
@@ -146,7 +159,7 @@ export class SqliteSecretStore implements SecretStore {
           : "EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.secret_id AND t.tag_key = @tagKey AND t.tag_value = @tagValue)",
       );
     }
-    const rows = this.db.prepare(`SELECT * FROM secrets s WHERE ${where.join(" AND ")} ORDER BY s.name LIMIT @limit`).all({
+    const rows = this.prepare(`SELECT * FROM secrets s WHERE ${where.join(" AND ")} ORDER BY s.name LIMIT @limit`).all({
       account: accountId,
       after: after ?? "",
       prefix: filter.namePrefix,
@@ -164,35 +177,35 @@ export class SqliteSecretStore implements SecretStore {
       if (current === undefined) return undefined;
       const next: SecretRecord = { ...current, ...patch };
       const columns = SECRET_COLUMNS.filter((c) => c !== "secret_id");
-      this.db.prepare(`UPDATE secrets SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE secret_id = @secret_id`).run(secretRow(next));
+      this.prepare(`UPDATE secrets SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE secret_id = @secret_id`).run(secretRow(next));
       return next;
     })();
   }
 
   purgeSecret(secretId: string): void {
     this.db.transaction(() => {
-      this.db.prepare("DELETE FROM version_labels WHERE secret_id = ?").run(secretId);
-      this.db.prepare("DELETE FROM secret_versions WHERE secret_id = ?").run(secretId);
-      this.db.prepare("DELETE FROM secret_tags WHERE secret_id = ?").run(secretId);
-      this.db.prepare("DELETE FROM secrets WHERE secret_id = ?").run(secretId);
+      this.prepare("DELETE FROM version_labels WHERE secret_id = ?").run(secretId);
+      this.prepare("DELETE FROM secret_versions WHERE secret_id = ?").run(secretId);
+      this.prepare("DELETE FROM secret_tags WHERE secret_id = ?").run(secretId);
+      this.prepare("DELETE FROM secrets WHERE secret_id = ?").run(secretId);
     })();
   }
 
   listVersions(secretId: string): readonly SecretVersionRecord[] {
-    return (this.db.prepare("SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY seq").all(secretId) as VersionRow[]).map(toVersion);
+    return (this.prepare("SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY seq").all(secretId) as VersionRow[]).map(toVersion);
   }
 
   getVersion(secretId: string, versionId: string): SecretVersionRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM secret_versions WHERE secret_id = ? AND version_id = ?").get(secretId, versionId) as VersionRow | undefined;
+    const row = this.prepare("SELECT * FROM secret_versions WHERE secret_id = ? AND version_id = ?").get(secretId, versionId) as VersionRow | undefined;
     return row === undefined ? undefined : toVersion(row);
   }
 
   labels(secretId: string): Map<string, string[]> {
     const labels = new Map<string, string[]>();
-    for (const row of this.db.prepare("SELECT version_id FROM secret_versions WHERE secret_id = ? ORDER BY seq").all(secretId) as { version_id: string }[]) {
+    for (const row of this.prepare("SELECT version_id FROM secret_versions WHERE secret_id = ? ORDER BY seq").all(secretId) as { version_id: string }[]) {
       labels.set(row.version_id, []);
     }
-    const rows = this.db.prepare("SELECT label, version_id FROM version_labels WHERE secret_id = ? ORDER BY rowid").all(secretId) as {
+    const rows = this.prepare("SELECT label, version_id FROM version_labels WHERE secret_id = ? ORDER BY rowid").all(secretId) as {
       label: string;
       version_id: string;
     }[];
@@ -207,7 +220,7 @@ export class SqliteSecretStore implements SecretStore {
   private applyVersionChangeInTransaction(secretId: string, change: VersionChange): void {
     const version = change.newVersion;
     if (version !== undefined) {
-      const seq = (this.db.prepare("SELECT coalesce(max(seq), 0) + 1 AS seq FROM secret_versions WHERE secret_id = ?").get(secretId) as { seq: number }).seq;
+      const seq = (this.prepare("SELECT coalesce(max(seq), 0) + 1 AS seq FROM secret_versions WHERE secret_id = ?").get(secretId) as { seq: number }).seq;
       this.db
         .prepare(
           `INSERT INTO secret_versions (secret_id, version_id, seq, created_at, key_krn, encrypted_data_key, sealed_value, value_kind)
@@ -215,24 +228,24 @@ export class SqliteSecretStore implements SecretStore {
         )
         .run(secretId, version.versionId, seq, version.createdAt.getTime(), version.keyKrn, version.encryptedDataKey, version.sealedValue, version.valueKind);
     }
-    this.db.prepare("DELETE FROM version_labels WHERE secret_id = ?").run(secretId);
-    const insert = this.db.prepare("INSERT INTO version_labels (secret_id, label, version_id) VALUES (?, ?, ?)");
+    this.prepare("DELETE FROM version_labels WHERE secret_id = ?").run(secretId);
+    const insert = this.prepare("INSERT INTO version_labels (secret_id, label, version_id) VALUES (?, ?, ?)");
     for (const [versionId, labels] of change.labels) for (const label of labels) insert.run(secretId, label, versionId);
-    const prune = this.db.prepare("DELETE FROM secret_versions WHERE secret_id = ? AND version_id = ?");
+    const prune = this.prepare("DELETE FROM secret_versions WHERE secret_id = ? AND version_id = ?");
     for (const versionId of change.prune) prune.run(secretId, versionId);
-    this.db.prepare("UPDATE secrets SET updated_at = ? WHERE secret_id = ?").run(change.updatedAt.getTime(), secretId);
+    this.prepare("UPDATE secrets SET updated_at = ? WHERE secret_id = ?").run(change.updatedAt.getTime(), secretId);
     if (change.patch !== undefined) {
       const current = this.getSecretById(secretId);
       if (current !== undefined) {
         const next = secretRow({ ...current, ...change.patch });
         const columns = SECRET_COLUMNS.filter((c) => c !== "secret_id");
-        this.db.prepare(`UPDATE secrets SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE secret_id = @secret_id`).run(next);
+        this.prepare(`UPDATE secrets SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE secret_id = @secret_id`).run(next);
       }
     }
   }
 
   listTags(secretId: string): readonly TagRecord[] {
-    return (this.db.prepare("SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = ? ORDER BY tag_key").all(secretId) as {
+    return (this.prepare("SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = ? ORDER BY tag_key").all(secretId) as {
       tag_key: string;
       tag_value: string;
     }[]).map((row) => ({ key: row.tag_key, value: row.tag_value }));
@@ -240,18 +253,18 @@ export class SqliteSecretStore implements SecretStore {
 
   putTags(secretId: string, tags: readonly TagRecord[], maxTags: number): boolean {
     return this.db.transaction(() => {
-      const upsert = this.db.prepare(
+      const upsert = this.prepare(
         "INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (secret_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
       );
       for (const tag of tags) upsert.run(secretId, tag.key, tag.value);
-      const count = (this.db.prepare("SELECT count(*) AS n FROM secret_tags WHERE secret_id = ?").get(secretId) as { n: number }).n;
+      const count = (this.prepare("SELECT count(*) AS n FROM secret_tags WHERE secret_id = ?").get(secretId) as { n: number }).n;
       if (count > maxTags) throw new TagLimitExceeded();
       return true;
     })();
   }
 
   removeTags(secretId: string, keys: readonly string[]): void {
-    const remove = this.db.prepare("DELETE FROM secret_tags WHERE secret_id = ? AND tag_key = ?");
+    const remove = this.prepare("DELETE FROM secret_tags WHERE secret_id = ? AND tag_key = ?");
     this.db.transaction(() => {
       for (const key of keys) remove.run(secretId, key);
     })();
@@ -290,12 +303,12 @@ export class SqliteSecretStore implements SecretStore {
   }
 
   getDefaultKey(accountId: string): string | undefined {
-    const row = this.db.prepare("SELECT key_krn FROM default_keys WHERE account_id = ?").get(accountId) as { key_krn: string } | undefined;
+    const row = this.prepare("SELECT key_krn FROM default_keys WHERE account_id = ?").get(accountId) as { key_krn: string } | undefined;
     return row?.key_krn;
   }
 
   setDefaultKey(accountId: string, keyKrn: string): void {
-    this.db.prepare("INSERT INTO default_keys (account_id, key_krn) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING").run(accountId, keyKrn);
+    this.prepare("INSERT INTO default_keys (account_id, key_krn) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING").run(accountId, keyKrn);
   }
 
   addApiKeyRetirement(retirement: ApiKeyRetirement): void {
@@ -321,7 +334,7 @@ export class SqliteSecretStore implements SecretStore {
   }
 
   removeApiKeyRetirement(apiKeyId: string): void {
-    this.db.prepare("DELETE FROM api_key_retirements WHERE api_key_id = ?").run(apiKeyId);
+    this.prepare("DELETE FROM api_key_retirements WHERE api_key_id = ?").run(apiKeyId);
   }
 
   close(): void {
