@@ -5,8 +5,8 @@ import type { AppContext } from "../context.ts";
 import { secretKrn, validateSecretName } from "../domain/names.ts";
 import { prepareApiKeySecret } from "../domain/rotation/api-key-rotation.ts";
 import { validateTags } from "../domain/tags.ts";
-import { requestValue } from "../domain/values.ts";
-import { putVersion } from "../domain/versions.ts";
+import { requestValue, sameValue } from "../domain/values.ts";
+import { openVersionForCaller, putVersion } from "../domain/versions.ts";
 import type { SecretRecord } from "../store/records.ts";
 import { validateDescription, validateKeyRef, versionIdOrNew } from "./fields.ts";
 
@@ -36,12 +36,14 @@ export function createSecret(ctx: AppContext): UnaryHandler<typeof CreateSecretR
     const existing = ctx.store.getSecret(caller.accountId, name);
     if (existing !== undefined) {
       // A replay of the same request (same version id and value) answers as the first time did.
-      if (request.versionId !== "" && value !== undefined && existing.deletionDate === undefined) {
-        const outcome = await putVersion(ctx, caller, existing, versionId, value, []).catch((error: unknown) => {
-          if (error instanceof KeyholdError && error.reason === "ALREADY_EXISTS") throw secretExists();
-          throw error;
-        });
-        if (outcome.replayed) return { name, krn, versionId };
+      const version = request.versionId === "" ? undefined : ctx.store.getVersion(existing.secretId, versionId);
+      if (version !== undefined && value !== undefined && existing.deletionDate === undefined) {
+        const stored = await openVersionForCaller(ctx, call, existing, version, "name");
+        try {
+          if (sameValue(stored, value)) return { name, krn, versionId };
+        } finally {
+          stored.bytes.fill(0);
+        }
       }
       throw secretExists();
     }

@@ -9,7 +9,6 @@ export function rotateSecret(ctx: AppContext): UnaryHandler<typeof RotateSecretR
   return async (request, call) => {
     const { secret, krn } = await authorizedSecret(ctx, call, request.secretId, "secret_id", "secrets:RotateSecret");
     const token = request.versionId === "" ? undefined : validateVersionId(request.versionId, "version_id");
-    ctx.rotator.checkRotatable(secret);
     const versionId = await ctx.rotator.rotate(secret, token, (id) => recordAuditDetails(call, { keyVersionId: id }));
     return { name: secret.name, krn, versionId };
   };

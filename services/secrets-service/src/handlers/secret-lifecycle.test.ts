@@ -46,6 +46,9 @@ describe("secrets: values, versions and labels", () => {
     const again = await secrets.createSecret({ name: "idem", secretString: "v", versionId: V1 });
     assert.equal(again.versionId, V1, "CreateSecret replayed");
     assert.deepEqual(await refusal(secrets.createSecret({ name: "idem", secretString: "other", versionId: V1 })), { code: Code.AlreadyExists, reason: "ALREADY_EXISTS", field: "name" });
+    assert.deepEqual(await refusal(secrets.createSecret({ name: "idem", secretString: "v", versionId: V3 })), { code: Code.AlreadyExists, reason: "ALREADY_EXISTS", field: "name" });
+    assert.deepEqual(await refusal(secrets.createSecret({ name: "idem", secretString: "v" })), { code: Code.AlreadyExists, reason: "ALREADY_EXISTS", field: "name" });
+    assert.equal((await secrets.listSecretVersionIds({ secretId: "idem", includeDeprecated: true })).versions.length, 1, "a refused CreateSecret adds no version");
     await secrets.putSecretValue({ secretId: "idem", versionId: V2, secretString: "two" });
     await secrets.putSecretValue({ secretId: "idem", versionId: V2, secretString: "two" });
     assert.deepEqual(await refusal(secrets.putSecretValue({ secretId: "idem", versionId: V2, secretString: "TWO" })), {

@@ -76,6 +76,16 @@ export class Rotator {
   async rotate(secret: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void): Promise<string> {
     const { store, clock, config } = this.deps;
     if (this.running.has(secret.secretId)) throw inProgress();
+    try {
+      this.checkRotatable(secret);
+    } catch (error) {
+      // Recorded (and an automatic rotation retried later), without touching a running rotation's lease.
+      if (secret.rotationEnabled) {
+        const retryIn = Math.min(ROTATION_RETRY_MS, Math.max(secret.rotationIntervalSeconds * 1000, 60_000));
+        store.updateSecret(secret.secretId, { lastRotationError: describeFailure(error), nextRotationAt: new Date(clock.now().getTime() + retryIn) });
+      }
+      throw error;
+    }
     const labels = store.labels(secret.secretId);
     const pending = versionWith(labels, PENDING);
     // Resume the failed rotation (its PENDING version) unless the caller names a version.
