@@ -3,9 +3,9 @@ import { SecretType, type CreateSecretRequestSchema, type CreateSecretResponseSc
 import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { secretKrn, validateSecretName } from "../domain/names.ts";
-import { prepareApiKeySecret } from "../domain/rotation/api-key-rotation.ts";
+import { parseApiKeyValue, prepareApiKeySecret, type ApiKeyValue } from "../domain/rotation/api-key-rotation.ts";
 import { validateTags } from "../domain/tags.ts";
-import { requestValue, sameValue } from "../domain/values.ts";
+import { requestValue, sameValue, type SecretValue } from "../domain/values.ts";
 import { openVersionForCaller, putVersion } from "../domain/versions.ts";
 import type { SecretRecord } from "../store/records.ts";
 import { validateDescription, validateKeyRef, versionIdOrNew } from "./fields.ts";
@@ -50,7 +50,14 @@ export function createSecret(ctx: AppContext): UnaryHandler<typeof CreateSecretR
 
     if (secretType === SecretType.KEYHOLD_API_KEY) {
       if (request.apiKeyPrincipalKrn === "") throw invalidArgument("api_key_principal_krn", "is required for API key secrets");
-      value ??= await prepareApiKeySecret(ctx, caller, request.apiKeyPrincipalKrn, "api_key_principal_krn");
+      if (value === undefined) {
+        value = await prepareApiKeySecret(ctx, caller, request.apiKeyPrincipalKrn, "api_key_principal_krn");
+      } else {
+        // A value given by the caller must be the key of the named principal, in the managed shape.
+        const given = apiKeyValueOf(value);
+        if (given === undefined) throw invalidArgument("secret_string", "an API key secret's value is JSON {\"principalKrn\", \"apiKeyId\", \"apiKey\"}");
+        if (given.principalKrn !== request.apiKeyPrincipalKrn) throw invalidArgument("secret_string", "principalKrn differs from api_key_principal_krn");
+      }
     }
     const now = ctx.clock.now();
     const secret: SecretRecord = {
@@ -88,6 +95,14 @@ export function createSecret(ctx: AppContext): UnaryHandler<typeof CreateSecretR
     recordAuditDetails(call, { keyVersionId: versionId });
     return { name, krn, versionId };
   };
+}
+
+function apiKeyValueOf(value: SecretValue): ApiKeyValue | undefined {
+  try {
+    return parseApiKeyValue(value);
+  } catch {
+    return undefined;
+  }
 }
 
 function secretExists(): KeyholdError {

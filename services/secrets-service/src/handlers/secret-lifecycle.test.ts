@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
+import { SecretType } from "@keyhold/proto";
 import { invalid, refusal, startTestSecretsService, type TestSecretsService } from "../test-support.ts";
 
 const V1 = "11111111-1111-4111-8111-111111111111";
@@ -110,6 +111,21 @@ describe("secrets: values, versions and labels", () => {
     assert.deepEqual(await refusal(secrets.getRandomPassword({ passwordLength: 5000 })), invalid("password_length"));
   });
 
+  test("versions beyond the limit: the oldest without a label go", async () => {
+    const small = await startTestSecretsService({}, { KEYHOLD_SECRETS_MAX_VERSIONS: "3" });
+    try {
+      const { secrets } = small.admin;
+      await secrets.createSecret({ name: "pruned", secretString: "v0" });
+      await secrets.putSecretValue({ secretId: "pruned", secretString: "custom", versionStages: ["keep"] });
+      for (const value of ["v1", "v2", "v3", "v4"]) await secrets.putSecretValue({ secretId: "pruned", secretString: value });
+      const versions = (await secrets.listSecretVersionIds({ secretId: "pruned", includeDeprecated: true })).versions;
+      assert.deepEqual(versions.map((v) => v.versionStages), [["CURRENT"], ["PREVIOUS"], ["keep"]], "labelled versions stay, unlabelled old ones go");
+      assert.equal((await secrets.getSecretValue({ secretId: "pruned", versionStage: "keep" })).secretString, "custom");
+    } finally {
+      await small.close();
+    }
+  });
+
   test("bad input names the field", async () => {
     const { secrets } = t.admin;
     assert.deepEqual(await refusal(secrets.createSecret({ name: "" })), invalid("name"));
@@ -125,5 +141,9 @@ describe("secrets: values, versions and labels", () => {
     assert.deepEqual(await refusal(secrets.getSecretValue({ secretId: "nope" })), { code: Code.NotFound, reason: "SECRET_NOT_FOUND", field: "secret_id" });
     assert.deepEqual(await refusal(secrets.listSecrets({ pageToken: "garbage" })), invalid("page_token"));
     assert.deepEqual(await refusal(secrets.batchGetSecretValue({})), invalid("secret_ids"));
+    assert.deepEqual(
+      await refusal(secrets.createSecret({ name: "api", secretType: SecretType.KEYHOLD_API_KEY, apiKeyPrincipalKrn: "krn:keyhold:iam::000000000001:user/x", secretString: "plain" })),
+      invalid("secret_string"),
+    );
   });
 });
