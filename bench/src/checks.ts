@@ -1,6 +1,7 @@
 // The figures read off the measurements: ratios to the bare echo and the issue's targets.
 import type { Measurement } from "./measure.ts";
-import type { TargetId } from "./targets.ts";
+import type { RawSignRate } from "./raw-crypto.ts";
+import type { SignTargetId, TargetId } from "./targets.ts";
 
 /** Encrypt's requests/s at the throughput concurrency, as a fraction of the bare echo's. */
 export const ENCRYPT_TO_BARE_ECHO_MIN = 0.5;
@@ -37,10 +38,22 @@ export interface Summary {
   readonly dataKeyToEncrypt: readonly { readonly concurrency: number; readonly ratio: number }[];
   /** Encrypt requests/s with audit over Encrypt's with KEYHOLD_AUDIT=off, per concurrency (when both ran). */
   readonly encryptAuditedToUnaudited: readonly { readonly concurrency: number; readonly ratio: number }[];
+  /** Sign requests/s over one thread's node:crypto signatures/s, per target and concurrency. */
+  readonly signToSingleCore: readonly {
+    readonly target: SignTargetId;
+    readonly label: string;
+    readonly concurrency: number;
+    readonly ratio: number;
+    readonly singleCorePerSecond: number;
+  }[];
   readonly checks: readonly Check[];
 }
 
-export function summarize(measurements: readonly Measurement[], concurrencies: readonly [throughput: number, latency: number]): Summary {
+export function summarize(
+  measurements: readonly Measurement[],
+  concurrencies: readonly [throughput: number, latency: number],
+  rawSignRates: readonly RawSignRate[] = [],
+): Summary {
   const find = (target: TargetId, concurrency: number) => measurements.find((m) => m.target === target && m.concurrency === concurrency);
   const ratio = (a: Measurement | undefined, b: Measurement | undefined) => (a === undefined || b === undefined || b.ghz.rps === 0 ? undefined : a.ghz.rps / b.ghz.rps);
 
@@ -54,6 +67,14 @@ export function summarize(measurements: readonly Measurement[], concurrencies: r
     const value = ratio(find("encrypt", concurrency), find("encrypt-audit-off", concurrency));
     return value === undefined ? [] : [{ concurrency, ratio: value }];
   });
+
+  const signToSingleCore = rawSignRates.flatMap((raw) =>
+    concurrencies.flatMap((concurrency) => {
+      const m = find(raw.target, concurrency);
+      if (m === undefined || raw.signaturesPerSecond === 0) return [];
+      return [{ target: raw.target, label: m.label, concurrency, ratio: m.ghz.rps / raw.signaturesPerSecond, singleCorePerSecond: raw.signaturesPerSecond }];
+    }),
+  );
 
   const [throughput, latency] = concurrencies;
   const checks: Check[] = [
@@ -74,7 +95,7 @@ export function summarize(measurements: readonly Measurement[], concurrencies: r
       return atMost(`${m?.label ?? target} p99 ≤ ${P99_AT_ONE_IN_FLIGHT_MAX_MS} ms at ${latency} in flight`, m?.ghz.p99Ms, P99_AT_ONE_IN_FLIGHT_MAX_MS);
     }),
   ];
-  return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, checks };
+  return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, signToSingleCore, checks };
 }
 
 function atLeast(name: string, value: number | undefined, limit: number): Check {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { CryptoService, KeyService, SecretsService } from "@keyhold/proto";
+import { CryptoService, KeyService, KeySpec, KeyUsage, SecretsService } from "@keyhold/proto";
 import type { ChildSet } from "./children.ts";
 import type { BenchConfig } from "./config.ts";
 import type { BenchServer } from "./servers.ts";
@@ -80,13 +80,36 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
   return { ok: false, reason: `keyhold dev: ${why}${output === "" ? "" : `; its last output:\n${indent(output)}`}` };
 }
 
-/** Creates a symmetric key and one ciphertext of plaintext under it, over gRPC, with the server's metadata. */
-export async function prepareCryptoMaterial(server: BenchServer, plaintext: Uint8Array): Promise<CryptoMaterial> {
+/** What the Sign targets send: an EC P-256 and an RSA-2048 signing key, and a message. */
+export interface SigningMaterial {
+  readonly ecP256KeyId: string;
+  readonly rsa2048KeyId: string;
+  readonly message: Uint8Array;
+}
+
+function transportTo(server: BenchServer) {
   const withMetadata: Interceptor = (next) => (request) => {
     for (const [name, value] of Object.entries(server.metadata)) request.header.set(name, value);
     return next(request);
   };
-  const transport = createGrpcTransport({ baseUrl: `http://${server.address}`, interceptors: [withMetadata] });
+  return createGrpcTransport({ baseUrl: `http://${server.address}`, interceptors: [withMetadata] });
+}
+
+/** Creates the two signing keys over gRPC, with the server's metadata. */
+export async function prepareSigningMaterial(server: BenchServer, message: Uint8Array): Promise<SigningMaterial> {
+  const keys = createClient(KeyService, transportTo(server));
+  const create = async (keySpec: KeySpec) => {
+    const created = await keys.createKey({ keySpec, keyUsage: KeyUsage.SIGN_VERIFY }, { timeoutMs: 30_000 });
+    const keyId = created.keyMetadata?.keyId ?? "";
+    if (keyId === "") throw new Error("CreateKey answered no key_metadata.key_id");
+    return keyId;
+  };
+  return { ecP256KeyId: await create(KeySpec.EC_P256), rsa2048KeyId: await create(KeySpec.RSA_2048), message };
+}
+
+/** Creates a symmetric key and one ciphertext of plaintext under it, over gRPC, with the server's metadata. */
+export async function prepareCryptoMaterial(server: BenchServer, plaintext: Uint8Array): Promise<CryptoMaterial> {
+  const transport = transportTo(server);
   const keys = createClient(KeyService, transport);
   const crypto = createClient(CryptoService, transport);
   const created = await keys.createKey({}, { timeoutMs: 10_000 });

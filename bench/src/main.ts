@@ -13,11 +13,15 @@ import { ChildSet } from "./children.ts";
 import { HelpRequested, loadConfig, UsageError, type BenchConfig } from "./config.ts";
 import { clockTicksPerSecond } from "./cpu.ts";
 import { Ghz } from "./ghz.ts";
-import { prepareCryptoMaterial, startKeyhold } from "./keyhold.ts";
+import { prepareCryptoMaterial, prepareSigningMaterial, startKeyhold } from "./keyhold.ts";
 import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
 import { startEchoServer, type EchoServerKind } from "./servers.ts";
-import { bareEchoTarget, cryptoTargetLabels, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, type AuditMode, type Target } from "./targets.ts";
+import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
+import {
+  bareEchoTarget, cryptoTargetLabels, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
+  type AuditMode, type SignTargetId, type Target,
+} from "./targets.ts";
 
 const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -49,6 +53,14 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     }
   }
 
+  // Raw single-core signing rates, measured while no server runs.
+  const signMessage = randomBytes(SIGN_MESSAGE_BYTES);
+  const rawSignSeconds = config.smoke ? 0.3 : 2;
+  const rawSignRates: RawSignRate[] = (Object.keys(SIGN_TARGET_LABELS) as SignTargetId[]).map((target) => {
+    progress(`single-core node:crypto signing (${target})`);
+    return measureSingleCoreSignRate(target, signMessage, rawSignSeconds);
+  });
+
   const plaintext = randomBytes(PLAINTEXT_BYTES);
   for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
     const cryptoLabels = cryptoTargetLabels(audit);
@@ -56,12 +68,14 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit);
     if (!keyhold.ok) {
       progress(`skipping key-service targets (audit ${audit}): ${keyhold.reason}`);
-      skipped.push({ targets: cryptoLabels, reason: keyhold.reason });
+      skipped.push({ targets: audit === "on" ? [...cryptoLabels, ...Object.values(SIGN_TARGET_LABELS)] : cryptoLabels, reason: keyhold.reason });
       continue;
     }
     try {
       const material = await prepareCryptoMaterial(keyhold.server, plaintext);
-      measurements.push(...(await measureServer(context, keyhold.server, cryptoTargets(material, audit))));
+      // Sign targets run against the process as users run it (audit on) only.
+      const signing = audit === "on" ? signTargets(await prepareSigningMaterial(keyhold.server, signMessage)) : [];
+      measurements.push(...(await measureServer(context, keyhold.server, [...cryptoTargets(material, audit), ...signing])));
     } catch (error) {
       failed = true;
       const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
@@ -73,7 +87,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     }
   }
 
-  const summary = summarize(measurements, config.concurrencies);
+  const summary = summarize(measurements, config.concurrencies, rawSignRates);
   const result: BenchResult = {
     startedAt,
     finishedAt: new Date().toISOString(),

@@ -54,6 +54,9 @@ export function formatReport(result: BenchResult): string {
   const ratioLines = [
     ...ratios("GenerateDataKey / Encrypt req/s", summary.dataKeyToEncrypt),
     ...ratios("Encrypt audit on / audit off req/s", summary.encryptAuditedToUnaudited),
+    ...summary.signToSingleCore.map(
+      (r) => `${r.label} req/s / single-core node:crypto signatures/s (${Math.round(r.singleCorePerSecond).toLocaleString("en-US")}/s): ${r.ratio.toFixed(2)}× at ${r.concurrency} in flight`,
+    ),
   ];
   if (ratioLines.length > 0) lines.push("", ...ratioLines);
   for (const skip of result.skipped) lines.push("", `SKIPPED ${skip.targets.join(", ")}: ${skip.reason}`);

@@ -1,12 +1,14 @@
 // What is measured: each target is one RPC with one request, sent by ghz.
 import { join } from "node:path";
 import type { ProtoSource } from "./ghz.ts";
-import type { CryptoMaterial } from "./keyhold.ts";
+import type { CryptoMaterial, SigningMaterial } from "./keyhold.ts";
 
 export type CryptoTargetKind = "encrypt" | "decrypt" | "generate-data-key" | "get-secret-value";
 /** The crypto targets against the Keyhold process started with KEYHOLD_AUDIT=off. */
 export type UnauditedTargetId = `${CryptoTargetKind}-audit-off`;
-export type TargetId = "bare-echo" | "kit-echo" | CryptoTargetKind | UnauditedTargetId;
+/** Sign with an asymmetric key (issue 5), against the audited process only. */
+export type SignTargetId = "sign-ecdsa-p256" | "sign-rsa-2048";
+export type TargetId = "bare-echo" | "kit-echo" | CryptoTargetKind | UnauditedTargetId | SignTargetId;
 
 /** Whether the Keyhold process under test audits its calls (KEYHOLD_AUDIT; off: benchmarking only). */
 export type AuditMode = "on" | "off";
@@ -95,6 +97,35 @@ export function cryptoTargets(material: CryptoMaterial, audit: AuditMode): Targe
       label: labelFor(CRYPTO_TARGET_LABELS["get-secret-value"], audit),
       call: "keyhold.secrets.v1.SecretsService/GetSecretValue",
       data: { secret_id: material.secretName },
+      proto: undefined,
+    },
+  ];
+}
+
+/** The message Sign targets sign (RAW: the server hashes it). */
+export const SIGN_MESSAGE_BYTES = 256;
+
+export const SIGN_TARGET_LABELS: Readonly<Record<SignTargetId, string>> = {
+  "sign-ecdsa-p256": "key-service Sign ECDSA P-256",
+  "sign-rsa-2048": "key-service Sign RSA-2048 PSS",
+};
+
+/** Sign ECDSA_SHA_256 with an EC_P256 key and RSASSA_PSS_SHA_256 with an RSA_2048 key. */
+export function signTargets(material: SigningMaterial): Target[] {
+  const message = Buffer.from(material.message).toString("base64");
+  return [
+    {
+      id: "sign-ecdsa-p256",
+      label: SIGN_TARGET_LABELS["sign-ecdsa-p256"],
+      call: "keyhold.key.v1.CryptoService/Sign",
+      data: { key_id: material.ecP256KeyId, message, message_type: "MESSAGE_TYPE_RAW", signing_algorithm: "SIGNING_ALGORITHM_ECDSA_SHA_256" },
+      proto: undefined,
+    },
+    {
+      id: "sign-rsa-2048",
+      label: SIGN_TARGET_LABELS["sign-rsa-2048"],
+      call: "keyhold.key.v1.CryptoService/Sign",
+      data: { key_id: material.rsa2048KeyId, message, message_type: "MESSAGE_TYPE_RAW", signing_algorithm: "SIGNING_ALGORITHM_RSASSA_PSS_SHA_256" },
       proto: undefined,
     },
   ];

@@ -14,7 +14,23 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
-import { AuditService, CryptoService, ErrorInfoSchema, IamService, KeyService, SecretsService, StsService, type AuditEvent } from "@keyhold/proto";
+import {
+  AuditService,
+  CryptoService,
+  DataKeyPairSpec,
+  EncryptionAlgorithm,
+  ErrorInfoSchema,
+  IamService,
+  KeyService,
+  KeySpec,
+  MacAlgorithm,
+  Origin,
+  SecretsService,
+  SigningAlgorithm,
+  StsService,
+  WrappingAlgorithm,
+  type AuditEvent,
+} from "@keyhold/proto";
 import { createJsonLogger } from "@keyhold/server-kit";
 import { generateApiKey, withCredential } from "../support/auth.ts";
 
@@ -108,6 +124,11 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
     const keyId = (await keys.createKey({ description: "audit e2e" })).keyMetadata!.keyId;
     const encryptionContext = { app: MARKERS.contextValue };
     const sealed = await crypto.encrypt({ keyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionContext });
+    const hmacKeyId = (await keys.createKey({ keySpec: KeySpec.HMAC_256 })).keyMetadata!.keyId;
+    const signingKeyId = (await keys.createKey({ keySpec: KeySpec.EC_P256 })).keyMetadata!.keyId;
+    const rsaKeyId = (await keys.createKey({ keySpec: KeySpec.RSA_2048 })).keyMetadata!.keyId;
+    const externalKeyId = (await keys.createKey({ origin: Origin.EXTERNAL })).keyMetadata!.keyId;
+    const spareKeyId = (await keys.createKey({ description: "audit e2e: scheduled for deletion and back" })).keyMetadata!.keyId;
     const user = (await iam.createUser({ userName: "audited" })).principal!.krn;
     const policy = JSON.stringify({
       Version: "2012-10-17",
@@ -136,12 +157,33 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "KeyService/RevokeGrant": () => ({ keyId, grantId: "" }),
       "KeyService/PutKeyPolicy": () => ({ keyId, policy }),
       "KeyService/GetKeyPolicy": () => ({ keyId }),
+      "KeyService/RotateKey": () => ({ keyId }),
+      "KeyService/ListKeyVersions": () => ({ keyId }),
+      "KeyService/GetKeyVersion": () => ({ keyId, keyVersionId: sealed.keyVersionId }),
+      "KeyService/UpdateRotationPolicy": () => ({ keyId, enabled: true }),
+      "KeyService/GetRotationPolicy": () => ({ keyId }),
+      "KeyService/ScheduleKeyDeletion": () => ({ keyId: spareKeyId }),
+      "KeyService/CancelKeyDeletion": () => ({ keyId: spareKeyId }),
+      "KeyService/UpdateDeletionProtection": () => ({ keyId, enabled: false }),
+      "KeyService/GetPublicKey": () => ({ keyId: signingKeyId }),
+      "KeyService/GetParametersForImport": () => ({ keyId: externalKeyId, wrappingAlgorithm: WrappingAlgorithm.RSAES_OAEP_SHA_256 }),
+      "KeyService/ImportKeyMaterial": () => ({ keyId: externalKeyId, importToken: new Uint8Array(32), encryptedKeyMaterial: new Uint8Array(256) }),
+      "KeyService/DeleteImportedKeyMaterial": () => ({ keyId: externalKeyId }),
       "CryptoService/Encrypt": () => ({ keyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionContext }),
       "CryptoService/Decrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, encryptionContext }),
       "CryptoService/ReEncrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, sourceEncryptionContext: encryptionContext, destinationKeyId: keyId }),
       "CryptoService/GenerateDataKey": () => ({ keyId, numberOfBytes: 32, encryptionContext }),
       "CryptoService/GenerateDataKeyWithoutPlaintext": () => ({ keyId, numberOfBytes: 32 }),
       "CryptoService/GenerateRandom": () => ({ numberOfBytes: 16 }),
+      "CryptoService/GenerateMac": () => ({ keyId: hmacKeyId, message: new TextEncoder().encode(MARKERS.plaintext), macAlgorithm: MacAlgorithm.HMAC_SHA_256 }),
+      "CryptoService/VerifyMac": () => ({ keyId: hmacKeyId, message: new Uint8Array([1]), macAlgorithm: MacAlgorithm.HMAC_SHA_256, mac: new Uint8Array(32) }),
+      "CryptoService/Sign": () => ({ keyId: signingKeyId, message: new TextEncoder().encode(MARKERS.plaintext), signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 }),
+      "CryptoService/Verify": () => ({ keyId: signingKeyId, message: new Uint8Array([1]), signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256, signature: new Uint8Array(70) }),
+      "CryptoService/AsymmetricEncrypt": () => ({ keyId: rsaKeyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionAlgorithm: EncryptionAlgorithm.RSAES_OAEP_SHA_256 }),
+      "CryptoService/AsymmetricDecrypt": () => ({ keyId: rsaKeyId, ciphertextBlob: new Uint8Array(256), encryptionAlgorithm: EncryptionAlgorithm.RSAES_OAEP_SHA_256 }),
+      "CryptoService/GenerateDataKeyPair": () => ({ keyId, keyPairSpec: DataKeyPairSpec.ECC_NIST_P256, encryptionContext }),
+      "CryptoService/GenerateDataKeyPairWithoutPlaintext": () => ({ keyId, keyPairSpec: DataKeyPairSpec.ECC_NIST_P256 }),
+      "CryptoService/GenerateAndExportDataKey": () => ({ keyId, publicKey: new Uint8Array([1]) }),
       "IamService/CreateAccount": () => ({}),
       "IamService/ListAccounts": () => ({}),
       "IamService/CreateUser": () => ({ userName: "audited-2" }),

@@ -64,6 +64,9 @@ describe("grpcurl (reflection only)", () => {
       "CreateKey", "GetKey", "ListKeys", "UpdateKey", "EnableKey", "DisableKey", "CreateAlias",
       "UpdateAlias", "DeleteAlias", "ListAliases", "TagResource", "UntagResource", "ListResourceTags",
       "CreateGrant", "ListGrants", "RetireGrant", "RevokeGrant", "PutKeyPolicy", "GetKeyPolicy",
+      "RotateKey", "ListKeyVersions", "GetKeyVersion", "UpdateRotationPolicy", "GetRotationPolicy",
+      "ScheduleKeyDeletion", "CancelKeyDeletion", "UpdateDeletionProtection", "GetPublicKey",
+      "GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial",
     ];
     assert.deepEqual(
       methods.trim().split("\n").map((m) => m.trim()).sort(),

@@ -4,11 +4,11 @@
 // HMAC-SHA-256 under the audit HMAC key, unless the accounts involved opted in to plain values.
 import { createHmac } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
 import { accountOfKrn, sourceIpOf } from "@keyhold/authz";
-import { AuditEventSchema, ErrorInfoSchema, OutcomeSchema, type AuditEvent, type Outcome } from "@keyhold/proto";
+import { AuditEventSchema, ErrorInfoSchema, type AuditEvent } from "@keyhold/proto";
 import { ERROR_DOMAIN, KeyholdError, type CallContext } from "@keyhold/server-kit";
+import type { AuditEventFields } from "./canonical-event.ts";
 
 /** What a handler knows about its call that the call context does not. */
 export interface AuditDetails {
@@ -68,20 +68,28 @@ export function traceIdOf(traceparent: string | undefined): string {
   return traceId!;
 }
 
+/** A call's outcome: a google.rpc.Code value and the ErrorInfo reason ("" when OK). */
+export interface CallOutcome {
+  readonly code: number;
+  readonly reason: string;
+}
+
+const OK: CallOutcome = { code: 0, reason: "" };
+
 /** The outcome of a successful call. */
-export function okOutcome(): Outcome {
-  return create(OutcomeSchema, { code: 0, reason: "" });
+export function okOutcome(): CallOutcome {
+  return OK;
 }
 
 /** The outcome of a failed call as the audit trail records it: a google.rpc.Code and ErrorInfo reason. */
-export function outcomeOf(error: unknown): Outcome {
-  if (error instanceof KeyholdError) return create(OutcomeSchema, { code: error.code, reason: error.reason });
+export function outcomeOf(error: unknown): CallOutcome {
+  if (error instanceof KeyholdError) return { code: error.code, reason: error.reason };
   if (error instanceof ConnectError) {
     // A peer's answer passed through unchanged: its code, and its Keyhold reason when it has one.
     const info = error.findDetails(ErrorInfoSchema).find((detail) => detail.domain === ERROR_DOMAIN);
-    return create(OutcomeSchema, { code: error.code, reason: info?.reason ?? "" });
+    return { code: error.code, reason: info?.reason ?? "" };
   }
-  return create(OutcomeSchema, { code: 13, reason: "INTERNAL" });
+  return { code: 13, reason: "INTERNAL" };
 }
 
 /** The encryption context as recorded: keys as given, values HMAC-SHA-256 (hex) unless `plain`. */
@@ -123,7 +131,8 @@ function plainContextAllowed(principalAccount: string, resource: string, optedIn
   return resourceAccount === undefined || resourceAccount === "" || optedIn.has(resourceAccount);
 }
 
-export function buildAuditEvent(input: AuditEventInput): AuditEvent {
+/** The event's fields, as plain data: what the interceptor encodes (encodeAuditEvent). */
+export function auditEventFields(input: AuditEventInput): AuditEventFields {
   const { call } = input;
   const details = auditDetailsOf(call);
   const principal = call.principal;
@@ -131,9 +140,11 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
   const resource = details.resource ?? "";
   const userAgent = call.header("user-agent") ?? "";
   const context = details.encryptionContext;
-  return create(AuditEventSchema, {
+  const ms = input.time.getTime();
+  const seconds = Math.floor(ms / 1000);
+  return {
     eventId: input.eventId,
-    time: timestampFromDate(input.time),
+    time: { seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 },
     service: input.service,
     action: details.action ?? `${input.actionPrefix}:${call.method.name}`,
     principalKrn: principal?.krn ?? "",
@@ -151,5 +162,12 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
     outcome: input.failed ? outcomeOf(input.error) : okOutcome(),
     latencyMicros: BigInt(Math.max(0, Math.round(input.latencyMicros))),
     callingService: call.callingService ?? "",
-  });
+    source: "",
+    sourceSequence: 0n,
+  };
+}
+
+/** The event as a message (tests, tools); the interceptor encodes auditEventFields directly. */
+export function buildAuditEvent(input: AuditEventInput): AuditEvent {
+  return create(AuditEventSchema, auditEventFields(input));
 }

@@ -1,8 +1,15 @@
-export { auditDetailsOf, buildAuditEvent, MAX_USER_AGENT_LENGTH, okOutcome, outcomeOf, protectEncryptionContext, recordAuditDetails, traceIdOf } from "./event.ts";
-export type { AuditDetails, AuditEventInput } from "./event.ts";
+export { auditDetailsOf, auditEventFields, buildAuditEvent, MAX_USER_AGENT_LENGTH, okOutcome, outcomeOf, protectEncryptionContext, recordAuditDetails, traceIdOf } from "./event.ts";
+export type { AuditDetails, AuditEventInput, CallOutcome } from "./event.ts";
+export { encodeAuditEvent } from "./canonical-event.ts";
+export type { AuditEventFields } from "./canonical-event.ts";
 export { auditInterceptor, MIN_HMAC_KEY_BYTES } from "./interceptor.ts";
 export type { AuditInterceptorOptions } from "./interceptor.ts";
 export { auditUnavailable, Outbox, OutboxWriterError } from "./outbox.ts";
 export type { AuditSink, OutboxOptions, OutboxRow, OutboxStats } from "./outbox.ts";
 export { AuditShipper } from "./shipper.ts";
 export type { ShippableOutbox, ShipperMetrics, ShipperOptions, StopResult } from "./shipper.ts";
+export { packEvents, unpackEvents } from "./outbox-protocol.ts";
+export type { PackedEvents } from "./outbox-protocol.ts";
+export { RawAuditIngest } from "./ingest-wire.ts";
+export type { RawAppendEventsRequest, RawAppendEventsResponse, RawAuditIngestMethods, RawAuditIngestService } from "./ingest-wire.ts";
+export { uuidV7Generator } from "./event-id.ts";

@@ -8,7 +8,7 @@ import { AppendEventsRequestSchema, AppendEventsResponseSchema, AuditEventSchema
 import { RawAuditIngest, sourceField, withSourceFields } from "./ingest-wire.ts";
 import { Outbox } from "./outbox.ts";
 import { AuditShipper } from "./shipper.ts";
-import { sampleEvent, tempDir, waitFor } from "./test-support.ts";
+import { sampleEvent, sampleEventBytes, tempDir, waitFor } from "./test-support.ts";
 
 test("a stored event followed by its source fields is the canonical encoding of the event with them set", () => {
   for (const sequence of [1, 127, 128, 300_000, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER]) {
@@ -60,7 +60,7 @@ test("over real gRPC (HTTP/2), a server using the generated AuditIngestService d
   const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
   const shipper = new AuditShipper({ outbox, transport });
   try {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => outbox.append(sampleEvent(i))));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => outbox.append(sampleEventBytes(i))));
     shipper.start();
     await waitFor(() => received.length === 20, "20 events over gRPC");
     assert.deepEqual(received.map((e) => [e.eventId, e.source, e.sourceSequence]), Array.from({ length: 20 }, (_, i) => [`event-${i}`, outbox.source, BigInt(i + 1)]));

@@ -10,6 +10,7 @@ import { create, createFileRegistry, type Message } from "@bufbuild/protobuf";
 import type { GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { unpackEvents, type PackedEvents } from "./outbox-protocol.ts";
 import { AuditEventSchema, AuditIngestService } from "@keyhold/proto";
 
 export type RawAppendEventsRequest = Message<"keyhold.audit.v1.RawAppendEventsRequest"> & {
@@ -22,13 +23,15 @@ export type RawAppendEventsResponse = Message<"keyhold.audit.v1.RawAppendEventsR
   acknowledgedThrough: bigint;
 };
 
-export type RawAuditIngestService = GenService<{
+export type RawAuditIngestMethods = {
   appendEvents: {
     methodKind: "unary";
     input: GenMessage<RawAppendEventsRequest>;
     output: GenMessage<RawAppendEventsResponse>;
   };
-}>;
+};
+
+export type RawAuditIngestService = GenService<RawAuditIngestMethods>;
 
 const { OPTIONAL, REPEATED } = FieldDescriptorProto_Label;
 const { STRING, BYTES, INT64 } = FieldDescriptorProto_Type;
@@ -80,12 +83,40 @@ export const RawAuditIngest: RawAuditIngestService = rawIngestService();
 
 /** The encoded fields that follow each stored event: source (17) and source_sequence (18). */
 export function withSourceFields(event: Uint8Array, sourceField: Uint8Array, sequence: number): Uint8Array {
-  const sequenceField = new BinaryWriter().tag(18, WireType.Varint).int64(sequence).finish();
-  const out = new Uint8Array(event.byteLength + sourceField.byteLength + sequenceField.byteLength);
-  out.set(event, 0);
-  out.set(sourceField, event.byteLength);
-  out.set(sequenceField, event.byteLength + sourceField.byteLength);
-  return out;
+  return unpackEvents(packWithSourceFields([event], [sequence], sourceField))[0]!;
+}
+
+/** Tag of field 18 (source_sequence, varint): 18 << 3 | 0 = 144, as a varint. */
+const SEQUENCE_TAG = [0x90, 0x01] as const;
+
+/**
+ * Stored events, each followed by its source (the encoded field 17) and source_sequence (field
+ * 18), packed back to back into one buffer: how the shipper sends them, built with one allocation.
+ */
+export function packWithSourceFields(events: readonly Uint8Array[], sequences: ArrayLike<number>, sourceField: Uint8Array): PackedEvents {
+  let total = 0;
+  for (const event of events) total += event.byteLength + sourceField.byteLength + 2 + 10;
+  const bytes = new Uint8Array(total);
+  const lengths = new Uint32Array(events.length);
+  let offset = 0;
+  events.forEach((event, i) => {
+    const start = offset;
+    bytes.set(event, offset);
+    offset += event.byteLength;
+    bytes.set(sourceField, offset);
+    offset += sourceField.byteLength;
+    bytes[offset++] = SEQUENCE_TAG[0];
+    bytes[offset++] = SEQUENCE_TAG[1];
+    let v = sequences[i]!;
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`bad outbox sequence ${v}`);
+    while (v > 0x7f) {
+      bytes[offset++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    bytes[offset++] = v;
+    lengths[i] = offset - start;
+  });
+  return { bytes: bytes.subarray(0, offset), lengths };
 }
 
 /** Field 17 (source) of AuditEvent, encoded. */

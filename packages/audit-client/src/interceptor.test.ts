@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { fromBinary } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { EchoService, ErrorInfoSchema, type AuditEvent } from "@keyhold/proto";
+import { AuditEventSchema, EchoService, ErrorInfoSchema, type AuditEvent } from "@keyhold/proto";
 import {
   bindService, createInMemoryTransport, createSilentLogger, ERROR_DOMAIN, KeyholdError,
   type CallContext, type CallInterceptor, type InMemoryTransportOptions, type Principal,
@@ -92,7 +93,7 @@ test("a successful call: one event with the call's fields, written before the an
     }).echo(say("ok"));
     assert.equal(new TextDecoder().decode(answer.payload), "ok");
   });
-  assert.match(event!.eventId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.match(event!.eventId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "a UUIDv7 (time-ordered)");
   assert.equal(timestampDate(event!.time!).toISOString(), NOW.toISOString());
   assert.equal(event!.service, "key-service");
   assert.equal(event!.action, "kms:Encrypt");
@@ -143,7 +144,7 @@ test("a call made by a peer service records the calling service; latency covers 
 
 test("the answer waits for the event to be recorded", async () => {
   let release: (() => void) | undefined;
-  const appended: AuditEvent[] = [];
+  const appended: Uint8Array[] = [];
   const slowSink: AuditSink = {
     append: (event) => {
       appended.push(event);
@@ -188,7 +189,7 @@ test("fail closed: when the event cannot be recorded the call fails with AUDIT_U
 
 test("a server stream is audited before its first message goes out", async () => {
   const appended: AuditEvent[] = [];
-  const sink: AuditSink = { append: async (event) => void appended.push(event) };
+  const sink: AuditSink = { append: async (event) => void appended.push(fromBinary(AuditEventSchema, event)) };
   const interceptor = auditInterceptor({ service: "audit-service", actionPrefix: "audit", outbox: sink, clock: { now: () => NOW }, hmacKey: HMAC_KEY });
   const call = {
     service: EchoService, method: { ...EchoService.method.echo, name: "ExportEvents" }, peerAddress: "", principal: alice,

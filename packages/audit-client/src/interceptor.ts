@@ -6,9 +6,10 @@
 // Install it as the OUTERMOST interceptor (first in the list, before authentication) so calls
 // that authentication refuses are audited too; it reads call.principal after the call ran, so it
 // still sees whom authentication established.
-import { randomUUID } from "node:crypto";
 import { KeyholdError, type CallInterceptor } from "@keyhold/server-kit";
-import { buildAuditEvent } from "./event.ts";
+import { encodeAuditEvent } from "./canonical-event.ts";
+import { uuidV7Generator } from "./event-id.ts";
+import { auditEventFields } from "./event.ts";
 import { auditUnavailable, type AuditSink } from "./outbox.ts";
 
 export interface AuditInterceptorOptions {
@@ -24,7 +25,7 @@ export interface AuditInterceptorOptions {
   readonly hmacKey: Uint8Array;
   /** Accounts that opted in to plain encryption context values in the audit trail. */
   readonly plainContextAccounts?: ReadonlySet<string>;
-  /** Event ids (default: random UUIDs). */
+  /** Event ids (default: UUIDv7, time-ordered, see event-id.ts). */
   readonly newEventId?: () => string;
 }
 
@@ -37,7 +38,7 @@ export function auditInterceptor(options: AuditInterceptorOptions): CallIntercep
   const { service, actionPrefix, outbox, clock } = options;
   const hmacKey = Uint8Array.from(options.hmacKey);
   const plainContextAccounts = options.plainContextAccounts ?? new Set<string>();
-  const newEventId = options.newEventId ?? randomUUID;
+  const newEventId = options.newEventId ?? uuidV7Generator();
   return (next) => async (request, call) => {
     const time = clock.now();
     const started = performance.now();
@@ -52,9 +53,9 @@ export function auditInterceptor(options: AuditInterceptorOptions): CallIntercep
     }
     const latencyMicros = (performance.now() - started) * 1000;
     try {
-      const event = buildAuditEvent({
-        call, service, actionPrefix, eventId: newEventId(), time, latencyMicros, failed, error, hmacKey, plainContextAccounts,
-      });
+      const event = encodeAuditEvent(
+        auditEventFields({ call, service, actionPrefix, eventId: newEventId(), time, latencyMicros, failed, error, hmacKey, plainContextAccounts }),
+      );
       await outbox.append(event);
     } catch (cause) {
       throw cause instanceof KeyholdError && cause.reason === "AUDIT_UNAVAILABLE" ? cause : auditUnavailable(cause);

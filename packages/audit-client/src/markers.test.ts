@@ -36,6 +36,10 @@ const authentication: CallInterceptor = (next) => async (request, call) => {
 const record = (call: CallContext, encryptionContext: Record<string, string>) =>
   recordAuditDetails(call, { resource: KEY, keyVersionId: "version-1", encryptionContext });
 
+const notCalled = (): never => {
+  throw new KeyholdError("INTERNAL", "not called by this test");
+};
+
 const crypto = bindService(CryptoService, {
   async encrypt(request, call) {
     record(call, request.encryptionContext);
@@ -61,6 +65,16 @@ const crypto = bindService(CryptoService, {
   async generateRandom() {
     return { plaintext: bytes(MARKERS.dataKey) };
   },
+  // CryptoService RPCs this test does not call.
+  generateMac: notCalled,
+  verifyMac: notCalled,
+  sign: notCalled,
+  verify: notCalled,
+  asymmetricEncrypt: notCalled,
+  asymmetricDecrypt: notCalled,
+  generateDataKeyPair: notCalled,
+  generateDataKeyPairWithoutPlaintext: notCalled,
+  generateAndExportDataKey: notCalled,
 });
 
 test("no marker from a request, a response, a credential or an error reaches the outbox file", async () => {

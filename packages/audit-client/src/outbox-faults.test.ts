@@ -11,7 +11,7 @@ import { EchoService, ErrorInfoSchema } from "@keyhold/proto";
 import { bindService, createInMemoryTransport, createSilentLogger, KeyholdError, type CallInterceptor } from "@keyhold/server-kit";
 import { auditInterceptor } from "./interceptor.ts";
 import { Outbox } from "./outbox.ts";
-import { outboxEvents, sampleEvent, tempDir, waitFor, type TempDir } from "./test-support.ts";
+import { outboxEvents, sampleEventBytes, tempDir, waitFor, type TempDir } from "./test-support.ts";
 
 const isAuditUnavailable = (error: unknown) => error instanceof KeyholdError && error.reason === "AUDIT_UNAVAILABLE";
 
@@ -72,10 +72,10 @@ async function exerciseFault(dir: TempDir, inject: () => void, remove: () => voi
     onHealthChange: (healthy, cause) => health.push(healthy ? "healthy" : `unhealthy ${(cause as { code?: string } | undefined)?.code}`),
   });
   try {
-    await outbox.append(sampleEvent(0));
+    await outbox.append(sampleEventBytes(0));
     inject();
     try {
-      const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => outbox.append(sampleEvent(1 + i))));
+      const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => outbox.append(sampleEventBytes(1 + i))));
       assert.ok(results.every((r) => r.status === "rejected" && isAuditUnavailable(r.reason)), "every append during the fault rejects");
       assert.equal(outbox.healthy, false);
       await assertCallFailsClosed(outbox);
@@ -84,7 +84,7 @@ async function exerciseFault(dir: TempDir, inject: () => void, remove: () => voi
     }
     // Healthy again without any append: the outbox probes while unhealthy.
     await waitFor(() => outbox.healthy, "the probe to find the file writable again", 5000);
-    await outbox.append(sampleEvent(1000));
+    await outbox.append(sampleEventBytes(1000));
     assert.equal(outbox.healthy, true);
     const ids = (await outboxEvents(outbox)).map((r) => r.event.eventId);
     assert.deepEqual(ids, ["event-0", "event-1000"], "what was committed before the fault is kept; nothing failed is");

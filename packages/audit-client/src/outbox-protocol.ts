@@ -17,7 +17,14 @@ export type WriterRequest =
       /** Delete rows up to and including this sequence in the same transaction (0: none). */
       readonly deleteThrough: number;
     }
-  | { readonly type: "read"; readonly id: number; readonly after: number; readonly limit: number }
+  | {
+      readonly type: "read";
+      readonly id: number;
+      readonly after: number;
+      readonly limit: number;
+      /** Append each event's source (field 17) and sequence (field 18), as AppendEvents sends it. */
+      readonly withSourceFields: boolean;
+    }
   | { readonly type: "stats"; readonly id: number; readonly after: number }
   /** A tiny write transaction: can the file be written (and fsynced) right now? */
   | { readonly type: "probe"; readonly id: number }

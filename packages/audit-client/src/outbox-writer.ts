@@ -1,15 +1,21 @@
 // The outbox's SQLite writer, run in its own worker thread so that the fsync of each commit
 // never blocks the service's event loop. It owns the only connection to the file: WAL,
 // synchronous=FULL (the WAL is fsynced before a commit returns). Each "commit" is one
-// transaction holding every event of a group commit, so many events share one fsync.
+// transaction holding every event of a group commit, so many events share one fsync, and one
+// row: the group's events packed back to back with their lengths, numbered from first_sequence
+// (a row per event cost several times more per event in SQLite than the events themselves).
+// Sequences are never reused: the next one is kept in outbox_meta, in the same transaction, as
+// is the acknowledged mark (a row goes once all its events are acknowledged; reads and counts
+// start after the mark, so an acknowledged event is gone as far as anyone can tell).
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
-import { packEvents, unpackEvents, type WriterConfig, type WriterFailure, type WriterReply, type WriterRequest, type WriterResult } from "./outbox-protocol.ts";
+import { packWithSourceFields, sourceField } from "./ingest-wire.ts";
+import { packEvents, type PackedEvents, type WriterConfig, type WriterFailure, type WriterReply, type WriterRequest, type WriterResult } from "./outbox-protocol.ts";
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 function failureOf(error: unknown): WriterFailure {
   if (error instanceof Error) {
@@ -17,6 +23,25 @@ function failureOf(error: unknown): WriterFailure {
     return { code: typeof code === "string" ? code : error.name, message: error.message };
   }
   return { code: "UNKNOWN", message: String(error) };
+}
+
+const lengthsBlob = (lengths: Uint32Array): Buffer => Buffer.from(lengths.buffer, lengths.byteOffset, lengths.byteLength);
+
+function lengthsOf(blob: Buffer): Uint32Array {
+  // (Copied: a blob's offset need not be 4-byte aligned.)
+  const lengths = new Uint32Array(blob.byteLength / 4);
+  new Uint8Array(lengths.buffer).set(blob);
+  return lengths;
+}
+
+/** Version 1 kept one row per event: move them into one batch row each (sequences kept). */
+function migrateFromRowPerEvent(db: Database.Database): void {
+  const rows = db.prepare("SELECT sequence, event, appended_at FROM outbox ORDER BY sequence").all() as { sequence: number; event: Buffer; appended_at: number }[];
+  const insert = db.prepare("INSERT INTO outbox_batches (first_sequence, last_sequence, events, lengths, appended_at) VALUES (?, ?, ?, ?, ?)");
+  for (const row of rows) insert.run(row.sequence, row.sequence, row.event, lengthsBlob(Uint32Array.of(row.event.byteLength)), row.appended_at);
+  const last = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").pluck().get() as number | undefined) ?? 0;
+  db.prepare("INSERT OR REPLACE INTO outbox_meta (name, value) VALUES ('next_sequence', ?)").run(String(last + 1));
+  db.exec("DROP TABLE outbox");
 }
 
 function openDatabase(config: WriterConfig): { db: Database.Database; source: string } {
@@ -38,13 +63,18 @@ function openDatabase(config: WriterConfig): { db: Database.Database; source: st
     const source = db.transaction(() => {
       db.exec(`
         CREATE TABLE IF NOT EXISTS outbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-        CREATE TABLE IF NOT EXISTS outbox (
-          sequence INTEGER PRIMARY KEY AUTOINCREMENT,
-          event BLOB NOT NULL,
+        CREATE TABLE IF NOT EXISTS outbox_batches (
+          first_sequence INTEGER PRIMARY KEY,
+          last_sequence INTEGER NOT NULL,
+          events BLOB NOT NULL,
+          lengths BLOB NOT NULL,
           appended_at INTEGER NOT NULL
         ) STRICT;
       `);
+      if (version === 1) migrateFromRowPerEvent(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      db.prepare("INSERT OR IGNORE INTO outbox_meta (name, value) VALUES ('next_sequence', '1')").run();
+      db.prepare("INSERT OR IGNORE INTO outbox_meta (name, value) VALUES ('acknowledged_through', '0')").run();
       db.prepare("INSERT OR IGNORE INTO outbox_meta (name, value) VALUES ('source', ?)").run(
         `${config.service}-${randomBytes(8).toString("hex")}`,
       );
@@ -55,6 +85,13 @@ function openDatabase(config: WriterConfig): { db: Database.Database; source: st
     db.close();
     throw error;
   }
+}
+
+interface BatchRow {
+  first_sequence: number;
+  last_sequence: number;
+  events: Buffer;
+  lengths: Buffer;
 }
 
 /** The buffers a reply hands over instead of copying. */
@@ -74,53 +111,85 @@ function serve(port: NonNullable<typeof parentPort>, config: WriterConfig): void
     return;
   }
   const { db, source } = opened;
-  const lastSequenceStmt = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").pluck();
-  const lastSequence = (): number => (lastSequenceStmt.get() as number | undefined) ?? 0;
-  const insert = db.prepare("INSERT INTO outbox (event, appended_at) VALUES (?, ?)");
-  const deleteThrough = db.prepare("DELETE FROM outbox WHERE sequence <= ?");
-  const read = db.prepare("SELECT sequence, event FROM outbox WHERE sequence > ? ORDER BY sequence LIMIT ?");
-  const range = db.prepare("SELECT min(sequence) AS first, max(sequence) AS last FROM outbox WHERE sequence > ?");
-  const oldest = db.prepare("SELECT appended_at FROM outbox WHERE sequence > ? ORDER BY sequence LIMIT 1").pluck();
+  const sourceBytes = sourceField(source);
+  const nextSequenceStmt = db.prepare("SELECT value FROM outbox_meta WHERE name = 'next_sequence'").pluck();
+  const setNextSequence = db.prepare("UPDATE outbox_meta SET value = ? WHERE name = 'next_sequence'");
+  const acknowledgedStmt = db.prepare("SELECT value FROM outbox_meta WHERE name = 'acknowledged_through'").pluck();
+  const setAcknowledged = db.prepare("UPDATE outbox_meta SET value = ? WHERE name = 'acknowledged_through'");
+  const insertBatch = db.prepare("INSERT INTO outbox_batches (first_sequence, last_sequence, events, lengths, appended_at) VALUES (?, ?, ?, ?, ?)");
+  const deleteThrough = db.prepare("DELETE FROM outbox_batches WHERE last_sequence <= ?");
+  const batchesAfter = db.prepare("SELECT first_sequence, last_sequence, events, lengths FROM outbox_batches WHERE last_sequence > ? ORDER BY first_sequence");
+  const firstAfter = db.prepare("SELECT first_sequence, appended_at FROM outbox_batches WHERE last_sequence > ? ORDER BY first_sequence LIMIT 1");
   const probe = db.prepare("INSERT OR REPLACE INTO outbox_meta (name, value) VALUES ('probed_at', ?)");
   let transactions = 0;
   let committedEvents = 0;
-  let last = lastSequence();
+  let last = Number(nextSequenceStmt.get()) - 1;
+  let acknowledged = Number(acknowledgedStmt.get());
 
-  const commit = db.transaction((events: readonly Uint8Array[], through: number): number => {
-    const now = Date.now();
+  const commit = db.transaction((events: PackedEvents, through: number): number => {
+    const count = events.lengths.length;
     let newest = last;
-    for (const event of events) {
-      newest = Number(insert.run(Buffer.from(event.buffer, event.byteOffset, event.byteLength), now).lastInsertRowid);
+    if (count > 0) {
+      const first = last + 1;
+      newest = last + count;
+      const bytes = events.bytes;
+      insertBatch.run(first, newest, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), lengthsBlob(events.lengths), Date.now());
+      setNextSequence.run(String(newest + 1));
     }
-    if (through > 0) deleteThrough.run(through);
+    const mark = Math.min(through, newest);
+    if (mark > acknowledged) {
+      setAcknowledged.run(String(mark));
+      deleteThrough.run(mark);
+    }
     return newest;
   });
+
+  /** Up to `limit` events after sequence `after`, in order, with their sequences. */
+  const readAfter = (after: number, limit: number): { events: Uint8Array[]; sequences: Float64Array } => {
+    const events: Uint8Array[] = [];
+    const sequences: number[] = [];
+    for (const row of batchesAfter.iterate(after) as IterableIterator<BatchRow>) {
+      const lengths = lengthsOf(row.lengths);
+      let offset = 0;
+      for (let i = 0; i < lengths.length && events.length < limit; i++) {
+        const length = lengths[i]!;
+        const sequence = row.first_sequence + i;
+        if (sequence > after) {
+          events.push(row.events.subarray(offset, offset + length));
+          sequences.push(sequence);
+        }
+        offset += length;
+      }
+      if (events.length >= limit) break;
+    }
+    return { events, sequences: Float64Array.from(sequences) };
+  };
 
   const handle = (request: WriterRequest): WriterResult => {
     switch (request.type) {
       case "commit": {
-        const events = unpackEvents(request.events);
-        last = commit.immediate(events, request.deleteThrough);
+        last = commit.immediate(request.events, request.deleteThrough);
+        acknowledged = Math.max(acknowledged, Math.min(request.deleteThrough, last));
         transactions += 1;
-        committedEvents += events.length;
+        committedEvents += request.events.lengths.length;
         return { kind: "commit", lastSequence: last };
       }
       case "read": {
-        const rows = read.all(request.after, request.limit) as { sequence: number; event: Buffer }[];
+        const { events, sequences } = readAfter(Math.max(request.after, acknowledged), request.limit);
         return {
           kind: "read",
-          events: packEvents(rows.map((row) => row.event)),
-          sequences: Float64Array.from(rows, (row) => row.sequence),
+          events: request.withSourceFields ? packWithSourceFields(events, sequences, sourceBytes) : packEvents(events),
+          sequences,
           lastSequence: last,
         };
       }
       case "stats": {
-        const bounds = range.get(request.after) as { first: number | null; last: number | null };
-        const pending = bounds.first === null || bounds.last === null ? 0 : bounds.last - bounds.first + 1;
-        const appendedAt = oldest.get(request.after) as number | undefined;
+        const after = Math.max(request.after, acknowledged);
+        const first = after >= last ? undefined : (firstAfter.get(after) as { first_sequence: number; appended_at: number } | undefined);
+        const pending = first === undefined ? 0 : last - Math.max(after + 1, first.first_sequence) + 1;
         return {
           kind: "stats",
-          stats: { pending, oldestAppendedAt: appendedAt, lastSequence: last, transactions, events: committedEvents },
+          stats: { pending, oldestAppendedAt: first?.appended_at, lastSequence: last, transactions, events: committedEvents },
         };
       }
       case "probe":

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { after, test } from "node:test";
+import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
 import { KeyholdError } from "@keyhold/server-kit";
+import Database from "better-sqlite3";
 import { Outbox } from "./outbox.ts";
-import { outboxEvents, sampleEvent, tempDir } from "./test-support.ts";
+import { outboxEvents, sampleEventBytes, tempDir } from "./test-support.ts";
 
 const dir = tempDir();
 after(() => dir.remove());
@@ -16,8 +18,8 @@ test("an append that resolved is in the file after it is reopened; the source id
   const path = dir.file("durable/outbox.db");
   const outbox = await Outbox.open({ path, service: "key-service" });
   assert.match(outbox.source, /^key-service-[0-9a-f]{16}$/);
-  for (let i = 0; i < 10; i++) await outbox.append(sampleEvent(i));
-  await Promise.all(Array.from({ length: 90 }, (_, i) => outbox.append(sampleEvent(10 + i))));
+  for (let i = 0; i < 10; i++) await outbox.append(sampleEventBytes(i));
+  await Promise.all(Array.from({ length: 90 }, (_, i) => outbox.append(sampleEventBytes(10 + i))));
   assert.equal(outbox.lastSequence, 100);
   const source = outbox.source;
   await outbox.close();
@@ -39,12 +41,12 @@ test("appends acknowledged before the process is killed (SIGKILL) are all there 
   const path = dir.file("crash/outbox.db");
   const child = `
     import { Outbox } from ${JSON.stringify(pathToFileURL(new URL("./outbox.ts", import.meta.url).pathname).href)};
-    import { sampleEvent } from ${JSON.stringify(pathToFileURL(new URL("./test-support.ts", import.meta.url).pathname).href)};
+    import { sampleEventBytes } from ${JSON.stringify(pathToFileURL(new URL("./test-support.ts", import.meta.url).pathname).href)};
     const outbox = await Outbox.open({ path: process.argv[2], service: "crash-test" });
     const acknowledged = [];
-    await Promise.all(Array.from({ length: 300 }, (_, i) => outbox.append(sampleEvent(i)).then(() => acknowledged.push(i))));
+    await Promise.all(Array.from({ length: 300 }, (_, i) => outbox.append(sampleEventBytes(i)).then(() => acknowledged.push(i))));
     // More appends in flight when the process dies: they may or may not be there, never half.
-    for (let i = 300; i < 600; i++) outbox.append(sampleEvent(i)).catch(() => {});
+    for (let i = 300; i < 600; i++) outbox.append(sampleEventBytes(i)).catch(() => {});
     process.stdout.write(JSON.stringify(acknowledged) + "\\n", () => process.kill(process.pid, "SIGKILL"));
   `;
   const { stdout, stderr, signal } = await new Promise<{ stdout: string; stderr: string; signal: string | null }>((resolve) => {
@@ -73,7 +75,7 @@ test("group commit: concurrent appends share transactions", async (t) => {
   const outbox = await Outbox.open({ path: dir.file("group/outbox.db"), service: "key-service" });
   try {
     // A burst: the first append starts a transaction, the other 1999 share the next one or two.
-    await Promise.all(Array.from({ length: 2000 }, (_, i) => outbox.append(sampleEvent(i))));
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => outbox.append(sampleEventBytes(i))));
     const burst = await outbox.stats();
     assert.equal(burst.events, 2000);
     assert.ok(burst.transactions <= 4, `2000 concurrent appends took ${burst.transactions} transactions`);
@@ -81,7 +83,7 @@ test("group commit: concurrent appends share transactions", async (t) => {
     // 50 appenders, each appending again as soon as its previous append is durable.
     await Promise.all(
       Array.from({ length: 50 }, async (_, worker) => {
-        for (let i = 0; i < 100; i++) await outbox.append(sampleEvent(10_000 + worker * 100 + i));
+        for (let i = 0; i < 100; i++) await outbox.append(sampleEventBytes(10_000 + worker * 100 + i));
       }),
     );
     const steady = await outbox.stats();
@@ -100,7 +102,7 @@ test("group commit: concurrent appends share transactions", async (t) => {
 test("acknowledge deletes through a sequence; sequences are never reused, even after a reopen", async () => {
   const path = dir.file("ack/outbox.db");
   const outbox = await Outbox.open({ path, service: "policy-service" });
-  await Promise.all(Array.from({ length: 10 }, (_, i) => outbox.append(sampleEvent(i))));
+  await Promise.all(Array.from({ length: 10 }, (_, i) => outbox.append(sampleEventBytes(i))));
   await outbox.acknowledge(4);
   assert.deepEqual((await outboxEvents(outbox)).map((r) => r.sequence), [5, 6, 7, 8, 9, 10]);
   const stats = await outbox.stats();
@@ -114,7 +116,7 @@ test("acknowledge deletes through a sequence; sequences are never reused, even a
 
   const reopened = await Outbox.open({ path, service: "policy-service" });
   try {
-    await reopened.append(sampleEvent(11));
+    await reopened.append(sampleEventBytes(11));
     assert.deepEqual((await outboxEvents(reopened)).map((r) => r.sequence), [11]);
   } finally {
     await reopened.close();
@@ -125,9 +127,9 @@ test("one owner: a second open of a file in use fails", async () => {
   const path = dir.file("owner/outbox.db");
   const first = await Outbox.open({ path, service: "key-service" });
   try {
-    await first.append(sampleEvent(1));
+    await first.append(sampleEventBytes(1));
     await assert.rejects(Outbox.open({ path, service: "key-service" }), isAuditUnavailable);
-    await first.append(sampleEvent(2));
+    await first.append(sampleEventBytes(2));
   } finally {
     await first.close();
   }
@@ -141,11 +143,58 @@ test("a path that cannot hold the file fails to open with AUDIT_UNAVAILABLE", as
 
 test("a closed outbox refuses appends; close waits for appends in flight", async () => {
   const outbox = await Outbox.open({ path: dir.file("closed/outbox.db"), service: "key-service" });
-  const inFlight = Promise.all(Array.from({ length: 100 }, (_, i) => outbox.append(sampleEvent(i))));
+  const inFlight = Promise.all(Array.from({ length: 100 }, (_, i) => outbox.append(sampleEventBytes(i))));
   const closing = outbox.close();
-  await assert.rejects(outbox.append(sampleEvent(100)), isAuditUnavailable);
+  await assert.rejects(outbox.append(sampleEventBytes(100)), isAuditUnavailable);
   await inFlight;
   await closing;
   assert.equal(outbox.healthy, false);
-  await assert.rejects(outbox.append(sampleEvent(101)), isAuditUnavailable);
+  await assert.rejects(outbox.append(sampleEventBytes(101)), isAuditUnavailable);
+});
+
+test("an outbox written by the row-per-event schema (version 1) opens with its events, sequences and source", async () => {
+  const path = dir.file("v1/outbox.db");
+  mkdirSync(dirname(path), { recursive: true });
+  const old = new Database(path);
+  old.exec(`
+    CREATE TABLE outbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+    CREATE TABLE outbox (sequence INTEGER PRIMARY KEY AUTOINCREMENT, event BLOB NOT NULL, appended_at INTEGER NOT NULL) STRICT;
+    INSERT INTO outbox_meta (name, value) VALUES ('source', 'key-service-00112233aabbccdd');
+  `);
+  const insert = old.prepare("INSERT INTO outbox (event, appended_at) VALUES (?, ?)");
+  for (let i = 1; i <= 5; i++) insert.run(Buffer.from(sampleEventBytes(i)), Date.now());
+  old.prepare("DELETE FROM outbox WHERE sequence <= 2").run();
+  old.pragma("user_version = 1");
+  old.close();
+
+  const outbox = await Outbox.open({ path, service: "key-service" });
+  try {
+    assert.equal(outbox.source, "key-service-00112233aabbccdd");
+    assert.equal(outbox.lastSequence, 5);
+    const rows = await outboxEvents(outbox);
+    assert.deepEqual(rows.map((r) => r.sequence), [3, 4, 5]);
+    assert.deepEqual(rows.map((r) => r.event.eventId), ["event-3", "event-4", "event-5"]);
+    await outbox.append(sampleEventBytes(6));
+    assert.deepEqual((await outboxEvents(outbox)).map((r) => r.sequence), [3, 4, 5, 6]);
+  } finally {
+    await outbox.close();
+  }
+});
+
+test("a partly acknowledged group: its acknowledged events are gone from reads and counts, also after a reopen", async () => {
+  const path = dir.file("partial/outbox.db");
+  const outbox = await Outbox.open({ path, service: "key-service" });
+  await Promise.all(Array.from({ length: 6 }, (_, i) => outbox.append(sampleEventBytes(i))));
+  assert.equal((await outbox.stats()).transactions, 1, "one group");
+  await outbox.acknowledge(4);
+  assert.deepEqual((await outboxEvents(outbox)).map((r) => r.sequence), [5, 6]);
+  assert.equal((await outbox.stats()).pending, 2);
+  await outbox.close();
+  const reopened = await Outbox.open({ path, service: "key-service" });
+  try {
+    assert.deepEqual((await outboxEvents(reopened)).map((r) => r.sequence), [5, 6]);
+    assert.equal((await reopened.stats()).pending, 2);
+  } finally {
+    await reopened.close();
+  }
 });

@@ -8,8 +8,6 @@
 // written, every append of the failed batch rejects with AUDIT_UNAVAILABLE (the call fails
 // closed) and the outbox reports unhealthy until a later commit succeeds.
 import { Worker } from "node:worker_threads";
-import { toBinary } from "@bufbuild/protobuf";
-import { AuditEventSchema, type AuditEvent } from "@keyhold/proto";
 import { KeyholdError } from "@keyhold/server-kit";
 import {
   packEvents, unpackEvents,
@@ -18,8 +16,11 @@ import {
 
 /** Where the interceptor sends events: the Outbox, or anything with the same promise. */
 export interface AuditSink {
-  /** Resolves once the event is durably recorded; rejects with AUDIT_UNAVAILABLE when it cannot be. */
-  append(event: AuditEvent): Promise<void>;
+  /**
+   * Resolves once the event (an encoded AuditEvent, see encodeAuditEvent) is durably recorded;
+   * rejects with AUDIT_UNAVAILABLE when it cannot be.
+   */
+  append(event: Uint8Array): Promise<void>;
 }
 
 export interface OutboxOptions {
@@ -130,6 +131,7 @@ export class Outbox implements AuditSink {
   private queuedDeleteThrough = 0;
   private deleteWaiters: Waiter[] = [];
   private committing = false;
+  private flushScheduled = false;
   private drained: (() => void) | undefined;
   private closeSent = false;
   private closing: Promise<void> | undefined;
@@ -160,14 +162,13 @@ export class Outbox implements AuditSink {
     return this.committedThrough;
   }
 
-  /** Resolves once `event` is committed and fsynced; rejects with AUDIT_UNAVAILABLE otherwise. */
-  append(event: AuditEvent): Promise<void> {
+  /** Resolves once `event` (encoded) is committed and fsynced; rejects with AUDIT_UNAVAILABLE otherwise. */
+  append(event: Uint8Array): Promise<void> {
     if (this.state !== "open") return Promise.reject(auditUnavailable(closed(this.state)));
-    const bytes = toBinary(AuditEventSchema, event);
     return new Promise<void>((resolve, reject) => {
-      this.queuedEvents.push(bytes);
+      this.queuedEvents.push(event);
       this.queuedWaiters.push({ resolve, reject });
-      this.flush();
+      this.scheduleFlush();
     });
   }
 
@@ -183,9 +184,13 @@ export class Outbox implements AuditSink {
     });
   }
 
-  /** Up to `limit` rows after sequence `after`, in order, and the last committed sequence then. */
-  async read(after: number, limit: number): Promise<{ rows: readonly OutboxRow[]; lastSequence: number }> {
-    const result = await this.request({ type: "read", id: 0, after, limit });
+  /**
+   * Up to `limit` rows after sequence `after`, in order, and the last committed sequence then.
+   * withSourceFields: each event with its source and sequence appended (by the writer thread), as
+   * AppendEvents carries it.
+   */
+  async read(after: number, limit: number, options: { readonly withSourceFields?: boolean } = {}): Promise<{ rows: readonly OutboxRow[]; lastSequence: number }> {
+    const result = await this.request({ type: "read", id: 0, after, limit, withSourceFields: options.withSourceFields ?? false });
     if (result.kind !== "read") throw new Error("outbox writer answered out of order");
     const events = unpackEvents(result.events);
     const rows = events.map((event, i): OutboxRow => ({ sequence: result.sequences[i]!, event }));
@@ -251,6 +256,19 @@ export class Outbox implements AuditSink {
     this.state = "closed";
     this.wakeWatchers(true);
     await this.worker.terminate();
+  }
+
+  /**
+   * Flushes once the current turn of the event loop is done, so every append of that turn (one
+   * socket read often carries many calls) shares one commit and one message to the writer.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.committing) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   private flush(): void {

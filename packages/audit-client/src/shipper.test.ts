@@ -4,7 +4,7 @@ import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { AuditIngestService, type AuditEvent } from "@keyhold/proto";
 import { Outbox } from "./outbox.ts";
 import { AuditShipper } from "./shipper.ts";
-import { sampleEvent, tempDir, waitFor } from "./test-support.ts";
+import { sampleEventBytes, tempDir, waitFor } from "./test-support.ts";
 
 const dir = tempDir();
 after(() => dir.remove());
@@ -48,7 +48,7 @@ function fakeAuditService(options: { maxPerCall?: number } = {}) {
 
 const ids = (events: readonly AuditEvent[]) => events.map((e) => e.eventId);
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `event-${from + i}`);
-const appendAll = (outbox: Outbox, from: number, to: number) => Promise.all(Array.from({ length: to - from }, (_, i) => outbox.append(sampleEvent(from + i))));
+const appendAll = (outbox: Outbox, from: number, to: number) => Promise.all(Array.from({ length: to - from }, (_, i) => outbox.append(sampleEventBytes(from + i))));
 const fast = { initialBackoffMs: 5, maxBackoffMs: 40 };
 
 for (const wire of ["passthrough", "messages"] as const) {

@@ -8,7 +8,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { AuditEventSchema, AuditIngestService, type AuditEvent } from "@keyhold/proto";
 import { createSilentLogger, type Logger } from "@keyhold/server-kit";
-import { RawAuditIngest, sourceField, withSourceFields } from "./ingest-wire.ts";
+import { RawAuditIngest } from "./ingest-wire.ts";
 import type { Outbox, OutboxRow } from "./outbox.ts";
 
 /** What the shipper needs of the outbox. */
@@ -86,7 +86,6 @@ export class AuditShipper {
   private failures = 0;
   private lastError: string | undefined;
   private wakeDrain: (() => void) | undefined;
-  private sourceBytes: Uint8Array | undefined;
 
   constructor(options: ShipperOptions) {
     this.outbox = options.outbox;
@@ -149,7 +148,8 @@ export class AuditShipper {
     while (!signal.aborted) {
       let batch: { rows: readonly OutboxRow[]; lastSequence: number };
       try {
-        batch = await this.outbox.read(this.cursor, this.batchSize);
+        // The events come with their source and sequence already appended (by the writer thread).
+        batch = await this.outbox.read(this.cursor, this.batchSize, { withSourceFields: true });
       } catch (error) {
         await this.failed("reading the outbox failed", error);
         continue;
@@ -177,16 +177,9 @@ export class AuditShipper {
     const options = { signal, timeoutMs: this.requestTimeoutMs };
     let response: { acknowledgedThrough: bigint };
     if (this.rawClient !== undefined) {
-      this.sourceBytes ??= sourceField(source);
-      const sourceBytes = this.sourceBytes;
-      response = await this.rawClient.appendEvents({ source, events: rows.map((row) => withSourceFields(row.event, sourceBytes, row.sequence)) }, options);
+      response = await this.rawClient.appendEvents({ source, events: rows.map((row) => row.event) }, options);
     } else {
-      const events: AuditEvent[] = rows.map((row) => {
-        const event = fromBinary(AuditEventSchema, row.event);
-        event.source = source;
-        event.sourceSequence = BigInt(row.sequence);
-        return event;
-      });
+      const events: AuditEvent[] = rows.map((row) => fromBinary(AuditEventSchema, row.event));
       response = await this.client.appendEvents({ source, events }, options);
     }
     const first = rows[0]!.sequence;

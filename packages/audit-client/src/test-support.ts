@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { AuditEventSchema, type AuditEvent } from "@keyhold/proto";
+import { encodeAuditEvent } from "./canonical-event.ts";
 import type { Outbox } from "./outbox.ts";
 
 export interface TempDir {
@@ -27,6 +28,11 @@ export function sampleEvent(n: number): AuditEvent {
     resource: "krn:keyhold:kms:local:111122223333:key/0b6c1f6e-8f7e-4a4b-9d0e-5f1c2a3b4c5d",
     outcome: { code: 0, reason: "" },
   });
+}
+
+/** sampleEvent(n), encoded as the outbox stores it. */
+export function sampleEventBytes(n: number): Uint8Array {
+  return encodeAuditEvent(sampleEvent(n));
 }
 
 /** Every row of the outbox, decoded. */

@@ -86,6 +86,11 @@ export type ServiceHandlers<S extends GenServiceMethods> = {
  */
 export interface ServiceBinding {
   readonly service: DescService;
+  /**
+   * The descriptor server reflection publishes instead of `service`, when `service` is a private,
+   * wire-compatible view of it (e.g. a request field declared as bytes to skip decoding).
+   */
+  readonly describedBy?: DescService | undefined;
   readonly handlers: Readonly<Record<string, (request: never, call: CallContext) => Promise<unknown>>>;
   readonly interceptors: readonly CallInterceptor[];
 }
@@ -94,6 +99,7 @@ export function bindService<S extends GenServiceMethods>(
   service: GenService<S>,
   handlers: ServiceHandlers<S>,
   interceptors: readonly CallInterceptor[] = [],
+  options: { readonly describedBy?: DescService } = {},
 ): ServiceBinding {
   const byName: Record<string, (request: never, call: CallContext) => Promise<unknown>> = {};
   for (const method of service.methods) {
@@ -103,5 +109,5 @@ export function bindService<S extends GenServiceMethods>(
     }
     byName[method.localName] = impl as (request: never, call: CallContext) => Promise<unknown>;
   }
-  return { service, handlers: byName, interceptors };
+  return { service, handlers: byName, interceptors, describedBy: options.describedBy };
 }

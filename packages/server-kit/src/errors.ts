@@ -9,6 +9,7 @@ export const REASON_CODES = {
   SECRET_NOT_FOUND: Code.NotFound,
   SECRET_VERSION_NOT_FOUND: Code.NotFound,
   NOT_FOUND: Code.NotFound,
+  KEY_VERSION_NOT_FOUND: Code.NotFound,
   PRINCIPAL_NOT_FOUND: Code.NotFound,
   API_KEY_NOT_FOUND: Code.NotFound,
   POLICY_NOT_FOUND: Code.NotFound,
@@ -25,13 +26,28 @@ export const REASON_CODES = {
   AUDIT_SEQUENCE_GAP: Code.FailedPrecondition,
   DELETION_PROTECTED: Code.FailedPrecondition,
   LIMIT_EXCEEDED: Code.FailedPrecondition,
+  /** The key's state does not allow the operation (e.g. CancelKeyDeletion of a key not pending deletion). */
+  KEY_INVALID_STATE: Code.FailedPrecondition,
+  /** The operation does not apply to this kind of key (e.g. rotating imported key material). */
+  UNSUPPORTED_OPERATION: Code.FailedPrecondition,
+  /** The secret is scheduled for deletion (RestoreSecret cancels that). */
   SECRET_PENDING_DELETION: Code.FailedPrecondition,
+  /** A rotation of the secret is running. */
   ROTATION_IN_PROGRESS: Code.FailedPrecondition,
+  /** A step of the secret's rotation failed, or the secret cannot be rotated. */
   ROTATION_FAILED: Code.FailedPrecondition,
   INVALID_ARGUMENT: Code.InvalidArgument,
   INVALID_CIPHERTEXT: Code.InvalidArgument,
   ENCRYPTION_CONTEXT_MISMATCH: Code.InvalidArgument,
   PLAINTEXT_TOO_LARGE: Code.InvalidArgument,
+  /** An import token that was never issued, is for another key, or has expired. */
+  INVALID_IMPORT_TOKEN: Code.InvalidArgument,
+  /** Re-imported key material differs from the material the key was first given. */
+  INCORRECT_KEY_MATERIAL: Code.InvalidArgument,
+  /** VerifyMac: the MAC does not match the message under the key. */
+  INVALID_MAC: Code.InvalidArgument,
+  /** Verify: the signature does not match the message under the key. */
+  INVALID_SIGNATURE: Code.InvalidArgument,
   HSM_UNAVAILABLE: Code.Unavailable,
   EXTERNAL_KEY_STORE_UNAVAILABLE: Code.Unavailable,
   AUDIT_UNAVAILABLE: Code.Unavailable,

@@ -80,7 +80,8 @@ export class KeyholdServer {
       addGrpcServices(server, this.services, dispatcher, this.options.logger, tls !== undefined);
       this.health.grpc.addToServer(server);
       // The error detail types are described too, so grpcurl and friends can print them.
-      addReflection(server, [...this.services, file_grpc_health_v1_health.services[0]!], [file_google_rpc_error_details]);
+      const described = this.options.bindings.map((b) => b.describedBy ?? b.service);
+      addReflection(server, [...described, file_grpc_health_v1_health.services[0]!], [file_google_rpc_error_details]);
       const { host, port } = this.options.grpc;
       grpcPort = await new Promise<number>((resolve, reject) => {
         const credentials = tls === undefined ? grpc.ServerCredentials.createInsecure() : grpcServerCredentials(tls);

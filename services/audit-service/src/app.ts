@@ -8,11 +8,14 @@ import type { AuditServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
 import { AuditLog } from "./domain/audit-log.ts";
 import { LocalFileCheckpointSigner, type CheckpointSigner } from "./domain/checkpoint.ts";
+import { LocalLogWriter, type LogWriter } from "./domain/log-writer.ts";
 import { AUTHORIZATION_EXEMPT_METHODS, auditServiceBindings } from "./routes.ts";
 import type { AuditStore } from "./store/audit-store.ts";
 import { openSqliteDatabase, SqliteAuditStore } from "./store/sqlite-audit-store.ts";
+import { WorkerLogWriter } from "./writer/worker-log-writer.ts";
 
 export interface AuditServiceOverrides {
+  /** A store to use instead of the database file; writes then run on the event loop (LocalLogWriter). */
   readonly store?: AuditStore;
   readonly signer?: CheckpointSigner;
   readonly clock?: Clock;
@@ -44,13 +47,23 @@ export async function createAuditServiceApp(
 ): Promise<AuditServiceApp> {
   const log = logger.child({ service: "audit-service" });
   const clock = overrides.clock ?? systemClock;
-  const store = overrides.store ?? new SqliteAuditStore(openSqliteDatabase(config.databasePath), () => clock.now().getTime());
-  let signer: CheckpointSigner;
+  // The database is created and migrated here first; then the log writer thread opens its own
+  // connection for every write, and this one serves reads. An injected store or an in-memory
+  // database (one connection only) is written on the event loop instead.
+  const store = overrides.store ?? new SqliteAuditStore(openSqliteDatabase(config.databasePath));
+  let signer: CheckpointSigner | undefined;
+  let writer: LogWriter | undefined;
   let auditLog: AuditLog;
   try {
+    writer =
+      overrides.store !== undefined || config.databasePath === ":memory:"
+        ? new LocalLogWriter(store)
+        : await WorkerLogWriter.start({ databasePath: config.databasePath });
     signer = overrides.signer ?? (await LocalFileCheckpointSigner.open(config.signingKeyFile, log));
-    auditLog = new AuditLog({ store, signer, clock, logger: log, retentionDays: config.retentionDays });
+    auditLog = new AuditLog({ store, writer, signer, clock, logger: log, retentionDays: config.retentionDays });
   } catch (error) {
+    await writer?.close();
+    if (overrides.signer === undefined) await signer?.close();
     store.close();
     throw error;
   }
@@ -92,7 +105,7 @@ export async function createAuditServiceApp(
       for (const timer of timers) clearInterval(timer);
       // Cover what arrived since the last checkpoint, so a restart starts from a signed tree.
       if (auditLog.halted === undefined) await auditLog.checkpoint().catch(report("final checkpoint"));
-      await auditLog.drain();
+      await auditLog.close();
       await signer.close();
       store.close();
     },

@@ -1,4 +1,5 @@
 // Composes the handlers into the two services audit-service serves.
+import { RawAuditIngest, type RawAuditIngestMethods } from "@keyhold/audit-client";
 import { AuditIngestService, AuditService } from "@keyhold/proto";
 import { bindService, type ServiceBinding } from "@keyhold/server-kit";
 import type { AppContext } from "./context.ts";
@@ -24,8 +25,7 @@ export function auditServiceBindings(ctx: AppContext): ServiceBinding[] {
       verifyLog: verifyLog(ctx),
       exportEvents: exportEvents(ctx),
     }),
-    bindService(AuditIngestService, {
-      appendEvents: appendEvents(ctx),
-    }),
+    // Events arrive as bytes (see handlers/append-events.ts); reflection shows the real service.
+    bindService<RawAuditIngestMethods>(RawAuditIngest, { appendEvents: appendEvents(ctx) }, [], { describedBy: AuditIngestService }),
   ];
 }

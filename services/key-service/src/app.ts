@@ -7,8 +7,10 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { AuthorizationService } from "@keyhold/proto";
 import type { KeyServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
+import { KeyJobs } from "./domain/key-jobs.ts";
 import { KeyMaterials } from "./domain/key-materials.ts";
 import { KeyMaterialCache } from "./domain/material-cache.ts";
+import { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import { LocalFileRootKeyProvider, type RootKeyProvider } from "./domain/root-key.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
@@ -21,6 +23,8 @@ export interface KeyServiceOverrides {
   readonly clock?: Clock;
   readonly random?: (size: number) => Buffer;
   readonly newId?: () => string;
+  /** false: the background jobs do not run on a timer (tests call jobs.runOnce()). Default true. */
+  readonly startJobs?: boolean;
 }
 
 /** What key-service needs from other services. */
@@ -39,6 +43,8 @@ export interface KeyServiceDependencies {
 export interface KeyServiceApp {
   readonly context: AppContext;
   readonly bindings: readonly ServiceBinding[];
+  /** Rotation, deletion and material expiry; started unless overrides.startJobs is false. */
+  readonly jobs: KeyJobs;
   close(): Promise<void>;
 }
 
@@ -53,11 +59,13 @@ export async function createKeyServiceApp(
   const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);
+  const privateKeys = new PrivateKeyPool(config.privateKeyWorkers);
   const context: AppContext = {
     config,
     store,
     rootKey,
     materials: new KeyMaterials(rootKey, cache, random),
+    privateKeys,
     access: new CallAccess(dependencies.authority),
     policy: createClient(AuthorizationService, dependencies.policyTransport),
     clock: overrides.clock ?? systemClock,
@@ -65,13 +73,18 @@ export async function createKeyServiceApp(
     newId: overrides.newId ?? randomUUID,
     logger: log,
   };
+  const jobs = new KeyJobs(context, config.jobIntervalMs);
+  if (overrides.startJobs ?? true) jobs.start();
   return {
     context,
+    jobs,
     bindings: keyServiceBindings(context, [
       authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
       authorizationRequiredInterceptor(),
     ]),
     async close() {
+      await jobs.stop();
+      await privateKeys.close();
       cache.clear();
       store.close();
       await rootKey.close();

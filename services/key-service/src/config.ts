@@ -1,4 +1,5 @@
 // The only reader of the environment for key-service: typed, validated, defaults in one place.
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 
 export interface KeyServiceConfig {
@@ -12,6 +13,10 @@ export interface KeyServiceConfig {
   readonly materialCacheSize: number;
   /** How many key, version and alias records stay in memory (each). */
   readonly recordCacheSize: number;
+  /** How often the background jobs (rotation, deletion, material expiry) run. */
+  readonly jobIntervalMs: number;
+  /** Worker threads for private-key operations. */
+  readonly privateKeyWorkers: number;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -37,5 +42,7 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
     materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
     recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
+    jobIntervalMs: positiveInteger(env, "KEYHOLD_KEY_JOB_INTERVAL_MS", 60_000),
+    privateKeyWorkers: positiveInteger(env, "KEYHOLD_PRIVATE_KEY_WORKERS", Math.max(1, Math.min(4, availableParallelism()))),
   };
 }

@@ -5,6 +5,7 @@ import type { AuthorizationService } from "@keyhold/proto";
 import type { Logger } from "@keyhold/server-kit";
 import type { KeyServiceConfig } from "./config.ts";
 import type { KeyMaterials } from "./domain/key-materials.ts";
+import type { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import type { RootKeyProvider } from "./domain/root-key.ts";
 import type { KeyStore } from "./store/key-store.ts";
 
@@ -17,6 +18,8 @@ export interface AppContext {
   readonly store: KeyStore;
   readonly rootKey: RootKeyProvider;
   readonly materials: KeyMaterials;
+  /** Worker threads for private-key operations (key pair generation, signing, RSA decryption). */
+  readonly privateKeys: PrivateKeyPool;
   /** Authorizes each call's action on its resource (through the cached policy authority). */
   readonly access: CallAccess;
   /** policy-service, where key policies and grants live (calls forward the end caller). */

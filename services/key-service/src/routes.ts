@@ -18,6 +18,19 @@ import { encrypt } from "./handlers/encrypt.ts";
 import { generateDataKey } from "./handlers/generate-data-key.ts";
 import { generateDataKeyWithoutPlaintext } from "./handlers/generate-data-key-without-plaintext.ts";
 import { generateRandom } from "./handlers/generate-random.ts";
+import { generateMac } from "./handlers/generate-mac.ts";
+import { verifyMac } from "./handlers/verify-mac.ts";
+import { asymmetricDecrypt } from "./handlers/asymmetric-decrypt.ts";
+import { asymmetricEncrypt } from "./handlers/asymmetric-encrypt.ts";
+import { generateAndExportDataKey } from "./handlers/generate-and-export-data-key.ts";
+import { generateDataKeyPair } from "./handlers/generate-data-key-pair.ts";
+import { generateDataKeyPairWithoutPlaintext } from "./handlers/generate-data-key-pair-without-plaintext.ts";
+import { getPublicKey } from "./handlers/get-public-key.ts";
+import { deleteImportedKeyMaterial } from "./handlers/delete-imported-key-material.ts";
+import { getParametersForImport } from "./handlers/get-parameters-for-import.ts";
+import { importKeyMaterial } from "./handlers/import-key-material.ts";
+import { sign } from "./handlers/sign.ts";
+import { verify } from "./handlers/verify.ts";
 import { getKey } from "./handlers/get-key.ts";
 import { listAliases } from "./handlers/list-aliases.ts";
 import { listKeys } from "./handlers/list-keys.ts";
@@ -27,6 +40,14 @@ import { tagResource } from "./handlers/tag-resource.ts";
 import { untagResource } from "./handlers/untag-resource.ts";
 import { updateAlias } from "./handlers/update-alias.ts";
 import { updateKey } from "./handlers/update-key.ts";
+import { cancelKeyDeletion } from "./handlers/cancel-key-deletion.ts";
+import { getKeyVersion } from "./handlers/get-key-version.ts";
+import { getRotationPolicy } from "./handlers/get-rotation-policy.ts";
+import { listKeyVersions } from "./handlers/list-key-versions.ts";
+import { rotateKey } from "./handlers/rotate-key.ts";
+import { scheduleKeyDeletion } from "./handlers/schedule-key-deletion.ts";
+import { updateDeletionProtection } from "./handlers/update-deletion-protection.ts";
+import { updateRotationPolicy } from "./handlers/update-rotation-policy.ts";
 
 export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallInterceptor[]): ServiceBinding[] {
   return [
@@ -50,6 +71,18 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       revokeGrant: revokeGrant(ctx),
       putKeyPolicy: putKeyPolicy(ctx),
       getKeyPolicy: getKeyPolicy(ctx),
+      rotateKey: rotateKey(ctx),
+      listKeyVersions: listKeyVersions(ctx),
+      getKeyVersion: getKeyVersion(ctx),
+      updateRotationPolicy: updateRotationPolicy(ctx),
+      getRotationPolicy: getRotationPolicy(ctx),
+      scheduleKeyDeletion: scheduleKeyDeletion(ctx),
+      cancelKeyDeletion: cancelKeyDeletion(ctx),
+      updateDeletionProtection: updateDeletionProtection(ctx),
+      getPublicKey: getPublicKey(ctx),
+      getParametersForImport: getParametersForImport(ctx),
+      importKeyMaterial: importKeyMaterial(ctx),
+      deleteImportedKeyMaterial: deleteImportedKeyMaterial(ctx),
     }, interceptors),
     bindService(CryptoService, {
       encrypt: encrypt(ctx),
@@ -58,6 +91,15 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       generateDataKey: generateDataKey(ctx),
       generateDataKeyWithoutPlaintext: generateDataKeyWithoutPlaintext(ctx),
       generateRandom: generateRandom(ctx),
+      generateMac: generateMac(ctx),
+      verifyMac: verifyMac(ctx),
+      sign: sign(ctx),
+      verify: verify(ctx),
+      asymmetricEncrypt: asymmetricEncrypt(ctx),
+      asymmetricDecrypt: asymmetricDecrypt(ctx),
+      generateDataKeyPair: generateDataKeyPair(ctx),
+      generateDataKeyPairWithoutPlaintext: generateDataKeyPairWithoutPlaintext(ctx),
+      generateAndExportDataKey: generateAndExportDataKey(ctx),
     }, interceptors),
   ];
 }

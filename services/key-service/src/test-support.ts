@@ -29,8 +29,17 @@ export interface TestKeyService {
   close(): Promise<void>;
 }
 
-export async function startTestKeyService(overrides: KeyServiceOverrides = {}): Promise<TestKeyService> {
-  const dir = mkdtempSync(join(tmpdir(), "keyhold-key-service-"));
+export interface TestKeyServiceOptions {
+  /**
+   * Keep the database (a file) and root key in this directory, which close() leaves in place:
+   * a second service on the same directory is the first one restarted.
+   */
+  readonly dataDir?: string;
+}
+
+/** The background jobs do not run on a timer here: tests call app.jobs.runOnce(). */
+export async function startTestKeyService(overrides: KeyServiceOverrides = {}, options: TestKeyServiceOptions = {}): Promise<TestKeyService> {
+  const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), "keyhold-key-service-"));
   const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1" }, dir);
   const logger = createSilentLogger();
   const app = await createKeyServiceApp(config, logger, {
@@ -38,7 +47,8 @@ export async function startTestKeyService(overrides: KeyServiceOverrides = {}): 
     // No policy-service here: key policies and grants are covered by the end-to-end tests.
     policyTransport: createRouterTransport(() => {}),
   }, {
-    store: new SqliteKeyStore(openSqliteDatabase(":memory:")),
+    store: new SqliteKeyStore(openSqliteDatabase(options.dataDir === undefined ? ":memory:" : config.databasePath)),
+    startJobs: false,
     ...overrides,
   });
   const clientsFor = (accountId: string) => {
@@ -53,7 +63,7 @@ export async function startTestKeyService(overrides: KeyServiceOverrides = {}): 
     as: clientsFor,
     async close() {
       await app.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (options.dataDir === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -129,5 +139,9 @@ export class ManualClock {
   }
   set(to: Date): void {
     this.current = to;
+  }
+  /** Moves the clock forward by `ms`. */
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
   }
 }

@@ -1,6 +1,7 @@
-// The log itself, over its store and signer: exactly-once appends per source, signed
+// The log itself, over its store, writer and signer: exactly-once appends per source, signed
 // checkpoints (periodic and on demand, never two inconsistent ones), verification of the
-// stored records, the start state of an export, and retention.
+// stored records, the start state of an export, and retention. Reads go to the store on this
+// thread; every write goes through the LogWriter (in a service, the log writer thread).
 //
 // Integrity failures halt the log: when the store no longer extends the latest signed
 // checkpoint (records deleted or rewritten), appends and signatures are refused (UNAVAILABLE
@@ -9,12 +10,13 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { KeyObject } from "node:crypto";
 import type { Logger } from "@keyhold/server-kit";
-import type { AppendPlan, AuditStore, NewRecord, StoredCheckpoint, StoredRecord } from "../store/audit-store.ts";
-import { chainHash, GENESIS_CHAIN_HASH } from "./chain.ts";
+import type { AuditStore, StoredCheckpoint, StoredRecord } from "../store/audit-store.ts";
+import { GENESIS_CHAIN_HASH } from "./chain.ts";
 import { parsePublicKey, signCheckpoint, type CheckpointSigner } from "./checkpoint.ts";
-import { logHalted, sequenceGap } from "./errors.ts";
+import { logHalted } from "./errors.ts";
 import { decodeEvent, eventColumns, type EventColumns } from "./event.ts";
-import { consistencyProof, leafHash, MerkleFrontier, rootOfLeafHashes, verifyConsistency, type SubtreeHashes } from "./merkle.ts";
+import type { LogWriter } from "./log-writer.ts";
+import { MerkleFrontier } from "./merkle.ts";
 import { LogVerifier, type Problem, type StartState } from "./verify.ts";
 
 export interface Clock {
@@ -28,7 +30,10 @@ export interface PreparedEvent {
 }
 
 export interface AuditLogOptions {
+  /** Where reads go (on this thread). */
   readonly store: AuditStore;
+  /** Where writes go: a LocalLogWriter over the same store, or the log writer thread. */
+  readonly writer: LogWriter;
   readonly signer: CheckpointSigner;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -44,7 +49,6 @@ export interface VerifyOutcome {
 
 /** Records read per store query while walking the log (the event loop runs between chunks). */
 const CHUNK = 2000;
-const PRUNE_BATCH = 5000;
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
@@ -69,6 +73,7 @@ export class AuditLog {
   readonly store: AuditStore;
   readonly signer: CheckpointSigner;
   readonly publicKey: KeyObject;
+  private readonly writer: LogWriter;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly retentionDays: number;
@@ -80,6 +85,7 @@ export class AuditLog {
 
   constructor(options: AuditLogOptions) {
     this.store = options.store;
+    this.writer = options.writer;
     this.signer = options.signer;
     this.clock = options.clock;
     this.logger = options.logger;
@@ -98,6 +104,8 @@ export class AuditLog {
   private halt(problem: string): never {
     if (this.haltedBecause === undefined) {
       this.haltedBecause = problem;
+      // The writer refuses appends too (belt and braces: this log already refuses them).
+      this.writer.halt(problem).catch(() => undefined);
       this.logger.error("audit log halted: integrity check failed; appends and checkpoints are refused until an operator investigates (run VerifyLog)", {
         problem,
       });
@@ -133,31 +141,12 @@ export class AuditLog {
   }
 
   /**
-   * Appends a batch of one source, in source_sequence order (consecutive, checked by the
-   * caller). Events at or below the source's mark are skipped; a batch that starts after
-   * mark + 1 is refused. Returns the new mark once the records are durably committed.
+   * Appends a batch of one source's encoded events, in source_sequence order (see
+   * LogWriter.append). Resolves with the source's new mark once the records are durably committed.
    */
-  append(source: string, events: readonly PreparedEvent[], field = "events[0].source_sequence"): bigint {
+  async append(source: string, events: readonly Uint8Array[]): Promise<bigint> {
     if (this.haltedBecause !== undefined) throw logHalted(this.haltedBecause);
-    const leaves = events.map((event) => leafHash(event.bytes));
-    const done = this.store.append(source, (head, mark): AppendPlan => {
-      const first = events[0];
-      if (first === undefined) return { records: [], acknowledgedThrough: mark };
-      if (first.columns.sourceSequence > mark + 1n) throw sequenceGap(field, mark, first.columns.sourceSequence);
-      const records: NewRecord[] = [];
-      let chain = head.chainHash;
-      let through = mark;
-      events.forEach((event, i) => {
-        const sequence = event.columns.sourceSequence;
-        if (sequence <= mark) return;
-        const leaf = leaves[i]!;
-        chain = chainHash(chain, leaf);
-        records.push({ eventBytes: event.bytes, leafHash: leaf, chainHash: chain, columns: event.columns });
-        through = sequence;
-      });
-      return { records, acknowledgedThrough: through };
-    });
-    return done.acknowledgedThrough;
+    return this.writer.append(source, events, this.clock.now().getTime());
   }
 
   latestCheckpoint(): StoredCheckpoint | undefined {
@@ -177,55 +166,23 @@ export class AuditLog {
 
   private async signNext(): Promise<StoredCheckpoint> {
     if (this.haltedBecause !== undefined) throw logHalted(this.haltedBecause);
-    const previous = this.store.latestCheckpoint();
-    const head = this.store.head();
-    const previousSize = previous?.treeSize ?? 0;
-    if (previous !== undefined && head.size === previousSize) return previous;
-    if (head.size < previousSize) this.halt(`fork: the log has ${head.size} records but a checkpoint at size ${previousSize} was signed`);
-    const frontier = previous === undefined ? MerkleFrontier.empty() : MerkleFrontier.fromHashes(previousSize, previous.frontier);
-    const before = frontier.clone();
-    if (previous !== undefined && !same(frontier.root(), previous.rootHash)) {
-      this.halt(`fork: the stored Merkle state at size ${previousSize} does not match its signed checkpoint`);
-    }
-    // Re-derive every record since the previous checkpoint from its event bytes.
-    let chain = previous?.chainHash ?? GENESIS_CHAIN_HASH;
-    const added: Buffer[] = [];
-    for (let next = previousSize; next < head.size; ) {
-      const batch = this.store.records(next, head.size, CHUNK);
-      if (batch.length === 0) this.halt(`record ${next}: missing (deleted record)`);
-      for (const record of batch) {
-        if (record.index !== next) this.halt(`record ${next}: missing (deleted or reordered record)`);
-        const leaf = leafHash(record.eventBytes);
-        if (!same(leaf, record.leafHash)) this.halt(`record ${next}: leaf hash does not match the event (changed record)`);
-        chain = chainHash(chain, leaf);
-        if (!same(chain, record.chainHash)) this.halt(`record ${next}: chain hash mismatch (changed, deleted or reordered record)`);
-        frontier.append(leaf);
-        added.push(leaf);
-        next++;
-      }
-      if (next < head.size) await yieldToEventLoop();
-    }
-    const root = frontier.root();
-    if (previous !== undefined) {
-      // Never sign a tree that does not extend the previous checkpoint: prove it (RFC 6962).
-      const proof = consistencyProof(previousSize, head.size, extendedSubtrees(before, added));
-      if (!verifyConsistency(previousSize, head.size, previous.rootHash, root, proof)) {
-        this.halt(`fork: the tree at size ${head.size} is not consistent with the checkpoint at size ${previousSize}`);
-      }
-    }
+    const outcome = await this.writer.draftCheckpoint();
+    if (outcome.kind === "unchanged") return outcome.latest;
+    if (outcome.kind === "integrity-failure") this.halt(outcome.problem);
+    const { draft } = outcome;
     const ms = this.clock.now().getTime();
     const signed = await signCheckpoint(
       {
-        treeSize: head.size,
-        rootHash: root,
-        chainHash: chain,
+        treeSize: draft.treeSize,
+        rootHash: draft.rootHash,
+        chainHash: draft.chainHash,
         timeSeconds: BigInt(Math.floor(ms / 1000)),
         timeNanos: (((ms % 1000) + 1000) % 1000) * 1_000_000,
       },
       this.signer,
     );
-    const stored: StoredCheckpoint = { ...signed, frontier: frontier.toHashes() };
-    this.store.putCheckpoint(stored);
+    const stored: StoredCheckpoint = { ...signed, frontier: draft.frontier };
+    await this.writer.putCheckpoint(stored);
     this.logger.debug("signed a checkpoint", { treeSize: stored.treeSize });
     return stored;
   }
@@ -312,19 +269,9 @@ export class AuditLog {
     return this.serialize(async () => {
       if (this.retentionDays <= 0 || this.readers > 0) return 0;
       const cutoff = BigInt(Math.floor(this.clock.now().getTime() / 1000) - this.retentionDays * 86_400);
-      const boundary = this.store.newestCheckpointBefore(cutoff);
-      if (boundary !== undefined && boundary.treeSize > this.store.retainedStart()) {
-        this.store.setRetainedStart(boundary.treeSize);
-        this.logger.info("retention: the log now starts at a checkpoint", { treeSize: boundary.treeSize });
-      }
-      let total = 0;
-      for (;;) {
-        const deleted = this.store.deletePruned(PRUNE_BATCH);
-        total += deleted;
-        if (deleted < PRUNE_BATCH) break;
-        await yieldToEventLoop();
-      }
-      return total;
+      const { retainedFrom, deleted } = await this.writer.prune(cutoff);
+      if (retainedFrom !== undefined) this.logger.info("retention: the log now starts at a checkpoint", { treeSize: retainedFrom });
+      return deleted;
     });
   }
 
@@ -332,19 +279,10 @@ export class AuditLog {
   async drain(): Promise<void> {
     await this.queue;
   }
-}
 
-/** Subtree hashes of a tree that extends `before` by `added` leaves (a consistency proof's inputs). */
-function extendedSubtrees(before: MerkleFrontier, added: readonly Buffer[]): SubtreeHashes {
-  const oldSize = before.size;
-  const nodes = new Map(before.subtrees().map((s) => [`${s.start}:${s.end}`, s.hash]));
-  return (start, end) => {
-    if (end <= oldSize) {
-      const hash = nodes.get(`${start}:${end}`);
-      if (hash === undefined) throw new Error(`no subtree [${start}, ${end}) in the frontier of size ${oldSize}`);
-      return hash;
-    }
-    if (start >= oldSize) return rootOfLeafHashes(added, start - oldSize, end - oldSize);
-    throw new Error(`subtree [${start}, ${end}) straddles size ${oldSize}`);
-  };
+  /** Waits for signing and pruning in progress, then closes the writer. */
+  async close(): Promise<void> {
+    await this.drain();
+    await this.writer.close();
+  }
 }

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { AuditEventSchema } from "@keyhold/proto";
 import { makeEvent } from "../test-support.ts";
-import { canonicalEventBytes, decodeEvent, encodeForLog, eventFromJson, eventToJson } from "./event.ts";
+import { canonicalEventBytes, decodeEvent, encodeForLog, eventFromJson, eventToJson, validateIngestEvent } from "./event.ts";
 
 test("canonical bytes do not depend on the order encryption context keys were set in", () => {
   const a = makeEvent(1, { encryptionContext: { b: "2", a: "1", "10": "x", "9": "y", "é": "z" } });
@@ -21,7 +21,7 @@ test("canonical bytes are protobuf: they decode to the same event, and re-encode
   assert.equal(decoded.sourceSequence, 7n);
   assert.deepEqual(canonicalEventBytes(decoded), bytes);
   assert.deepEqual(canonicalEventBytes(eventFromJson(eventToJson(decoded))), bytes);
-  assert.deepEqual(encodeForLog(event, "events[0]"), bytes);
+  assert.deepEqual(encodeForLog(event), bytes);
   // Without an encryption context it is exactly protobuf-es toBinary.
   const plain = makeEvent(8, { encryptionContext: {} });
   assert.deepEqual(canonicalEventBytes(plain), toBinary(AuditEventSchema, plain));
@@ -37,4 +37,85 @@ test("unknown fields are not part of the canonical bytes", () => {
   const event = makeEvent(1);
   const withUnknown = decodeEvent(Buffer.concat([canonicalEventBytes(event), Buffer.from([0xf8, 0x01, 0x05])]));
   assert.deepEqual(canonicalEventBytes(withUnknown), canonicalEventBytes(event));
+});
+
+// Random text over the ranges validation lets through in free-text fields: ASCII, Latin-1,
+// CJK, astral characters (surrogate pairs) and the JSON escapes.
+function randomText(random: () => number, max: number): string {
+  const pool = ["a", "Z", "0", " ", '"', "\\", "/", "é", "ß", "中", "文", "😀", "𝄞", "\u2028", "\u00a0", "<", "&"];
+  let out = "";
+  const length = Math.floor(random() * max);
+  for (let i = 0; i < length; i++) out += pool[Math.floor(random() * pool.length)]!;
+  return out;
+}
+
+test("every event that passes validation survives the protobuf JSON of an export byte for byte", () => {
+  let seed = 42;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  let checked = 0;
+  for (let i = 0; i < 500; i++) {
+    const context: Record<string, string> = {};
+    const entries = Math.floor(random() * 4);
+    for (let j = 0; j < entries; j++) context[randomText(random, 8) || "k"] = randomText(random, 12);
+    const event = makeEvent(i + 1, {
+      userAgent: randomText(random, 40),
+      encryptionContext: context,
+      latencyMicros: BigInt(Math.floor(random() * 2 ** 52)) * 1000n,
+      time: { seconds: BigInt(Math.floor(random() * 253_402_300_799)) - 62_135_596_800n * BigInt(Math.round(random())), nanos: Math.floor(random() * 1e9) },
+      outcome: random() < 0.5 ? { code: 0 } : { code: 1 + Math.floor(random() * 16), reason: "ACCESS_DENIED" },
+      source: "",
+    });
+    let valid;
+    try {
+      valid = validateIngestEvent(event, 0, "src-1");
+    } catch {
+      continue; // (generated out of range: not what this property is about)
+    }
+    const bytes = encodeForLog(valid);
+    assert.deepEqual(canonicalEventBytes(eventFromJson(eventToJson(decodeEvent(bytes)))), bytes, `event ${i}`);
+    checked++;
+  }
+  assert.ok(checked >= 450, `only ${checked} generated events were valid`);
+});
+
+test("the fast decoder gives what fromBinary gives, for canonical, mutated and truncated events", async () => {
+  const { decodeEventFields } = await import("./event-decoder.ts");
+  const { encodeAuditEvent } = await import("@keyhold/audit-client");
+  // The canonical encoding writes every field's value, so equal bytes mean equal fields.
+  const same = (bytes: Uint8Array, label: string) => {
+    let expected: Uint8Array;
+    try {
+      expected = encodeAuditEvent(decodeEvent(bytes));
+    } catch {
+      assert.throws(() => decodeEventFields(bytes), Error, label);
+      return;
+    }
+    assert.deepEqual(Buffer.from(encodeAuditEvent(decodeEventFields(bytes))), Buffer.from(expected), label);
+  };
+  let seed = 99;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  for (let i = 0; i < 400; i++) {
+    const event = makeEvent(i + 1, {
+      encryptionContext: random() < 0.5 ? {} : { a: "x", b: random() < 0.2 ? "é" : "y" },
+      userAgent: random() < 0.1 ? "agent ü" : "agent",
+      latencyMicros: random() < 0.1 ? -5n : BigInt(Math.floor(random() * 1e9)),
+      outcome: random() < 0.1 ? undefined : { code: Math.floor(random() * 17) - (random() < 0.05 ? 20 : 0), reason: random() < 0.5 ? "" : "ACCESS_DENIED" },
+      time: random() < 0.1 ? undefined : { seconds: BigInt(Math.floor(random() * 2 ** 40)), nanos: Math.floor(random() * 1e9) },
+    });
+    const bytes = encodeAuditEvent(event);
+    same(bytes, `canonical ${i}`);
+    // One byte changed, a prefix, a repeated field, an unknown field appended.
+    const mutated = Uint8Array.from(bytes);
+    mutated[Math.floor(random() * mutated.length)] = Math.floor(random() * 256);
+    same(mutated, `mutated ${i}`);
+    same(bytes.subarray(0, Math.floor(random() * bytes.length)), `truncated ${i}`);
+    same(Buffer.concat([bytes, Buffer.from([0x1a, 0x02, 0x6b, 0x73])]), `repeated ${i}`);
+    same(Buffer.concat([bytes, Buffer.from([0xa8, 0x01, 0x05])]), `unknown ${i}`);
+  }
 });

@@ -54,27 +54,33 @@ describe("AppendEvents", () => {
     assert.equal(refused.metadata["acknowledged_through"], "3");
     assert.equal(size(), before);
     // A new source must start at 1.
-    assert.equal((await refusal(service.ingest.appendEvents({ source: "fresh", events: batch(2, 2, { source: "fresh" }) }))).code, Code.FailedPrecondition);
+    assert.equal((await refusal(service.ingest.appendEvents({ source: "key-service-fresh", events: batch(2, 2, { source: "key-service-fresh" }) }))).code, Code.FailedPrecondition);
     // Resending in order works.
     assert.equal((await service.ingest.appendEvents({ source, events: batch(4, 6, { source }) })).acknowledgedThrough, 6n);
   });
 
   test("sources are independent, and an event's empty source is filled in", async () => {
-    await service.ingest.appendEvents({ source: "policy-service-a", events: batch(1, 2, { source: "" }) });
-    await service.ingest.appendEvents({ source: "policy-service-b", events: batch(1, 1, { source: "policy-service-b" }) });
+    await service.ingest.appendEvents({ source: "key-service-a", events: batch(1, 2, { source: "" }) });
+    await service.ingest.appendEvents({ source: "key-service-b", events: batch(1, 1, { source: "key-service-b" }) });
     const last = service.app.context.store.records(size() - 3, size(), 10);
     assert.deepEqual(
       last.map((r) => [r.columns.source, r.columns.sourceSequence]),
       [
-        ["policy-service-a", 1n],
-        ["policy-service-a", 2n],
-        ["policy-service-b", 1n],
+        ["key-service-a", 1n],
+        ["key-service-a", 2n],
+        ["key-service-b", 1n],
       ],
     );
   });
 
-  test("only Keyhold services may append", async () => {
+  test("only Keyhold services may append, each only to its own sources", async () => {
     assert.deepEqual(await refusal(service.outsideIngest(ACCOUNT).appendEvents({ source: SOURCE, events: batch(1, 1) })), DENIED);
+    // The transport says key-service is calling: policy-service's trail is not its to write.
+    const before = size();
+    for (const source of ["policy-service-0123456789abcdef", "key-servicex-1", "key-service"]) {
+      assert.deepEqual(await refusal(service.ingest.appendEvents({ source, events: batch(1, 1, { source }) })), DENIED, source);
+    }
+    assert.equal(size(), before);
   });
 
   test("bad input names the field, and a refused batch appends nothing", async () => {
@@ -83,39 +89,39 @@ describe("AppendEvents", () => {
     const cases: [string, Promise<unknown>][] = [
       ["source", service.ingest.appendEvents({ source: "", events: [] })],
       ["source", service.ingest.appendEvents({ source: "has space", events: [] })],
-      ["events[1].event_id", service.ingest.appendEvents({ source: "bad", events: one({ eventId: "" }) })],
-      ["events[1].event_id", service.ingest.appendEvents({ source: "bad", events: one({ eventId: "6B8F4C2E-1D3A-4E5F-9A7B-0C1D2E3F4A5B" }) })],
-      ["events[1].time", service.ingest.appendEvents({ source: "bad", events: [makeEvent(1, { source: "" }), create(AuditEventSchema, { ...makeEvent(2, { source: "" }), time: undefined })] })],
-      ["events[1].time", service.ingest.appendEvents({ source: "bad", events: one({ time: { seconds: 1n, nanos: 1_000_000_000 } }) })],
-      ["events[1].time", service.ingest.appendEvents({ source: "bad", events: one({ time: { seconds: 300_000_000_000n, nanos: 0 } }) })],
-      ["events[1].service", service.ingest.appendEvents({ source: "bad", events: one({ service: "" }) })],
-      ["events[1].service", service.ingest.appendEvents({ source: "bad", events: one({ service: "Key Service" }) })],
-      ["events[1].action", service.ingest.appendEvents({ source: "bad", events: one({ action: "" }) })],
-      ["events[1].action", service.ingest.appendEvents({ source: "bad", events: one({ action: "Encrypt" }) })],
-      ["events[1].principal_krn", service.ingest.appendEvents({ source: "bad", events: one({ principalKrn: "arn:aws:iam::1:root" }) })],
-      ["events[1].account_id", service.ingest.appendEvents({ source: "bad", events: one({ accountId: "1234" }) })],
-      ["events[1].source_ip", service.ingest.appendEvents({ source: "bad", events: one({ sourceIp: "10.0.0.1:5000" }) })],
-      ["events[1].user_agent", service.ingest.appendEvents({ source: "bad", events: one({ userAgent: "a\nb" }) })],
-      ["events[1].user_agent", service.ingest.appendEvents({ source: "bad", events: one({ userAgent: "x".repeat(1025) }) })],
-      ["events[1].request_id", service.ingest.appendEvents({ source: "bad", events: one({ requestId: "ü" }) })],
-      ["events[1].trace_id", service.ingest.appendEvents({ source: "bad", events: one({ traceId: "t".repeat(257) }) })],
-      ["events[1].resource", service.ingest.appendEvents({ source: "bad", events: one({ resource: "alias/foo" }) })],
-      ["events[1].key_version_id", service.ingest.appendEvents({ source: "bad", events: one({ keyVersionId: "\u0000" }) })],
-      ["events[1].encryption_context", service.ingest.appendEvents({ source: "bad", events: one({ encryptionContext: { "": "v" } }) })],
-      ["events[1].encryption_context", service.ingest.appendEvents({ source: "bad", events: one({ encryptionContext: { k: "v".repeat(40_000) } }) })],
-      ["events[1].outcome", service.ingest.appendEvents({ source: "bad", events: [makeEvent(1, { source: "" }), create(AuditEventSchema, { ...makeEvent(2, { source: "" }), outcome: undefined })] })],
-      ["events[1].outcome.code", service.ingest.appendEvents({ source: "bad", events: one({ outcome: { code: 17 } }) })],
-      ["events[1].outcome.reason", service.ingest.appendEvents({ source: "bad", events: one({ outcome: { code: 0, reason: "ACCESS_DENIED" } }) })],
-      ["events[1].outcome.reason", service.ingest.appendEvents({ source: "bad", events: one({ outcome: { code: 7, reason: "access denied" } }) })],
-      ["events[1].latency_micros", service.ingest.appendEvents({ source: "bad", events: one({ latencyMicros: -1n }) })],
-      ["events[1].calling_service", service.ingest.appendEvents({ source: "bad", events: one({ callingService: "Key_Service" }) })],
-      ["events[1].source", service.ingest.appendEvents({ source: "bad", events: one({ source: "another-source" }) })],
-      ["events[1].source_sequence", service.ingest.appendEvents({ source: "bad", events: [makeEvent(1, { source: "" }), makeEvent(3, { source: "" })] })],
-      ["events[0].source_sequence", service.ingest.appendEvents({ source: "bad", events: [makeEvent(0, { source: "" })] })],
+      ["events[1].event_id", service.ingest.appendEvents({ source: "key-service-bad", events: one({ eventId: "" }) })],
+      ["events[1].event_id", service.ingest.appendEvents({ source: "key-service-bad", events: one({ eventId: "6B8F4C2E-1D3A-4E5F-9A7B-0C1D2E3F4A5B" }) })],
+      ["events[1].time", service.ingest.appendEvents({ source: "key-service-bad", events: [makeEvent(1, { source: "" }), create(AuditEventSchema, { ...makeEvent(2, { source: "" }), time: undefined })] })],
+      ["events[1].time", service.ingest.appendEvents({ source: "key-service-bad", events: one({ time: { seconds: 1n, nanos: 1_000_000_000 } }) })],
+      ["events[1].time", service.ingest.appendEvents({ source: "key-service-bad", events: one({ time: { seconds: 300_000_000_000n, nanos: 0 } }) })],
+      ["events[1].service", service.ingest.appendEvents({ source: "key-service-bad", events: one({ service: "" }) })],
+      ["events[1].service", service.ingest.appendEvents({ source: "key-service-bad", events: one({ service: "Key Service" }) })],
+      ["events[1].action", service.ingest.appendEvents({ source: "key-service-bad", events: one({ action: "" }) })],
+      ["events[1].action", service.ingest.appendEvents({ source: "key-service-bad", events: one({ action: "Encrypt" }) })],
+      ["events[1].principal_krn", service.ingest.appendEvents({ source: "key-service-bad", events: one({ principalKrn: "arn:aws:iam::1:root" }) })],
+      ["events[1].account_id", service.ingest.appendEvents({ source: "key-service-bad", events: one({ accountId: "1234" }) })],
+      ["events[1].source_ip", service.ingest.appendEvents({ source: "key-service-bad", events: one({ sourceIp: "10.0.0.1:5000" }) })],
+      ["events[1].user_agent", service.ingest.appendEvents({ source: "key-service-bad", events: one({ userAgent: "a\nb" }) })],
+      ["events[1].user_agent", service.ingest.appendEvents({ source: "key-service-bad", events: one({ userAgent: "x".repeat(1025) }) })],
+      ["events[1].request_id", service.ingest.appendEvents({ source: "key-service-bad", events: one({ requestId: "ü" }) })],
+      ["events[1].trace_id", service.ingest.appendEvents({ source: "key-service-bad", events: one({ traceId: "t".repeat(257) }) })],
+      ["events[1].resource", service.ingest.appendEvents({ source: "key-service-bad", events: one({ resource: "alias/foo" }) })],
+      ["events[1].key_version_id", service.ingest.appendEvents({ source: "key-service-bad", events: one({ keyVersionId: "\u0000" }) })],
+      ["events[1].encryption_context", service.ingest.appendEvents({ source: "key-service-bad", events: one({ encryptionContext: { "": "v" } }) })],
+      ["events[1].encryption_context", service.ingest.appendEvents({ source: "key-service-bad", events: one({ encryptionContext: { k: "v".repeat(40_000) } }) })],
+      ["events[1].outcome", service.ingest.appendEvents({ source: "key-service-bad", events: [makeEvent(1, { source: "" }), create(AuditEventSchema, { ...makeEvent(2, { source: "" }), outcome: undefined })] })],
+      ["events[1].outcome.code", service.ingest.appendEvents({ source: "key-service-bad", events: one({ outcome: { code: 17 } }) })],
+      ["events[1].outcome.reason", service.ingest.appendEvents({ source: "key-service-bad", events: one({ outcome: { code: 0, reason: "ACCESS_DENIED" } }) })],
+      ["events[1].outcome.reason", service.ingest.appendEvents({ source: "key-service-bad", events: one({ outcome: { code: 7, reason: "access denied" } }) })],
+      ["events[1].latency_micros", service.ingest.appendEvents({ source: "key-service-bad", events: one({ latencyMicros: -1n }) })],
+      ["events[1].calling_service", service.ingest.appendEvents({ source: "key-service-bad", events: one({ callingService: "Key_Service" }) })],
+      ["events[1].source", service.ingest.appendEvents({ source: "key-service-bad", events: one({ source: "another-source" }) })],
+      ["events[1].source_sequence", service.ingest.appendEvents({ source: "key-service-bad", events: [makeEvent(1, { source: "" }), makeEvent(3, { source: "" })] })],
+      ["events[0].source_sequence", service.ingest.appendEvents({ source: "key-service-bad", events: [makeEvent(0, { source: "" })] })],
     ];
     for (const [field, call] of cases) assert.deepEqual(await refusal(call), invalid(field), field);
     assert.equal(size(), before);
-    assert.equal(service.app.context.store.acknowledgedThrough("bad"), 0n);
+    assert.equal(service.app.context.store.acknowledgedThrough("key-service-bad"), 0n);
   });
 
   test("a failed or denied call's event is accepted with its outcome, and unauthenticated calls need no principal", async () => {

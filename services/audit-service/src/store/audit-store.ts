@@ -67,9 +67,10 @@ export interface AuditStore {
   acknowledgedThrough(source: string): bigint;
   /**
    * One transaction: `plan` sees the head and the source's mark and says what to append;
-   * the records and the new mark commit together (fsynced), or nothing does.
+   * the records (appended at `appendedAt`, ms since the epoch) and the new mark commit together
+   * (fsynced), or nothing does.
    */
-  append(source: string, plan: (head: LogHead, acknowledgedThrough: bigint) => AppendPlan): AppendPlan;
+  append(source: string, appendedAt: number, plan: (head: LogHead, acknowledgedThrough: bigint) => AppendPlan): AppendPlan;
   /** Records [from, to), ascending, at most `limit`. */
   records(from: number, to: number, limit: number): StoredRecord[];
   record(index: number): StoredRecord | undefined;

@@ -91,13 +91,11 @@ const RECORD_COLUMNS = "idx, event, leaf_hash, chain_hash, appended_at, event_id
 
 export class SqliteAuditStore implements AuditStore {
   private readonly db: SqliteDatabase;
-  private readonly now: () => number;
   private readonly lookupStatements = new Map<string, Database.Statement<Record<string, unknown>, RecordRow>>();
   private readonly statements;
 
-  constructor(db: SqliteDatabase, now: () => number = Date.now) {
+  constructor(db: SqliteDatabase) {
     this.db = db;
-    this.now = now;
     const safe = <S extends { safeIntegers(toggle?: boolean): S }>(statement: S): S => statement.safeIntegers(true);
     this.statements = {
       last: safe(db.prepare<[], { idx: bigint; chain_hash: Buffer }>(`SELECT idx, chain_hash FROM records ORDER BY idx DESC LIMIT 1`)),
@@ -108,7 +106,7 @@ export class SqliteAuditStore implements AuditStore {
       ),
       insert: db.prepare(
         `INSERT INTO records (${RECORD_COLUMNS})
-         VALUES (@idx, @event, @leaf_hash, @chain_hash, @appended_at, @event_id, @time_us, @account_id, @principal_krn, @action, @resource, @outcome_code, @outcome_reason, @source, @source_sequence)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       range: safe(db.prepare<[number, number, number], RecordRow>(`SELECT ${RECORD_COLUMNS} FROM records WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?`)),
       one: safe(db.prepare<[number], RecordRow>(`SELECT ${RECORD_COLUMNS} FROM records WHERE idx = ?`)),
@@ -156,33 +154,20 @@ export class SqliteAuditStore implements AuditStore {
     return this.statements.mark.get(source)?.acknowledged_through ?? 0n;
   }
 
-  append(source: string, plan: (head: LogHead, acknowledgedThrough: bigint) => AppendPlan): AppendPlan {
+  append(source: string, appendedAt: number, plan: (head: LogHead, acknowledgedThrough: bigint) => AppendPlan): AppendPlan {
     return this.db.transaction((): AppendPlan => {
       const head = this.head();
       const mark = this.acknowledgedThrough(source);
       const decided = plan(head, mark);
       if (decided.acknowledgedThrough < mark) throw new Error("audit store: a source's mark never goes back");
-      const appendedAt = this.now();
       let idx = head.size;
       for (const record of decided.records) {
         const c: EventColumns = record.columns;
-        this.statements.insert.run({
-          idx,
-          event: record.eventBytes,
-          leaf_hash: record.leafHash,
-          chain_hash: record.chainHash,
-          appended_at: appendedAt,
-          event_id: c.eventId,
-          time_us: c.timeMicros,
-          account_id: c.accountId,
-          principal_krn: c.principalKrn,
-          action: c.action,
-          resource: c.resource,
-          outcome_code: c.outcomeCode,
-          outcome_reason: c.outcomeReason,
-          source: c.source,
-          source_sequence: c.sourceSequence,
-        });
+        // (Positional parameters, in RECORD_COLUMNS order: no object per row.)
+        this.statements.insert.run(
+          idx, record.eventBytes, record.leafHash, record.chainHash, appendedAt, c.eventId, c.timeMicros, c.accountId,
+          c.principalKrn, c.action, c.resource, c.outcomeCode, c.outcomeReason, c.source, c.sourceSequence,
+        );
         idx++;
       }
       if (decided.acknowledgedThrough !== mark) this.statements.upsertMark.run(source, decided.acknowledgedThrough, appendedAt);

@@ -24,16 +24,24 @@ export class KeyMaterials {
     this.random = random;
   }
 
-  /** New symmetric material, wrapped for storage; the clear copy goes into the cache only. */
-  async generateSymmetric(accountId: string, keyId: string, versionId: string): Promise<Buffer> {
-    const material = this.random(SYMMETRIC_MATERIAL_BYTES);
+  /** New random material (default 32 bytes), wrapped for storage; the clear copy goes into the cache only. */
+  async generateSymmetric(accountId: string, keyId: string, versionId: string, bytes = SYMMETRIC_MATERIAL_BYTES): Promise<Buffer> {
+    const material = this.random(bytes);
     try {
-      const wrapped = await this.rootKey.wrap(material, wrapAad(accountId, keyId, versionId));
-      this.cache.set(versionId, Buffer.from(material));
-      return wrapped;
+      return await this.adopt(accountId, keyId, versionId, material);
     } finally {
       material.fill(0);
     }
+  }
+
+  /**
+   * Wraps material made elsewhere (a private key, imported material) for storage and caches a
+   * copy. The caller still owns, and zeroes, `material`.
+   */
+  async adopt(accountId: string, keyId: string, versionId: string, material: Buffer): Promise<Buffer> {
+    const wrapped = await this.rootKey.wrap(material, wrapAad(accountId, keyId, versionId));
+    this.cache.set(versionId, Buffer.from(material));
+    return wrapped;
   }
 
   /**
@@ -41,6 +49,11 @@ export class KeyMaterials {
    * cache eviction cannot zero it mid-use). `use` must not keep or zero the buffer.
    */
   withSymmetric<T>(version: KeyVersionRecord, use: (material: Buffer) => T): T | Promise<T> {
+    return this.withMaterial(version, use);
+  }
+
+  /** withSymmetric for any kind of material (HMAC keys, PKCS#8 private keys). */
+  withMaterial<T>(version: KeyVersionRecord, use: (material: Buffer) => T): T | Promise<T> {
     const cached = this.cache.get(version.versionId);
     if (cached !== undefined) return use(cached);
     return this.loadThen(version, use);

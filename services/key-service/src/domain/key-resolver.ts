@@ -1,6 +1,6 @@
 // Finds the key a request names, for the caller's account, and checks it may be used. A key
 // of another account answers exactly like a key that does not exist.
-import { KeyState, type KeyUsage } from "@keyhold/proto";
+import { KeyState, type KeySpec, type KeyUsage } from "@keyhold/proto";
 import { KeyholdError } from "@keyhold/server-kit";
 import type { KeyStore } from "../store/key-store.ts";
 import type { KeyRecord } from "../store/records.ts";
@@ -36,8 +36,16 @@ export function resolveKey(store: KeyStore, region: string, accountId: string, v
   return resolveKeyRef(store, region, accountId, parseKeyRef(value, field), field);
 }
 
-/** Refuses a key whose state or usage does not allow a cryptographic operation. */
-export function assertUsableFor(key: KeyRecord, usage: KeyUsage, field: string): void {
+/** Whether an EXTERNAL key's imported material has expired at `now` (it is then unusable). */
+export function materialExpired(key: KeyRecord, now: Date): boolean {
+  return key.materialExpiresAt !== undefined && key.materialExpiresAt.getTime() <= now.getTime();
+}
+
+/**
+ * Refuses a key whose state does not allow a cryptographic operation: Disabled,
+ * PendingDeletion, PendingImport (also imported material that expired by `now`), Unavailable.
+ */
+export function assertEnabled(key: KeyRecord, field: string, now?: Date): void {
   switch (key.state) {
     case KeyState.ENABLED:
       break;
@@ -52,7 +60,15 @@ export function assertUsableFor(key: KeyRecord, usage: KeyUsage, field: string):
     default:
       throw new KeyholdError("INTERNAL", "key in an unknown state");
   }
-  if (key.keyUsage !== usage) {
+  if (now !== undefined && materialExpired(key, now)) {
+    throw new KeyholdError("KEY_PENDING_IMPORT", `${field}: the key's imported key material has expired`, { field });
+  }
+}
+
+/** Refuses a key whose state, usage or spec does not allow a cryptographic operation. */
+export function assertUsableFor(key: KeyRecord, usage: KeyUsage, field: string, now?: Date, specs?: readonly KeySpec[]): void {
+  assertEnabled(key, field, now);
+  if (key.keyUsage !== usage || (specs !== undefined && !specs.includes(key.keySpec))) {
     throw new KeyholdError("KEY_USAGE_MISMATCH", `${field}: the key's usage does not allow this operation`, { field });
   }
 }

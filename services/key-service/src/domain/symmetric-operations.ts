@@ -1,6 +1,7 @@
 // The symmetric engine as the handlers use it: encrypt under a key's primary version, decrypt
 // a self-describing ciphertext by the version it names. No transport here.
-import { KeyUsage } from "@keyhold/proto";
+import { KeySpec, KeyUsage } from "@keyhold/proto";
+import type { Clock } from "../context.ts";
 import { KeyholdError, invalidArgument } from "@keyhold/server-kit";
 import type { KeyStore } from "../store/key-store.ts";
 import type { KeyRecord, KeyVersionRecord } from "../store/records.ts";
@@ -15,7 +16,10 @@ const MAX_CIPHERTEXT_BYTES = MAX_PLAINTEXT_BYTES + CIPHERTEXT_OVERHEAD;
 export interface SymmetricDeps {
   readonly store: KeyStore;
   readonly materials: KeyMaterials;
+  readonly clock: Clock;
 }
+
+const SYMMETRIC_SPECS: readonly KeySpec[] = [KeySpec.SYMMETRIC_DEFAULT];
 
 export interface Sealed {
   readonly blob: Buffer;
@@ -35,7 +39,7 @@ export function validatePlaintext(plaintext: Uint8Array, field: string): void {
   }
 }
 
-function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecord {
+export function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecord {
   const version = store.getVersion(key.primaryVersionId);
   if (version === undefined) throw new KeyholdError("INTERNAL", "key has no primary version");
   return version;
@@ -43,7 +47,7 @@ function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecord {
 
 /** Encrypts under the key's primary version; the key must be enabled for ENCRYPT_DECRYPT. */
 export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintext: Uint8Array, context: EncryptionContext, field: string): Promise<Sealed> {
-  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, field);
+  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, field, deps.clock.now(), SYMMETRIC_SPECS);
   const version = primaryVersion(deps.store, key);
   const blob = await deps.materials.withSymmetric(version, (material) => sealSymmetric(material, version.versionId, plaintext, context));
   return { blob, version };
@@ -77,7 +81,7 @@ export async function openWithVersion(
   if (expected !== undefined && (version.keyId !== expected.keyId || version.accountId !== expected.accountId)) throw invalidCiphertext();
   const key = deps.store.getKey(version.accountId, version.keyId);
   if (key === undefined) throw invalidCiphertext();
-  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField);
+  assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField, deps.clock.now(), SYMMETRIC_SPECS);
   const plaintext = await deps.materials.withSymmetric(version, (material) => openSymmetric(material, blob, context));
   return { plaintext, key, version };
 }

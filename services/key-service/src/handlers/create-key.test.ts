@@ -84,12 +84,15 @@ describe("CreateKey", () => {
   });
 
   test("refuses key specs, usages and origins this server cannot create", async () => {
-    assert.deepEqual(await refusal(service.keys.createKey({ keySpec: KeySpec.HMAC_256 })), invalid("key_spec"));
-    assert.deepEqual(await refusal(service.keys.createKey({ keySpec: KeySpec.RSA_2048 })), invalid("key_spec"));
+    assert.deepEqual(await refusal(service.keys.createKey({ keySpec: KeySpec.SM2 })), invalid("key_spec"));
+    assert.deepEqual(await refusal(service.keys.createKey({ keySpec: KeySpec.SM4 })), invalid("key_spec"));
+    assert.deepEqual(await refusal(service.keys.createKey({ keySpec: 99 as KeySpec })), invalid("key_spec"));
+    assert.deepEqual(await refusal(service.keys.createKey({ keySpec: KeySpec.HMAC_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT })), invalid("key_usage"));
     assert.deepEqual(await refusal(service.keys.createKey({ keyUsage: KeyUsage.SIGN_VERIFY })), invalid("key_usage"));
     assert.deepEqual(await refusal(service.keys.createKey({ keyUsage: KeyUsage.GENERATE_VERIFY_MAC })), invalid("key_usage"));
     assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM })), invalid("origin"));
-    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.EXTERNAL })), invalid("origin"));
+    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.EXTERNAL_KEY_STORE })), invalid("origin"));
+    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.EXTERNAL, keySpec: KeySpec.EC_P256 })), invalid("key_spec"));
   });
 
   test("refuses invalid tags naming the tag at fault", async () => {
@@ -125,7 +128,7 @@ describe("CreateKey", () => {
 
   test("refused requests store nothing", async () => {
     const before = storedCounts(service);
-    await refusal(service.keys.createKey({ keySpec: KeySpec.HMAC_256, idempotencyToken: "refused-1" }));
+    await refusal(service.keys.createKey({ keySpec: KeySpec.SM4, idempotencyToken: "refused-1" }));
     await refusal(service.keys.createKey({ tags: [{ tagKey: "keyhold:x", tagValue: "" }], idempotencyToken: "refused-2" }));
     await refusal(service.keys.createKey({ description: "d".repeat(8193) }));
     assert.deepEqual(storedCounts(service), before);

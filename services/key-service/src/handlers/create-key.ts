@@ -2,11 +2,15 @@ import { recordAuditDetails } from "@keyhold/audit-client";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyUsage, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
+import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyVersionSource, Origin, type CreateKeyRequest, type CreateKeyResponseSchema } from "@keyhold/proto";
 import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { accountKeysKrn } from "../domain/key-access.ts";
+import { generateMaterial } from "../domain/key-generation.ts";
+import { assertImportableSpec } from "../domain/key-import.ts";
+import { usageFor } from "../domain/key-specs.ts";
 import { validateTags } from "../domain/tags.ts";
+import { NEW_KEY_LIFECYCLE } from "../store/records.ts";
 import { keyMetadata } from "./views.ts";
 
 export const MAX_DESCRIPTION_LENGTH = 8192;
@@ -29,11 +33,10 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     await ctx.access.require(call, "kms:CreateKey", accountKeysKrn(ctx.config.region, caller.accountId));
     validateDescription(request.description);
     const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
-    if (keySpec !== KeySpec.SYMMETRIC_DEFAULT) throw invalidArgument("key_spec", "only SYMMETRIC_DEFAULT keys can be created by this server");
-    const keyUsage = request.keyUsage === KeyUsage.UNSPECIFIED ? KeyUsage.ENCRYPT_DECRYPT : request.keyUsage;
-    if (keyUsage !== KeyUsage.ENCRYPT_DECRYPT) throw invalidArgument("key_usage", "SYMMETRIC_DEFAULT keys have usage ENCRYPT_DECRYPT");
+    const keyUsage = usageFor(keySpec, request.keyUsage);
     const origin = request.origin === Origin.UNSPECIFIED ? Origin.SOFTWARE : request.origin;
-    if (origin !== Origin.SOFTWARE) throw invalidArgument("origin", "only SOFTWARE origin is available on this server");
+    if (origin !== Origin.SOFTWARE && origin !== Origin.EXTERNAL) throw invalidArgument("origin", "only SOFTWARE and EXTERNAL origins are available on this server");
+    if (origin === Origin.EXTERNAL) assertImportableSpec(keySpec, "key_spec");
     const tags = validateTags(request.tags, "tags");
     const token = request.idempotencyToken;
     if (token !== "" && !IDEMPOTENCY_TOKEN.test(token)) {
@@ -45,7 +48,8 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         throw new KeyholdError("IDEMPOTENCY_CONFLICT", "idempotency_token: already used with a different request", { field: "idempotency_token" });
       }
       const existing = ctx.store.getKey(caller.accountId, keyId);
-      if (existing === undefined) throw new KeyholdError("INTERNAL", "idempotency record names a missing key");
+      // The key was created with this token and has since been deleted.
+      if (existing === undefined) throw new KeyholdError("KEY_NOT_FOUND", "idempotency_token: the key created with this token has been deleted", { field: "idempotency_token" });
       return { keyMetadata: keyMetadata(existing, ctx.config.region) };
     };
     if (token !== "") {
@@ -56,7 +60,8 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     const keyId = ctx.newId();
     const versionId = ctx.newId();
     const now = ctx.clock.now();
-    const wrapped = await ctx.materials.generateSymmetric(caller.accountId, keyId, versionId);
+    // EXTERNAL keys start without material (PendingImport): ImportKeyMaterial brings it.
+    const material = origin === Origin.EXTERNAL ? { wrapped: Buffer.alloc(0), publicKey: undefined } : await generateMaterial(ctx, keySpec, caller.accountId, keyId, versionId);
     const outcome = ctx.store.createKey({
       key: {
         keyId,
@@ -66,12 +71,21 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         keyUsage,
         origin,
         keyManager: KeyManager.CUSTOMER,
-        state: KeyState.ENABLED,
+        state: origin === Origin.EXTERNAL ? KeyState.PENDING_IMPORT : KeyState.ENABLED,
         createdAt: now,
         primaryVersionId: versionId,
-        deletionDate: undefined,
+        ...NEW_KEY_LIFECYCLE,
       },
-      firstVersion: { versionId, keyId, accountId: caller.accountId, wrappedMaterial: wrapped, wrappedBy: ctx.rootKey.description, createdAt: now },
+      firstVersion: {
+        versionId,
+        keyId,
+        accountId: caller.accountId,
+        wrappedMaterial: material.wrapped,
+        wrappedBy: ctx.rootKey.description,
+        createdAt: now,
+        source: KeyVersionSource.CREATION,
+        publicKey: material.publicKey,
+      },
       tags,
       idempotency: token === "" ? undefined : { operation: "CreateKey", token, requestHash: hash },
     });

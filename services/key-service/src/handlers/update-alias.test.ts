@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { KeyManager, KeySpec, KeyState, KeyUsage, Origin, type KeyMetadata } from "@keyhold/proto";
+import { KeyManager, KeySpec, KeyState, KeyUsage, Origin, type KeyMetadata, KeyVersionSource } from "@keyhold/proto";
+import { NEW_KEY_LIFECYCLE } from "../store/records.ts";
 import {
   detailedRefusal,
   invalid,
@@ -104,9 +105,9 @@ describe("UpdateAlias", () => {
         state: KeyState.ENABLED,
         createdAt: CREATED,
         primaryVersionId: versionId,
-        deletionDate: undefined,
+        ...NEW_KEY_LIFECYCLE,
       },
-      firstVersion: { versionId, keyId: hmacKeyId, accountId: TEST_ACCOUNT, wrappedMaterial: Buffer.alloc(60, 1), wrappedBy: "test", createdAt: CREATED },
+      firstVersion: { versionId, keyId: hmacKeyId, accountId: TEST_ACCOUNT, wrappedMaterial: Buffer.alloc(60, 1), wrappedBy: "test", createdAt: CREATED, source: KeyVersionSource.CREATION, publicKey: undefined },
       tags: [],
       idempotency: undefined,
     });

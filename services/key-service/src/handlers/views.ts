@@ -1,9 +1,26 @@
 // Store records → API messages. Never carries key material.
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { AliasListEntrySchema, EncryptionAlgorithm, KeyMetadataSchema, KeyState, type AliasListEntry, type KeyMetadata } from "@keyhold/proto";
+import {
+  AliasListEntrySchema,
+  EncryptionAlgorithm,
+  ExpirationModel,
+  KeyMetadataSchema,
+  KeySpec,
+  KeyState,
+  KeyUsage,
+  KeyVersionSchema,
+  Origin,
+  RotationPolicySchema,
+  type AliasListEntry,
+  type KeyMetadata,
+  type KeyVersion,
+  type RotationPolicy,
+} from "@keyhold/proto";
+import { asymmetricEncryptionAlgorithmsOf, signingAlgorithmsOf } from "../domain/asymmetric-operations.ts";
+import { specInfo } from "../domain/key-specs.ts";
 import { aliasKrn, keyKrn } from "../domain/names.ts";
-import type { AliasRecord, KeyRecord } from "../store/records.ts";
+import type { AliasRecord, KeyRecord, KeyVersionRecord } from "../store/records.ts";
 
 export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
   return create(KeyMetadataSchema, {
@@ -19,8 +36,44 @@ export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
     enabled: key.state === KeyState.ENABLED,
     creationDate: timestampFromDate(key.createdAt),
     primaryVersionId: key.primaryVersionId,
-    encryptionAlgorithms: [EncryptionAlgorithm.SYMMETRIC_DEFAULT],
     ...(key.deletionDate === undefined ? {} : { deletionDate: timestampFromDate(key.deletionDate) }),
+    deletionProtection: key.deletionProtection,
+    ...algorithmsOf(key.keySpec, key.keyUsage),
+    ...(key.origin !== Origin.EXTERNAL
+      ? {}
+      : key.materialExpiresAt === undefined
+        ? { expirationModel: ExpirationModel.KEY_MATERIAL_DOES_NOT_EXPIRE }
+        : { expirationModel: ExpirationModel.KEY_MATERIAL_EXPIRES, validTo: timestampFromDate(key.materialExpiresAt) }),
+  });
+}
+
+/** The algorithms a key offers, by spec and usage. */
+function algorithmsOf(
+  keySpec: KeySpec,
+  keyUsage: KeyUsage,
+): Pick<MessageInitShape<typeof KeyMetadataSchema>, "encryptionAlgorithms" | "macAlgorithms" | "signingAlgorithms"> {
+  const mac = specInfo(keySpec).mac;
+  if (mac !== undefined) return { encryptionAlgorithms: [], macAlgorithms: [mac.algorithm] };
+  if (keySpec === KeySpec.SYMMETRIC_DEFAULT && keyUsage === KeyUsage.ENCRYPT_DECRYPT) return { encryptionAlgorithms: [EncryptionAlgorithm.SYMMETRIC_DEFAULT] };
+  return { encryptionAlgorithms: [...asymmetricEncryptionAlgorithmsOf(keySpec, keyUsage)], signingAlgorithms: [...signingAlgorithmsOf(keySpec, keyUsage)] };
+}
+
+export function keyVersionView(version: KeyVersionRecord, key: KeyRecord, region: string): KeyVersion {
+  return create(KeyVersionSchema, {
+    keyVersionId: version.versionId,
+    keyId: keyKrn(region, key.accountId, key.keyId),
+    creationDate: timestampFromDate(version.createdAt),
+    primary: version.versionId === key.primaryVersionId,
+    source: version.source,
+  });
+}
+
+export function rotationPolicyView(key: KeyRecord, region: string): RotationPolicy {
+  return create(RotationPolicySchema, {
+    keyId: keyKrn(region, key.accountId, key.keyId),
+    enabled: key.rotationPeriodDays > 0,
+    rotationPeriodInDays: key.rotationPeriodDays,
+    ...(key.nextRotationAt === undefined ? {} : { nextRotationDate: timestampFromDate(key.nextRotationAt) }),
   });
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { KeyManager, KeySpec, KeyState, KeyUsage, Origin } from "@keyhold/proto";
+import { KeyManager, KeySpec, KeyState, KeyUsage, Origin, KeyVersionSource } from "@keyhold/proto";
+import { NEW_KEY_LIFECYCLE } from "./records.ts";
 import { CachingKeyStore } from "./caching-key-store.ts";
 import type { KeyStore } from "./key-store.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "./sqlite-key-store.ts";
@@ -31,9 +32,9 @@ function seed(store: KeyStore, keyId: string, versionId: string) {
       state: KeyState.ENABLED,
       createdAt: now,
       primaryVersionId: versionId,
-      deletionDate: undefined,
+      ...NEW_KEY_LIFECYCLE,
     },
-    firstVersion: { versionId, keyId, accountId: ACCOUNT, wrappedMaterial: Buffer.from([1]), wrappedBy: "test", createdAt: now },
+    firstVersion: { versionId, keyId, accountId: ACCOUNT, wrappedMaterial: Buffer.from([1]), wrappedBy: "test", createdAt: now, source: KeyVersionSource.CREATION, publicKey: undefined },
     tags: [],
     idempotency: undefined,
   });

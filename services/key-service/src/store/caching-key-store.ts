@@ -2,8 +2,8 @@
 // GenerateDataKey) resolves keys, aliases and versions without a database query. Writes go
 // through this process's store and update or drop the cached entries at once; replicas that
 // share a database add cross-process invalidation through invalidate*().
-import type { AliasWrite, CreateKeyOutcome, KeyPatch, KeyStore, NewKey, Page, TagWrite } from "./key-store.ts";
-import type { AliasRecord, IdempotencyRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
+import type { AliasWrite, CreateKeyOutcome, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite } from "./key-store.ts";
+import type { AliasRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
 /** A bounded map that forgets the least recently used entry. */
 class BoundedMap<V> {
@@ -143,6 +143,56 @@ export class CachingKeyStore implements KeyStore {
 
   listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Page<TagRecord> {
     return this.inner.listTags(accountId, keyId, after, limit);
+  }
+
+  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Page<KeyVersionRecord> {
+    return this.inner.listVersions(accountId, keyId, after, limit);
+  }
+
+  addPrimaryVersion(write: NewPrimaryVersion): KeyRecord | undefined {
+    const { accountId, keyId } = write.version;
+    this.invalidateKey(accountId, keyId);
+    const updated = this.inner.addPrimaryVersion(write);
+    if (updated !== undefined) this.keys.set(scoped(accountId, keyId), updated);
+    return updated;
+  }
+
+  setVersionMaterial(versionId: string, wrappedMaterial: Buffer): void {
+    this.versions.delete(versionId);
+    this.inner.setVersionMaterial(versionId, wrappedMaterial);
+  }
+
+  keysDueForRotation(now: Date, limit: number): readonly KeyRecord[] {
+    return this.inner.keysDueForRotation(now, limit);
+  }
+
+  keysDueForDeletion(now: Date, limit: number): readonly KeyRecord[] {
+    return this.inner.keysDueForDeletion(now, limit);
+  }
+
+  keysWithExpiredMaterial(now: Date, limit: number): readonly KeyRecord[] {
+    return this.inner.keysWithExpiredMaterial(now, limit);
+  }
+
+  purgeKey(accountId: string, keyId: string): readonly string[] {
+    const versionIds = this.inner.purgeKey(accountId, keyId);
+    this.invalidateKey(accountId, keyId);
+    for (const versionId of versionIds) this.versions.delete(versionId);
+    // Aliases of the key are gone too; which names they had is not known here.
+    this.aliases.clear();
+    return versionIds;
+  }
+
+  putImportToken(token: ImportTokenRecord): void {
+    this.inner.putImportToken(token);
+  }
+
+  getImportToken(tokenId: string): ImportTokenRecord | undefined {
+    return this.inner.getImportToken(tokenId);
+  }
+
+  deleteExpiredImportTokens(now: Date): number {
+    return this.inner.deleteExpiredImportTokens(now);
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // The storage contract of key-service. SQLite implements it now; PostgreSQL comes later and
 // must pass the same tests (key-store.contract.ts).
-import type { AliasRecord, IdempotencyRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
+import type { AliasRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
 export interface NewKey {
   readonly key: KeyRecord;
@@ -15,9 +15,26 @@ export type CreateKeyOutcome =
   /** The idempotency token was already used: the caller compares hashes. */
   | { readonly kind: "replayed"; readonly previous: IdempotencyRecord };
 
+/** Fields to change; null clears an optional field. */
 export interface KeyPatch {
   readonly description?: string;
   readonly state?: KeyRecord["state"];
+  readonly deletionDate?: Date | null;
+  readonly rotationPeriodDays?: number;
+  readonly nextRotationAt?: Date | null;
+  readonly deletionProtection?: boolean;
+  readonly materialExpiresAt?: Date | null;
+  readonly importedMaterialDigest?: Buffer;
+}
+
+/**
+ * A new primary version. `schedule` (automatic rotation) makes the write conditional: it happens
+ * only while the key's next rotation is still `expected`, and moves it to `next` — so one period
+ * is never rotated twice, whoever else rotates concurrently.
+ */
+export interface NewPrimaryVersion {
+  readonly version: KeyVersionRecord;
+  readonly schedule?: { readonly expected: Date; readonly next: Date };
 }
 
 export type AliasWrite = "ok" | "exists" | "missing";
@@ -48,5 +65,26 @@ export interface KeyStore {
   removeTags(accountId: string, keyId: string, tagKeys: readonly string[]): void;
   listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Page<TagRecord>;
 
+  /** A key's versions, oldest first; the page cursor is opaque. */
+  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Page<KeyVersionRecord>;
+  /** Adds a version and makes it primary; undefined when the key is gone or the schedule moved. */
+  addPrimaryVersion(write: NewPrimaryVersion): KeyRecord | undefined;
+  /** Replaces a version's wrapped material (imported material; empty when deleted). */
+  setVersionMaterial(versionId: string, wrappedMaterial: Buffer): void;
+  /** Enabled keys whose automatic rotation is due at `now`. */
+  keysDueForRotation(now: Date, limit: number): readonly KeyRecord[];
+  /** Keys pending deletion whose waiting period has ended at `now`. */
+  keysDueForDeletion(now: Date, limit: number): readonly KeyRecord[];
+  /** EXTERNAL keys whose imported material has expired at `now` and is still stored. */
+  keysWithExpiredMaterial(now: Date, limit: number): readonly KeyRecord[];
+  /**
+   * Destroys a key: its versions (wrapped material), aliases, tags and import tokens, and the
+   * key itself, in one transaction. Returns the destroyed version ids.
+   */
+  purgeKey(accountId: string, keyId: string): readonly string[];
+  putImportToken(token: ImportTokenRecord): void;
+  getImportToken(tokenId: string): ImportTokenRecord | undefined;
+  /** Deletes import tokens (and their wrapping keys) that expired by `now`; returns how many. */
+  deleteExpiredImportTokens(now: Date): number;
   close(): void;
 }

@@ -54,4 +54,30 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (account_id, operation, token)
   ) STRICT;
   `,
+  // 2: key versions and rotation, deletion protection and the purge schedule, asymmetric public
+  // keys, imported key material (expiry, a commitment to the material, import tokens).
+  `
+  ALTER TABLE keys ADD COLUMN rotation_period_days INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE keys ADD COLUMN next_rotation_at INTEGER;
+  ALTER TABLE keys ADD COLUMN deletion_protection INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE keys ADD COLUMN material_expires_at INTEGER;
+  ALTER TABLE keys ADD COLUMN imported_material_digest BLOB;
+  CREATE INDEX keys_rotation_due ON keys (next_rotation_at) WHERE next_rotation_at IS NOT NULL;
+  CREATE INDEX keys_deletion_due ON keys (deletion_date) WHERE deletion_date IS NOT NULL;
+  CREATE INDEX keys_material_expiry ON keys (material_expires_at) WHERE material_expires_at IS NOT NULL;
+  ALTER TABLE key_versions ADD COLUMN source INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE key_versions ADD COLUMN public_key BLOB;
+  CREATE INDEX key_versions_by_key_created ON key_versions (key_id, created_at, version_id);
+  CREATE TABLE import_tokens (
+    token_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    key_id TEXT NOT NULL REFERENCES keys (key_id),
+    wrapping_algorithm INTEGER NOT NULL,
+    wrapping_key_spec INTEGER NOT NULL,
+    wrapped_private_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX import_tokens_by_key ON import_tokens (key_id);
+  `,
 ];

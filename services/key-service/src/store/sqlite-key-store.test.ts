@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, beforeEach, describe, test } from "node:test";
-import { KeyManager, KeySpec, KeyState, KeyUsage, Origin } from "@keyhold/proto";
+import { KeyManager, KeySpec, KeyState, KeyUsage, Origin, KeyVersionSource } from "@keyhold/proto";
+import { NEW_KEY_LIFECYCLE } from "./records.ts";
 import type { NewKey, Page } from "./key-store.ts";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import type { KeyRecord, TagRecord } from "./records.ts";
@@ -29,10 +30,10 @@ function newKey(accountId = ACCOUNT, overrides: Partial<KeyRecord> = {}, extra: 
       state: KeyState.ENABLED,
       createdAt: T0,
       primaryVersionId: versionId,
-      deletionDate: undefined,
+      ...NEW_KEY_LIFECYCLE,
       ...overrides,
     },
-    firstVersion: { versionId, keyId, accountId, wrappedMaterial: Buffer.from(`wrapped:${versionId}`), wrappedBy: "test-root", createdAt: T0 },
+    firstVersion: { versionId, keyId, accountId, wrappedMaterial: Buffer.from(`wrapped:${versionId}`), wrappedBy: "test-root", createdAt: T0, source: KeyVersionSource.CREATION, publicKey: undefined },
     tags: [],
     idempotency: undefined,
     ...extra,
@@ -82,7 +83,7 @@ describe("openSqliteDatabase", () => {
     const db = openSqliteDatabase(":memory:");
     try {
       assert.equal(db.pragma("user_version", { simple: true }), SQLITE_MIGRATIONS.length);
-      assert.deepEqual(tables(db), ["aliases", "idempotency", "key_tags", "key_versions", "keys"]);
+      assert.deepEqual(tables(db), ["aliases", "idempotency", "import_tokens", "key_tags", "key_versions", "keys"]);
       assert.equal(db.pragma("synchronous", { simple: true }), 2); // FULL
       assert.equal(db.pragma("foreign_keys", { simple: true }), 1);
     } finally {

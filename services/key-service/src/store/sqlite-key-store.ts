@@ -1,9 +1,10 @@
 // KeyStore on better-sqlite3: WAL journal, synchronous=FULL (key material is fsynced on
 // commit), prepared statements, one transaction per multi-row write.
 import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
-import type { AliasWrite, CreateKeyOutcome, KeyPatch, KeyStore, NewKey, Page, TagWrite } from "./key-store.ts";
+import type { AliasWrite, CreateKeyOutcome, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite } from "./key-store.ts";
+import { KeyState } from "@keyhold/proto";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
-import type { AliasRecord, IdempotencyRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
+import type { AliasRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
 interface KeyRow {
   key_id: string;
@@ -17,6 +18,11 @@ interface KeyRow {
   created_at: number;
   primary_version_id: string;
   deletion_date: number | null;
+  rotation_period_days: number;
+  next_rotation_at: number | null;
+  deletion_protection: number;
+  material_expires_at: number | null;
+  imported_material_digest: Buffer | null;
 }
 
 interface VersionRow {
@@ -26,7 +32,22 @@ interface VersionRow {
   wrapped_material: Buffer;
   wrapped_by: string;
   created_at: number;
+  source: number;
+  public_key: Buffer | null;
 }
+
+interface ImportTokenRow {
+  token_id: string;
+  account_id: string;
+  key_id: string;
+  wrapping_algorithm: number;
+  wrapping_key_spec: number;
+  wrapped_private_key: Buffer;
+  created_at: number;
+  expires_at: number;
+}
+
+const optionalDate = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
 
 interface AliasRow {
   account_id: string;
@@ -47,7 +68,12 @@ const toKey = (row: KeyRow): KeyRecord => ({
   state: row.state,
   createdAt: new Date(row.created_at),
   primaryVersionId: row.primary_version_id,
-  deletionDate: row.deletion_date === null ? undefined : new Date(row.deletion_date),
+  deletionDate: optionalDate(row.deletion_date),
+  rotationPeriodDays: row.rotation_period_days,
+  nextRotationAt: optionalDate(row.next_rotation_at),
+  deletionProtection: row.deletion_protection !== 0,
+  materialExpiresAt: optionalDate(row.material_expires_at),
+  importedMaterialDigest: row.imported_material_digest ?? undefined,
 });
 
 const toVersion = (row: VersionRow): KeyVersionRecord => ({
@@ -57,7 +83,28 @@ const toVersion = (row: VersionRow): KeyVersionRecord => ({
   wrappedMaterial: row.wrapped_material,
   wrappedBy: row.wrapped_by,
   createdAt: new Date(row.created_at),
+  source: row.source,
+  publicKey: row.public_key ?? undefined,
 });
+
+const toImportToken = (row: ImportTokenRow): ImportTokenRecord => ({
+  tokenId: row.token_id,
+  accountId: row.account_id,
+  keyId: row.key_id,
+  wrappingAlgorithm: row.wrapping_algorithm,
+  wrappingKeySpec: row.wrapping_key_spec,
+  wrappedPrivateKey: row.wrapped_private_key,
+  createdAt: new Date(row.created_at),
+  expiresAt: new Date(row.expires_at),
+});
+
+/** List cursor for versions: creation time (fixed width) and version id. */
+const versionCursor = (v: KeyVersionRecord) => `${String(v.createdAt.getTime()).padStart(16, "0")}/${v.versionId}`;
+function parseVersionCursor(cursor: string | undefined): [number, string] {
+  if (cursor === undefined) return [-1, ""];
+  const slash = cursor.indexOf("/");
+  return [Number(cursor.slice(0, slash)), cursor.slice(slash + 1)];
+}
 
 const toAlias = (row: AliasRow): AliasRecord => ({
   accountId: row.account_id,
@@ -80,12 +127,14 @@ export class SqliteKeyStore implements KeyStore {
     this.db = db;
     this.statements = {
       insertKey: db.prepare(
-        `INSERT INTO keys (key_id, account_id, description, key_spec, key_usage, origin, key_manager, state, created_at, primary_version_id, deletion_date)
-         VALUES (@key_id, @account_id, @description, @key_spec, @key_usage, @origin, @key_manager, @state, @created_at, @primary_version_id, @deletion_date)`,
+        `INSERT INTO keys (key_id, account_id, description, key_spec, key_usage, origin, key_manager, state, created_at, primary_version_id, deletion_date,
+                           rotation_period_days, next_rotation_at, deletion_protection, material_expires_at, imported_material_digest)
+         VALUES (@key_id, @account_id, @description, @key_spec, @key_usage, @origin, @key_manager, @state, @created_at, @primary_version_id, @deletion_date,
+                 @rotation_period_days, @next_rotation_at, @deletion_protection, @material_expires_at, @imported_material_digest)`,
       ),
       insertVersion: db.prepare(
-        `INSERT INTO key_versions (version_id, key_id, account_id, wrapped_material, wrapped_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO key_versions (version_id, key_id, account_id, wrapped_material, wrapped_by, created_at, source, public_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getKey: db.prepare<[string, string], KeyRow>(`SELECT * FROM keys WHERE account_id = ? AND key_id = ?`),
       listKeys: db.prepare<[string, string, number], KeyRow>(
@@ -93,6 +142,43 @@ export class SqliteKeyStore implements KeyStore {
       ),
       updateDescription: db.prepare(`UPDATE keys SET description = ? WHERE account_id = ? AND key_id = ?`),
       updateState: db.prepare(`UPDATE keys SET state = ? WHERE account_id = ? AND key_id = ?`),
+      updateLifecycle: db.prepare(
+        `UPDATE keys SET deletion_date = @deletion_date, rotation_period_days = @rotation_period_days, next_rotation_at = @next_rotation_at,
+           deletion_protection = @deletion_protection, material_expires_at = @material_expires_at, imported_material_digest = @imported_material_digest
+         WHERE account_id = @account_id AND key_id = @key_id`,
+      ),
+      setPrimary: db.prepare(`UPDATE keys SET primary_version_id = ? WHERE account_id = ? AND key_id = ?`),
+      setPrimaryOnSchedule: db.prepare(
+        `UPDATE keys SET primary_version_id = ?, next_rotation_at = ? WHERE account_id = ? AND key_id = ? AND next_rotation_at = ? AND state = ?`,
+      ),
+      listVersions: db.prepare<[string, string, number, number, string, number], VersionRow>(
+        `SELECT * FROM key_versions WHERE account_id = ? AND key_id = ? AND (created_at > ? OR (created_at = ? AND version_id > ?))
+         ORDER BY created_at, version_id LIMIT ?`,
+      ),
+      setVersionMaterial: db.prepare(`UPDATE key_versions SET wrapped_material = ? WHERE version_id = ?`),
+      dueForRotation: db.prepare<[number, number, number], KeyRow>(
+        `SELECT * FROM keys WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= ? AND state = ? ORDER BY next_rotation_at LIMIT ?`,
+      ),
+      dueForDeletion: db.prepare<[number, number, number], KeyRow>(
+        `SELECT * FROM keys WHERE deletion_date IS NOT NULL AND deletion_date <= ? AND state = ? ORDER BY deletion_date LIMIT ?`,
+      ),
+      expiredMaterial: db.prepare<[number, number], KeyRow>(
+        `SELECT keys.* FROM keys JOIN key_versions ON key_versions.version_id = keys.primary_version_id
+         WHERE keys.material_expires_at IS NOT NULL AND keys.material_expires_at <= ? AND length(key_versions.wrapped_material) > 0
+         ORDER BY keys.material_expires_at LIMIT ?`,
+      ),
+      versionIdsOfKey: db.prepare<[string], { version_id: string }>(`SELECT version_id FROM key_versions WHERE key_id = ?`),
+      purgeAliases: db.prepare(`DELETE FROM aliases WHERE target_key_id = ?`),
+      purgeTags: db.prepare(`DELETE FROM key_tags WHERE key_id = ?`),
+      purgeImportTokens: db.prepare(`DELETE FROM import_tokens WHERE key_id = ?`),
+      purgeVersions: db.prepare(`DELETE FROM key_versions WHERE key_id = ?`),
+      purgeKey: db.prepare(`DELETE FROM keys WHERE account_id = ? AND key_id = ?`),
+      insertImportToken: db.prepare(
+        `INSERT INTO import_tokens (token_id, account_id, key_id, wrapping_algorithm, wrapping_key_spec, wrapped_private_key, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getImportToken: db.prepare<[string], ImportTokenRow>(`SELECT * FROM import_tokens WHERE token_id = ?`),
+      deleteExpiredImportTokens: db.prepare(`DELETE FROM import_tokens WHERE expires_at <= ?`),
       getVersion: db.prepare<[string], VersionRow>(`SELECT * FROM key_versions WHERE version_id = ?`),
       findIdempotency: db.prepare<[string, string, string], { request_hash: string; resource_id: string }>(
         `SELECT request_hash, resource_id FROM idempotency WHERE account_id = ? AND operation = ? AND token = ?`,
@@ -144,15 +230,13 @@ export class SqliteKeyStore implements KeyStore {
         created_at: key.createdAt.getTime(),
         primary_version_id: key.primaryVersionId,
         deletion_date: key.deletionDate?.getTime() ?? null,
+        rotation_period_days: key.rotationPeriodDays,
+        next_rotation_at: key.nextRotationAt?.getTime() ?? null,
+        deletion_protection: key.deletionProtection ? 1 : 0,
+        material_expires_at: key.materialExpiresAt?.getTime() ?? null,
+        imported_material_digest: key.importedMaterialDigest ?? null,
       });
-      this.statements.insertVersion.run(
-        firstVersion.versionId,
-        firstVersion.keyId,
-        firstVersion.accountId,
-        firstVersion.wrappedMaterial,
-        firstVersion.wrappedBy,
-        firstVersion.createdAt.getTime(),
-      );
+      this.insertVersion(firstVersion);
       for (const tag of tags) this.statements.upsertTag.run(key.keyId, tag.key, tag.value);
       if (idempotency !== undefined) {
         this.statements.insertIdempotency.run(
@@ -187,8 +271,123 @@ export class SqliteKeyStore implements KeyStore {
     return this.db.transaction(() => {
       if (patch.description !== undefined) this.statements.updateDescription.run(patch.description, accountId, keyId);
       if (patch.state !== undefined) this.statements.updateState.run(patch.state, accountId, keyId);
+      const current = this.getKey(accountId, keyId);
+      if (current === undefined) return undefined;
+      const touchesLifecycle = (
+        ["deletionDate", "rotationPeriodDays", "nextRotationAt", "deletionProtection", "materialExpiresAt", "importedMaterialDigest"] as const
+      ).some((field) => patch[field] !== undefined);
+      if (!touchesLifecycle) return current;
+      const ms = (value: Date | null | undefined, existing: Date | undefined) => (value === undefined ? (existing?.getTime() ?? null) : (value?.getTime() ?? null));
+      this.statements.updateLifecycle.run({
+        account_id: accountId,
+        key_id: keyId,
+        deletion_date: ms(patch.deletionDate, current.deletionDate),
+        rotation_period_days: patch.rotationPeriodDays ?? current.rotationPeriodDays,
+        next_rotation_at: ms(patch.nextRotationAt, current.nextRotationAt),
+        deletion_protection: (patch.deletionProtection ?? current.deletionProtection) ? 1 : 0,
+        material_expires_at: ms(patch.materialExpiresAt, current.materialExpiresAt),
+        imported_material_digest: patch.importedMaterialDigest ?? current.importedMaterialDigest ?? null,
+      });
       return this.getKey(accountId, keyId);
     }).immediate();
+  }
+
+  private insertVersion(version: KeyVersionRecord): void {
+    this.statements.insertVersion.run(
+      version.versionId,
+      version.keyId,
+      version.accountId,
+      version.wrappedMaterial,
+      version.wrappedBy,
+      version.createdAt.getTime(),
+      version.source,
+      version.publicKey ?? null,
+    );
+  }
+
+  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Page<KeyVersionRecord> {
+    const [createdAt, versionId] = parseVersionCursor(after);
+    const rows = this.statements.listVersions.all(accountId, keyId, createdAt, createdAt, versionId, limit + 1);
+    return page(rows.map(toVersion), limit, versionCursor);
+  }
+
+  addPrimaryVersion(write: NewPrimaryVersion): KeyRecord | undefined {
+    const { version, schedule } = write;
+    const run = this.db.transaction((): KeyRecord | undefined => {
+      const key = this.getKey(version.accountId, version.keyId);
+      if (key === undefined) return undefined;
+      this.insertVersion(version);
+      const changes =
+        schedule === undefined
+          ? this.statements.setPrimary.run(version.versionId, version.accountId, version.keyId).changes
+          : this.statements.setPrimaryOnSchedule.run(
+              version.versionId,
+              schedule.next.getTime(),
+              version.accountId,
+              version.keyId,
+              schedule.expected.getTime(),
+              KeyState.ENABLED,
+            ).changes;
+      if (changes !== 1) throw new ScheduleMoved();
+      return this.getKey(version.accountId, version.keyId);
+    });
+    try {
+      return run.immediate();
+    } catch (error) {
+      if (error instanceof ScheduleMoved) return undefined;
+      throw error;
+    }
+  }
+
+  setVersionMaterial(versionId: string, wrappedMaterial: Buffer): void {
+    this.statements.setVersionMaterial.run(wrappedMaterial, versionId);
+  }
+
+  keysDueForRotation(now: Date, limit: number): readonly KeyRecord[] {
+    return this.statements.dueForRotation.all(now.getTime(), KeyState.ENABLED, limit).map(toKey);
+  }
+
+  keysDueForDeletion(now: Date, limit: number): readonly KeyRecord[] {
+    return this.statements.dueForDeletion.all(now.getTime(), KeyState.PENDING_DELETION, limit).map(toKey);
+  }
+
+  keysWithExpiredMaterial(now: Date, limit: number): readonly KeyRecord[] {
+    return this.statements.expiredMaterial.all(now.getTime(), limit).map(toKey);
+  }
+
+  purgeKey(accountId: string, keyId: string): readonly string[] {
+    return this.db.transaction((): string[] => {
+      if (this.getKey(accountId, keyId) === undefined) return [];
+      const versionIds = this.statements.versionIdsOfKey.all(keyId).map((r) => r.version_id);
+      this.statements.purgeAliases.run(keyId);
+      this.statements.purgeTags.run(keyId);
+      this.statements.purgeImportTokens.run(keyId);
+      this.statements.purgeVersions.run(keyId);
+      this.statements.purgeKey.run(accountId, keyId);
+      return versionIds;
+    }).immediate();
+  }
+
+  putImportToken(token: ImportTokenRecord): void {
+    this.statements.insertImportToken.run(
+      token.tokenId,
+      token.accountId,
+      token.keyId,
+      token.wrappingAlgorithm,
+      token.wrappingKeySpec,
+      token.wrappedPrivateKey,
+      token.createdAt.getTime(),
+      token.expiresAt.getTime(),
+    );
+  }
+
+  getImportToken(tokenId: string): ImportTokenRecord | undefined {
+    const row = this.statements.getImportToken.get(tokenId);
+    return row === undefined ? undefined : toImportToken(row);
+  }
+
+  deleteExpiredImportTokens(now: Date): number {
+    return this.statements.deleteExpiredImportTokens.run(now.getTime()).changes;
   }
 
   getVersion(versionId: string): KeyVersionRecord | undefined {
@@ -261,6 +460,9 @@ export class SqliteKeyStore implements KeyStore {
     this.db.close();
   }
 }
+
+/** Thrown inside addPrimaryVersion's transaction to roll it back when the schedule moved. */
+class ScheduleMoved extends Error {}
 
 function page<T>(rows: T[], limit: number, sortKey: (item: T) => string): Page<T> {
   if (rows.length <= limit) return { items: rows, next: undefined };

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { DataKeySpec, EncryptionAlgorithm } from "./resources_pb.js";
+import type { DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, MacAlgorithm, MessageType, SigningAlgorithm } from "./resources_pb.js";
 
 /**
  * Describes the file keyhold/key/v1/crypto_service.proto.
@@ -373,6 +373,597 @@ export declare type GenerateRandomResponse = Message<"keyhold.key.v1.GenerateRan
 export declare const GenerateRandomResponseSchema: GenMessage<GenerateRandomResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.GenerateMacRequest
+ */
+export declare type GenerateMacRequest = Message<"keyhold.key.v1.GenerateMacRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * 1 to 4096 bytes.
+   *
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+
+  /**
+   * Must match the key spec: HMAC_SHA_256 for HMAC_256, and so on.
+   *
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateMacRequest.
+ * Use `create(GenerateMacRequestSchema)` to create a new message.
+ */
+export declare const GenerateMacRequestSchema: GenMessage<GenerateMacRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateMacResponse
+ */
+export declare type GenerateMacResponse = Message<"keyhold.key.v1.GenerateMacResponse"> & {
+  /**
+   * @generated from field: bytes mac = 1;
+   */
+  mac: Uint8Array;
+
+  /**
+   * The krn of the key used.
+   *
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateMacResponse.
+ * Use `create(GenerateMacResponseSchema)` to create a new message.
+ */
+export declare const GenerateMacResponseSchema: GenMessage<GenerateMacResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.VerifyMacRequest
+ */
+export declare type VerifyMacRequest = Message<"keyhold.key.v1.VerifyMacRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+
+  /**
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+
+  /**
+   * @generated from field: bytes mac = 4;
+   */
+  mac: Uint8Array;
+};
+
+/**
+ * Describes the message keyhold.key.v1.VerifyMacRequest.
+ * Use `create(VerifyMacRequestSchema)` to create a new message.
+ */
+export declare const VerifyMacRequestSchema: GenMessage<VerifyMacRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.VerifyMacResponse
+ */
+export declare type VerifyMacResponse = Message<"keyhold.key.v1.VerifyMacResponse"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Always true: a MAC that does not verify is refused with INVALID_MAC.
+   *
+   * @generated from field: bool mac_valid = 2;
+   */
+  macValid: boolean;
+
+  /**
+   * @generated from field: keyhold.key.v1.MacAlgorithm mac_algorithm = 3;
+   */
+  macAlgorithm: MacAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.VerifyMacResponse.
+ * Use `create(VerifyMacResponseSchema)` to create a new message.
+ */
+export declare const VerifyMacResponseSchema: GenMessage<VerifyMacResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.SignRequest
+ */
+export declare type SignRequest = Message<"keyhold.key.v1.SignRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * RAW: 1 to 4096 bytes. DIGEST: exactly the length of the algorithm's hash.
+   *
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+
+  /**
+   * Default RAW.
+   *
+   * @generated from field: keyhold.key.v1.MessageType message_type = 3;
+   */
+  messageType: MessageType;
+
+  /**
+   * @generated from field: keyhold.key.v1.SigningAlgorithm signing_algorithm = 4;
+   */
+  signingAlgorithm: SigningAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.SignRequest.
+ * Use `create(SignRequestSchema)` to create a new message.
+ */
+export declare const SignRequestSchema: GenMessage<SignRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.SignResponse
+ */
+export declare type SignResponse = Message<"keyhold.key.v1.SignResponse"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 2;
+   */
+  keyVersionId: string;
+
+  /**
+   * @generated from field: bytes signature = 3;
+   */
+  signature: Uint8Array;
+
+  /**
+   * @generated from field: keyhold.key.v1.SigningAlgorithm signing_algorithm = 4;
+   */
+  signingAlgorithm: SigningAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.SignResponse.
+ * Use `create(SignResponseSchema)` to create a new message.
+ */
+export declare const SignResponseSchema: GenMessage<SignResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.VerifyRequest
+ */
+export declare type VerifyRequest = Message<"keyhold.key.v1.VerifyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+
+  /**
+   * @generated from field: keyhold.key.v1.MessageType message_type = 3;
+   */
+  messageType: MessageType;
+
+  /**
+   * @generated from field: bytes signature = 4;
+   */
+  signature: Uint8Array;
+
+  /**
+   * @generated from field: keyhold.key.v1.SigningAlgorithm signing_algorithm = 5;
+   */
+  signingAlgorithm: SigningAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.VerifyRequest.
+ * Use `create(VerifyRequestSchema)` to create a new message.
+ */
+export declare const VerifyRequestSchema: GenMessage<VerifyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.VerifyResponse
+ */
+export declare type VerifyResponse = Message<"keyhold.key.v1.VerifyResponse"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Always true: a signature that does not verify is refused with INVALID_SIGNATURE.
+   *
+   * @generated from field: bool signature_valid = 2;
+   */
+  signatureValid: boolean;
+
+  /**
+   * @generated from field: keyhold.key.v1.SigningAlgorithm signing_algorithm = 3;
+   */
+  signingAlgorithm: SigningAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.VerifyResponse.
+ * Use `create(VerifyResponseSchema)` to create a new message.
+ */
+export declare const VerifyResponseSchema: GenMessage<VerifyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.AsymmetricEncryptRequest
+ */
+export declare type AsymmetricEncryptRequest = Message<"keyhold.key.v1.AsymmetricEncryptRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * At most what OAEP allows for the key size and hash (RSA_2048 with SHA-256: 190 bytes).
+   *
+   * @generated from field: bytes plaintext = 2;
+   */
+  plaintext: Uint8Array;
+
+  /**
+   * RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.
+   *
+   * @generated from field: keyhold.key.v1.EncryptionAlgorithm encryption_algorithm = 3;
+   */
+  encryptionAlgorithm: EncryptionAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.AsymmetricEncryptRequest.
+ * Use `create(AsymmetricEncryptRequestSchema)` to create a new message.
+ */
+export declare const AsymmetricEncryptRequestSchema: GenMessage<AsymmetricEncryptRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.AsymmetricEncryptResponse
+ */
+export declare type AsymmetricEncryptResponse = Message<"keyhold.key.v1.AsymmetricEncryptResponse"> & {
+  /**
+   * @generated from field: bytes ciphertext_blob = 1;
+   */
+  ciphertextBlob: Uint8Array;
+
+  /**
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 3;
+   */
+  keyVersionId: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.EncryptionAlgorithm encryption_algorithm = 4;
+   */
+  encryptionAlgorithm: EncryptionAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.AsymmetricEncryptResponse.
+ * Use `create(AsymmetricEncryptResponseSchema)` to create a new message.
+ */
+export declare const AsymmetricEncryptResponseSchema: GenMessage<AsymmetricEncryptResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.AsymmetricDecryptRequest
+ */
+export declare type AsymmetricDecryptRequest = Message<"keyhold.key.v1.AsymmetricDecryptRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bytes ciphertext_blob = 2;
+   */
+  ciphertextBlob: Uint8Array;
+
+  /**
+   * @generated from field: keyhold.key.v1.EncryptionAlgorithm encryption_algorithm = 3;
+   */
+  encryptionAlgorithm: EncryptionAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.AsymmetricDecryptRequest.
+ * Use `create(AsymmetricDecryptRequestSchema)` to create a new message.
+ */
+export declare const AsymmetricDecryptRequestSchema: GenMessage<AsymmetricDecryptRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.AsymmetricDecryptResponse
+ */
+export declare type AsymmetricDecryptResponse = Message<"keyhold.key.v1.AsymmetricDecryptResponse"> & {
+  /**
+   * @generated from field: bytes plaintext = 1;
+   */
+  plaintext: Uint8Array;
+
+  /**
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 3;
+   */
+  keyVersionId: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.EncryptionAlgorithm encryption_algorithm = 4;
+   */
+  encryptionAlgorithm: EncryptionAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.AsymmetricDecryptResponse.
+ * Use `create(AsymmetricDecryptResponseSchema)` to create a new message.
+ */
+export declare const AsymmetricDecryptResponseSchema: GenMessage<AsymmetricDecryptResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateDataKeyPairRequest
+ */
+export declare type GenerateDataKeyPairRequest = Message<"keyhold.key.v1.GenerateDataKeyPairRequest"> & {
+  /**
+   * A symmetric ENCRYPT_DECRYPT key that encrypts the private key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: map<string, string> encryption_context = 2;
+   */
+  encryptionContext: { [key: string]: string };
+
+  /**
+   * @generated from field: keyhold.key.v1.DataKeyPairSpec key_pair_spec = 3;
+   */
+  keyPairSpec: DataKeyPairSpec;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateDataKeyPairRequest.
+ * Use `create(GenerateDataKeyPairRequestSchema)` to create a new message.
+ */
+export declare const GenerateDataKeyPairRequestSchema: GenMessage<GenerateDataKeyPairRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateDataKeyPairResponse
+ */
+export declare type GenerateDataKeyPairResponse = Message<"keyhold.key.v1.GenerateDataKeyPairResponse"> & {
+  /**
+   * The private key (PKCS#8 DER) encrypted under key_id: Decrypt returns it.
+   *
+   * @generated from field: bytes private_key_ciphertext_blob = 1;
+   */
+  privateKeyCiphertextBlob: Uint8Array;
+
+  /**
+   * PKCS#8 DER.
+   *
+   * @generated from field: bytes private_key_plaintext = 2;
+   */
+  privateKeyPlaintext: Uint8Array;
+
+  /**
+   * DER SubjectPublicKeyInfo.
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: string key_id = 4;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 5;
+   */
+  keyVersionId: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.DataKeyPairSpec key_pair_spec = 6;
+   */
+  keyPairSpec: DataKeyPairSpec;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateDataKeyPairResponse.
+ * Use `create(GenerateDataKeyPairResponseSchema)` to create a new message.
+ */
+export declare const GenerateDataKeyPairResponseSchema: GenMessage<GenerateDataKeyPairResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateDataKeyPairWithoutPlaintextRequest
+ */
+export declare type GenerateDataKeyPairWithoutPlaintextRequest = Message<"keyhold.key.v1.GenerateDataKeyPairWithoutPlaintextRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: map<string, string> encryption_context = 2;
+   */
+  encryptionContext: { [key: string]: string };
+
+  /**
+   * @generated from field: keyhold.key.v1.DataKeyPairSpec key_pair_spec = 3;
+   */
+  keyPairSpec: DataKeyPairSpec;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateDataKeyPairWithoutPlaintextRequest.
+ * Use `create(GenerateDataKeyPairWithoutPlaintextRequestSchema)` to create a new message.
+ */
+export declare const GenerateDataKeyPairWithoutPlaintextRequestSchema: GenMessage<GenerateDataKeyPairWithoutPlaintextRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateDataKeyPairWithoutPlaintextResponse
+ */
+export declare type GenerateDataKeyPairWithoutPlaintextResponse = Message<"keyhold.key.v1.GenerateDataKeyPairWithoutPlaintextResponse"> & {
+  /**
+   * @generated from field: bytes private_key_ciphertext_blob = 1;
+   */
+  privateKeyCiphertextBlob: Uint8Array;
+
+  /**
+   * @generated from field: bytes public_key = 2;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: string key_id = 3;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 4;
+   */
+  keyVersionId: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.DataKeyPairSpec key_pair_spec = 5;
+   */
+  keyPairSpec: DataKeyPairSpec;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateDataKeyPairWithoutPlaintextResponse.
+ * Use `create(GenerateDataKeyPairWithoutPlaintextResponseSchema)` to create a new message.
+ */
+export declare const GenerateDataKeyPairWithoutPlaintextResponseSchema: GenMessage<GenerateDataKeyPairWithoutPlaintextResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateAndExportDataKeyRequest
+ */
+export declare type GenerateAndExportDataKeyRequest = Message<"keyhold.key.v1.GenerateAndExportDataKeyRequest"> & {
+  /**
+   * A symmetric ENCRYPT_DECRYPT key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: map<string, string> encryption_context = 2;
+   */
+  encryptionContext: { [key: string]: string };
+
+  /**
+   * Either key_spec or number_of_bytes (1-1024); default AES_256.
+   *
+   * @generated from field: keyhold.key.v1.DataKeySpec key_spec = 3;
+   */
+  keySpec: DataKeySpec;
+
+  /**
+   * @generated from field: int32 number_of_bytes = 4;
+   */
+  numberOfBytes: number;
+
+  /**
+   * The RSA public key (2048-4096 bits) to export to: DER SubjectPublicKeyInfo or PEM.
+   *
+   * @generated from field: bytes public_key = 5;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256 (default).
+   *
+   * @generated from field: keyhold.key.v1.EncryptionAlgorithm wrapping_algorithm = 6;
+   */
+  wrappingAlgorithm: EncryptionAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateAndExportDataKeyRequest.
+ * Use `create(GenerateAndExportDataKeyRequestSchema)` to create a new message.
+ */
+export declare const GenerateAndExportDataKeyRequestSchema: GenMessage<GenerateAndExportDataKeyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GenerateAndExportDataKeyResponse
+ */
+export declare type GenerateAndExportDataKeyResponse = Message<"keyhold.key.v1.GenerateAndExportDataKeyResponse"> & {
+  /**
+   * The data key under key_id: Decrypt returns it.
+   *
+   * @generated from field: bytes ciphertext_blob = 1;
+   */
+  ciphertextBlob: Uint8Array;
+
+  /**
+   * The data key under public_key with wrapping_algorithm.
+   *
+   * @generated from field: bytes export_encrypted_data_key = 2;
+   */
+  exportEncryptedDataKey: Uint8Array;
+
+  /**
+   * @generated from field: string key_id = 3;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 4;
+   */
+  keyVersionId: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.EncryptionAlgorithm wrapping_algorithm = 5;
+   */
+  wrappingAlgorithm: EncryptionAlgorithm;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GenerateAndExportDataKeyResponse.
+ * Use `create(GenerateAndExportDataKeyResponseSchema)` to create a new message.
+ */
+export declare const GenerateAndExportDataKeyResponseSchema: GenMessage<GenerateAndExportDataKeyResponse>;
+
+/**
  * Cryptographic operations: the data plane of key-service.
  *
  * Ciphertexts are self-describing (docs/ciphertext.md): Decrypt needs no key id. The
@@ -441,6 +1032,99 @@ export declare const CryptoService: GenService<{
     methodKind: "unary";
     input: typeof GenerateRandomRequestSchema;
     output: typeof GenerateRandomResponseSchema;
+  },
+  /**
+   * Computes an HMAC of a message (at most 4096 bytes) with an HMAC key.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.GenerateMac
+   */
+  generateMac: {
+    methodKind: "unary";
+    input: typeof GenerateMacRequestSchema;
+    output: typeof GenerateMacResponseSchema;
+  },
+  /**
+   * Checks an HMAC in constant time: answers mac_valid true, or refuses with INVALID_MAC.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.VerifyMac
+   */
+  verifyMac: {
+    methodKind: "unary";
+    input: typeof VerifyMacRequestSchema;
+    output: typeof VerifyMacResponseSchema;
+  },
+  /**
+   * Signs a message (at most 4096 bytes) or its digest with an asymmetric SIGN_VERIFY key.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.Sign
+   */
+  sign: {
+    methodKind: "unary";
+    input: typeof SignRequestSchema;
+    output: typeof SignResponseSchema;
+  },
+  /**
+   * Verifies a signature: answers signature_valid true, or refuses with INVALID_SIGNATURE.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.Verify
+   */
+  verify: {
+    methodKind: "unary";
+    input: typeof VerifyRequestSchema;
+    output: typeof VerifyResponseSchema;
+  },
+  /**
+   * Encrypts with the public key of an RSA ENCRYPT_DECRYPT key (RSAES-OAEP). Anyone with the
+   * public key (GetPublicKey) can do the same offline.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.AsymmetricEncrypt
+   */
+  asymmetricEncrypt: {
+    methodKind: "unary";
+    input: typeof AsymmetricEncryptRequestSchema;
+    output: typeof AsymmetricEncryptResponseSchema;
+  },
+  /**
+   * Decrypts RSAES-OAEP ciphertext with the private key of an RSA ENCRYPT_DECRYPT key.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.AsymmetricDecrypt
+   */
+  asymmetricDecrypt: {
+    methodKind: "unary";
+    input: typeof AsymmetricDecryptRequestSchema;
+    output: typeof AsymmetricDecryptResponseSchema;
+  },
+  /**
+   * A fresh key pair: the private key in plaintext (PKCS#8 DER) and encrypted under a symmetric
+   * key, and the public key (DER SubjectPublicKeyInfo).
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.GenerateDataKeyPair
+   */
+  generateDataKeyPair: {
+    methodKind: "unary";
+    input: typeof GenerateDataKeyPairRequestSchema;
+    output: typeof GenerateDataKeyPairResponseSchema;
+  },
+  /**
+   * GenerateDataKeyPair without the plaintext private key.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.GenerateDataKeyPairWithoutPlaintext
+   */
+  generateDataKeyPairWithoutPlaintext: {
+    methodKind: "unary";
+    input: typeof GenerateDataKeyPairWithoutPlaintextRequestSchema;
+    output: typeof GenerateDataKeyPairWithoutPlaintextResponseSchema;
+  },
+  /**
+   * A fresh data key, encrypted under a symmetric key and also under a caller-supplied RSA
+   * public key (RSAES-OAEP), as Alibaba Cloud KMS does; never returned in plaintext.
+   *
+   * @generated from rpc keyhold.key.v1.CryptoService.GenerateAndExportDataKey
+   */
+  generateAndExportDataKey: {
+    methodKind: "unary";
+    input: typeof GenerateAndExportDataKeyRequestSchema;
+    output: typeof GenerateAndExportDataKeyResponseSchema;
   },
 }>;
 

@@ -4,8 +4,9 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
-import type { AliasListEntry, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, Origin, Tag } from "./resources_pb.js";
+import type { AliasListEntry, EncryptionAlgorithm, ExpirationModel, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, KeyVersion, Origin, RotationPolicy, SigningAlgorithm, Tag, WrappingAlgorithm, WrappingKeySpec } from "./resources_pb.js";
 import type { Grant, GrantConstraints } from "../../policy/v1/resources_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file keyhold/key/v1/key_service.proto.
@@ -804,6 +805,557 @@ export declare type GetKeyPolicyResponse = Message<"keyhold.key.v1.GetKeyPolicyR
 export declare const GetKeyPolicyResponseSchema: GenMessage<GetKeyPolicyResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.RotateKeyRequest
+ */
+export declare type RotateKeyRequest = Message<"keyhold.key.v1.RotateKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RotateKeyRequest.
+ * Use `create(RotateKeyRequestSchema)` to create a new message.
+ */
+export declare const RotateKeyRequestSchema: GenMessage<RotateKeyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.RotateKeyResponse
+ */
+export declare type RotateKeyResponse = Message<"keyhold.key.v1.RotateKeyResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+
+  /**
+   * The new primary version.
+   *
+   * @generated from field: keyhold.key.v1.KeyVersion key_version = 2;
+   */
+  keyVersion?: KeyVersion | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RotateKeyResponse.
+ * Use `create(RotateKeyResponseSchema)` to create a new message.
+ */
+export declare const RotateKeyResponseSchema: GenMessage<RotateKeyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ListKeyVersionsRequest
+ */
+export declare type ListKeyVersionsRequest = Message<"keyhold.key.v1.ListKeyVersionsRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListKeyVersionsRequest.
+ * Use `create(ListKeyVersionsRequestSchema)` to create a new message.
+ */
+export declare const ListKeyVersionsRequestSchema: GenMessage<ListKeyVersionsRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ListKeyVersionsResponse
+ */
+export declare type ListKeyVersionsResponse = Message<"keyhold.key.v1.ListKeyVersionsResponse"> & {
+  /**
+   * @generated from field: repeated keyhold.key.v1.KeyVersion key_versions = 1;
+   */
+  keyVersions: KeyVersion[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListKeyVersionsResponse.
+ * Use `create(ListKeyVersionsResponseSchema)` to create a new message.
+ */
+export declare const ListKeyVersionsResponseSchema: GenMessage<ListKeyVersionsResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetKeyVersionRequest
+ */
+export declare type GetKeyVersionRequest = Message<"keyhold.key.v1.GetKeyVersionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 2;
+   */
+  keyVersionId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetKeyVersionRequest.
+ * Use `create(GetKeyVersionRequestSchema)` to create a new message.
+ */
+export declare const GetKeyVersionRequestSchema: GenMessage<GetKeyVersionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetKeyVersionResponse
+ */
+export declare type GetKeyVersionResponse = Message<"keyhold.key.v1.GetKeyVersionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyVersion key_version = 1;
+   */
+  keyVersion?: KeyVersion | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetKeyVersionResponse.
+ * Use `create(GetKeyVersionResponseSchema)` to create a new message.
+ */
+export declare const GetKeyVersionResponseSchema: GenMessage<GetKeyVersionResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateRotationPolicyRequest
+ */
+export declare type UpdateRotationPolicyRequest = Message<"keyhold.key.v1.UpdateRotationPolicyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * true: rotate automatically every rotation_period_in_days; false: never automatically.
+   *
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+
+  /**
+   * 7-2560; 0 means 365. Only with enabled.
+   *
+   * @generated from field: int32 rotation_period_in_days = 3;
+   */
+  rotationPeriodInDays: number;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateRotationPolicyRequest.
+ * Use `create(UpdateRotationPolicyRequestSchema)` to create a new message.
+ */
+export declare const UpdateRotationPolicyRequestSchema: GenMessage<UpdateRotationPolicyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateRotationPolicyResponse
+ */
+export declare type UpdateRotationPolicyResponse = Message<"keyhold.key.v1.UpdateRotationPolicyResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.RotationPolicy rotation_policy = 1;
+   */
+  rotationPolicy?: RotationPolicy | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateRotationPolicyResponse.
+ * Use `create(UpdateRotationPolicyResponseSchema)` to create a new message.
+ */
+export declare const UpdateRotationPolicyResponseSchema: GenMessage<UpdateRotationPolicyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetRotationPolicyRequest
+ */
+export declare type GetRotationPolicyRequest = Message<"keyhold.key.v1.GetRotationPolicyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetRotationPolicyRequest.
+ * Use `create(GetRotationPolicyRequestSchema)` to create a new message.
+ */
+export declare const GetRotationPolicyRequestSchema: GenMessage<GetRotationPolicyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetRotationPolicyResponse
+ */
+export declare type GetRotationPolicyResponse = Message<"keyhold.key.v1.GetRotationPolicyResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.RotationPolicy rotation_policy = 1;
+   */
+  rotationPolicy?: RotationPolicy | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetRotationPolicyResponse.
+ * Use `create(GetRotationPolicyResponseSchema)` to create a new message.
+ */
+export declare const GetRotationPolicyResponseSchema: GenMessage<GetRotationPolicyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ScheduleKeyDeletionRequest
+ */
+export declare type ScheduleKeyDeletionRequest = Message<"keyhold.key.v1.ScheduleKeyDeletionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * 7-30; 0 means 30.
+   *
+   * @generated from field: int32 pending_window_in_days = 2;
+   */
+  pendingWindowInDays: number;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ScheduleKeyDeletionRequest.
+ * Use `create(ScheduleKeyDeletionRequestSchema)` to create a new message.
+ */
+export declare const ScheduleKeyDeletionRequestSchema: GenMessage<ScheduleKeyDeletionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ScheduleKeyDeletionResponse
+ */
+export declare type ScheduleKeyDeletionResponse = Message<"keyhold.key.v1.ScheduleKeyDeletionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ScheduleKeyDeletionResponse.
+ * Use `create(ScheduleKeyDeletionResponseSchema)` to create a new message.
+ */
+export declare const ScheduleKeyDeletionResponseSchema: GenMessage<ScheduleKeyDeletionResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.CancelKeyDeletionRequest
+ */
+export declare type CancelKeyDeletionRequest = Message<"keyhold.key.v1.CancelKeyDeletionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CancelKeyDeletionRequest.
+ * Use `create(CancelKeyDeletionRequestSchema)` to create a new message.
+ */
+export declare const CancelKeyDeletionRequestSchema: GenMessage<CancelKeyDeletionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.CancelKeyDeletionResponse
+ */
+export declare type CancelKeyDeletionResponse = Message<"keyhold.key.v1.CancelKeyDeletionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CancelKeyDeletionResponse.
+ * Use `create(CancelKeyDeletionResponseSchema)` to create a new message.
+ */
+export declare const CancelKeyDeletionResponseSchema: GenMessage<CancelKeyDeletionResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateDeletionProtectionRequest
+ */
+export declare type UpdateDeletionProtectionRequest = Message<"keyhold.key.v1.UpdateDeletionProtectionRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateDeletionProtectionRequest.
+ * Use `create(UpdateDeletionProtectionRequestSchema)` to create a new message.
+ */
+export declare const UpdateDeletionProtectionRequestSchema: GenMessage<UpdateDeletionProtectionRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateDeletionProtectionResponse
+ */
+export declare type UpdateDeletionProtectionResponse = Message<"keyhold.key.v1.UpdateDeletionProtectionResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateDeletionProtectionResponse.
+ * Use `create(UpdateDeletionProtectionResponseSchema)` to create a new message.
+ */
+export declare const UpdateDeletionProtectionResponseSchema: GenMessage<UpdateDeletionProtectionResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetPublicKeyRequest
+ */
+export declare type GetPublicKeyRequest = Message<"keyhold.key.v1.GetPublicKeyRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetPublicKeyRequest.
+ * Use `create(GetPublicKeyRequestSchema)` to create a new message.
+ */
+export declare const GetPublicKeyRequestSchema: GenMessage<GetPublicKeyRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetPublicKeyResponse
+ */
+export declare type GetPublicKeyResponse = Message<"keyhold.key.v1.GetPublicKeyResponse"> & {
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string key_version_id = 2;
+   */
+  keyVersionId: string;
+
+  /**
+   * DER SubjectPublicKeyInfo (RFC 5280).
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * The same key as PEM ("-----BEGIN PUBLIC KEY-----").
+   *
+   * @generated from field: string public_key_pem = 4;
+   */
+  publicKeyPem: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.KeySpec key_spec = 5;
+   */
+  keySpec: KeySpec;
+
+  /**
+   * @generated from field: keyhold.key.v1.KeyUsage key_usage = 6;
+   */
+  keyUsage: KeyUsage;
+
+  /**
+   * @generated from field: repeated keyhold.key.v1.SigningAlgorithm signing_algorithms = 7;
+   */
+  signingAlgorithms: SigningAlgorithm[];
+
+  /**
+   * @generated from field: repeated keyhold.key.v1.EncryptionAlgorithm encryption_algorithms = 8;
+   */
+  encryptionAlgorithms: EncryptionAlgorithm[];
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetPublicKeyResponse.
+ * Use `create(GetPublicKeyResponseSchema)` to create a new message.
+ */
+export declare const GetPublicKeyResponseSchema: GenMessage<GetPublicKeyResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetParametersForImportRequest
+ */
+export declare type GetParametersForImportRequest = Message<"keyhold.key.v1.GetParametersForImportRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * How the key material will be wrapped.
+   *
+   * @generated from field: keyhold.key.v1.WrappingAlgorithm wrapping_algorithm = 2;
+   */
+  wrappingAlgorithm: WrappingAlgorithm;
+
+  /**
+   * Default RSA_2048.
+   *
+   * @generated from field: keyhold.key.v1.WrappingKeySpec wrapping_key_spec = 3;
+   */
+  wrappingKeySpec: WrappingKeySpec;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetParametersForImportRequest.
+ * Use `create(GetParametersForImportRequestSchema)` to create a new message.
+ */
+export declare const GetParametersForImportRequestSchema: GenMessage<GetParametersForImportRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetParametersForImportResponse
+ */
+export declare type GetParametersForImportResponse = Message<"keyhold.key.v1.GetParametersForImportResponse"> & {
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Opaque; pass it to ImportKeyMaterial.
+   *
+   * @generated from field: bytes import_token = 2;
+   */
+  importToken: Uint8Array;
+
+  /**
+   * The RSA public wrapping key: DER SubjectPublicKeyInfo.
+   *
+   * @generated from field: bytes public_key = 3;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * The same key as PEM.
+   *
+   * @generated from field: string public_key_pem = 4;
+   */
+  publicKeyPem: string;
+
+  /**
+   * When the token and wrapping key stop being accepted (24 hours).
+   *
+   * @generated from field: google.protobuf.Timestamp parameters_valid_to = 5;
+   */
+  parametersValidTo?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetParametersForImportResponse.
+ * Use `create(GetParametersForImportResponseSchema)` to create a new message.
+ */
+export declare const GetParametersForImportResponseSchema: GenMessage<GetParametersForImportResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ImportKeyMaterialRequest
+ */
+export declare type ImportKeyMaterialRequest = Message<"keyhold.key.v1.ImportKeyMaterialRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bytes import_token = 2;
+   */
+  importToken: Uint8Array;
+
+  /**
+   * The key material wrapped with the algorithm named in GetParametersForImport:
+   * RSAES_OAEP_SHA_256: RSA-OAEP(SHA-256) of the material.
+   * RSA_AES_KEY_WRAP_SHA_256: RSA-OAEP(SHA-256) of a fresh AES-256 key, followed by the
+   * material wrapped with that key by AES Key Wrap with Padding (RFC 5649).
+   *
+   * @generated from field: bytes encrypted_key_material = 3;
+   */
+  encryptedKeyMaterial: Uint8Array;
+
+  /**
+   * Default: KEY_MATERIAL_EXPIRES when valid_to is set, KEY_MATERIAL_DOES_NOT_EXPIRE otherwise.
+   *
+   * @generated from field: keyhold.key.v1.ExpirationModel expiration_model = 4;
+   */
+  expirationModel: ExpirationModel;
+
+  /**
+   * When the material expires (with KEY_MATERIAL_EXPIRES): in the future, at most 365 days on.
+   *
+   * @generated from field: google.protobuf.Timestamp valid_to = 5;
+   */
+  validTo?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ImportKeyMaterialRequest.
+ * Use `create(ImportKeyMaterialRequestSchema)` to create a new message.
+ */
+export declare const ImportKeyMaterialRequestSchema: GenMessage<ImportKeyMaterialRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ImportKeyMaterialResponse
+ */
+export declare type ImportKeyMaterialResponse = Message<"keyhold.key.v1.ImportKeyMaterialResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ImportKeyMaterialResponse.
+ * Use `create(ImportKeyMaterialResponseSchema)` to create a new message.
+ */
+export declare const ImportKeyMaterialResponseSchema: GenMessage<ImportKeyMaterialResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.DeleteImportedKeyMaterialRequest
+ */
+export declare type DeleteImportedKeyMaterialRequest = Message<"keyhold.key.v1.DeleteImportedKeyMaterialRequest"> & {
+  /**
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.DeleteImportedKeyMaterialRequest.
+ * Use `create(DeleteImportedKeyMaterialRequestSchema)` to create a new message.
+ */
+export declare const DeleteImportedKeyMaterialRequestSchema: GenMessage<DeleteImportedKeyMaterialRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.DeleteImportedKeyMaterialResponse
+ */
+export declare type DeleteImportedKeyMaterialResponse = Message<"keyhold.key.v1.DeleteImportedKeyMaterialResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.KeyMetadata key_metadata = 1;
+   */
+  keyMetadata?: KeyMetadata | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.DeleteImportedKeyMaterialResponse.
+ * Use `create(DeleteImportedKeyMaterialResponseSchema)` to create a new message.
+ */
+export declare const DeleteImportedKeyMaterialResponseSchema: GenMessage<DeleteImportedKeyMaterialResponse>;
+
+/**
  * Key management: the control plane of key-service.
  *
  * Where a request names a key for use or description (GetKey, UpdateKey, EnableKey,
@@ -1005,6 +1557,138 @@ export declare const KeyService: GenService<{
     methodKind: "unary";
     input: typeof GetKeyPolicyRequestSchema;
     output: typeof GetKeyPolicyResponseSchema;
+  },
+  /**
+   * Creates a new primary version of a symmetric key now (on-demand rotation). Older versions
+   * keep decrypting. Refused (UNSUPPORTED_OPERATION) for keys whose material is held elsewhere
+   * (imported material, external key store) and for asymmetric and HMAC keys.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.RotateKey
+   */
+  rotateKey: {
+    methodKind: "unary";
+    input: typeof RotateKeyRequestSchema;
+    output: typeof RotateKeyResponseSchema;
+  },
+  /**
+   * Lists a key's versions, oldest first.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ListKeyVersions
+   */
+  listKeyVersions: {
+    methodKind: "unary";
+    input: typeof ListKeyVersionsRequestSchema;
+    output: typeof ListKeyVersionsResponseSchema;
+  },
+  /**
+   * Describes one version of a key.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetKeyVersion
+   */
+  getKeyVersion: {
+    methodKind: "unary";
+    input: typeof GetKeyVersionRequestSchema;
+    output: typeof GetKeyVersionResponseSchema;
+  },
+  /**
+   * Turns automatic rotation on (period 7-2560 days, default 365) or off.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.UpdateRotationPolicy
+   */
+  updateRotationPolicy: {
+    methodKind: "unary";
+    input: typeof UpdateRotationPolicyRequestSchema;
+    output: typeof UpdateRotationPolicyResponseSchema;
+  },
+  /**
+   * The key's automatic rotation policy and next rotation date.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetRotationPolicy
+   */
+  getRotationPolicy: {
+    methodKind: "unary";
+    input: typeof GetRotationPolicyRequestSchema;
+    output: typeof GetRotationPolicyResponseSchema;
+  },
+  /**
+   * Schedules the key's deletion after a waiting period of 7-30 days (default 30). The key is
+   * PendingDeletion and refuses every cryptographic operation; when the period ends its key
+   * material is destroyed and ciphertexts under it can never be decrypted again. Refused for a
+   * key with deletion protection (DELETION_PROTECTED).
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ScheduleKeyDeletion
+   */
+  scheduleKeyDeletion: {
+    methodKind: "unary";
+    input: typeof ScheduleKeyDeletionRequestSchema;
+    output: typeof ScheduleKeyDeletionResponseSchema;
+  },
+  /**
+   * Cancels a scheduled deletion: the key returns Disabled (PendingImport when it has no
+   * key material), as AWS KMS does.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.CancelKeyDeletion
+   */
+  cancelKeyDeletion: {
+    methodKind: "unary";
+    input: typeof CancelKeyDeletionRequestSchema;
+    output: typeof CancelKeyDeletionResponseSchema;
+  },
+  /**
+   * Turns deletion protection on or off.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.UpdateDeletionProtection
+   */
+  updateDeletionProtection: {
+    methodKind: "unary";
+    input: typeof UpdateDeletionProtectionRequestSchema;
+    output: typeof UpdateDeletionProtectionResponseSchema;
+  },
+  /**
+   * The public key of an asymmetric key (DER SubjectPublicKeyInfo and PEM). The private key
+   * never leaves the service.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetPublicKey
+   */
+  getPublicKey: {
+    methodKind: "unary";
+    input: typeof GetPublicKeyRequestSchema;
+    output: typeof GetPublicKeyResponseSchema;
+  },
+  /**
+   * For a key created with origin EXTERNAL: an RSA public wrapping key and an import token,
+   * both valid for 24 hours, to wrap key material for ImportKeyMaterial.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetParametersForImport
+   */
+  getParametersForImport: {
+    methodKind: "unary";
+    input: typeof GetParametersForImportRequestSchema;
+    output: typeof GetParametersForImportResponseSchema;
+  },
+  /**
+   * Imports key material wrapped under the public key GetParametersForImport returned. The key
+   * becomes Enabled (from PendingImport). Re-importing is allowed only with the same material
+   * (INCORRECT_KEY_MATERIAL otherwise), e.g. after it expired or was deleted, or to change its
+   * expiry.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ImportKeyMaterial
+   */
+  importKeyMaterial: {
+    methodKind: "unary";
+    input: typeof ImportKeyMaterialRequestSchema;
+    output: typeof ImportKeyMaterialResponseSchema;
+  },
+  /**
+   * Deletes a key's imported material at once: the key is PendingImport until the same material
+   * is imported again.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.DeleteImportedKeyMaterial
+   */
+  deleteImportedKeyMaterial: {
+    methodKind: "unary";
+    input: typeof DeleteImportedKeyMaterialRequestSchema;
+    output: typeof DeleteImportedKeyMaterialResponseSchema;
   },
 }>;
 

@@ -96,6 +96,41 @@ export declare type KeyMetadata = Message<"keyhold.key.v1.KeyMetadata"> & {
    * @generated from field: google.protobuf.Timestamp deletion_date = 14;
    */
   deletionDate?: Timestamp | undefined;
+
+  /**
+   * While true, ScheduleKeyDeletion is refused.
+   *
+   * @generated from field: bool deletion_protection = 15;
+   */
+  deletionProtection: boolean;
+
+  /**
+   * HMAC keys: the MAC algorithm the key computes.
+   *
+   * @generated from field: repeated keyhold.key.v1.MacAlgorithm mac_algorithms = 16;
+   */
+  macAlgorithms: MacAlgorithm[];
+
+  /**
+   * SIGN_VERIFY keys: the signing algorithms the key offers.
+   *
+   * @generated from field: repeated keyhold.key.v1.SigningAlgorithm signing_algorithms = 17;
+   */
+  signingAlgorithms: SigningAlgorithm[];
+
+  /**
+   * EXTERNAL keys: when the imported key material expires (unset when it does not).
+   *
+   * @generated from field: google.protobuf.Timestamp valid_to = 18;
+   */
+  validTo?: Timestamp | undefined;
+
+  /**
+   * EXTERNAL keys: whether the imported key material expires.
+   *
+   * @generated from field: keyhold.key.v1.ExpirationModel expiration_model = 19;
+   */
+  expirationModel: ExpirationModel;
 };
 
 /**
@@ -193,6 +228,87 @@ export declare type Tag = Message<"keyhold.key.v1.Tag"> & {
  * Use `create(TagSchema)` to create a new message.
  */
 export declare const TagSchema: GenMessage<Tag>;
+
+/**
+ * One version of a key. Never carries key material.
+ *
+ * @generated from message keyhold.key.v1.KeyVersion
+ */
+export declare type KeyVersion = Message<"keyhold.key.v1.KeyVersion"> & {
+  /**
+   * @generated from field: string key_version_id = 1;
+   */
+  keyVersionId: string;
+
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp creation_date = 3;
+   */
+  creationDate?: Timestamp | undefined;
+
+  /**
+   * Whether new encryptions use this version.
+   *
+   * @generated from field: bool primary = 4;
+   */
+  primary: boolean;
+
+  /**
+   * @generated from field: keyhold.key.v1.KeyVersionSource source = 5;
+   */
+  source: KeyVersionSource;
+};
+
+/**
+ * Describes the message keyhold.key.v1.KeyVersion.
+ * Use `create(KeyVersionSchema)` to create a new message.
+ */
+export declare const KeyVersionSchema: GenMessage<KeyVersion>;
+
+/**
+ * A key's automatic rotation policy.
+ *
+ * @generated from message keyhold.key.v1.RotationPolicy
+ */
+export declare type RotationPolicy = Message<"keyhold.key.v1.RotationPolicy"> & {
+  /**
+   * The krn of the key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+
+  /**
+   * Set when enabled.
+   *
+   * @generated from field: int32 rotation_period_in_days = 3;
+   */
+  rotationPeriodInDays: number;
+
+  /**
+   * When the scheduler rotates next (set when enabled).
+   *
+   * @generated from field: google.protobuf.Timestamp next_rotation_date = 4;
+   */
+  nextRotationDate?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.RotationPolicy.
+ * Use `create(RotationPolicySchema)` to create a new message.
+ */
+export declare const RotationPolicySchema: GenMessage<RotationPolicy>;
 
 /**
  * The cryptographic configuration of a key.
@@ -425,7 +541,7 @@ export enum KeyManager {
 export declare const KeyManagerSchema: GenEnum<KeyManager>;
 
 /**
- * Symmetric encryption algorithms.
+ * Encryption algorithms: SYMMETRIC_DEFAULT for symmetric keys, RSAES-OAEP for RSA keys.
  *
  * @generated from enum keyhold.key.v1.EncryptionAlgorithm
  */
@@ -439,12 +555,291 @@ export enum EncryptionAlgorithm {
    * @generated from enum value: ENCRYPTION_ALGORITHM_SYMMETRIC_DEFAULT = 1;
    */
   SYMMETRIC_DEFAULT = 1,
+
+  /**
+   * RSAES-OAEP with SHA-1 (hash and MGF1).
+   *
+   * @generated from enum value: ENCRYPTION_ALGORITHM_RSAES_OAEP_SHA_1 = 2;
+   */
+  RSAES_OAEP_SHA_1 = 2,
+
+  /**
+   * RSAES-OAEP with SHA-256 (hash and MGF1).
+   *
+   * @generated from enum value: ENCRYPTION_ALGORITHM_RSAES_OAEP_SHA_256 = 3;
+   */
+  RSAES_OAEP_SHA_256 = 3,
 }
 
 /**
  * Describes the enum keyhold.key.v1.EncryptionAlgorithm.
  */
 export declare const EncryptionAlgorithmSchema: GenEnum<EncryptionAlgorithm>;
+
+/**
+ * Signing algorithms (AWS KMS names). RSA-PSS uses a salt as long as the hash.
+ *
+ * @generated from enum keyhold.key.v1.SigningAlgorithm
+ */
+export enum SigningAlgorithm {
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PSS_SHA_256 = 1;
+   */
+  RSASSA_PSS_SHA_256 = 1,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PSS_SHA_384 = 2;
+   */
+  RSASSA_PSS_SHA_384 = 2,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PSS_SHA_512 = 3;
+   */
+  RSASSA_PSS_SHA_512 = 3,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PKCS1_V1_5_SHA_256 = 4;
+   */
+  RSASSA_PKCS1_V1_5_SHA_256 = 4,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PKCS1_V1_5_SHA_384 = 5;
+   */
+  RSASSA_PKCS1_V1_5_SHA_384 = 5,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_RSASSA_PKCS1_V1_5_SHA_512 = 6;
+   */
+  RSASSA_PKCS1_V1_5_SHA_512 = 6,
+
+  /**
+   * DER-encoded (r, s).
+   *
+   * @generated from enum value: SIGNING_ALGORITHM_ECDSA_SHA_256 = 7;
+   */
+  ECDSA_SHA_256 = 7,
+
+  /**
+   * @generated from enum value: SIGNING_ALGORITHM_ECDSA_SHA_384 = 8;
+   */
+  ECDSA_SHA_384 = 8,
+
+  /**
+   * Pure Ed25519 (RFC 8032) of the RAW message.
+   *
+   * @generated from enum value: SIGNING_ALGORITHM_ED25519_SHA_512 = 9;
+   */
+  ED25519_SHA_512 = 9,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.SigningAlgorithm.
+ */
+export declare const SigningAlgorithmSchema: GenEnum<SigningAlgorithm>;
+
+/**
+ * What Sign and Verify are given: the message, or its digest under the algorithm's hash.
+ *
+ * @generated from enum keyhold.key.v1.MessageType
+ */
+export enum MessageType {
+  /**
+   * RAW.
+   *
+   * @generated from enum value: MESSAGE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MESSAGE_TYPE_RAW = 1;
+   */
+  RAW = 1,
+
+  /**
+   * @generated from enum value: MESSAGE_TYPE_DIGEST = 2;
+   */
+  DIGEST = 2,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.MessageType.
+ */
+export declare const MessageTypeSchema: GenEnum<MessageType>;
+
+/**
+ * How ImportKeyMaterial expects key material to be wrapped.
+ *
+ * @generated from enum keyhold.key.v1.WrappingAlgorithm
+ */
+export enum WrappingAlgorithm {
+  /**
+   * @generated from enum value: WRAPPING_ALGORITHM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: WRAPPING_ALGORITHM_RSAES_OAEP_SHA_256 = 1;
+   */
+  RSAES_OAEP_SHA_256 = 1,
+
+  /**
+   * @generated from enum value: WRAPPING_ALGORITHM_RSA_AES_KEY_WRAP_SHA_256 = 2;
+   */
+  RSA_AES_KEY_WRAP_SHA_256 = 2,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.WrappingAlgorithm.
+ */
+export declare const WrappingAlgorithmSchema: GenEnum<WrappingAlgorithm>;
+
+/**
+ * The RSA wrapping key GetParametersForImport makes.
+ *
+ * @generated from enum keyhold.key.v1.WrappingKeySpec
+ */
+export enum WrappingKeySpec {
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_RSA_2048 = 1;
+   */
+  RSA_2048 = 1,
+
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_RSA_3072 = 2;
+   */
+  RSA_3072 = 2,
+
+  /**
+   * @generated from enum value: WRAPPING_KEY_SPEC_RSA_4096 = 3;
+   */
+  RSA_4096 = 3,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.WrappingKeySpec.
+ */
+export declare const WrappingKeySpecSchema: GenEnum<WrappingKeySpec>;
+
+/**
+ * Whether imported key material expires.
+ *
+ * @generated from enum keyhold.key.v1.ExpirationModel
+ */
+export enum ExpirationModel {
+  /**
+   * @generated from enum value: EXPIRATION_MODEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: EXPIRATION_MODEL_KEY_MATERIAL_EXPIRES = 1;
+   */
+  KEY_MATERIAL_EXPIRES = 1,
+
+  /**
+   * @generated from enum value: EXPIRATION_MODEL_KEY_MATERIAL_DOES_NOT_EXPIRE = 2;
+   */
+  KEY_MATERIAL_DOES_NOT_EXPIRE = 2,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.ExpirationModel.
+ */
+export declare const ExpirationModelSchema: GenEnum<ExpirationModel>;
+
+/**
+ * Key pairs GenerateDataKeyPair makes.
+ *
+ * @generated from enum keyhold.key.v1.DataKeyPairSpec
+ */
+export enum DataKeyPairSpec {
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_RSA_2048 = 1;
+   */
+  RSA_2048 = 1,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_RSA_3072 = 2;
+   */
+  RSA_3072 = 2,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_RSA_4096 = 3;
+   */
+  RSA_4096 = 3,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_NIST_P256 = 4;
+   */
+  ECC_NIST_P256 = 4,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_NIST_P384 = 5;
+   */
+  ECC_NIST_P384 = 5,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_NIST_P521 = 6;
+   */
+  ECC_NIST_P521 = 6,
+
+  /**
+   * @generated from enum value: DATA_KEY_PAIR_SPEC_ECC_SECG_P256K1 = 7;
+   */
+  ECC_SECG_P256K1 = 7,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.DataKeyPairSpec.
+ */
+export declare const DataKeyPairSpecSchema: GenEnum<DataKeyPairSpec>;
+
+/**
+ * MAC algorithms of HMAC keys.
+ *
+ * @generated from enum keyhold.key.v1.MacAlgorithm
+ */
+export enum MacAlgorithm {
+  /**
+   * @generated from enum value: MAC_ALGORITHM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MAC_ALGORITHM_HMAC_SHA_256 = 1;
+   */
+  HMAC_SHA_256 = 1,
+
+  /**
+   * @generated from enum value: MAC_ALGORITHM_HMAC_SHA_384 = 2;
+   */
+  HMAC_SHA_384 = 2,
+
+  /**
+   * @generated from enum value: MAC_ALGORITHM_HMAC_SHA_512 = 3;
+   */
+  HMAC_SHA_512 = 3,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.MacAlgorithm.
+ */
+export declare const MacAlgorithmSchema: GenEnum<MacAlgorithm>;
 
 /**
  * The data key specs GenerateDataKey accepts.
@@ -472,4 +867,42 @@ export enum DataKeySpec {
  * Describes the enum keyhold.key.v1.DataKeySpec.
  */
 export declare const DataKeySpecSchema: GenEnum<DataKeySpec>;
+
+/**
+ * How a key version came to be.
+ *
+ * @generated from enum keyhold.key.v1.KeyVersionSource
+ */
+export enum KeyVersionSource {
+  /**
+   * @generated from enum value: KEY_VERSION_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The key's first version, made by CreateKey.
+   *
+   * @generated from enum value: KEY_VERSION_SOURCE_CREATION = 1;
+   */
+  CREATION = 1,
+
+  /**
+   * Made by the rotation scheduler.
+   *
+   * @generated from enum value: KEY_VERSION_SOURCE_AUTOMATIC_ROTATION = 2;
+   */
+  AUTOMATIC_ROTATION = 2,
+
+  /**
+   * Made by RotateKey.
+   *
+   * @generated from enum value: KEY_VERSION_SOURCE_ON_DEMAND_ROTATION = 3;
+   */
+  ON_DEMAND_ROTATION = 3,
+}
+
+/**
+ * Describes the enum keyhold.key.v1.KeyVersionSource.
+ */
+export declare const KeyVersionSourceSchema: GenEnum<KeyVersionSource>;
 

@@ -9,7 +9,7 @@ import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
  * Describes the file keyhold/key/v1/resources.proto.
  */
 export const file_keyhold_key_v1_resources = /*@__PURE__*/
-  fileDesc("Ch5rZXlob2xkL2tleS92MS9yZXNvdXJjZXMucHJvdG8SDmtleWhvbGQua2V5LnYxIogECgtLZXlNZXRhZGF0YRIOCgZrZXlfaWQYASABKAkSCwoDa3JuGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSKQoIa2V5X3NwZWMYBSABKA4yFy5rZXlob2xkLmtleS52MS5LZXlTcGVjEisKCWtleV91c2FnZRgGIAEoDjIYLmtleWhvbGQua2V5LnYxLktleVVzYWdlEiYKBm9yaWdpbhgHIAEoDjIWLmtleWhvbGQua2V5LnYxLk9yaWdpbhIrCglrZXlfc3RhdGUYCCABKA4yGC5rZXlob2xkLmtleS52MS5LZXlTdGF0ZRIvCgtrZXlfbWFuYWdlchgJIAEoDjIaLmtleWhvbGQua2V5LnYxLktleU1hbmFnZXISDwoHZW5hYmxlZBgKIAEoCBIxCg1jcmVhdGlvbl9kYXRlGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJwcmltYXJ5X3ZlcnNpb25faWQYDCABKAkSQgoVZW5jcnlwdGlvbl9hbGdvcml0aG1zGA0gAygOMiMua2V5aG9sZC5rZXkudjEuRW5jcnlwdGlvbkFsZ29yaXRobRIxCg1kZWxldGlvbl9kYXRlGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIrCgxLZXlMaXN0RW50cnkSDgoGa2V5X2lkGAEgASgJEgsKA2tybhgCIAEoCSK4AQoOQWxpYXNMaXN0RW50cnkSEgoKYWxpYXNfbmFtZRgBIAEoCRIRCglhbGlhc19rcm4YAiABKAkSFQoNdGFyZ2V0X2tleV9pZBgDIAEoCRIxCg1jcmVhdGlvbl9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X3VwZGF0ZWRfZGF0ZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKQoDVGFnEg8KB3RhZ19rZXkYASABKAkSEQoJdGFnX3ZhbHVlGAIgASgJKtACCgdLZXlTcGVjEhgKFEtFWV9TUEVDX1VOU1BFQ0lGSUVEEAASHgoaS0VZX1NQRUNfU1lNTUVUUklDX0RFRkFVTFQQARIVChFLRVlfU1BFQ19ITUFDXzI1NhACEhUKEUtFWV9TUEVDX0hNQUNfMzg0EAMSFQoRS0VZX1NQRUNfSE1BQ181MTIQBBIVChFLRVlfU1BFQ19SU0FfMjA0OBAFEhUKEUtFWV9TUEVDX1JTQV8zMDcyEAYSFQoRS0VZX1NQRUNfUlNBXzQwOTYQBxIUChBLRVlfU1BFQ19FQ19QMjU2EAgSFAoQS0VZX1NQRUNfRUNfUDM4NBAJEhsKF0tFWV9TUEVDX0VDX1NFQ0dfUDI1NksxEAoSFAoQS0VZX1NQRUNfRUQyNTUxORALEhAKDEtFWV9TUEVDX1NNMhAMEhAKDEtFWV9TUEVDX1NNNBANKoIBCghLZXlVc2FnZRIZChVLRVlfVVNBR0VfVU5TUEVDSUZJRUQQABIdChlLRVlfVVNBR0VfRU5DUllQVF9ERUNSWVBUEAESGQoVS0VZX1VTQUdFX1NJR05fVkVSSUZZEAISIQodS0VZX1VTQUdFX0dFTkVSQVRFX1ZFUklGWV9NQUMQAyp5CgZPcmlnaW4SFgoST1JJR0lOX1VOU1BFQ0lGSUVEEAASEwoPT1JJR0lOX1NPRlRXQVJFEAESDgoKT1JJR0lOX0hTTRACEhMKD09SSUdJTl9FWFRFUk5BTBADEh0KGU9SSUdJTl9FWFRFUk5BTF9LRVlfU1RPUkUQBCqtAQoIS2V5U3RhdGUSGQoVS0VZX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRFX0VOQUJMRUQQARIWChJLRVlfU1RBVEVfRElTQUJMRUQQAhIeChpLRVlfU1RBVEVfUEVORElOR19ERUxFVElPThADEhwKGEtFWV9TVEFURV9QRU5ESU5HX0lNUE9SVBAEEhkKFUtFWV9TVEFURV9VTkFWQUlMQUJMRRAFKlwKCktleU1hbmFnZXISGwoXS0VZX01BTkFHRVJfVU5TUEVDSUZJRUQQABIYChRLRVlfTUFOQUdFUl9DVVNUT01FUhABEhcKE0tFWV9NQU5BR0VSX1NFUlZJQ0UQAipnChNFbmNyeXB0aW9uQWxnb3JpdGhtEiQKIEVOQ1JZUFRJT05fQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASKgomRU5DUllQVElPTl9BTEdPUklUSE1fU1lNTUVUUklDX0RFRkFVTFQQASpiCgtEYXRhS2V5U3BlYxIdChlEQVRBX0tFWV9TUEVDX1VOU1BFQ0lGSUVEEAASGQoVREFUQV9LRVlfU1BFQ19BRVNfMjU2EAESGQoVREFUQV9LRVlfU1BFQ19BRVNfMTI4EAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5rZXlob2xkL2tleS92MS9yZXNvdXJjZXMucHJvdG8SDmtleWhvbGQua2V5LnYxIoIGCgtLZXlNZXRhZGF0YRIOCgZrZXlfaWQYASABKAkSCwoDa3JuGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSKQoIa2V5X3NwZWMYBSABKA4yFy5rZXlob2xkLmtleS52MS5LZXlTcGVjEisKCWtleV91c2FnZRgGIAEoDjIYLmtleWhvbGQua2V5LnYxLktleVVzYWdlEiYKBm9yaWdpbhgHIAEoDjIWLmtleWhvbGQua2V5LnYxLk9yaWdpbhIrCglrZXlfc3RhdGUYCCABKA4yGC5rZXlob2xkLmtleS52MS5LZXlTdGF0ZRIvCgtrZXlfbWFuYWdlchgJIAEoDjIaLmtleWhvbGQua2V5LnYxLktleU1hbmFnZXISDwoHZW5hYmxlZBgKIAEoCBIxCg1jcmVhdGlvbl9kYXRlGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJwcmltYXJ5X3ZlcnNpb25faWQYDCABKAkSQgoVZW5jcnlwdGlvbl9hbGdvcml0aG1zGA0gAygOMiMua2V5aG9sZC5rZXkudjEuRW5jcnlwdGlvbkFsZ29yaXRobRIxCg1kZWxldGlvbl9kYXRlGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbChNkZWxldGlvbl9wcm90ZWN0aW9uGA8gASgIEjQKDm1hY19hbGdvcml0aG1zGBAgAygOMhwua2V5aG9sZC5rZXkudjEuTWFjQWxnb3JpdGhtEjwKEnNpZ25pbmdfYWxnb3JpdGhtcxgRIAMoDjIgLmtleWhvbGQua2V5LnYxLlNpZ25pbmdBbGdvcml0aG0SLAoIdmFsaWRfdG8YEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKEGV4cGlyYXRpb25fbW9kZWwYEyABKA4yHy5rZXlob2xkLmtleS52MS5FeHBpcmF0aW9uTW9kZWwiKwoMS2V5TGlzdEVudHJ5Eg4KBmtleV9pZBgBIAEoCRILCgNrcm4YAiABKAkiuAEKDkFsaWFzTGlzdEVudHJ5EhIKCmFsaWFzX25hbWUYASABKAkSEQoJYWxpYXNfa3JuGAIgASgJEhUKDXRhcmdldF9rZXlfaWQYAyABKAkSMQoNY3JlYXRpb25fZGF0ZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF91cGRhdGVkX2RhdGUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKA1RhZxIPCgd0YWdfa2V5GAEgASgJEhEKCXRhZ192YWx1ZRgCIAEoCSKqAQoKS2V5VmVyc2lvbhIWCg5rZXlfdmVyc2lvbl9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkSMQoNY3JlYXRpb25fZGF0ZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJpbWFyeRgEIAEoCBIwCgZzb3VyY2UYBSABKA4yIC5rZXlob2xkLmtleS52MS5LZXlWZXJzaW9uU291cmNlIooBCg5Sb3RhdGlvblBvbGljeRIOCgZrZXlfaWQYASABKAkSDwoHZW5hYmxlZBgCIAEoCBIfChdyb3RhdGlvbl9wZXJpb2RfaW5fZGF5cxgDIAEoBRI2ChJuZXh0X3JvdGF0aW9uX2RhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKtACCgdLZXlTcGVjEhgKFEtFWV9TUEVDX1VOU1BFQ0lGSUVEEAASHgoaS0VZX1NQRUNfU1lNTUVUUklDX0RFRkFVTFQQARIVChFLRVlfU1BFQ19ITUFDXzI1NhACEhUKEUtFWV9TUEVDX0hNQUNfMzg0EAMSFQoRS0VZX1NQRUNfSE1BQ181MTIQBBIVChFLRVlfU1BFQ19SU0FfMjA0OBAFEhUKEUtFWV9TUEVDX1JTQV8zMDcyEAYSFQoRS0VZX1NQRUNfUlNBXzQwOTYQBxIUChBLRVlfU1BFQ19FQ19QMjU2EAgSFAoQS0VZX1NQRUNfRUNfUDM4NBAJEhsKF0tFWV9TUEVDX0VDX1NFQ0dfUDI1NksxEAoSFAoQS0VZX1NQRUNfRUQyNTUxORALEhAKDEtFWV9TUEVDX1NNMhAMEhAKDEtFWV9TUEVDX1NNNBANKoIBCghLZXlVc2FnZRIZChVLRVlfVVNBR0VfVU5TUEVDSUZJRUQQABIdChlLRVlfVVNBR0VfRU5DUllQVF9ERUNSWVBUEAESGQoVS0VZX1VTQUdFX1NJR05fVkVSSUZZEAISIQodS0VZX1VTQUdFX0dFTkVSQVRFX1ZFUklGWV9NQUMQAyp5CgZPcmlnaW4SFgoST1JJR0lOX1VOU1BFQ0lGSUVEEAASEwoPT1JJR0lOX1NPRlRXQVJFEAESDgoKT1JJR0lOX0hTTRACEhMKD09SSUdJTl9FWFRFUk5BTBADEh0KGU9SSUdJTl9FWFRFUk5BTF9LRVlfU1RPUkUQBCqtAQoIS2V5U3RhdGUSGQoVS0VZX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRFX0VOQUJMRUQQARIWChJLRVlfU1RBVEVfRElTQUJMRUQQAhIeChpLRVlfU1RBVEVfUEVORElOR19ERUxFVElPThADEhwKGEtFWV9TVEFURV9QRU5ESU5HX0lNUE9SVBAEEhkKFUtFWV9TVEFURV9VTkFWQUlMQUJMRRAFKlwKCktleU1hbmFnZXISGwoXS0VZX01BTkFHRVJfVU5TUEVDSUZJRUQQABIYChRLRVlfTUFOQUdFUl9DVVNUT01FUhABEhcKE0tFWV9NQU5BR0VSX1NFUlZJQ0UQAiq/AQoTRW5jcnlwdGlvbkFsZ29yaXRobRIkCiBFTkNSWVBUSU9OX0FMR09SSVRITV9VTlNQRUNJRklFRBAAEioKJkVOQ1JZUFRJT05fQUxHT1JJVEhNX1NZTU1FVFJJQ19ERUZBVUxUEAESKQolRU5DUllQVElPTl9BTEdPUklUSE1fUlNBRVNfT0FFUF9TSEFfMRACEisKJ0VOQ1JZUFRJT05fQUxHT1JJVEhNX1JTQUVTX09BRVBfU0hBXzI1NhADKrcDChBTaWduaW5nQWxnb3JpdGhtEiEKHVNJR05JTkdfQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASKAokU0lHTklOR19BTEdPUklUSE1fUlNBU1NBX1BTU19TSEFfMjU2EAESKAokU0lHTklOR19BTEdPUklUSE1fUlNBU1NBX1BTU19TSEFfMzg0EAISKAokU0lHTklOR19BTEdPUklUSE1fUlNBU1NBX1BTU19TSEFfNTEyEAMSLworU0lHTklOR19BTEdPUklUSE1fUlNBU1NBX1BLQ1MxX1YxXzVfU0hBXzI1NhAEEi8KK1NJR05JTkdfQUxHT1JJVEhNX1JTQVNTQV9QS0NTMV9WMV81X1NIQV8zODQQBRIvCitTSUdOSU5HX0FMR09SSVRITV9SU0FTU0FfUEtDUzFfVjFfNV9TSEFfNTEyEAYSIwofU0lHTklOR19BTEdPUklUSE1fRUNEU0FfU0hBXzI1NhAHEiMKH1NJR05JTkdfQUxHT1JJVEhNX0VDRFNBX1NIQV8zODQQCBIlCiFTSUdOSU5HX0FMR09SSVRITV9FRDI1NTE5X1NIQV81MTIQCSpaCgtNZXNzYWdlVHlwZRIcChhNRVNTQUdFX1RZUEVfVU5TUEVDSUZJRUQQABIUChBNRVNTQUdFX1RZUEVfUkFXEAESFwoTTUVTU0FHRV9UWVBFX0RJR0VTVBACKpMBChFXcmFwcGluZ0FsZ29yaXRobRIiCh5XUkFQUElOR19BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIpCiVXUkFQUElOR19BTEdPUklUSE1fUlNBRVNfT0FFUF9TSEFfMjU2EAESLworV1JBUFBJTkdfQUxHT1JJVEhNX1JTQV9BRVNfS0VZX1dSQVBfU0hBXzI1NhACKpQBCg9XcmFwcGluZ0tleVNwZWMSIQodV1JBUFBJTkdfS0VZX1NQRUNfVU5TUEVDSUZJRUQQABIeChpXUkFQUElOR19LRVlfU1BFQ19SU0FfMjA0OBABEh4KGldSQVBQSU5HX0tFWV9TUEVDX1JTQV8zMDcyEAISHgoaV1JBUFBJTkdfS0VZX1NQRUNfUlNBXzQwOTYQAyqRAQoPRXhwaXJhdGlvbk1vZGVsEiAKHEVYUElSQVRJT05fTU9ERUxfVU5TUEVDSUZJRUQQABIpCiVFWFBJUkFUSU9OX01PREVMX0tFWV9NQVRFUklBTF9FWFBJUkVTEAESMQotRVhQSVJBVElPTl9NT0RFTF9LRVlfTUFURVJJQUxfRE9FU19OT1RfRVhQSVJFEAIqsgIKD0RhdGFLZXlQYWlyU3BlYxIiCh5EQVRBX0tFWV9QQUlSX1NQRUNfVU5TUEVDSUZJRUQQABIfChtEQVRBX0tFWV9QQUlSX1NQRUNfUlNBXzIwNDgQARIfChtEQVRBX0tFWV9QQUlSX1NQRUNfUlNBXzMwNzIQAhIfChtEQVRBX0tFWV9QQUlSX1NQRUNfUlNBXzQwOTYQAxIkCiBEQVRBX0tFWV9QQUlSX1NQRUNfRUNDX05JU1RfUDI1NhAEEiQKIERBVEFfS0VZX1BBSVJfU1BFQ19FQ0NfTklTVF9QMzg0EAUSJAogREFUQV9LRVlfUEFJUl9TUEVDX0VDQ19OSVNUX1A1MjEQBhImCiJEQVRBX0tFWV9QQUlSX1NQRUNfRUNDX1NFQ0dfUDI1NksxEAcqjQEKDE1hY0FsZ29yaXRobRIdChlNQUNfQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASHgoaTUFDX0FMR09SSVRITV9ITUFDX1NIQV8yNTYQARIeChpNQUNfQUxHT1JJVEhNX0hNQUNfU0hBXzM4NBACEh4KGk1BQ19BTEdPUklUSE1fSE1BQ19TSEFfNTEyEAMqYgoLRGF0YUtleVNwZWMSHQoZREFUQV9LRVlfU1BFQ19VTlNQRUNJRklFRBAAEhkKFURBVEFfS0VZX1NQRUNfQUVTXzI1NhABEhkKFURBVEFfS0VZX1NQRUNfQUVTXzEyOBACKq0BChBLZXlWZXJzaW9uU291cmNlEiIKHktFWV9WRVJTSU9OX1NPVVJDRV9VTlNQRUNJRklFRBAAEh8KG0tFWV9WRVJTSU9OX1NPVVJDRV9DUkVBVElPThABEikKJUtFWV9WRVJTSU9OX1NPVVJDRV9BVVRPTUFUSUNfUk9UQVRJT04QAhIpCiVLRVlfVkVSU0lPTl9TT1VSQ0VfT05fREVNQU5EX1JPVEFUSU9OEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Describes the message keyhold.key.v1.KeyMetadata.
@@ -38,6 +38,20 @@ export const AliasListEntrySchema = /*@__PURE__*/
  */
 export const TagSchema = /*@__PURE__*/
   messageDesc(file_keyhold_key_v1_resources, 3);
+
+/**
+ * Describes the message keyhold.key.v1.KeyVersion.
+ * Use `create(KeyVersionSchema)` to create a new message.
+ */
+export const KeyVersionSchema = /*@__PURE__*/
+  messageDesc(file_keyhold_key_v1_resources, 4);
+
+/**
+ * Describes the message keyhold.key.v1.RotationPolicy.
+ * Use `create(RotationPolicySchema)` to create a new message.
+ */
+export const RotationPolicySchema = /*@__PURE__*/
+  messageDesc(file_keyhold_key_v1_resources, 5);
 
 /**
  * Describes the enum keyhold.key.v1.KeySpec.
@@ -116,7 +130,7 @@ export const EncryptionAlgorithmSchema = /*@__PURE__*/
   enumDesc(file_keyhold_key_v1_resources, 5);
 
 /**
- * Symmetric encryption algorithms.
+ * Encryption algorithms: SYMMETRIC_DEFAULT for symmetric keys, RSAES-OAEP for RSA keys.
  *
  * @generated from enum keyhold.key.v1.EncryptionAlgorithm
  */
@@ -124,10 +138,108 @@ export const EncryptionAlgorithm = /*@__PURE__*/
   tsEnum(EncryptionAlgorithmSchema);
 
 /**
+ * Describes the enum keyhold.key.v1.SigningAlgorithm.
+ */
+export const SigningAlgorithmSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 6);
+
+/**
+ * Signing algorithms (AWS KMS names). RSA-PSS uses a salt as long as the hash.
+ *
+ * @generated from enum keyhold.key.v1.SigningAlgorithm
+ */
+export const SigningAlgorithm = /*@__PURE__*/
+  tsEnum(SigningAlgorithmSchema);
+
+/**
+ * Describes the enum keyhold.key.v1.MessageType.
+ */
+export const MessageTypeSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 7);
+
+/**
+ * What Sign and Verify are given: the message, or its digest under the algorithm's hash.
+ *
+ * @generated from enum keyhold.key.v1.MessageType
+ */
+export const MessageType = /*@__PURE__*/
+  tsEnum(MessageTypeSchema);
+
+/**
+ * Describes the enum keyhold.key.v1.WrappingAlgorithm.
+ */
+export const WrappingAlgorithmSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 8);
+
+/**
+ * How ImportKeyMaterial expects key material to be wrapped.
+ *
+ * @generated from enum keyhold.key.v1.WrappingAlgorithm
+ */
+export const WrappingAlgorithm = /*@__PURE__*/
+  tsEnum(WrappingAlgorithmSchema);
+
+/**
+ * Describes the enum keyhold.key.v1.WrappingKeySpec.
+ */
+export const WrappingKeySpecSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 9);
+
+/**
+ * The RSA wrapping key GetParametersForImport makes.
+ *
+ * @generated from enum keyhold.key.v1.WrappingKeySpec
+ */
+export const WrappingKeySpec = /*@__PURE__*/
+  tsEnum(WrappingKeySpecSchema);
+
+/**
+ * Describes the enum keyhold.key.v1.ExpirationModel.
+ */
+export const ExpirationModelSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 10);
+
+/**
+ * Whether imported key material expires.
+ *
+ * @generated from enum keyhold.key.v1.ExpirationModel
+ */
+export const ExpirationModel = /*@__PURE__*/
+  tsEnum(ExpirationModelSchema);
+
+/**
+ * Describes the enum keyhold.key.v1.DataKeyPairSpec.
+ */
+export const DataKeyPairSpecSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 11);
+
+/**
+ * Key pairs GenerateDataKeyPair makes.
+ *
+ * @generated from enum keyhold.key.v1.DataKeyPairSpec
+ */
+export const DataKeyPairSpec = /*@__PURE__*/
+  tsEnum(DataKeyPairSpecSchema);
+
+/**
+ * Describes the enum keyhold.key.v1.MacAlgorithm.
+ */
+export const MacAlgorithmSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 12);
+
+/**
+ * MAC algorithms of HMAC keys.
+ *
+ * @generated from enum keyhold.key.v1.MacAlgorithm
+ */
+export const MacAlgorithm = /*@__PURE__*/
+  tsEnum(MacAlgorithmSchema);
+
+/**
  * Describes the enum keyhold.key.v1.DataKeySpec.
  */
 export const DataKeySpecSchema = /*@__PURE__*/
-  enumDesc(file_keyhold_key_v1_resources, 6);
+  enumDesc(file_keyhold_key_v1_resources, 13);
 
 /**
  * The data key specs GenerateDataKey accepts.
@@ -136,4 +248,18 @@ export const DataKeySpecSchema = /*@__PURE__*/
  */
 export const DataKeySpec = /*@__PURE__*/
   tsEnum(DataKeySpecSchema);
+
+/**
+ * Describes the enum keyhold.key.v1.KeyVersionSource.
+ */
+export const KeyVersionSourceSchema = /*@__PURE__*/
+  enumDesc(file_keyhold_key_v1_resources, 14);
+
+/**
+ * How a key version came to be.
+ *
+ * @generated from enum keyhold.key.v1.KeyVersionSource
+ */
+export const KeyVersionSource = /*@__PURE__*/
+  tsEnum(KeyVersionSourceSchema);
 

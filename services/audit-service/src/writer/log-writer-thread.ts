@@ -1,0 +1,59 @@
+// The log writer thread: owns the write connection to the log database and runs a
+// LocalLogWriter over it, one request at a time, in order. Appends are decoded, validated,
+// hashed, inserted and fsynced here, off the event loop that answers calls.
+import { parentPort, workerData } from "node:worker_threads";
+import { unpackEvents } from "@keyhold/audit-client";
+import { LocalLogWriter } from "../domain/log-writer.ts";
+import { openSqliteDatabase, SqliteAuditStore } from "../store/sqlite-audit-store.ts";
+import { reviveCheckpoint, toWireError, type WriterReply, type WriterRequest, type WriterThreadConfig } from "./protocol.ts";
+
+const port = parentPort;
+if (port === null) throw new Error("log-writer-thread.ts runs as a worker thread");
+const config = workerData as WriterThreadConfig;
+
+function post(reply: WriterReply): void {
+  port!.postMessage(reply);
+}
+
+let store: SqliteAuditStore;
+try {
+  store = new SqliteAuditStore(openSqliteDatabase(config.databasePath));
+} catch (error) {
+  post({ type: "open-failed", message: error instanceof Error ? error.message : String(error) });
+  throw error;
+}
+const writer = new LocalLogWriter(store);
+
+async function handle(request: WriterRequest): Promise<unknown> {
+  switch (request.op) {
+    case "append":
+      return writer.appendNow(request.source, unpackEvents(request.events), request.appendedAt);
+    case "draft":
+      return writer.draftCheckpoint();
+    case "put":
+      return writer.putCheckpoint(reviveCheckpoint(request.checkpoint));
+    case "prune":
+      return writer.prune(request.cutoffSeconds);
+    case "halt":
+      return writer.halt(request.problem);
+    case "close":
+      store.close();
+      return undefined;
+  }
+}
+
+// Requests run strictly one after another (a draft or prune yields between chunks; nothing
+// else may interleave with it).
+let queue: Promise<void> = Promise.resolve();
+port.on("message", (request: WriterRequest) => {
+  queue = queue.then(async () => {
+    try {
+      const result = await handle(request);
+      post({ type: "reply", id: request.id, ok: true, result });
+    } catch (error) {
+      post({ type: "reply", id: request.id, ok: false, error: toWireError(error) });
+    }
+    if (request.op === "close") port.close();
+  });
+});
+post({ type: "ready" });

@@ -1,0 +1,141 @@
+// The background work of key-service, run on an interval with the injected clock: automatic
+// rotation of what is due, destruction of keys whose deletion window has ended, removal of
+// imported key material that has expired, and of expired import tokens. All state lives in the store, so a restarted
+// service picks up exactly where the last one stopped; each step is a conditional write, so
+// two runs (or two replicas) never rotate a key twice for one period.
+import { KeyState, KeyVersionSource } from "@keyhold/proto";
+import type { Logger } from "@keyhold/server-kit";
+import type { Clock } from "../context.ts";
+import type { KeyStore } from "../store/key-store.ts";
+import type { KeyMaterials } from "./key-materials.ts";
+import type { RootKeyProvider } from "./root-key.ts";
+import { nextRotation, rotate } from "./rotation.ts";
+
+export interface KeyJobDeps {
+  readonly store: KeyStore;
+  readonly materials: KeyMaterials;
+  readonly rootKey: RootKeyProvider;
+  readonly newId: () => string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export interface KeyJobReport {
+  readonly rotated: number;
+  readonly deleted: number;
+  readonly expired: number;
+}
+
+const BATCH = 100;
+
+export class KeyJobs {
+  readonly #deps: KeyJobDeps;
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<KeyJobReport> | undefined;
+  #stopped = false;
+
+  constructor(deps: KeyJobDeps, intervalMs: number) {
+    this.#deps = deps;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** Runs the jobs now and then every interval (the timer does not keep the process alive). */
+  start(): void {
+    if (this.#timer !== undefined || this.#stopped) return;
+    const tick = () => {
+      this.runOnce()
+        .catch((error: unknown) => this.#deps.logger.error("key jobs failed", { error: String(error) }))
+        .finally(() => {
+          if (!this.#stopped) {
+            this.#timer = setTimeout(tick, this.#intervalMs);
+            this.#timer.unref();
+          }
+        });
+    };
+    this.#timer = setTimeout(tick, 0);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer and waits for a run in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running?.catch(() => undefined);
+  }
+
+  /** One pass of every job at the clock's current time; runs never overlap. */
+  runOnce(): Promise<KeyJobReport> {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #run(): Promise<KeyJobReport> {
+    const now = this.#deps.clock.now();
+    const deleted = this.#deleteDue(now);
+    const expired = this.#expireMaterial(now);
+    this.#deps.store.deleteExpiredImportTokens(now);
+    const rotated = await this.#rotateDue(now);
+    return { rotated, deleted, expired };
+  }
+
+  async #rotateDue(now: Date): Promise<number> {
+    const { store, logger } = this.#deps;
+    let rotated = 0;
+    for (;;) {
+      const due = store.keysDueForRotation(now, BATCH);
+      let progressed = false;
+      for (const key of due) {
+        if (key.nextRotationAt === undefined || key.rotationPeriodDays === 0) continue;
+        try {
+          const done = await rotate(this.#deps, key, KeyVersionSource.AUTOMATIC_ROTATION, now, {
+            expected: key.nextRotationAt,
+            next: nextRotation(key.nextRotationAt, key.rotationPeriodDays, now),
+          });
+          if (done !== undefined) {
+            rotated++;
+            progressed = true;
+            logger.info("rotated key on schedule", { keyId: key.keyId, keyVersionId: done.version.versionId });
+          }
+        } catch (error) {
+          logger.error("automatic rotation failed", { keyId: key.keyId, error: String(error) });
+        }
+      }
+      if (due.length < BATCH || !progressed) return rotated;
+    }
+  }
+
+  #deleteDue(now: Date): number {
+    const { store, materials, logger } = this.#deps;
+    let deleted = 0;
+    for (;;) {
+      const due = store.keysDueForDeletion(now, BATCH);
+      for (const key of due) {
+        const versionIds = store.purgeKey(key.accountId, key.keyId);
+        for (const versionId of versionIds) materials.forget(versionId);
+        deleted++;
+        logger.info("deleted key and destroyed its key material", { keyId: key.keyId, versions: versionIds.length });
+      }
+      if (due.length < BATCH) return deleted;
+    }
+  }
+
+  #expireMaterial(now: Date): number {
+    const { store, materials, logger } = this.#deps;
+    let expired = 0;
+    for (;;) {
+      const due = store.keysWithExpiredMaterial(now, BATCH);
+      for (const key of due) {
+        store.setVersionMaterial(key.primaryVersionId, Buffer.alloc(0));
+        materials.forget(key.primaryVersionId);
+        if (key.state !== KeyState.PENDING_DELETION) store.updateKey(key.accountId, key.keyId, { state: KeyState.PENDING_IMPORT });
+        expired++;
+        logger.info("imported key material expired and was deleted", { keyId: key.keyId });
+      }
+      if (due.length < BATCH) return expired;
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import type { UpdateRotationPolicyRequestSchema, UpdateRotationPolicyResponseSchema } from "@keyhold/proto";
+import type { UnaryHandler } from "@keyhold/server-kit";
+import type { AppContext } from "../context.ts";
+import { authorizedKey } from "../domain/key-access.ts";
+import { assertNotPendingDeletion } from "../domain/key-lifecycle.ts";
+import { keyNotFound } from "../domain/key-resolver.ts";
+import { assertRotatable, DAY_MS, requestedRotationPeriod } from "../domain/rotation.ts";
+import { rotationPolicyView } from "./views.ts";
+
+/**
+ * Turns automatic rotation on or off. Turning it on, or changing the period, schedules the
+ * next rotation one period from now; repeating the same policy changes nothing.
+ */
+export function updateRotationPolicy(ctx: AppContext): UnaryHandler<typeof UpdateRotationPolicyRequestSchema, typeof UpdateRotationPolicyResponseSchema> {
+  return async (request, call) => {
+    const period = requestedRotationPeriod(request.enabled, request.rotationPeriodInDays, "rotation_period_in_days");
+    const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:UpdateRotationPolicy");
+    assertRotatable(key, "key_id");
+    assertNotPendingDeletion(key, "key_id");
+    if (period === key.rotationPeriodDays) return { rotationPolicy: rotationPolicyView(key, ctx.config.region) };
+    const next = period === 0 ? null : new Date(ctx.clock.now().getTime() + period * DAY_MS);
+    const updated = ctx.store.updateKey(key.accountId, key.keyId, { rotationPeriodDays: period, nextRotationAt: next });
+    if (updated === undefined) throw keyNotFound("key_id");
+    return { rotationPolicy: rotationPolicyView(updated, ctx.config.region) };
+  };
+}
