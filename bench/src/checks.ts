@@ -1,5 +1,6 @@
 // The figures read off the measurements: ratios to the bare echo and the issue's targets.
 import type { Measurement } from "./measure.ts";
+import type { OutboxCapacity } from "./outbox-capacity.ts";
 import type { RawSignRate } from "./raw-crypto.ts";
 import type { SignTargetId, TargetId } from "./targets.ts";
 
@@ -9,6 +10,8 @@ export const ENCRYPT_TO_BARE_ECHO_MIN = 0.5;
 export const DATA_KEY_TO_ENCRYPT_MIN = 0.9;
 /** Encrypt's requests/s with auditing on, as a fraction of the same run's with KEYHOLD_AUDIT=off (issue 4). */
 export const ENCRYPT_AUDITED_TO_UNAUDITED_MIN = 0.85;
+/** The audit outbox's events/s, as a multiple of Encrypt's req/s with auditing on (issue 4). */
+export const OUTBOX_TO_ENCRYPT_MIN = 2;
 /** GetSecretValue's requests/s at the throughput concurrency, as a fraction of Encrypt's (issue 7). */
 export const SECRET_VALUE_TO_ENCRYPT_MIN = 1;
 /** p99 latency with one call in flight. */
@@ -46,6 +49,8 @@ export interface Summary {
     readonly ratio: number;
     readonly singleCorePerSecond: number;
   }[];
+  /** The outbox's measured capacity, when measured. */
+  readonly outboxCapacity: OutboxCapacity | undefined;
   readonly checks: readonly Check[];
 }
 
@@ -53,6 +58,7 @@ export function summarize(
   measurements: readonly Measurement[],
   concurrencies: readonly [throughput: number, latency: number],
   rawSignRates: readonly RawSignRate[] = [],
+  outboxCapacity?: OutboxCapacity,
 ): Summary {
   const find = (target: TargetId, concurrency: number) => measurements.find((m) => m.target === target && m.concurrency === concurrency);
   const ratio = (a: Measurement | undefined, b: Measurement | undefined) => (a === undefined || b === undefined || b.ghz.rps === 0 ? undefined : a.ghz.rps / b.ghz.rps);
@@ -86,6 +92,11 @@ export function summarize(
       ENCRYPT_AUDITED_TO_UNAUDITED_MIN,
     ),
     atLeast(
+      `audit outbox ≥ ${OUTBOX_TO_ENCRYPT_MIN}× Encrypt (audit on) req/s at ${throughput} in flight`,
+      outboxToEncrypt(outboxCapacity, find("encrypt", throughput)),
+      OUTBOX_TO_ENCRYPT_MIN,
+    ),
+    atLeast(
       `GetSecretValue ≥ ${SECRET_VALUE_TO_ENCRYPT_MIN}× Encrypt req/s at ${throughput} in flight`,
       ratio(find("get-secret-value", throughput), find("encrypt", throughput)),
       SECRET_VALUE_TO_ENCRYPT_MIN,
@@ -95,7 +106,12 @@ export function summarize(
       return atMost(`${m?.label ?? target} p99 ≤ ${P99_AT_ONE_IN_FLIGHT_MAX_MS} ms at ${latency} in flight`, m?.ghz.p99Ms, P99_AT_ONE_IN_FLIGHT_MAX_MS);
     }),
   ];
-  return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, signToSingleCore, checks };
+  return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, signToSingleCore, outboxCapacity, checks };
+}
+
+function outboxToEncrypt(capacity: OutboxCapacity | undefined, encrypt: Measurement | undefined): number | undefined {
+  if (capacity === undefined || encrypt === undefined || encrypt.ghz.rps === 0) return undefined;
+  return capacity.eventsPerSecond / encrypt.ghz.rps;
 }
 
 function atLeast(name: string, value: number | undefined, limit: number): Check {

@@ -17,6 +17,7 @@ import { prepareCryptoMaterial, prepareSigningMaterial, startKeyhold } from "./k
 import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
 import { startEchoServer, type EchoServerKind } from "./servers.ts";
+import { measureOutboxCapacity } from "./outbox-capacity.ts";
 import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
 import {
   bareEchoTarget, cryptoTargetLabels, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
@@ -61,6 +62,9 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     return measureSingleCoreSignRate(target, signMessage, rawSignSeconds);
   });
 
+  progress("audit outbox capacity (group commit, 200 appends in flight)");
+  const outboxCapacity = await measureOutboxCapacity(workDir, config.smoke ? 0.5 : 3);
+
   const plaintext = randomBytes(PLAINTEXT_BYTES);
   for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
     const cryptoLabels = cryptoTargetLabels(audit);
@@ -87,7 +91,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     }
   }
 
-  const summary = summarize(measurements, config.concurrencies, rawSignRates);
+  const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity);
   const result: BenchResult = {
     startedAt,
     finishedAt: new Date().toISOString(),

@@ -58,6 +58,12 @@ export function formatReport(result: BenchResult): string {
       (r) => `${r.label} req/s / single-core node:crypto signatures/s (${Math.round(r.singleCorePerSecond).toLocaleString("en-US")}/s): ${r.ratio.toFixed(2)}× at ${r.concurrency} in flight`,
     ),
   ];
+  const capacity = summary.outboxCapacity;
+  if (capacity !== undefined) {
+    ratioLines.push(
+      `audit outbox: ${Math.round(capacity.eventsPerSecond).toLocaleString("en-US")} events/s durably appended with ${capacity.inFlight} in flight (${capacity.eventsPerCommit.toFixed(0)} events per fsync)`,
+    );
+  }
   if (ratioLines.length > 0) lines.push("", ...ratioLines);
   for (const skip of result.skipped) lines.push("", `SKIPPED ${skip.targets.join(", ")}: ${skip.reason}`);
   lines.push("", "Targets:");
