@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib/toolchain.sh"
 ensure_toolchain
 ensure_go_tools
 ensure_python_grpc
+# A real PostgreSQL server for the database secret rotation tests (they start their own cluster).
+ensure_apt postgresql || log "WARNING: could not install postgresql; the PostgreSQL secret rotation tests will skip"
 cd "$KEYHOLD_ROOT"
 
 step() { log "── $*"; }

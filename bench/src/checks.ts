@@ -12,6 +12,8 @@ export const DATA_KEY_TO_ENCRYPT_MIN = 0.9;
 export const ENCRYPT_AUDITED_TO_UNAUDITED_MIN = 0.85;
 /** The audit outbox's events/s, as a multiple of Encrypt's req/s with auditing on (issue 4). */
 export const OUTBOX_TO_ENCRYPT_MIN = 2;
+/** GetSecretValue's requests/s at the throughput concurrency, as a fraction of Encrypt's (issue 7). */
+export const SECRET_VALUE_TO_ENCRYPT_MIN = 1;
 /** p99 latency with one call in flight. */
 export const P99_AT_ONE_IN_FLIGHT_MAX_MS = 2;
 /** Targets whose p99 at one call in flight is checked (everything but the reference). */
@@ -93,6 +95,11 @@ export function summarize(
       `audit outbox ≥ ${OUTBOX_TO_ENCRYPT_MIN}× Encrypt (audit on) req/s at ${throughput} in flight`,
       outboxToEncrypt(outboxCapacity, find("encrypt", throughput)),
       OUTBOX_TO_ENCRYPT_MIN,
+    ),
+    atLeast(
+      `GetSecretValue ≥ ${SECRET_VALUE_TO_ENCRYPT_MIN}× Encrypt req/s at ${throughput} in flight`,
+      ratio(find("get-secret-value", throughput), find("encrypt", throughput)),
+      SECRET_VALUE_TO_ENCRYPT_MIN,
     ),
     ...LATENCY_CHECKED.map((target) => {
       const m = find(target, latency);

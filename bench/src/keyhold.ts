@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { CryptoService, KeyService, KeySpec, KeyUsage } from "@keyhold/proto";
+import { CryptoService, KeyService, KeySpec, KeyUsage, SecretsService } from "@keyhold/proto";
 import type { ChildSet } from "./children.ts";
 import type { BenchConfig } from "./config.ts";
 import type { BenchServer } from "./servers.ts";
@@ -22,11 +22,12 @@ const HEALTH_POLL_MS = 200;
 
 export type KeyholdStart = { readonly ok: true; readonly server: BenchServer } | { readonly ok: false; readonly reason: string };
 
-/** What the crypto targets send: a symmetric key, a plaintext and a ciphertext made under it. */
+/** What the crypto targets send: a symmetric key, a plaintext and a ciphertext made under it, and a secret holding the plaintext. */
 export interface CryptoMaterial {
   readonly keyId: string;
   readonly plaintext: Uint8Array;
   readonly ciphertextBlob: Uint8Array;
+  readonly secretName: string;
 }
 
 /** An API key shaped as Keyhold generates them: `khk_<16 hex>_<43 base64url>`. */
@@ -116,7 +117,9 @@ export async function prepareCryptoMaterial(server: BenchServer, plaintext: Uint
   if (keyId === "") throw new Error("CreateKey answered no key_metadata.key_id");
   const encrypted = await crypto.encrypt({ keyId, plaintext }, { timeoutMs: 10_000 });
   if (encrypted.ciphertextBlob.length === 0) throw new Error("Encrypt answered an empty ciphertext_blob");
-  return { keyId, plaintext, ciphertextBlob: encrypted.ciphertextBlob };
+  const secretName = `bench/secret-${randomBytes(4).toString("hex")}`;
+  await createClient(SecretsService, transport).createSecret({ name: secretName, secretBinary: plaintext }, { timeoutMs: 10_000 });
+  return { keyId, plaintext, ciphertextBlob: encrypted.ciphertextBlob, secretName };
 }
 
 async function healthy(url: string): Promise<boolean> {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { ProtoSource } from "./ghz.ts";
 import type { CryptoMaterial, SigningMaterial } from "./keyhold.ts";
 
-export type CryptoTargetKind = "encrypt" | "decrypt" | "generate-data-key";
+export type CryptoTargetKind = "encrypt" | "decrypt" | "generate-data-key" | "get-secret-value";
 /** The crypto targets against the Keyhold process started with KEYHOLD_AUDIT=off. */
 export type UnauditedTargetId = `${CryptoTargetKind}-audit-off`;
 /** Sign with an asymmetric key (issue 5), against the audited process only. */
@@ -51,6 +51,7 @@ export const CRYPTO_TARGET_LABELS: Readonly<Record<CryptoTargetKind, string>> = 
   encrypt: "key-service Encrypt 1 KiB",
   decrypt: "key-service Decrypt 1 KiB",
   "generate-data-key": "key-service GenerateDataKey",
+  "get-secret-value": "secrets-service GetSecretValue 1 KiB",
 };
 
 /** The labels of the crypto targets against the process with the given audit mode. */
@@ -88,6 +89,14 @@ export function cryptoTargets(material: CryptoMaterial, audit: AuditMode): Targe
       label: labelFor(CRYPTO_TARGET_LABELS["generate-data-key"], audit),
       call: "keyhold.key.v1.CryptoService/GenerateDataKey",
       data: { key_id: material.keyId },
+      proto: undefined,
+    },
+    {
+      // From the service, no client cache (issue 7: at least as fast as Encrypt).
+      id: idFor("get-secret-value", audit),
+      label: labelFor(CRYPTO_TARGET_LABELS["get-secret-value"], audit),
+      call: "keyhold.secrets.v1.SecretsService/GetSecretValue",
+      data: { secret_id: material.secretName },
       proto: undefined,
     },
   ];

@@ -25,6 +25,7 @@ import {
   KeySpec,
   MacAlgorithm,
   Origin,
+  SecretsService,
   SigningAlgorithm,
   StsService,
   WrappingAlgorithm,
@@ -39,6 +40,7 @@ const PUBLIC_SERVICES: readonly { service: DescService; prefix: string }[] = [
   { service: IamService, prefix: "iam" },
   { service: StsService, prefix: "sts" },
   { service: AuditService, prefix: "audit" },
+  { service: SecretsService, prefix: "secrets" },
 ];
 
 const marker = (what: string) => `MARKER${what}${randomBytes(8).toString("hex")}`;
@@ -47,6 +49,7 @@ const MARKERS = {
   contextValue: marker("context"),
   bearer: marker("bearer"),
   keyPolicy: marker("policy"),
+  secretValue: marker("secret"),
 };
 
 interface Outcome {
@@ -211,6 +214,22 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "AuditService/GetCheckpoint": () => ({}),
       "AuditService/VerifyLog": () => ({}),
       "AuditService/ExportEvents": () => ({}),
+      "SecretsService/CreateSecret": () => ({ name: "audited/secret", secretString: MARKERS.secretValue }),
+      "SecretsService/PutSecretValue": () => ({ secretId: "audited/secret", secretString: MARKERS.secretValue }),
+      "SecretsService/GetSecretValue": () => ({ secretId: "audited/secret" }),
+      "SecretsService/BatchGetSecretValue": () => ({ secretIds: ["audited/secret"] }),
+      "SecretsService/DescribeSecret": () => ({ secretId: "audited/secret" }),
+      "SecretsService/ListSecrets": () => ({}),
+      "SecretsService/ListSecretVersionIds": () => ({ secretId: "audited/secret" }),
+      "SecretsService/UpdateSecretVersionStage": () => ({ secretId: "audited/secret", versionStage: "blue", moveToVersionId: "0".repeat(32) }),
+      "SecretsService/UpdateSecret": () => ({ secretId: "audited/secret", description: "audited" }),
+      "SecretsService/RotateSecret": () => ({ secretId: "audited/secret" }),
+      "SecretsService/UpdateSecretRotationPolicy": () => ({ secretId: "audited/secret", rotationEnabled: false }),
+      "SecretsService/DeleteSecret": () => ({ secretId: "audited/missing" }),
+      "SecretsService/RestoreSecret": () => ({ secretId: "audited/secret" }),
+      "SecretsService/GetRandomPassword": () => ({}),
+      "SecretsService/TagResource": () => ({ secretId: "audited/secret", tags: [{ key: "team", value: "audit" }] }),
+      "SecretsService/UntagResource": () => ({ secretId: "audited/secret", tagKeys: ["team"] }),
     };
 
     interface Made {
@@ -292,6 +311,10 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
     const decryptEvent = byAction.get("kms:Decrypt")!.find((e) => e.traceId === made.find((m) => m.name === "CryptoService/Decrypt")!.traceId)!;
     assert.equal(decryptEvent.resource, encryptEvent.resource);
     assert.equal(decryptEvent.keyVersionId, sealed.keyVersionId);
+    // Secret reads name the secret and the version read, never the value.
+    const secretEvent = byAction.get("secrets:GetSecretValue")!.find((e) => e.traceId === made.find((m) => m.name === "SecretsService/GetSecretValue")!.traceId)!;
+    assert.match(secretEvent.resource, /:secret\/audited\/secret$/);
+    assert.notEqual(secretEvent.keyVersionId, "");
     const deniedEvent = byAction.get("kms:ListKeys")!.find((e) => e.traceId === made.find((m) => m.name === "denied ListKeys")!.traceId)!;
     assert.notEqual(deniedEvent.resource, "", "a denied call names what it was denied on");
   });

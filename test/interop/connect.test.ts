@@ -360,6 +360,7 @@ const SERVED_SERVICES = [
   "keyhold.policy.v1.AuthorizationService",
   "keyhold.audit.v1.AuditService",
   "keyhold.audit.v1.AuditIngestService",
+  "keyhold.secrets.v1.SecretsService",
 ] as const;
 
 describe("health (no credential needed)", () => {

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { readAuditServiceConfig, type AuditServiceConfig } from "@keyhold/audit-service";
 import { readKeyServiceConfig, type KeyServiceConfig } from "@keyhold/key-service";
 import { readPolicyServiceConfig, type PolicyServiceConfig } from "@keyhold/policy-service";
+import { readSecretsServiceConfig, type SecretsServiceConfig } from "@keyhold/secrets-service";
 import { readOrCreateSecretFile, readServerConfig, type ServerConfig } from "@keyhold/server-kit";
 
 export interface DevConfig {
@@ -12,6 +13,7 @@ export interface DevConfig {
   readonly keyService: KeyServiceConfig;
   readonly policyService: PolicyServiceConfig;
   readonly auditService: AuditServiceConfig;
+  readonly secretsService: SecretsServiceConfig;
   /** The key of the HMAC over encryption context values in audit events (32 random bytes, 0600, created on first start). */
   readonly auditHmacKeyFile: string;
   /** Where each service's audit outbox lives: `<dataDir>/<service>-audit-outbox.sqlite`. */
@@ -37,6 +39,7 @@ export function readDevConfig(env: Readonly<Record<string, string | undefined>>,
     keyService: readKeyServiceConfig(env, dataDir),
     policyService: readPolicyServiceConfig(env, dataDir),
     auditService: readAuditServiceConfig(env, dataDir),
+    secretsService: readSecretsServiceConfig(env, dataDir),
     auditHmacKeyFile: env["KEYHOLD_AUDIT_HMAC_KEY_FILE"] ?? join(dataDir, "audit-hmac.key"),
     auditOutboxDir: dataDir,
     adminKeyFile: join(dataDir, "admin-api-key"),

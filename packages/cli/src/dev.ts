@@ -4,7 +4,12 @@
 // key-service and audit-service ask policy-service through its internal AuthorizationService,
 // behind a local cache that policy-service's change stream flushes.
 //
-// Audit: every public binding (KeyService, CryptoService, IamService, StsService, AuditService)
+// secrets-service reaches key-service (data keys, its default keys) and policy-service's IamService
+// (API key secrets) through in-process transports over those services' audited bindings, as the
+// trusted peer "secrets-service" forwarding the principal it acts for; its scheduler (due
+// rotations, purges, retiring rotated-out API keys) runs in this process.
+//
+// Audit: every public binding (KeyService, CryptoService, IamService, StsService, AuditService, SecretsService)
 // runs the audit interceptor first, which appends one event per call to its service's durable
 // outbox before the call is answered (fail closed); one shipper per outbox streams it to
 // audit-service's AuditIngestService as that service. The internal services (AuthorizationService,
@@ -18,7 +23,8 @@ import { createAuditServiceApp, type AuditServiceApp, type AuditServiceOverrides
 import { CachedPolicyAuthority, RemotePolicyAuthority } from "@keyhold/authz";
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "@keyhold/key-service";
 import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverrides } from "@keyhold/policy-service";
-import { AuditService, CryptoService, IamService, KeyService, StsService } from "@keyhold/proto";
+import { createSecretsServiceApp, type SecretsServiceApp, type SecretsServiceOverrides } from "@keyhold/secrets-service";
+import { AuditService, CryptoService, IamService, KeyService, SecretsService, StsService } from "@keyhold/proto";
 import {
   createInMemoryTransport, KeyholdServer,
   type BoundAddresses, type CallInterceptor, type Logger, type ServiceBinding,
@@ -26,7 +32,7 @@ import {
 import { loadAuditHmacKey, type DevConfig } from "./config.ts";
 
 /** The services whose calls are audited, each with its own outbox and shipper. */
-export type AuditedService = "key-service" | "policy-service" | "audit-service";
+export type AuditedService = "key-service" | "policy-service" | "audit-service" | "secrets-service";
 
 export interface DevInstance {
   readonly addresses: BoundAddresses;
@@ -34,6 +40,7 @@ export interface DevInstance {
   readonly keyService: KeyServiceApp;
   readonly policyService: PolicyServiceApp;
   readonly auditService: AuditServiceApp;
+  readonly secretsService: SecretsServiceApp;
   /** Whether public calls are audited (false only with KEYHOLD_AUDIT=off, for benchmarking). */
   readonly audited: boolean;
   /** Each audited service's outbox (`<dataDir>/<service>-audit-outbox.sqlite`); empty when not audited. */
@@ -51,6 +58,7 @@ export interface DevOverrides {
   readonly keyService?: KeyServiceOverrides;
   readonly policyService?: PolicyServiceOverrides;
   readonly auditService?: AuditServiceOverrides;
+  readonly secretsService?: SecretsServiceOverrides;
 }
 
 /** Decision and credential cache settings for services that ask policy-service. */
@@ -66,6 +74,7 @@ const AUDITED_BINDINGS: Readonly<Record<string, { readonly service: AuditedServi
   [IamService.typeName]: { service: "policy-service", actionPrefix: "iam" },
   [StsService.typeName]: { service: "policy-service", actionPrefix: "sts" },
   [AuditService.typeName]: { service: "audit-service", actionPrefix: "audit" },
+  [SecretsService.typeName]: { service: "secrets-service", actionPrefix: "secrets" },
 };
 
 const SYSTEM_CLOCK = { now: () => new Date() };
@@ -140,7 +149,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
           for (const typeName of publicServicesOf(service)) serving.server?.health.setServing(typeName, healthy);
         },
       });
-    const services: readonly AuditedService[] = ["key-service", "policy-service", "audit-service"];
+    const services: readonly AuditedService[] = ["key-service", "policy-service", "audit-service", "secrets-service"];
     const outboxes: Partial<Record<AuditedService, Outbox>> = {};
     const shippers: Partial<Record<AuditedService, AuditShipper>> = {};
     for (const service of config.audit ? services : []) {
@@ -168,11 +177,33 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       }
       return { ...binding, interceptors: [...audit, ...appInterceptors, ...binding.interceptors] };
     };
+
+    const forSecrets = await cachedAuthorityFor("secrets-service");
+    phases.apps.push(() => forSecrets.remote.close());
+    phases.apps.push(() => forSecrets.cached.close());
+    const secretsService = await createSecretsServiceApp(
+      config.secretsService,
+      logger,
+      {
+        authority: forSecrets.cached,
+        keyTransport: createInMemoryTransport(keyService.bindings.map((binding) => withAudit(binding, [])), [], logger, { callingService: "secrets-service" }),
+        iamTransport: createInMemoryTransport(
+          policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors)),
+          [],
+          logger,
+          { callingService: "secrets-service" },
+        ),
+        trustedProxies,
+      },
+      overrides.secretsService,
+    );
+    phases.apps.push(() => secretsService.close());
     const started = new KeyholdServer({
       bindings: [
         ...keyService.bindings.map((binding) => withAudit(binding, [])),
         ...policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors)),
         ...auditService.bindings.map((binding) => withAudit(binding, auditService.interceptors)),
+        ...secretsService.bindings.map((binding) => withAudit(binding, [])),
       ],
       interceptors: [],
       logger,
@@ -186,6 +217,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     serving.server = started;
     const addresses = await started.start();
     phases.server.push(() => started.stop());
+    secretsService.scheduler.start();
     for (const binding of started.bindings) {
       const audited = AUDITED_BINDINGS[binding.service.typeName];
       started.health.setServing(binding.service.typeName, audited === undefined || !config.audit || outboxes[audited.service]?.healthy === true);
@@ -196,6 +228,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       keyService,
       policyService,
       auditService,
+      secretsService,
       audited: config.audit,
       outboxes,
       shippers,

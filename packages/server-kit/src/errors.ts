@@ -30,6 +30,12 @@ export const REASON_CODES = {
   KEY_INVALID_STATE: Code.FailedPrecondition,
   /** The operation does not apply to this kind of key (e.g. rotating imported key material). */
   UNSUPPORTED_OPERATION: Code.FailedPrecondition,
+  /** The secret is scheduled for deletion (RestoreSecret cancels that). */
+  SECRET_PENDING_DELETION: Code.FailedPrecondition,
+  /** A rotation of the secret is running. */
+  ROTATION_IN_PROGRESS: Code.FailedPrecondition,
+  /** A step of the secret's rotation failed, or the secret cannot be rotated. */
+  ROTATION_FAILED: Code.FailedPrecondition,
   INVALID_ARGUMENT: Code.InvalidArgument,
   INVALID_CIPHERTEXT: Code.InvalidArgument,
   ENCRYPTION_CONTEXT_MISMATCH: Code.InvalidArgument,

@@ -1,0 +1,127 @@
+// Builds secrets-service from its dependencies. The all-in-one process and the standalone main
+// both use createSecretsServiceApp; tests pass overrides (store, clock, ids, handler transports).
+import { randomUUID } from "node:crypto";
+import { createClient, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess, type PolicyAuthority } from "@keyhold/authz";
+import { CryptoService, IamService, KeyService, SecretType } from "@keyhold/proto";
+import type { Logger, ServiceBinding } from "@keyhold/server-kit";
+import type { SecretsServiceConfig } from "./config.ts";
+import { systemClock, type AppContext, type Clock } from "./context.ts";
+import { DataKeyCache } from "./domain/data-key-cache.ts";
+import { DefaultKeys } from "./domain/default-keys.ts";
+import { Envelope } from "./domain/envelope.ts";
+import { KeyPeer } from "./domain/key-peer.ts";
+import { ApiKeyRotation } from "./domain/rotation/api-key-rotation.ts";
+import { ManagedRotationSteps } from "./domain/rotation/managed-steps.ts";
+import { pgConnector } from "./domain/rotation/pg-connector.ts";
+import { PostgresRotation, type PostgresConnector } from "./domain/rotation/postgres-rotation.ts";
+import { RemoteRotationSteps, type HandlerTransports } from "./domain/rotation/remote-handler.ts";
+import { Rotator, type RotationSteps } from "./domain/rotation/rotator.ts";
+import { Scheduler } from "./domain/rotation/scheduler.ts";
+import { secretsServiceBindings } from "./routes.ts";
+import type { SecretStore } from "./store/secret-store.ts";
+import { openSqliteDatabase, SqliteSecretStore } from "./store/sqlite-secret-store.ts";
+
+export interface SecretsServiceOverrides {
+  readonly store?: SecretStore;
+  readonly clock?: Clock;
+  readonly newId?: () => string;
+  /** How rotation handlers are reached (default: gRPC over HTTP/2 to the handler's URL). */
+  readonly handlerTransports?: HandlerTransports;
+  /** How database sessions are opened for PostgreSQL secrets (default: node-postgres). */
+  readonly postgres?: PostgresConnector;
+}
+
+/** What secrets-service needs from other services. */
+export interface SecretsServiceDependencies {
+  /** Who is calling and may they: policy-service, behind a local cache. */
+  readonly authority: PolicyAuthority;
+  /** The way to key-service (CryptoService, KeyService), as the trusted peer "secrets-service". */
+  readonly keyTransport: Transport;
+  /** The way to policy-service's IamService (API key secrets), as the trusted peer "secrets-service". */
+  readonly iamTransport: Transport;
+  /** IPs / CIDR ranges of mesh sidecars whose x-forwarded-client-cert is honoured. Default none. */
+  readonly trustedProxies?: readonly string[];
+}
+
+export interface SecretsServiceApp {
+  readonly context: AppContext;
+  readonly bindings: readonly ServiceBinding[];
+  readonly scheduler: Scheduler;
+  close(): Promise<void>;
+}
+
+function defaultHandlerTransports(): HandlerTransports {
+  const transports = new Map<string, Transport>();
+  return (baseUrl) => {
+    let transport = transports.get(baseUrl);
+    if (transport === undefined) {
+      transport = createGrpcTransport({ baseUrl });
+      transports.set(baseUrl, transport);
+    }
+    return transport;
+  };
+}
+
+export async function createSecretsServiceApp(
+  config: SecretsServiceConfig,
+  logger: Logger,
+  dependencies: SecretsServiceDependencies,
+  overrides: SecretsServiceOverrides = {},
+): Promise<SecretsServiceApp> {
+  const log = logger.child({ service: "secrets-service" });
+  const store = overrides.store ?? new SqliteSecretStore(openSqliteDatabase(config.databasePath));
+  const clock = overrides.clock ?? systemClock;
+  const newId = overrides.newId ?? randomUUID;
+  const keys = new KeyPeer(createClient(CryptoService, dependencies.keyTransport), createClient(KeyService, dependencies.keyTransport));
+  const iam = createClient(IamService, dependencies.iamTransport);
+  const envelope = new Envelope(keys);
+  const dataKeys = new DataKeyCache(config.dataKeyCacheSize, config.dataKeyCacheMs, clock);
+  const defaultKeys = new DefaultKeys(store, keys);
+  const versionDeps = { config, store, envelope, defaultKeys, clock };
+  const remote = new RemoteRotationSteps(overrides.handlerTransports ?? defaultHandlerTransports());
+  const apiKeys = new ManagedRotationSteps(versionDeps, new ApiKeyRotation({ iam, store, clock }));
+  const connect = overrides.postgres ?? pgConnector(Math.min(config.rotationStepTimeoutMs, 30_000));
+  const postgres = new ManagedRotationSteps(versionDeps, new PostgresRotation({ ...versionDeps, connect }));
+  const stepsFor = (secret: { secretType: SecretType }): RotationSteps => {
+    switch (secret.secretType) {
+      case SecretType.KEYHOLD_API_KEY:
+        return apiKeys;
+      case SecretType.POSTGRESQL:
+        return postgres;
+      default:
+        return remote;
+    }
+  };
+  const rotator = new Rotator({ config, store, clock, newId, logger: log }, stepsFor);
+  const context: AppContext = {
+    config,
+    store,
+    access: new CallAccess(dependencies.authority),
+    authority: dependencies.authority,
+    dataKeys,
+    keys,
+    envelope,
+    defaultKeys,
+    iam,
+    rotator,
+    clock,
+    newId,
+    logger: log,
+  };
+  const scheduler = new Scheduler({ store, rotator, iam, clock, logger: log, intervalMs: config.schedulerIntervalMs });
+  return {
+    context,
+    scheduler,
+    bindings: secretsServiceBindings(context, [
+      authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
+      authorizationRequiredInterceptor(),
+    ]),
+    async close() {
+      await scheduler.stop();
+      dataKeys.clear();
+      store.close();
+    },
+  };
+}

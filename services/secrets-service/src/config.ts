@@ -1,0 +1,69 @@
+// The only reader of the environment for secrets-service: typed, validated, defaults in one place.
+import { join } from "node:path";
+
+export interface SecretsServiceConfig {
+  /** Region segment of every krn. */
+  readonly region: string;
+  /** SQLite database file. */
+  readonly databasePath: string;
+  /** Versions kept per secret: beyond it, the oldest versions without a label are removed (AWS: 100). */
+  readonly maxVersionsPerSecret: number;
+  /** Stage labels attached across all versions of a secret (AWS: 20). */
+  readonly maxLabelsPerSecret: number;
+  /** How often the scheduler looks for due rotations and purges. */
+  readonly schedulerIntervalMs: number;
+  /** How long a started rotation holds its secret (a crash releases it after this). */
+  readonly rotationLeaseMs: number;
+  /** How long one rotation step may take (a RotationHandler call, a database statement). */
+  readonly rotationStepTimeoutMs: number;
+  /**
+   * How long a version's plaintext data key stays in memory after a read (0: never cached). The
+   * caller's kms:Decrypt permission is checked on every read; disabling the key takes effect
+   * for cached data keys within this time.
+   */
+  readonly dataKeyCacheMs: number;
+  /** At most this many cached data keys. */
+  readonly dataKeyCacheSize: number;
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+function nonNegativeInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+function positiveInteger(env: Environment, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+export function readSecretsServiceConfig(env: Environment, dataDir: string): SecretsServiceConfig {
+  const region = env["KEYHOLD_REGION"] ?? "local";
+  if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigError(`KEYHOLD_REGION must be lower-case letters, digits and '-'`);
+  const maxVersionsPerSecret = positiveInteger(env, "KEYHOLD_SECRETS_MAX_VERSIONS", 100);
+  if (maxVersionsPerSecret < 3) throw new ConfigError("KEYHOLD_SECRETS_MAX_VERSIONS must be at least 3 (CURRENT, PREVIOUS and PENDING)");
+  const maxLabelsPerSecret = positiveInteger(env, "KEYHOLD_SECRETS_MAX_LABELS", 20);
+  if (maxLabelsPerSecret < 3) throw new ConfigError("KEYHOLD_SECRETS_MAX_LABELS must be at least 3 (CURRENT, PREVIOUS and PENDING)");
+  return {
+    region,
+    databasePath: env["KEYHOLD_SECRETS_DB"] ?? join(dataDir, "secrets-service.sqlite"),
+    maxVersionsPerSecret,
+    maxLabelsPerSecret,
+    schedulerIntervalMs: positiveInteger(env, "KEYHOLD_SECRETS_SCHEDULER_INTERVAL_MS", 60_000),
+    rotationLeaseMs: positiveInteger(env, "KEYHOLD_SECRETS_ROTATION_LEASE_MS", 15 * 60_000),
+    rotationStepTimeoutMs: positiveInteger(env, "KEYHOLD_SECRETS_ROTATION_STEP_TIMEOUT_MS", 60_000),
+    dataKeyCacheMs: nonNegativeInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_MS", 60_000),
+    dataKeyCacheSize: positiveInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_SIZE", 10_000),
+  };
+}

@@ -1,0 +1,153 @@
+// Runs a rotation: the four steps (create / set / test / finish, as AWS rotation functions) of
+// the secret's rotation, at most one per secret at a time (an in-process guard plus a lease in
+// the store, so replicas and a restart after a crash agree). A failing step leaves CURRENT where
+// it was and the new version under PENDING; the next rotation resumes with the same version id,
+// so every step runs again idempotently.
+import { RotationStep, SecretType } from "@keyhold/proto";
+import { KeyholdError, type Logger } from "@keyhold/server-kit";
+import type { SecretsServiceConfig } from "../../config.ts";
+import type { Clock } from "../../context.ts";
+import type { SecretRecord } from "../../store/records.ts";
+import type { SecretStore } from "../../store/secret-store.ts";
+import { CURRENT, PENDING, versionWith } from "../labels.ts";
+import { secretKrn } from "../names.ts";
+
+/** One secret's rotation, step by step. */
+export interface RotationSteps {
+  run(step: RotationStep, secret: SecretRecord, secretKrn: string, versionId: string, signal: AbortSignal): Promise<void>;
+}
+
+/** The rotation of a secret (a RotationHandler for generic secrets, built in for managed types). */
+export type StepsFor = (secret: SecretRecord) => RotationSteps;
+
+export interface RotatorDeps {
+  readonly config: SecretsServiceConfig;
+  readonly store: SecretStore;
+  readonly clock: Clock;
+  readonly newId: () => string;
+  readonly logger: Logger;
+}
+
+/** After a failed automatic rotation, the next attempt waits this long (at most the interval). */
+export const ROTATION_RETRY_MS = 3_600_000;
+
+export const STEP_NAMES: Readonly<Record<number, string>> = {
+  [RotationStep.CREATE]: "create",
+  [RotationStep.SET]: "set",
+  [RotationStep.TEST]: "test",
+  [RotationStep.FINISH]: "finish",
+};
+
+function describeFailure(error: unknown): string {
+  if (error instanceof KeyholdError) return `${error.reason}: ${error.message}`;
+  if (error instanceof Error) return error.message.slice(0, 512);
+  return "unknown error";
+}
+
+export class Rotator {
+  private readonly deps: RotatorDeps;
+  private readonly stepsFor: StepsFor;
+  private readonly running = new Set<string>();
+
+  constructor(deps: RotatorDeps, stepsFor: StepsFor) {
+    this.deps = deps;
+    this.stepsFor = stepsFor;
+  }
+
+  /** Throws unless the secret can be rotated now (has a value; generic secrets need a handler). */
+  checkRotatable(secret: SecretRecord): void {
+    if (secret.secretType === SecretType.GENERIC && secret.rotationHandlerUrl === "") {
+      throw new KeyholdError("ROTATION_FAILED", "secret_id: the secret has no rotation handler (set one with UpdateSecretRotationPolicy)", { field: "secret_id" });
+    }
+    if (versionWith(this.deps.store.labels(secret.secretId), CURRENT) === undefined) {
+      throw new KeyholdError("ROTATION_FAILED", "secret_id: the secret has no value to rotate", { field: "secret_id" });
+    }
+  }
+
+  /** Whether a rotation of this secret runs in this process now. */
+  isRunning(secretId: string): boolean {
+    return this.running.has(secretId);
+  }
+
+  /**
+   * Rotates now; returns the version id that is CURRENT afterwards. `onVersion` learns the
+   * rotation's version id as soon as it is chosen (for the audit event).
+   */
+  async rotate(secret: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void): Promise<string> {
+    const { store, clock, config } = this.deps;
+    if (this.running.has(secret.secretId)) throw inProgress();
+    try {
+      this.checkRotatable(secret);
+    } catch (error) {
+      // Recorded (and an automatic rotation retried later), without touching a running rotation's lease.
+      if (secret.rotationEnabled) {
+        const retryIn = Math.min(ROTATION_RETRY_MS, Math.max(secret.rotationIntervalSeconds * 1000, 60_000));
+        store.updateSecret(secret.secretId, { lastRotationError: describeFailure(error), nextRotationAt: new Date(clock.now().getTime() + retryIn) });
+      }
+      throw error;
+    }
+    const labels = store.labels(secret.secretId);
+    const pending = versionWith(labels, PENDING);
+    // Resume the failed rotation (its PENDING version) unless the caller names a version.
+    const versionId = requestedVersionId ?? (pending !== undefined && pending === secret.rotationToken ? pending : this.deps.newId());
+    onVersion?.(versionId);
+    const now = clock.now();
+    if (!store.acquireRotation(secret.secretId, versionId, now, new Date(now.getTime() + config.rotationLeaseMs))) throw inProgress();
+    this.running.add(secret.secretId);
+    const krn = secretKrn(config.region, secret.accountId, secret.name);
+    const steps = this.stepsFor(secret);
+    let current = RotationStep.CREATE as RotationStep;
+    try {
+      for (const step of [RotationStep.CREATE, RotationStep.SET, RotationStep.TEST, RotationStep.FINISH]) {
+        current = step;
+        await withTimeout(config.rotationStepTimeoutMs, (signal) => steps.run(step, secret, krn, versionId, signal));
+      }
+      if (versionWith(store.labels(secret.secretId), CURRENT) !== versionId) {
+        throw new Error(`the finish step did not move CURRENT to version ${versionId}`);
+      }
+    } catch (error) {
+      const reason = `${STEP_NAMES[current]} step failed: ${describeFailure(error)}`;
+      const after = clock.now();
+      const retryIn = Math.min(ROTATION_RETRY_MS, Math.max(secret.rotationIntervalSeconds * 1000, 60_000));
+      store.finishRotation(secret.secretId, {
+        lastRotationError: reason,
+        rotationToken: versionId,
+        ...(secret.rotationEnabled ? { nextRotationAt: new Date(after.getTime() + retryIn) } : {}),
+      });
+      this.deps.logger.warn("secret rotation failed", { secretId: secret.secretId, step: STEP_NAMES[current] ?? "", reason: error instanceof KeyholdError ? error.reason : "handler" });
+      throw new KeyholdError("ROTATION_FAILED", `secret_id: rotation ${reason}`, { field: "secret_id", cause: error });
+    } finally {
+      this.running.delete(secret.secretId);
+    }
+    const done = clock.now();
+    const fresh = store.getSecretById(secret.secretId) ?? secret;
+    store.finishRotation(secret.secretId, {
+      lastRotatedAt: done,
+      lastRotationError: "",
+      rotationToken: undefined,
+      nextRotationAt: fresh.rotationEnabled ? new Date(done.getTime() + fresh.rotationIntervalSeconds * 1000) : undefined,
+      updatedAt: done,
+    });
+    return versionId;
+  }
+}
+
+function inProgress(): KeyholdError {
+  return new KeyholdError("ROTATION_IN_PROGRESS", "secret_id: a rotation of this secret is running", { field: "secret_id" });
+}
+
+async function withTimeout(ms: number, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new Error(`timed out after ${ms} ms`));
+    }, ms);
+  });
+  try {
+    await Promise.race([run(controller.signal), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
