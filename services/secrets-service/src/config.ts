@@ -63,7 +63,7 @@ export function readSecretsServiceConfig(env: Environment, dataDir: string): Sec
     schedulerIntervalMs: positiveInteger(env, "KEYHOLD_SECRETS_SCHEDULER_INTERVAL_MS", 60_000),
     rotationLeaseMs: positiveInteger(env, "KEYHOLD_SECRETS_ROTATION_LEASE_MS", 15 * 60_000),
     rotationStepTimeoutMs: positiveInteger(env, "KEYHOLD_SECRETS_ROTATION_STEP_TIMEOUT_MS", 60_000),
-    dataKeyCacheMs: nonNegativeInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_MS", 60_000),
+    dataKeyCacheMs: nonNegativeInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_MS", 5_000),
     dataKeyCacheSize: positiveInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_SIZE", 10_000),
   };
 }
