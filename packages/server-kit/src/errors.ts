@@ -30,6 +30,10 @@ export const REASON_CODES = {
   ENCRYPTION_CONTEXT_MISMATCH: Code.InvalidArgument,
   PLAINTEXT_TOO_LARGE: Code.InvalidArgument,
   HSM_UNAVAILABLE: Code.Unavailable,
+  /** hsm-gateway: no free PKCS#11 session within the call's deadline. */
+  HSM_BUSY: Code.ResourceExhausted,
+  /** hsm-gateway: the operation did not finish within the call's deadline. */
+  HSM_TIMEOUT: Code.DeadlineExceeded,
   EXTERNAL_KEY_STORE_UNAVAILABLE: Code.Unavailable,
   AUDIT_UNAVAILABLE: Code.Unavailable,
   SERVICE_UNAVAILABLE: Code.Unavailable,
