@@ -75,12 +75,14 @@ export function ckrRule(name: string): CkrRule {
   return RULES[name] ?? UNKNOWN;
 }
 
-/** Every CKR_* value pkcs11js knows, by number. */
-const NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(pkcs11js as unknown as Record<string, unknown>)
+/** Every CKR_* value pkcs11js knows, by number, and the PKCS#11 2.40 ones it does not. */
+const NAMES: ReadonlyMap<number, string> = new Map([
+  ...Object.entries(pkcs11js as unknown as Record<string, unknown>)
     .filter((entry): entry is [string, number] => entry[0].startsWith("CKR_") && typeof entry[1] === "number")
-    .map(([name, value]) => [value, name]),
-);
+    .map(([name, value]): [number, string] => [value, name]),
+  [0x1b, "CKR_ACTION_PROHIBITED"],
+  [0x115, "CKR_CURVE_NOT_SUPPORTED"],
+]);
 
 /** The CKR_* name of a value ("CKR_0x…" for a vendor-defined one). */
 export function ckrName(code: number): string {
@@ -96,5 +98,6 @@ export function ckrOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown }).code;
   if (typeof code === "number" && error.name === "Pkcs11Error") return ckrName(code);
   const match = /(CKR_[A-Z0-9_]+):(\d+)/.exec(error.message);
-  return match?.[1];
+  if (match === null) return undefined;
+  return match[1] === "CKR_VENDOR_DEFINED" ? ckrName(Number(match[2])) : match[1];
 }

@@ -226,9 +226,7 @@ export class Hsm {
         try {
           return module.C_Decrypt(lease.session, Buffer.from(ciphertext), Buffer.alloc(ciphertext.byteLength));
         } catch (error) {
-          // A wrong tag: SoftHSM says CKR_ENCRYPTED_DATA_INVALID; some modules CKR_FUNCTION_FAILED.
-          if (ckrOf(error) === "CKR_FUNCTION_FAILED") throw new KeyholdError("INVALID_CIPHERTEXT", "the ciphertext, IV or AAD does not authenticate");
-          throw error;
+          throw this.#authenticationFailure(lease, error, "the ciphertext, IV or AAD does not authenticate");
         }
       }),
     );
@@ -275,6 +273,22 @@ export class Hsm {
     );
   }
 
+  /**
+   * A failed tag check: SoftHSMv2 answers CKR_GENERAL_ERROR, others CKR_FUNCTION_FAILED or
+   * CKR_ENCRYPTED_DATA_INVALID. When the session still answers, the token is fine and the input
+   * is at fault (INVALID_CIPHERTEXT); otherwise the original error stands (the device failed).
+   */
+  #authenticationFailure(lease: Lease, error: unknown, message: string): unknown {
+    const ckr = ckrOf(error);
+    if (ckr !== "CKR_GENERAL_ERROR" && ckr !== "CKR_FUNCTION_FAILED") return error;
+    try {
+      this.#module.C_GetSessionInfo(lease.session);
+    } catch {
+      return error;
+    }
+    return new KeyholdError("INVALID_CIPHERTEXT", message, { metadata: { ckr } });
+  }
+
   #digest(hash: "sha256" | "sha384" | "sha512", message: Uint8Array, isDigest: boolean): Buffer {
     if (!isDigest) return digestOf(hash, message);
     if (message.byteLength !== HASH_BYTES[hash]) {
@@ -314,7 +328,12 @@ export class Hsm {
     return this.#runner.run({ method: "UnwrapKey", retry: true, ...budget }, (lease) =>
       this.#withKey(lease, wrappingKeyId, "secret", async (wrappingKey) => {
         const module = this.#module;
-        const transient = await module.C_UnwrapKeyAsync(lease.session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrappingKey, Buffer.from(wrapped), transientSecretTemplate());
+        let transient: Handle;
+        try {
+          transient = await module.C_UnwrapKeyAsync(lease.session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrappingKey, Buffer.from(wrapped), transientSecretTemplate());
+        } catch (error) {
+          throw this.#authenticationFailure(lease, error, "the wrapped key does not unwrap under this key");
+        }
         try {
           const [value] = module.C_GetAttributeValue(lease.session, transient, [{ type: pkcs11js.CKA_VALUE }]);
           return value?.value ?? Buffer.alloc(0);
@@ -331,8 +350,12 @@ export class Hsm {
       await this.#runner.run({ method: "UnwrapKey", retry: false, ...budget, late: (lease) => this.#lateCleanup(keyId, lease) }, (lease) =>
         this.#withKey(lease, wrappingKeyId, "secret", async (wrappingKey) => {
           if (this.#findAll(lease, keyId).length > 0) throw new KeyholdError("ALREADY_EXISTS", `HSM key ${keyId} already exists`);
-          const template = importedSecretKeyTemplate(keyId).filter((attribute) => attribute.type !== pkcs11js.CKA_VALUE_LEN);
-          await this.#module.C_UnwrapKeyAsync(lease.session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrappingKey, Buffer.from(wrapped), template);
+          const template = importedSecretKeyTemplate(keyId);
+          try {
+            await this.#module.C_UnwrapKeyAsync(lease.session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrappingKey, Buffer.from(wrapped), template);
+          } catch (error) {
+            throw this.#authenticationFailure(lease, error, "the wrapped key does not unwrap under this key");
+          }
         }),
       );
     } finally {

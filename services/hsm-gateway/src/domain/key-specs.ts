@@ -106,9 +106,12 @@ export function keyPairTemplates(keyId: string, spec: Exclude<KeySpec, "AES_256"
   };
 }
 
-/** An AES-256 key unwrapped into the token for BYOK: as guarded as a generated one. */
+/**
+ * An AES-256 key unwrapped into the token for BYOK: as guarded as a generated one (its length
+ * comes from the material; SoftHSMv2 refuses CKA_MODIFIABLE in an unwrap template as read-only).
+ */
 export function importedSecretKeyTemplate(keyId: string): Template {
-  return secretKeyTemplate(keyId, "ENCRYPT_DECRYPT");
+  return secretKeyTemplate(keyId, "ENCRYPT_DECRYPT").filter((a) => a.type !== pkcs11js.CKA_VALUE_LEN && a.type !== pkcs11js.CKA_MODIFIABLE);
 }
 
 /**

@@ -3,7 +3,7 @@
 // waits, in order, until one is released or its deadline passes (HSM_BUSY). A session that
 // failed is closed, or makes the token log in again, or takes the whole module down (see
 // ckr.ts); after a module failure the pool reconnects once no operation runs any more, at most
-// once per reconnect interval, so a token that comes back is served again within seconds.
+// once per reconnect interval after a failed attempt, so a token that comes back is served again within seconds.
 import { KeyholdError } from "@keyhold/server-kit";
 import type { Recovery } from "./ckr.ts";
 import type { PoolGauges } from "./metrics.ts";
@@ -99,8 +99,11 @@ export class SessionPool {
     // Sessions of the old connection still run an operation: finalizing now would pull the
     // module from under them. Their calls end soon (they fail, or finish, or time out).
     if (this.#inUse > 0) throw unavailable("the HSM token is reconnecting", this.#lastConnectError);
+    // After a failed attempt, wait a little before the next one (a missing token answers fast).
     const now = this.#now();
-    if (now - this.#lastConnectAttempt < this.#reconnectIntervalMs) throw unavailable("the HSM token is unavailable", this.#lastConnectError);
+    if (this.#lastConnectError !== undefined && now - this.#lastConnectAttempt < this.#reconnectIntervalMs) {
+      throw unavailable("the HSM token is unavailable", this.#lastConnectError);
+    }
     this.#lastConnectAttempt = now;
     this.#idle.length = 0;
     this.#open = 0;

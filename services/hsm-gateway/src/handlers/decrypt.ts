@@ -13,7 +13,7 @@ export function decrypt(ctx: AppContext): UnaryHandler<M["input"], M["output"]> 
     const keyId = keyIdField("key_id", request.keyId);
     if (request.iv.byteLength !== GCM_IV_BYTES) throw invalidArgument("iv", `must be ${GCM_IV_BYTES} bytes`);
     const ciphertext = bytesField("ciphertext", request.ciphertext, { max: MAX_DATA_BYTES + GCM_TAG_BYTES });
-    if (ciphertext.byteLength < GCM_TAG_BYTES) throw invalidArgument("ciphertext", `must hold at least the ${GCM_TAG_BYTES}-byte tag`);
+    if (ciphertext.byteLength <= GCM_TAG_BYTES) throw invalidArgument("ciphertext", `must hold at least one byte and the ${GCM_TAG_BYTES}-byte tag`);
     const aad = bytesField("aad", request.aad, { max: MAX_AAD_BYTES });
     return { plaintext: await ctx.hsm.decrypt(keyId, request.iv, ciphertext, aad, budgetOf(ctx, call)) };
   };

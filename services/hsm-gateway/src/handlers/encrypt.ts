@@ -9,7 +9,7 @@ type M = (typeof HsmService)["method"]["encrypt"];
 export function encrypt(ctx: AppContext): UnaryHandler<M["input"], M["output"]> {
   return async (request, call) => {
     const keyId = keyIdField("key_id", request.keyId);
-    const plaintext = bytesField("plaintext", request.plaintext, { max: MAX_DATA_BYTES });
+    const plaintext = bytesField("plaintext", request.plaintext, { min: 1, max: MAX_DATA_BYTES });
     const aad = bytesField("aad", request.aad, { max: MAX_AAD_BYTES });
     return await ctx.hsm.encrypt(keyId, plaintext, aad, budgetOf(ctx, call));
   };

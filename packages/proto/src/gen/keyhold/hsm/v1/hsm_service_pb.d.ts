@@ -290,7 +290,7 @@ export declare type HsmServiceWrapKeyRequest = Message<"keyhold.hsm.v1.HsmServic
   wrappingKeyId: string;
 
   /**
-   * 16 to 1024 bytes of key material; it passes through the token and is zeroed after use.
+   * 16 to 1024 bytes of key material, a multiple of 8; it passes through the token and is zeroed after use.
    *
    * @generated from field: bytes key_material = 2;
    */
