@@ -92,7 +92,10 @@ export class Hsm {
     const cached = this.#handles.get(cacheKey);
     if (cached !== undefined) return cached;
     const found = this.#find(lease, keyId, cls)[0];
-    if (found === undefined) throw keyNotFound(keyId);
+    if (found === undefined) {
+      this.#token.checkPresent();
+      throw keyNotFound(keyId);
+    }
     if (this.#handles.size > 10_000) this.#handles.clear();
     this.#handles.set(cacheKey, found);
     return found;
@@ -121,7 +124,10 @@ export class Hsm {
       return { spec: "AES_256", usage: wrap?.value?.[0] === 1 ? "WRAP_UNWRAP" : "ENCRYPT_DECRYPT" };
     }
     const publicKey = this.#find(lease, keyId, "public")[0];
-    if (publicKey === undefined) throw keyNotFound(keyId);
+    if (publicKey === undefined) {
+      this.#token.checkPresent();
+      throw keyNotFound(keyId);
+    }
     return { spec: this.#publicSpec(lease, publicKey), usage: "SIGN_VERIFY" };
   }
 
@@ -161,6 +167,7 @@ export class Hsm {
 
   #destroyAll(lease: Lease, keyId: string): number {
     const objects = this.#findAll(lease, keyId);
+    if (objects.length === 0) this.#token.checkPresent();
     for (const object of objects) this.#module.C_DestroyObject(lease.session, object);
     this.#forget(keyId);
     return objects.length;

@@ -7,6 +7,7 @@ import { KeyholdError } from "@keyhold/server-kit";
 import { ckrOf, ckrRule, type Recovery } from "./ckr.ts";
 import type { HsmMetrics } from "./metrics.ts";
 import type { Lease, SessionPool } from "./session-pool.ts";
+import { TokenUnavailableError } from "./token.ts";
 
 export interface RunOptions {
   /** Method name, for metrics. */
@@ -78,7 +79,7 @@ export class OperationRunner {
 
   #classify(method: string, error: unknown): { error: unknown; recovery: Recovery } {
     if (error instanceof KeyholdError) return { error, recovery: "none" };
-    const ckr = ckrOf(error);
+    const ckr = error instanceof TokenUnavailableError ? (error.ckr ?? "CKR_TOKEN_NOT_PRESENT") : ckrOf(error);
     if (ckr === undefined) {
       this.#metrics.error(method, "INTERNAL");
       return { error, recovery: "session" };

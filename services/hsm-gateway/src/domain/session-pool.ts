@@ -163,16 +163,16 @@ export class SessionPool {
         }
         break;
       case "session":
-        this.#token.closeSession(lease.session);
-        this.#open--;
-        break;
       case "login":
         this.#token.closeSession(lease.session);
         this.#open--;
-        try {
-          this.#token.relogin();
-        } catch {
-          this.#moduleDown();
+        // Whatever closed this session may have closed the login session too (C_CloseAllSessions).
+        if (recovery === "login" || !this.#token.loggedIn()) {
+          try {
+            this.#token.relogin();
+          } catch {
+            this.#moduleDown();
+          }
         }
         break;
       case "module":

@@ -129,9 +129,20 @@ export class Token {
     if (this.#module !== undefined && this.#initialized) closeQuietly(this.#module, session);
   }
 
+  /** Whether the login session is open and logged in (one fast call). */
+  loggedIn(): boolean {
+    if (this.#module === undefined || this.#loginSession === undefined) return false;
+    try {
+      const state = this.#module.C_GetSessionInfo(this.#loginSession).state;
+      return state === CKS_RW_USER_FUNCTIONS || state === CKS_RO_USER_FUNCTIONS;
+    } catch {
+      return false;
+    }
+  }
+
   /** Logs in again through a fresh login session (after CKR_USER_NOT_LOGGED_IN). */
   relogin(): void {
-    if (this.#module === undefined || this.#loginSession === undefined || this.#slot === undefined) return;
+    if (this.#module === undefined || this.#loginSession === undefined) return;
     closeQuietly(this.#module, this.#loginSession);
     this.#loginSession = undefined;
     this.connect();
@@ -161,10 +172,32 @@ export class Token {
     this.#initialized = false;
   }
 
+  /**
+   * Asks the module about the token; throws its Pkcs11Error when the token is gone (SoftHSMv2
+   * answers CKR_GENERAL_ERROR once its token directory has disappeared, while searches just find
+   * nothing). Called before answering KEY_NOT_FOUND, so a lost token is never reported as a lost key.
+   */
+  checkPresent(): void {
+    if (this.#slot === undefined || this.#loginSession === undefined) throw new TokenUnavailableError("the token is not connected");
+    const module = this.module;
+    module.C_GetTokenInfo(this.#slot);
+    // Private objects are invisible without the login: a lost login must not read as a lost key.
+    let state: number;
+    try {
+      state = module.C_GetSessionInfo(this.#loginSession).state;
+    } catch (error) {
+      throw new TokenUnavailableError("the login session is gone", "CKR_USER_NOT_LOGGED_IN", error);
+    }
+    if (state !== CKS_RW_USER_FUNCTIONS && state !== CKS_RO_USER_FUNCTIONS) {
+      throw new TokenUnavailableError("the token is not logged in", "CKR_USER_NOT_LOGGED_IN");
+    }
+  }
+
   /** Whether the token is present in its slot and logged in, asking the module (fast). */
   probe(): { readonly present: boolean; readonly loggedIn: boolean } {
     if (this.#module === undefined || this.#loginSession === undefined || this.#slot === undefined) return { present: false, loggedIn: false };
     try {
+      this.#module.C_GetTokenInfo(this.#slot);
       const info = this.#module.C_GetSessionInfo(this.#loginSession);
       const loggedIn = info.state === CKS_RW_USER_FUNCTIONS || info.state === CKS_RO_USER_FUNCTIONS;
       return { present: true, loggedIn };
