@@ -26,11 +26,6 @@ export interface CallBudget {
   readonly signal?: AbortSignal;
 }
 
-export interface KeyInfo {
-  readonly spec: KeySpec;
-  readonly usage: KeyUsage;
-}
-
 type ObjectClass = "secret" | "private" | "public";
 const CLASS_VALUE: Readonly<Record<ObjectClass, number>> = {
   secret: pkcs11js.CKO_SECRET_KEY,
@@ -116,21 +111,6 @@ export class Hsm {
     }
   }
 
-  #info(lease: Lease, keyId: string): KeyInfo {
-    const module = this.#module;
-    const secret = this.#find(lease, keyId, "secret")[0];
-    if (secret !== undefined) {
-      const [wrap] = module.C_GetAttributeValue(lease.session, secret, [{ type: pkcs11js.CKA_WRAP }]);
-      return { spec: "AES_256", usage: wrap?.value?.[0] === 1 ? "WRAP_UNWRAP" : "ENCRYPT_DECRYPT" };
-    }
-    const publicKey = this.#find(lease, keyId, "public")[0];
-    if (publicKey === undefined) {
-      this.#token.checkPresent();
-      throw keyNotFound(keyId);
-    }
-    return { spec: this.#publicSpec(lease, publicKey), usage: "SIGN_VERIFY" };
-  }
-
   #publicSpec(lease: Lease, publicKey: Handle): KeySpec {
     const module = this.#module;
     const [type] = module.C_GetAttributeValue(lease.session, publicKey, [{ type: pkcs11js.CKA_KEY_TYPE }]);
@@ -182,7 +162,7 @@ export class Hsm {
           retry: false,
           ...budget,
           // The caller was told HSM_TIMEOUT: the key must not appear afterwards.
-          late: (lease) => this.#lateCleanup(keyId, lease),
+          late: () => this.#lateCleanup(keyId),
         },
         async (lease) => {
           if (this.#findAll(lease, keyId).length > 0) throw new KeyholdError("ALREADY_EXISTS", `HSM key ${keyId} already exists`);
@@ -201,16 +181,11 @@ export class Hsm {
     }
   }
 
-  #lateCleanup(keyId: string, lease: Lease): void {
-    // Runs right after the lease was released; a session of its own, best effort.
-    void lease;
+  /** Destroys what a timed-out generation or import made after all (best effort, on a session of its own). */
+  #lateCleanup(keyId: string): void {
     this.#runner
       .run({ method: "DestroyKey", retry: true, deadline: performance.now() + 10_000 }, (cleanup) => this.#destroyAll(cleanup, keyId))
       .catch(() => undefined);
-  }
-
-  async describe(keyId: string, budget: CallBudget): Promise<KeyInfo> {
-    return this.#runner.run({ method: "DescribeKey", retry: true, ...budget }, (lease) => this.#info(lease, keyId));
   }
 
   encrypt(keyId: string, plaintext: Uint8Array, aad: Uint8Array, budget: CallBudget): Promise<{ iv: Buffer; ciphertext: Buffer }> {
@@ -218,9 +193,14 @@ export class Hsm {
       this.#withKey(lease, keyId, "secret", (key) => {
         const iv = randomBytes(GCM_IV_BYTES);
         const module = this.#module;
-        module.C_EncryptInit(lease.session, gcm(iv, aad), key);
-        const ciphertext = module.C_Encrypt(lease.session, Buffer.from(plaintext), Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES));
-        return { iv, ciphertext };
+        const input = Buffer.from(plaintext);
+        try {
+          module.C_EncryptInit(lease.session, gcm(iv, aad), key);
+          const ciphertext = module.C_Encrypt(lease.session, input, Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES));
+          return { iv, ciphertext };
+        } finally {
+          input.fill(0);
+        }
       }),
     );
   }
@@ -354,7 +334,7 @@ export class Hsm {
   async importKey(wrappingKeyId: string, wrapped: Uint8Array, keyId: string, budget: CallBudget): Promise<void> {
     const done = this.#claim(keyId);
     try {
-      await this.#runner.run({ method: "UnwrapKey", retry: false, ...budget, late: (lease) => this.#lateCleanup(keyId, lease) }, (lease) =>
+      await this.#runner.run({ method: "UnwrapKey", retry: false, ...budget, late: () => this.#lateCleanup(keyId) }, (lease) =>
         this.#withKey(lease, wrappingKeyId, "secret", async (wrappingKey) => {
           if (this.#findAll(lease, keyId).length > 0) throw new KeyholdError("ALREADY_EXISTS", `HSM key ${keyId} already exists`);
           const template = importedSecretKeyTemplate(keyId);
