@@ -58,8 +58,8 @@ test("RSA key generation and signing leave the event loop free (lag far below th
     t.diagnostic(`${what}: ${m.workMs.toFixed(0)} ms of work, longest event-loop gap ${m.maxGapMs.toFixed(1)} ms, p99 delay ${m.p99Ms.toFixed(1)} ms`);
     // On a loaded 2-core machine a tick may be late by some ms; inline work would block for the
     // whole operation (hundreds of ms for RSA-3072 generation).
-    assert.ok(m.maxGapMs < Math.max(100, m.workMs / 4), `${what}: longest event-loop gap ${m.maxGapMs.toFixed(1)} ms during ${m.workMs.toFixed(0)} ms of work`);
-    assert.ok(m.p99Ms < 100, `${what}: p99 event-loop delay ${m.p99Ms.toFixed(1)} ms`);
+    assert.ok(m.maxGapMs < Math.max(150, m.workMs / 3), `${what}: longest event-loop gap ${m.maxGapMs.toFixed(1)} ms during ${m.workMs.toFixed(0)} ms of work`);
+    assert.ok(m.p99Ms < 150, `${what}: p99 event-loop delay ${m.p99Ms.toFixed(1)} ms`);
   }
   assert.ok(generation.workMs > 100, `RSA-3072 generation is slow enough to have mattered (${generation.workMs.toFixed(0)} ms)`);
 });

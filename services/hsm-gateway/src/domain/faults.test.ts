@@ -8,7 +8,8 @@ import { afterEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema, HsmKeySpec, HsmKeyUsage, HsmMessageType, HsmSigningAlgorithm } from "@keyhold/proto";
-import { createSoftHsmToken, refusal, startTestGateway, type SoftHsmToken, type TestGateway } from "../test-support.ts";
+import { createJsonLogger } from "@keyhold/server-kit";
+import { createSoftHsmToken, refusal, startTestGateway, USER_PIN, type SoftHsmToken, type TestGateway } from "../test-support.ts";
 
 interface Outcome {
   readonly ok: boolean;
@@ -193,5 +194,22 @@ describe("faults", () => {
       (error: unknown) => ConnectError.from(error).code,
     );
     assert.equal(own, Code.DeadlineExceeded);
+  });
+
+  test("a token absent at start: the gateway starts, answers HSM_UNAVAILABLE, and serves once the token appears; the PIN is never logged", async () => {
+    token = createSoftHsmToken("present-token");
+    const lines: string[] = [];
+    const logger = createJsonLogger({ level: "debug", write: (line) => lines.push(line) });
+    gateway = startTestGateway({ ...token, label: "late-token" }, {}, {}, logger);
+    const client = gateway.client;
+    const absent = await refusal(client.generateRandom({ length: 8 }));
+    assert.deepEqual([absent.code, absent.reason], [Code.Unavailable, "HSM_UNAVAILABLE"]);
+    assert.equal((await client.getStatus({})).tokenPresent, false);
+    token.run("softhsm2-util", ["--init-token", "--free", "--label", "late-token", "--pin", USER_PIN, "--so-pin", "0000-so"]);
+    const tookMs = await untilServing(() => client.generateRandom({ length: 8 }), 3000);
+    assert.ok(tookMs < 2000, `served after ${Math.round(tookMs)} ms`);
+    assert.equal((await client.getStatus({})).tokenLabel, "late-token");
+    assert.ok(lines.length > 0, "the gateway logged its connection attempts");
+    for (const line of lines) assert.ok(!line.includes(USER_PIN), "no log line holds the PIN");
   });
 });
