@@ -45,8 +45,9 @@ function isStaleHandle(error: unknown): boolean {
 export class Hsm {
   readonly #token: Token;
   readonly #runner: OperationRunner;
-  /** `${generation}/${class}/${keyId}` → handle. */
+  /** `${generation}/${class}/${keyId}` → handle, for the current connection generation only. */
   readonly #handles = new Map<string, Handle>();
+  #handlesGeneration = -1;
   /** Key ids being generated or imported now (a second request for one is ALREADY_EXISTS). */
   readonly #pending = new Set<string>();
 
@@ -83,6 +84,11 @@ export class Hsm {
   }
 
   #handle(lease: Lease, keyId: string, cls: ObjectClass): Handle {
+    if (lease.generation !== this.#handlesGeneration) {
+      // A new connection: handles of the old one mean nothing.
+      this.#handles.clear();
+      this.#handlesGeneration = lease.generation;
+    }
     const cacheKey = `${lease.generation}/${cls}/${keyId}`;
     const cached = this.#handles.get(cacheKey);
     if (cached !== undefined) return cached;
