@@ -97,6 +97,11 @@ ensure_python_grpc() {
   export KEYHOLD_PYTHON="$venv/bin/python"
 }
 
+# SoftHSMv2 (a PKCS#11 token for hsm-gateway's tests) and OpenSC's pkcs11-tool (to inspect it from outside).
+ensure_softhsm() {
+  ensure_apt softhsm2 opensc
+}
+
 ensure_toolchain() {
   ensure_node
   ensure_pnpm

@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { readAuditServiceConfig, type AuditServiceConfig } from "@keyhold/audit-service";
+import { hsmConfigured, readHsmGatewayConfig, type HsmGatewayConfig } from "@keyhold/hsm-gateway";
 import { readKeyServiceConfig, type KeyServiceConfig } from "@keyhold/key-service";
 import { readPolicyServiceConfig, type PolicyServiceConfig } from "@keyhold/policy-service";
 import { readSecretsServiceConfig, type SecretsServiceConfig } from "@keyhold/secrets-service";
@@ -14,6 +15,12 @@ export interface DevConfig {
   readonly policyService: PolicyServiceConfig;
   readonly auditService: AuditServiceConfig;
   readonly secretsService: SecretsServiceConfig;
+  /**
+   * hsm-gateway, when a PKCS#11 module is configured (KEYHOLD_HSM_MODULE, with
+   * KEYHOLD_HSM_TOKEN_LABEL or KEYHOLD_HSM_SLOT, and KEYHOLD_HSM_PIN_FILE or KEYHOLD_HSM_PIN);
+   * undefined otherwise, and the gateway is not started.
+   */
+  readonly hsmGateway: HsmGatewayConfig | undefined;
   /** The key of the HMAC over encryption context values in audit events (32 random bytes, 0600, created on first start). */
   readonly auditHmacKeyFile: string;
   /** Where each service's audit outbox lives: `<dataDir>/<service>-audit-outbox.sqlite`. */
@@ -40,6 +47,7 @@ export function readDevConfig(env: Readonly<Record<string, string | undefined>>,
     policyService: readPolicyServiceConfig(env, dataDir),
     auditService: readAuditServiceConfig(env, dataDir),
     secretsService: readSecretsServiceConfig(env, dataDir),
+    hsmGateway: hsmConfigured(env) ? readHsmGatewayConfig(env) : undefined,
     auditHmacKeyFile: env["KEYHOLD_AUDIT_HMAC_KEY_FILE"] ?? join(dataDir, "audit-hmac.key"),
     auditOutboxDir: dataDir,
     adminKeyFile: join(dataDir, "admin-api-key"),

@@ -15,12 +15,18 @@
 // audit-service's AuditIngestService as that service. The internal services (AuthorizationService,
 // AuditIngestService) are not audited.
 //
+// hsm-gateway runs only when a PKCS#11 module is configured (KEYHOLD_HSM_MODULE etc.). It is
+// internal: it is not served on the public ports at all; Keyhold services reach it in-process
+// as themselves (dev.hsmClient is key-service's client).
+//
 // KEYHOLD_AUDIT=off (config.audit false; benchmarking only): no audit interceptor, no outbox, no
 // shipper; every call goes unaudited, and a warning says so. audit-service still runs.
 import { join } from "node:path";
 import { Outbox, AuditShipper, auditInterceptor } from "@keyhold/audit-client";
 import { createAuditServiceApp, type AuditServiceApp, type AuditServiceOverrides } from "@keyhold/audit-service";
 import { CachedPolicyAuthority, RemotePolicyAuthority } from "@keyhold/authz";
+import { RemoteHsmClient, type HsmClient } from "@keyhold/hsm-client";
+import { createHsmGatewayApp, type HsmGatewayApp, type HsmGatewayOverrides } from "@keyhold/hsm-gateway";
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "@keyhold/key-service";
 import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverrides } from "@keyhold/policy-service";
 import { createSecretsServiceApp, type SecretsServiceApp, type SecretsServiceOverrides } from "@keyhold/secrets-service";
@@ -41,6 +47,10 @@ export interface DevInstance {
   readonly policyService: PolicyServiceApp;
   readonly auditService: AuditServiceApp;
   readonly secretsService: SecretsServiceApp;
+  /** hsm-gateway, when an HSM module is configured; else undefined (not started). */
+  readonly hsmGateway: HsmGatewayApp | undefined;
+  /** key-service's client of hsm-gateway (in-process, as key-service); undefined without an HSM. */
+  readonly hsmClient: HsmClient | undefined;
   /** Whether public calls are audited (false only with KEYHOLD_AUDIT=off, for benchmarking). */
   readonly audited: boolean;
   /** Each audited service's outbox (`<dataDir>/<service>-audit-outbox.sqlite`); empty when not audited. */
@@ -59,6 +69,7 @@ export interface DevOverrides {
   readonly policyService?: PolicyServiceOverrides;
   readonly auditService?: AuditServiceOverrides;
   readonly secretsService?: SecretsServiceOverrides;
+  readonly hsmGateway?: HsmGatewayOverrides;
 }
 
 /** Decision and credential cache settings for services that ask policy-service. */
@@ -121,6 +132,16 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     phases.audit.push(() => forAudit.cached.close());
     const auditService = await createAuditServiceApp(config.auditService, logger, { authority: forAudit.cached }, overrides.auditService);
     phases.audit.push(() => auditService.close());
+
+    // Before key-service, so it stops after it (last started stops first within a phase).
+    let hsmGateway: HsmGatewayApp | undefined;
+    let hsmClient: HsmClient | undefined;
+    if (config.hsmGateway !== undefined) {
+      const gateway = createHsmGatewayApp(config.hsmGateway, logger, overrides.hsmGateway);
+      phases.apps.push(() => gateway.close());
+      hsmGateway = gateway;
+      hsmClient = new RemoteHsmClient(createInMemoryTransport(gateway.bindings, [], logger, { callingService: "key-service" }));
+    }
 
     const forKeys = await cachedAuthorityFor("key-service");
     phases.apps.push(() => forKeys.remote.close());
@@ -229,6 +250,8 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       policyService,
       auditService,
       secretsService,
+      hsmGateway,
+      hsmClient,
       audited: config.audit,
       outboxes,
       shippers,

@@ -49,6 +49,10 @@ export const REASON_CODES = {
   /** Verify: the signature does not match the message under the key. */
   INVALID_SIGNATURE: Code.InvalidArgument,
   HSM_UNAVAILABLE: Code.Unavailable,
+  /** hsm-gateway: no free PKCS#11 session within the call's deadline. */
+  HSM_BUSY: Code.ResourceExhausted,
+  /** hsm-gateway: the operation did not finish within the call's deadline. */
+  HSM_TIMEOUT: Code.DeadlineExceeded,
   EXTERNAL_KEY_STORE_UNAVAILABLE: Code.Unavailable,
   AUDIT_UNAVAILABLE: Code.Unavailable,
   SERVICE_UNAVAILABLE: Code.Unavailable,
