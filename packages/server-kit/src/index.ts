@@ -23,3 +23,5 @@ export type { PeerIdentity, ServerTlsOptions } from "./tls.ts";
 export { DEFAULT_PAGE_SIZE, decodePageToken, encodePageToken, MAX_PAGE_SIZE, pageSize } from "./paging.ts";
 export { readOrCreateSecretFile } from "./secret-file.ts";
 export type { SecretFile, SecretFileSpec } from "./secret-file.ts";
+export { validateResourceTags, validateTagKey } from "./resource-tags.ts";
+export type { ResourceTag, TagRules } from "./resource-tags.ts";
