@@ -89,6 +89,16 @@ describe("grpcurl (reflection only)", () => {
     assert.match(message, /\.keyhold\.key\.v1\.EncryptionAlgorithm encryption_algorithm = 4;/);
   });
 
+  test("describe the internal AuditIngestService shows its real messages, not the bytes view it is served through", async (t) => {
+    const run = grpcurl(t, [server.grpcAddress, "describe", "keyhold.audit.v1.AuditIngestService"]);
+    if (run === undefined) return;
+    const out = ok(await run, "grpcurl describe AuditIngestService");
+    assert.match(out, /rpc AppendEvents \( \.keyhold\.audit\.v1\.AppendEventsRequest \) returns \( \.keyhold\.audit\.v1\.AppendEventsResponse \);/);
+    assert.doesNotMatch(out, /RawAppendEvents/);
+    const message = ok(await runTool(GRPCURL!, ["-plaintext", server.grpcAddress, "describe", "keyhold.audit.v1.AppendEventsRequest"]), "grpcurl describe AppendEventsRequest");
+    assert.match(message, /repeated \.keyhold\.audit\.v1\.AuditEvent events = 2;/);
+  });
+
   test("Encrypt / Decrypt round trip in JSON with base64 bytes", async (t) => {
     const plaintext = Buffer.from("grpcurl says hello \u2603");
     const run = grpcurl(t, [
