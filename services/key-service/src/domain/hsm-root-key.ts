@@ -104,7 +104,10 @@ export class HsmRootKeyProvider implements RootKeyProvider {
     } catch (error) {
       throw rootKeyError("unwrap", error);
     }
-    return Buffer.from(material.buffer, material.byteOffset, material.byteLength);
+    // A buffer of our own (the caller owns and zeroes it); the answer's bytes are zeroed.
+    const owned = Buffer.from(material);
+    material.fill(0);
+    return owned;
   }
 
   async close(): Promise<void> {
