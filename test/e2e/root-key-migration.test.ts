@@ -134,10 +134,10 @@ describe("keyhold migrate-root-key --to hsm", () => {
     }
     const created = (await between.keys.createKey({ description: "made mid-migration" })).keyMetadata!;
     const underCreated = (await between.crypto.encrypt({ keyId: created.keyId, plaintext: message })).ciphertextBlob;
-    await stop();
     assert.deepEqual(formats(), { file: total - 3, hsm: 4 });
 
-    // 4. The command, run again, continues where the first run stopped (as a real process).
+    // 4. The command, run again (as a real process, while that Keyhold keeps running on the same
+    // token and database), continues where the first run stopped.
     const run = await promisify(execFile)(process.execPath, [MAIN, "migrate-root-key", "--to", "hsm"], {
       env: { ...process.env, ...env },
       encoding: "utf8",
@@ -145,6 +145,9 @@ describe("keyhold migrate-root-key --to hsm", () => {
     assert.match(run.stderr, new RegExp(`${total - 3} re-wrapped by the HSM root key now, 4 already were`));
     assert.match(run.stderr, /Done\. Start Keyhold with KEYHOLD_ROOT_KEY=hsm/);
     assert.deepEqual(formats(), { file: 0, hsm: total + 1 });
+    assert.deepEqual(Buffer.from((await between.crypto.decrypt({ ciphertextBlob: underImported })).plaintext), message, "the running Keyhold still serves");
+    assert.equal((await between.crypto.verifyMac({ keyId: hmac.keyId, message, mac, macAlgorithm: MacAlgorithm.HMAC_SHA_256 })).macValid, true);
+    await stop();
     const again = await migrateRootKeyToHsm(config, createSilentLogger());
     assert.deepEqual(again, { rewrapped: 0, alreadyMigrated: total + 1, changedMeanwhile: 0, complete: true }, "a third run has nothing to do");
     const usage = await promisify(execFile)(process.execPath, [MAIN, "migrate-root-key", "--to", "file"], { env: { ...process.env, ...env } }).then(
