@@ -17,7 +17,8 @@
 //
 // hsm-gateway runs only when a PKCS#11 module is configured (KEYHOLD_HSM_MODULE etc.). It is
 // internal: it is not served on the public ports at all; Keyhold services reach it in-process
-// as themselves (dev.hsmClient is key-service's client).
+// as themselves (dev.hsmClient is key-service's client). With KEYHOLD_ROOT_KEY=hsm, key-service's
+// root key is a non-extractable key in that token (else the local root key file, with its warning).
 //
 // KEYHOLD_AUDIT=off (config.audit false; benchmarking only): no audit interceptor, no outbox, no
 // shipper; every call goes unaudited, and a warning says so. audit-service still runs.
@@ -150,7 +151,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     const keyService = await createKeyServiceApp(
       config.keyService,
       logger,
-      { authority: keyServiceAuthority, policyTransport: forKeys.transport, trustedProxies },
+      { authority: keyServiceAuthority, policyTransport: forKeys.transport, trustedProxies, ...(hsmClient === undefined ? {} : { hsm: hsmClient }) },
       overrides.keyService,
     );
     phases.apps.push(() => keyService.close());

@@ -4,8 +4,12 @@ import { createJsonLogger } from "@keyhold/server-kit";
 import { loadDevConfig } from "./config.ts";
 import { startDev } from "./dev.ts";
 import { saveAdminKey } from "./admin-key.ts";
+import { migrateRootKeyToHsm } from "./migrate-root-key.ts";
 
-const USAGE = `usage: keyhold dev    run every service in one process on embedded defaults
+const USAGE = `usage: keyhold dev                        run every service in one process on embedded defaults
+       keyhold migrate-root-key --to hsm   re-wrap all stored key material from the local root key
+                                           file to the HSM root key (resumable; stop Keyhold first,
+                                           or run it on KEYHOLD_ROOT_KEY=hsm, which reads both)
 
 environment: KEYHOLD_DATA_DIR (default ./.data/dev), KEYHOLD_GRPC_ADDR (127.0.0.1:7700),
 KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (local), KEYHOLD_BOOTSTRAP_API_KEY,
@@ -14,7 +18,9 @@ TLS on both ports: KEYHOLD_TLS_CERT_FILE, KEYHOLD_TLS_KEY_FILE; client certifica
 KEYHOLD_TLS_CLIENT_CA_FILE, KEYHOLD_TLS_REQUIRE_CLIENT_CERT (false); mesh sidecars whose
 x-forwarded-client-cert is honoured: KEYHOLD_TRUSTED_PROXIES (IPs / CIDRs, comma-separated),
 KEYHOLD_AUDIT (on): off is FOR BENCHMARKING ONLY; it installs no audit interceptor and opens no
-audit outbox, so every call goes unaudited (audit-service still runs); never use it for real keys`;
+audit outbox, so every call goes unaudited (audit-service still runs); never use it for real keys,
+KEYHOLD_ROOT_KEY (file): hsm puts the root key in the HSM (KEYHOLD_HSM_MODULE, KEYHOLD_HSM_TOKEN_LABEL
+or KEYHOLD_HSM_SLOT, KEYHOLD_HSM_PIN_FILE or KEYHOLD_HSM_PIN), its id KEYHOLD_ROOT_KEY_HSM_ID (keyhold-root-key)`;
 
 const AUDIT_OFF_BANNER = [
   "",
@@ -27,6 +33,7 @@ const AUDIT_OFF_BANNER = [
 
 async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
+  if (command === "migrate-root-key") return migrateRootKeyCommand(args.slice(1));
   if (command !== "dev") {
     process.stderr.write(USAGE + "\n");
     return command === undefined || command === "help" || command === "--help" ? 0 : 2;
@@ -70,6 +77,32 @@ async function main(args: readonly string[]): Promise<number> {
   });
   await instance.stop();
   return 0;
+}
+
+async function migrateRootKeyCommand(args: readonly string[]): Promise<number> {
+  if (args.length !== 2 || args[0] !== "--to" || args[1] !== "hsm") {
+    process.stderr.write("usage: keyhold migrate-root-key --to hsm\n");
+    return 2;
+  }
+  const config = loadDevConfig();
+  const logger = createJsonLogger({ level: config.server.logLevel });
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const result = await migrateRootKeyToHsm(config, logger, { signal: stop.signal });
+  process.stderr.write(
+    [
+      "",
+      `Root key migration: ${result.rewrapped} re-wrapped by the HSM root key now, ${result.alreadyMigrated} already were` +
+        (result.changedMeanwhile > 0 ? `, ${result.changedMeanwhile} changed meanwhile (run again)` : "") + ".",
+      result.complete && result.changedMeanwhile === 0
+        ? `  Done. Start Keyhold with KEYHOLD_ROOT_KEY=hsm; once it serves, back up and then remove ${config.keyService.rootKeyFile}.`
+        : "  Not finished: run the same command again to continue.",
+      "",
+    ].join("\n") + "\n",
+  );
+  return result.complete ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -11,7 +11,9 @@ import { KeyJobs } from "./domain/key-jobs.ts";
 import { KeyMaterials } from "./domain/key-materials.ts";
 import { KeyMaterialCache } from "./domain/material-cache.ts";
 import { PrivateKeyPool } from "./domain/private-key-pool.ts";
-import { LocalFileRootKeyProvider, type RootKeyProvider } from "./domain/root-key.ts";
+import type { HsmClient } from "@keyhold/hsm-client";
+import { openRootKeyProvider } from "./domain/open-root-key.ts";
+import type { RootKeyProvider } from "./domain/root-key.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
 import type { KeyStore } from "./store/key-store.ts";
@@ -38,6 +40,8 @@ export interface KeyServiceDependencies {
    * certificate identity (the server configuration's trustedProxies). Default none.
    */
   readonly trustedProxies?: readonly string[];
+  /** hsm-gateway, when an HSM is configured (the root key with KEYHOLD_ROOT_KEY=hsm). */
+  readonly hsm?: HsmClient;
 }
 
 export interface KeyServiceApp {
@@ -55,7 +59,7 @@ export async function createKeyServiceApp(
   overrides: KeyServiceOverrides = {},
 ): Promise<KeyServiceApp> {
   const log = logger.child({ service: "key-service" });
-  const rootKey = overrides.rootKey ?? (await LocalFileRootKeyProvider.open(config.rootKeyFile, log));
+  const rootKey = overrides.rootKey ?? (await openRootKeyProvider(config, log, dependencies.hsm));
   const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);

@@ -7,8 +7,16 @@ export interface KeyServiceConfig {
   readonly region: string;
   /** SQLite database file. */
   readonly databasePath: string;
-  /** Development root key file (until an HSM root key is configured). */
+  /** Development root key file (the root of trust when rootKey is "file"). */
   readonly rootKeyFile: string;
+  /**
+   * KEYHOLD_ROOT_KEY: which root of trust wraps software key material. "file" (default): the
+   * local key file, development only. "hsm": a non-extractable AES-256 key in the HSM, through
+   * hsm-gateway (needs an HSM configured).
+   */
+  readonly rootKey: RootKeyKind;
+  /** KEYHOLD_ROOT_KEY_HSM_ID: the id (CKA_ID and CKA_LABEL) of the HSM root key in the token. */
+  readonly hsmRootKeyId: string;
   /** How many unwrapped key versions stay in memory. */
   readonly materialCacheSize: number;
   /** How many key, version and alias records stay in memory (each). */
@@ -18,6 +26,10 @@ export interface KeyServiceConfig {
   /** Worker threads for private-key operations. */
   readonly privateKeyWorkers: number;
 }
+
+export type RootKeyKind = "file" | "hsm";
+
+export const DEFAULT_HSM_ROOT_KEY_ID = "keyhold-root-key";
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -40,9 +52,25 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     region,
     databasePath: env["KEYHOLD_KEY_DB"] ?? join(dataDir, "key-service.sqlite"),
     rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
+    rootKey: rootKeyKind(env["KEYHOLD_ROOT_KEY"]),
+    hsmRootKeyId: hsmRootKeyId(env["KEYHOLD_ROOT_KEY_HSM_ID"]),
     materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
     recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
     jobIntervalMs: positiveInteger(env, "KEYHOLD_KEY_JOB_INTERVAL_MS", 60_000),
     privateKeyWorkers: positiveInteger(env, "KEYHOLD_PRIVATE_KEY_WORKERS", Math.max(1, Math.min(4, availableParallelism()))),
   };
+}
+
+function rootKeyKind(raw: string | undefined): RootKeyKind {
+  if (raw === undefined || raw === "" || raw === "file") return "file";
+  if (raw === "hsm") return "hsm";
+  throw new ConfigError(`KEYHOLD_ROOT_KEY must be file or hsm, got "${raw}"`);
+}
+
+function hsmRootKeyId(raw: string | undefined): string {
+  if (raw === undefined || raw === "") return DEFAULT_HSM_ROOT_KEY_ID;
+  if (!/^[A-Za-z0-9._:/-]{1,64}$/.test(raw)) {
+    throw new ConfigError(`KEYHOLD_ROOT_KEY_HSM_ID must be 1 to 64 letters, digits, '.', '_', '-', ':' or '/', got "${raw}"`);
+  }
+  return raw;
 }

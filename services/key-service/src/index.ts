@@ -1,7 +1,13 @@
 export { createKeyServiceApp } from "./app.ts";
 export type { KeyServiceApp, KeyServiceDependencies, KeyServiceOverrides } from "./app.ts";
 export { ConfigError, readKeyServiceConfig } from "./config.ts";
-export type { Environment, KeyServiceConfig } from "./config.ts";
+export type { Environment, KeyServiceConfig, RootKeyKind } from "./config.ts";
 export type { AppContext, Clock } from "./context.ts";
-export { LocalFileRootKeyProvider } from "./domain/root-key.ts";
+export { LocalFileRootKeyProvider, FILE_WRAP_FORMAT } from "./domain/root-key.ts";
+export { FormatDispatchingRootKeyProvider, HSM_WRAP_FORMAT, HsmRootKeyProvider, isHsmWrapped } from "./domain/hsm-root-key.ts";
+export { openRootKeyProvider } from "./domain/open-root-key.ts";
 export type { RootKeyProvider } from "./domain/root-key.ts";
+export { migrateRootKey } from "./domain/root-key-migration.ts";
+export type { RootKeyMigration, RootKeyMigrationResult } from "./domain/root-key-migration.ts";
+export { openRootKeyMigrationStore, SqliteRootKeyMigrationStore } from "./store/root-key-migration-store.ts";
+export type { RootKeyMigrationStore, WrappedKind, WrappedRow } from "./store/root-key-migration-store.ts";

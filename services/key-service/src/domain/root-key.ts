@@ -16,8 +16,17 @@ export interface RootKeyProvider {
   close(): Promise<void>;
 }
 
+export interface LocalFileRootKeyOptions {
+  /**
+   * Opened only to read material wrapped before a move to the HSM root key (a different
+   * warning). The caller checks that the file exists: it is not meant to be created then.
+   */
+  readonly legacyReader?: boolean;
+}
+
 const ROOT_KEY_LENGTH = 32;
-const WRAP_FORMAT_1 = 0x01;
+export const FILE_WRAP_FORMAT = 0x01;
+const WRAP_FORMAT_1 = FILE_WRAP_FORMAT;
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 const WRAP_OVERHEAD = 1 + IV_LENGTH + TAG_LENGTH;
@@ -45,7 +54,7 @@ export class LocalFileRootKeyProvider implements RootKeyProvider {
    * 0700) when it does not exist. Refuses a file of the wrong size, or one that group or others
    * may read or write.
    */
-  static async open(file: string, logger: Logger): Promise<LocalFileRootKeyProvider> {
+  static async open(file: string, logger: Logger, options: LocalFileRootKeyOptions = {}): Promise<LocalFileRootKeyProvider> {
     const resolved = path.resolve(file);
     const { bytes: key, created } = await readOrCreateSecretFile(resolved, {
       what: "root key file",
@@ -57,6 +66,14 @@ export class LocalFileRootKeyProvider implements RootKeyProvider {
       throw new KeyholdError("INTERNAL", `root key file ${resolved} is ${key.length} bytes, expected exactly ${ROOT_KEY_LENGTH}; refusing to use it`);
     }
     if (created) logger.info("created a new local root key file", { path: resolved });
+    if (options.legacyReader === true) {
+      logger.warn(
+        "LOCAL ROOT KEY FILE STILL PRESENT: the HSM root key wraps new key material; material the file wrapped stays " +
+          "readable until `keyhold migrate-root-key --to hsm` has re-wrapped it. Then remove the file.",
+        { path: resolved },
+      );
+      return new LocalFileRootKeyProvider(resolved, key);
+    }
     logger.warn(
       "ROOT KEY FROM A LOCAL FILE: for development only. The key that protects all key material is on disk " +
         "in the clear; use an HSM-held root key in production.",
