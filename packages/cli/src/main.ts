@@ -4,8 +4,10 @@ import { createJsonLogger } from "@keyhold/server-kit";
 import { loadDevConfig } from "./config.ts";
 import { startDev } from "./dev.ts";
 import { saveAdminKey } from "./admin-key.ts";
+import { parseSealInitArgs, SEAL_USAGE, sealInit, UsageError } from "./seal.ts";
 
 const USAGE = `usage: keyhold dev    run every service in one process on embedded defaults
+       keyhold seal init [--shares N] [--threshold T]    a sealed root key for key-service (KEYHOLD_ROOT_KEY=sealed)
 
 environment: KEYHOLD_DATA_DIR (default ./.data/dev), KEYHOLD_GRPC_ADDR (127.0.0.1:7700),
 KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (local), KEYHOLD_BOOTSTRAP_API_KEY,
@@ -25,8 +27,36 @@ const AUDIT_OFF_BANNER = [
   "",
 ].join("\n") + "\n";
 
+async function seal(args: readonly string[]): Promise<number> {
+  if (args[0] !== "init") {
+    process.stderr.write(SEAL_USAGE + "\n");
+    return 2;
+  }
+  let options;
+  try {
+    options = parseSealInitArgs(args.slice(1));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`keyhold seal init: ${error.message}\n${SEAL_USAGE}\n`);
+    return 2;
+  }
+  const { sealFile, shares } = await sealInit(loadDevConfig(), options);
+  process.stderr.write(
+    [
+      `Sealed root key created (seal file ${sealFile}).`,
+      `Below are its ${options.shares} unseal shares, shown this once and stored nowhere. Give each to a`,
+      `different key holder; any ${options.threshold} of them unseal key-service (KEYHOLD_ROOT_KEY=sealed,`,
+      "keyhold.key.v1.SealService/Unseal). Fewer cannot, and if more than " + (options.shares - options.threshold) + " are lost, so is every key.",
+      "",
+    ].join("\n") + "\n",
+  );
+  process.stdout.write(shares.map((share, i) => `share ${i + 1}: ${share}`).join("\n") + "\n");
+  return 0;
+}
+
 async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
+  if (command === "seal") return seal(args.slice(1));
   if (command !== "dev") {
     process.stderr.write(USAGE + "\n");
     return command === undefined || command === "help" || command === "--help" ? 0 : 2;

@@ -12,6 +12,7 @@ import { KeyMaterials } from "./domain/key-materials.ts";
 import { KeyMaterialCache } from "./domain/material-cache.ts";
 import { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import { LocalFileRootKeyProvider, type RootKeyProvider } from "./domain/root-key.ts";
+import { SealedRootKeyProvider, sealControlOf } from "./domain/sealed-root-key.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
 import type { KeyStore } from "./store/key-store.ts";
@@ -55,15 +56,20 @@ export async function createKeyServiceApp(
   overrides: KeyServiceOverrides = {},
 ): Promise<KeyServiceApp> {
   const log = logger.child({ service: "key-service" });
-  const rootKey = overrides.rootKey ?? (await LocalFileRootKeyProvider.open(config.rootKeyFile, log));
+  const rootKey =
+    overrides.rootKey ??
+    (config.rootKeyMode === "sealed" ? await SealedRootKeyProvider.open(config.sealFile, log) : await LocalFileRootKeyProvider.open(config.rootKeyFile, log));
+  const seal = sealControlOf(rootKey);
   const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);
+  seal.onSeal(() => cache.clear());
   const privateKeys = new PrivateKeyPool(config.privateKeyWorkers);
   const context: AppContext = {
     config,
     store,
     rootKey,
+    seal,
     materials: new KeyMaterials(rootKey, cache, random),
     privateKeys,
     access: new CallAccess(dependencies.authority),
