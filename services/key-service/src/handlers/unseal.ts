@@ -6,6 +6,7 @@ import type { AppContext } from "../context.ts";
 import { requireSealAccess, sealStatusView } from "./seal-access.ts";
 
 const MAX_SHARE_CHARS = 2048;
+const SHARE_FORM = /^\s*khs1-[A-Za-z0-9_-]+\s*$/;
 
 export function unseal(ctx: AppContext): UnaryHandler<typeof SealServiceUnsealRequestSchema, typeof SealServiceUnsealResponseSchema> {
   return async (request, call) => {
@@ -16,6 +17,7 @@ export function unseal(ctx: AppContext): UnaryHandler<typeof SealServiceUnsealRe
     }
     if (request.share === "") throw invalidArgument("share", "is required");
     if (request.share.length > MAX_SHARE_CHARS) throw invalidArgument("share", `must be at most ${MAX_SHARE_CHARS} characters`);
+    if (!SHARE_FORM.test(request.share)) throw invalidArgument("share", 'must be a share as "keyhold seal init" printed it ("khs1-...")');
     return { status: sealStatusView(ctx.seal.submitShare(request.share)) };
   };
 }
