@@ -77,7 +77,7 @@ describe("raw split and combine", () => {
       for (const other of [Buffer.alloc(16), randomBytes(16), Buffer.alloc(16, 0xff)]) {
         // The polynomial through (0, other) and the t-1 known points has degree ≤ t-1: a valid
         // split of `other`. Evaluate it at a further x and combine: it yields `other`.
-        const points: RawShare[] = [{ x: 0 as number, y: other }, ...known];
+        const points: RawShare[] = [{ x: 0, y: other }, ...known];
         const x = 200;
         const y = Buffer.alloc(16);
         for (let b = 0; b < 16; b++) {
