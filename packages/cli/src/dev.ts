@@ -9,7 +9,7 @@
 // trusted peer "secrets-service" forwarding the principal it acts for; its scheduler (due
 // rotations, purges, retiring rotated-out API keys) runs in this process.
 //
-// Audit: every public binding (KeyService, CryptoService, IamService, StsService, AuditService, SecretsService)
+// Audit: every public binding (KeyService, CryptoService, SealService, IamService, StsService, AuditService, SecretsService)
 // runs the audit interceptor first, which appends one event per call to its service's durable
 // outbox before the call is answered (fail closed); one shipper per outbox streams it to
 // audit-service's AuditIngestService as that service. The internal services (AuthorizationService,
