@@ -12,6 +12,7 @@ const USAGE = `usage: keyhold dev    run every service in one process on embedde
 environment: KEYHOLD_DATA_DIR (default ./.data/dev), KEYHOLD_GRPC_ADDR (127.0.0.1:7700),
 KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (local), KEYHOLD_BOOTSTRAP_API_KEY,
 KEYHOLD_CORS_ORIGINS, KEYHOLD_SHUTDOWN_GRACE_MS (10000),
+KEYHOLD_ROOT_KEY (file: the development key file; sealed: after keyhold seal init, starts sealed), KEYHOLD_SEAL_FILE,
 TLS on both ports: KEYHOLD_TLS_CERT_FILE, KEYHOLD_TLS_KEY_FILE; client certificates:
 KEYHOLD_TLS_CLIENT_CA_FILE, KEYHOLD_TLS_REQUIRE_CLIENT_CERT (false); mesh sidecars whose
 x-forwarded-client-cert is honoured: KEYHOLD_TRUSTED_PROXIES (IPs / CIDRs, comma-separated),
