@@ -24,6 +24,7 @@ import {
   KeyService,
   KeySpec,
   MacAlgorithm,
+  SealService,
   Origin,
   SecretsService,
   SigningAlgorithm,
@@ -37,6 +38,7 @@ import { generateApiKey, withCredential } from "../support/auth.ts";
 const PUBLIC_SERVICES: readonly { service: DescService; prefix: string }[] = [
   { service: KeyService, prefix: "kms" },
   { service: CryptoService, prefix: "kms" },
+  { service: SealService, prefix: "kms" },
   { service: IamService, prefix: "iam" },
   { service: StsService, prefix: "sts" },
   { service: AuditService, prefix: "audit" },
@@ -50,6 +52,7 @@ const MARKERS = {
   bearer: marker("bearer"),
   keyPolicy: marker("policy"),
   secretValue: marker("secret"),
+  unsealShare: marker("share"),
 };
 
 interface Outcome {
@@ -184,6 +187,10 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "CryptoService/GenerateDataKeyPair": () => ({ keyId, keyPairSpec: DataKeyPairSpec.ECC_NIST_P256, encryptionContext }),
       "CryptoService/GenerateDataKeyPairWithoutPlaintext": () => ({ keyId, keyPairSpec: DataKeyPairSpec.ECC_NIST_P256 }),
       "CryptoService/GenerateAndExportDataKey": () => ({ keyId, publicKey: new Uint8Array([1]) }),
+      // The dev root key is not sealable: a well-formed share reaches the service and is refused.
+      "SealService/Unseal": () => ({ share: `khs1-${MARKERS.unsealShare}` }),
+      "SealService/GetSealStatus": () => ({}),
+      "SealService/Seal": () => ({}),
       "IamService/CreateAccount": () => ({}),
       "IamService/ListAccounts": () => ({}),
       "IamService/CreateUser": () => ({ userName: "audited-2" }),

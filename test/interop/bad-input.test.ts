@@ -851,6 +851,34 @@ describe("another account sees nothing of this one", () => {
   );
 });
 
+describe("SealService/Unseal refuses bad input", () => {
+  // The dev server's root key is the local file (not sealable): the form of the request is
+  // checked first, so every row is INVALID_ARGUMENT naming share whatever the root key.
+  const share = `khs1-${randomBytes(55).toString("base64url")}`;
+  const rows: readonly [string, PlRequest][] = [
+    ["share: empty", { share: "" }],
+    ["share: not a share", { share: "not a share" }],
+    ["share: another prefix", { share: share.replace("khs1-", "khs9-") }],
+    ["share: not base64url after the prefix", { share: "khs1-abc+/def=" }],
+    ["share: 2049 characters", { share: "khs1-" + "A".repeat(2044) }],
+    ["share: given with reset", { share, reset: true }],
+  ];
+  for (const [label, request] of rows) {
+    test(label, async () => {
+      const decoded = await expectGrpcError(grpc.seal.Unseal(request), invalid("share"), `Unseal ${label}`);
+      assert.ok(decoded.message.startsWith("share: "), decoded.message);
+    });
+  }
+  test("control: GetSealStatus answers not sealable; a well-formed share and Seal are UNSUPPORTED_OPERATION", async () => {
+    const { status: current } = await grpc.seal.GetSealStatus({});
+    assert.deepEqual(current, { sealable: false, sealed: false, threshold: 0, shares: 0, progress: 0 });
+    const unsupported: Expect = { code: status.FAILED_PRECONDITION, reason: "UNSUPPORTED_OPERATION", field: null };
+    await expectGrpcError(grpc.seal.Unseal({ share }), unsupported);
+    await expectGrpcError(grpc.seal.Seal({}), unsupported);
+    await expectGrpcError(grpc.seal.Unseal({ reset: true }), unsupported);
+  });
+});
+
 describe("known bugs", () => {
   test(
     "a key krn naming another region is KEY_NOT_FOUND",

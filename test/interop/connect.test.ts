@@ -355,6 +355,7 @@ describe("ciphertexts cross protocols", () => {
 const SERVED_SERVICES = [
   "keyhold.key.v1.KeyService",
   "keyhold.key.v1.CryptoService",
+  "keyhold.key.v1.SealService",
   "keyhold.policy.v1.IamService",
   "keyhold.policy.v1.StsService",
   "keyhold.policy.v1.AuthorizationService",

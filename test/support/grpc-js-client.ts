@@ -13,6 +13,7 @@ export const PROTO_ROOT = fileURLToPath(new URL("../../proto/", import.meta.url)
 export const KEY_PROTO_FILES = [
   "keyhold/key/v1/key_service.proto",
   "keyhold/key/v1/crypto_service.proto",
+  "keyhold/key/v1/seal_service.proto",
   "keyhold/policy/v1/sts_service.proto",
   "grpc/health/v1/health.proto",
 ] as const;
@@ -167,6 +168,20 @@ export interface CryptoServiceClient {
   GenerateRandom: Unary<GenerateRandomResponse>;
 }
 
+export interface SealStatusMessage {
+  sealable: boolean;
+  sealed: boolean;
+  threshold: number;
+  shares: number;
+  progress: number;
+}
+
+export interface SealServiceClient {
+  Unseal: Unary<{ status: SealStatusMessage }>;
+  GetSealStatus: Unary<{ status: SealStatusMessage }>;
+  Seal: Unary<{ status: SealStatusMessage }>;
+}
+
 export interface HealthClient {
   Check: Unary<HealthCheckResponse>;
 }
@@ -185,6 +200,7 @@ export interface StsClient {
 export interface GrpcJsClients {
   readonly keys: KeyServiceClient;
   readonly crypto: CryptoServiceClient;
+  readonly seal: SealServiceClient;
   readonly health: HealthClient;
   readonly sts: StsClient;
   /** The raw clients, for calls the typed wrappers do not cover (custom serializers). */
@@ -254,11 +270,13 @@ export function createGrpcJsClients(address: string, credential: string | undefi
   };
   const keys = make("keyhold.key.v1.KeyService");
   const crypto = make("keyhold.key.v1.CryptoService");
+  const seal = make("keyhold.key.v1.SealService");
   const health = make("grpc.health.v1.Health");
   const sts = make("keyhold.policy.v1.StsService");
   return {
     keys: promisify<KeyServiceClient>(keys.client, keys.service, metadata),
     crypto: promisify<CryptoServiceClient>(crypto.client, crypto.service, metadata),
+    seal: promisify<SealServiceClient>(seal.client, seal.service, metadata),
     health: promisify<HealthClient>(health.client, health.service, metadata),
     sts: promisify<StsClient>(sts.client, sts.service, metadata),
     raw: { keys: keys.client, crypto: crypto.client, health: health.client },
@@ -266,6 +284,7 @@ export function createGrpcJsClients(address: string, credential: string | undefi
     close() {
       keys.client.close();
       crypto.client.close();
+      seal.client.close();
       health.client.close();
       sts.client.close();
     },

@@ -9,7 +9,7 @@
 // trusted peer "secrets-service" forwarding the principal it acts for; its scheduler (due
 // rotations, purges, retiring rotated-out API keys) runs in this process.
 //
-// Audit: every public binding (KeyService, CryptoService, IamService, StsService, AuditService, SecretsService)
+// Audit: every public binding (KeyService, CryptoService, SealService, IamService, StsService, AuditService, SecretsService)
 // runs the audit interceptor first, which appends one event per call to its service's durable
 // outbox before the call is answered (fail closed); one shipper per outbox streams it to
 // audit-service's AuditIngestService as that service. The internal services (AuthorizationService,
@@ -31,7 +31,7 @@ import { createHsmGatewayApp, type HsmGatewayApp, type HsmGatewayOverrides } fro
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "@keyhold/key-service";
 import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverrides } from "@keyhold/policy-service";
 import { createSecretsServiceApp, type SecretsServiceApp, type SecretsServiceOverrides } from "@keyhold/secrets-service";
-import { AuditService, CryptoService, IamService, KeyService, SecretsService, StsService } from "@keyhold/proto";
+import { AuditService, CryptoService, IamService, KeyService, SealService, SecretsService, StsService } from "@keyhold/proto";
 import {
   createInMemoryTransport, KeyholdServer,
   type BoundAddresses, type CallInterceptor, type Logger, type ServiceBinding,
@@ -83,6 +83,7 @@ export const SHIPPER_STOP_DEADLINE_MS = 5_000;
 const AUDITED_BINDINGS: Readonly<Record<string, { readonly service: AuditedService; readonly actionPrefix: string }>> = {
   [KeyService.typeName]: { service: "key-service", actionPrefix: "kms" },
   [CryptoService.typeName]: { service: "key-service", actionPrefix: "kms" },
+  [SealService.typeName]: { service: "key-service", actionPrefix: "kms" },
   [IamService.typeName]: { service: "policy-service", actionPrefix: "iam" },
   [StsService.typeName]: { service: "policy-service", actionPrefix: "sts" },
   [AuditService.typeName]: { service: "audit-service", actionPrefix: "audit" },

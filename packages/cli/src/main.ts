@@ -5,11 +5,14 @@ import { loadDevConfig } from "./config.ts";
 import { startDev } from "./dev.ts";
 import { saveAdminKey } from "./admin-key.ts";
 import { migrateRootKeyToHsm } from "./migrate-root-key.ts";
+import { parseSealInitArgs, SEAL_USAGE, sealInit, UsageError } from "./seal.ts";
 
 const USAGE = `usage: keyhold dev                        run every service in one process on embedded defaults
        keyhold migrate-root-key --to hsm   re-wrap all stored key material from the local root key
                                            file to the HSM root key (resumable; stop Keyhold first,
                                            or run it on KEYHOLD_ROOT_KEY=hsm, which reads both)
+       keyhold seal init [--shares N] [--threshold T]
+                                           a sealed root key for key-service (KEYHOLD_ROOT_KEY=sealed)
 
 environment: KEYHOLD_DATA_DIR (default ./.data/dev), KEYHOLD_GRPC_ADDR (127.0.0.1:7700),
 KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (local), KEYHOLD_BOOTSTRAP_API_KEY,
@@ -19,8 +22,9 @@ KEYHOLD_TLS_CLIENT_CA_FILE, KEYHOLD_TLS_REQUIRE_CLIENT_CERT (false); mesh sideca
 x-forwarded-client-cert is honoured: KEYHOLD_TRUSTED_PROXIES (IPs / CIDRs, comma-separated),
 KEYHOLD_AUDIT (on): off is FOR BENCHMARKING ONLY; it installs no audit interceptor and opens no
 audit outbox, so every call goes unaudited (audit-service still runs); never use it for real keys,
-KEYHOLD_ROOT_KEY (file): hsm puts the root key in the HSM (KEYHOLD_HSM_MODULE, KEYHOLD_HSM_TOKEN_LABEL
-or KEYHOLD_HSM_SLOT, KEYHOLD_HSM_PIN_FILE or KEYHOLD_HSM_PIN), its id KEYHOLD_ROOT_KEY_HSM_ID (keyhold-root-key)`;
+KEYHOLD_ROOT_KEY (file: the development key file): hsm puts the root key in the HSM (KEYHOLD_HSM_MODULE,
+KEYHOLD_HSM_TOKEN_LABEL or KEYHOLD_HSM_SLOT, KEYHOLD_HSM_PIN_FILE or KEYHOLD_HSM_PIN), its id
+KEYHOLD_ROOT_KEY_HSM_ID (keyhold-root-key); sealed: after keyhold seal init, starts sealed (KEYHOLD_SEAL_FILE)`;
 
 const AUDIT_OFF_BANNER = [
   "",
@@ -31,9 +35,37 @@ const AUDIT_OFF_BANNER = [
   "",
 ].join("\n") + "\n";
 
+async function seal(args: readonly string[]): Promise<number> {
+  if (args[0] !== "init") {
+    process.stderr.write(SEAL_USAGE + "\n");
+    return 2;
+  }
+  let options;
+  try {
+    options = parseSealInitArgs(args.slice(1));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`keyhold seal init: ${error.message}\n${SEAL_USAGE}\n`);
+    return 2;
+  }
+  const { sealFile, shares } = await sealInit(loadDevConfig(), options);
+  process.stderr.write(
+    [
+      `Sealed root key created (seal file ${sealFile}).`,
+      `Below are its ${options.shares} unseal shares, shown this once and stored nowhere. Give each to a`,
+      `different key holder; any ${options.threshold} of them unseal key-service (KEYHOLD_ROOT_KEY=sealed,`,
+      "keyhold.key.v1.SealService/Unseal). Fewer cannot, and if more than " + (options.shares - options.threshold) + " are lost, so is every key.",
+      "",
+    ].join("\n") + "\n",
+  );
+  process.stdout.write(shares.map((share, i) => `share ${i + 1}: ${share}`).join("\n") + "\n");
+  return 0;
+}
+
 async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
   if (command === "migrate-root-key") return migrateRootKeyCommand(args.slice(1));
+  if (command === "seal") return seal(args.slice(1));
   if (command !== "dev") {
     process.stderr.write(USAGE + "\n");
     return command === undefined || command === "help" || command === "--help" ? 0 : 2;

@@ -36,6 +36,8 @@ export const REASON_CODES = {
   ROTATION_IN_PROGRESS: Code.FailedPrecondition,
   /** A step of the secret's rotation failed, or the secret cannot be rotated. */
   ROTATION_FAILED: Code.FailedPrecondition,
+  /** key-service's root key is sealed: nothing that needs it works until it is unsealed (SealService). */
+  SEALED: Code.FailedPrecondition,
   INVALID_ARGUMENT: Code.InvalidArgument,
   INVALID_CIPHERTEXT: Code.InvalidArgument,
   ENCRYPTION_CONTEXT_MISMATCH: Code.InvalidArgument,

@@ -14,6 +14,7 @@ import { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import type { HsmClient } from "@keyhold/hsm-client";
 import { openRootKeyProvider } from "./domain/open-root-key.ts";
 import type { RootKeyProvider } from "./domain/root-key.ts";
+import { sealControlOf } from "./domain/sealed-root-key.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
 import type { KeyStore } from "./store/key-store.ts";
@@ -60,14 +61,17 @@ export async function createKeyServiceApp(
 ): Promise<KeyServiceApp> {
   const log = logger.child({ service: "key-service" });
   const rootKey = overrides.rootKey ?? (await openRootKeyProvider(config, log, dependencies.hsm));
+  const seal = sealControlOf(rootKey);
   const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);
+  seal.onSeal(() => cache.clear());
   const privateKeys = new PrivateKeyPool(config.privateKeyWorkers);
   const context: AppContext = {
     config,
     store,
     rootKey,
+    seal,
     materials: new KeyMaterials(rootKey, cache, random),
     privateKeys,
     access: new CallAccess(dependencies.authority),

@@ -11,12 +11,17 @@ export interface KeyServiceConfig {
   readonly rootKeyFile: string;
   /**
    * KEYHOLD_ROOT_KEY: which root of trust wraps software key material. "file" (default): the
-   * local key file, development only. "hsm": a non-extractable AES-256 key in the HSM, through
-   * hsm-gateway (needs an HSM configured).
+   * local key file, development only (auto-unsealed). "hsm": a non-extractable AES-256 key in
+   * the HSM, through hsm-gateway (needs an HSM configured). "sealed": split with Shamir's secret
+   * sharing by `keyhold seal init`; key-service starts sealed.
    */
   readonly rootKey: RootKeyKind;
   /** KEYHOLD_ROOT_KEY_HSM_ID: the id (CKA_ID and CKA_LABEL) of the HSM root key in the token. */
   readonly hsmRootKeyId: string;
+  /** The sealed root key's seal file (verifier and split parameters; no secret). */
+  readonly sealFile: string;
+  /** The management account: only its principals may unseal and seal. */
+  readonly managementAccountId: string;
   /** How many unwrapped key versions stay in memory. */
   readonly materialCacheSize: number;
   /** How many key, version and alias records stay in memory (each). */
@@ -27,7 +32,7 @@ export interface KeyServiceConfig {
   readonly privateKeyWorkers: number;
 }
 
-export type RootKeyKind = "file" | "hsm";
+export type RootKeyKind = "file" | "hsm" | "sealed";
 
 export const DEFAULT_HSM_ROOT_KEY_ID = "keyhold-root-key";
 
@@ -48,8 +53,12 @@ export function positiveInteger(env: Environment, name: string, fallback: number
 export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServiceConfig {
   const region = env["KEYHOLD_REGION"] ?? "local";
   if (!/^[a-z0-9-]{1,32}$/.test(region)) throw new ConfigError(`KEYHOLD_REGION must be lower-case letters, digits and '-'`);
+  const managementAccountId = env["KEYHOLD_MANAGEMENT_ACCOUNT_ID"] ?? "000000000001";
+  if (!/^\d{12}$/.test(managementAccountId)) throw new ConfigError("KEYHOLD_MANAGEMENT_ACCOUNT_ID must be 12 digits");
   return {
     region,
+    sealFile: env["KEYHOLD_SEAL_FILE"] ?? join(dataDir, "seal.json"),
+    managementAccountId,
     databasePath: env["KEYHOLD_KEY_DB"] ?? join(dataDir, "key-service.sqlite"),
     rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
     rootKey: rootKeyKind(env["KEYHOLD_ROOT_KEY"]),
@@ -63,8 +72,8 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
 
 function rootKeyKind(raw: string | undefined): RootKeyKind {
   if (raw === undefined || raw === "" || raw === "file") return "file";
-  if (raw === "hsm") return "hsm";
-  throw new ConfigError(`KEYHOLD_ROOT_KEY must be file or hsm, got "${raw}"`);
+  if (raw === "hsm" || raw === "sealed") return raw;
+  throw new ConfigError(`KEYHOLD_ROOT_KEY must be file, hsm or sealed, got "${raw}"`);
 }
 
 function hsmRootKeyId(raw: string | undefined): string {

@@ -7,6 +7,7 @@ import type { KeyServiceConfig } from "./config.ts";
 import type { KeyMaterials } from "./domain/key-materials.ts";
 import type { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import type { RootKeyProvider } from "./domain/root-key.ts";
+import type { SealControl } from "./domain/sealed-root-key.ts";
 import type { KeyStore } from "./store/key-store.ts";
 
 export interface Clock {
@@ -17,6 +18,8 @@ export interface AppContext {
   readonly config: KeyServiceConfig;
   readonly store: KeyStore;
   readonly rootKey: RootKeyProvider;
+  /** Seal status, unsealing and sealing of the root key (NOT_SEALABLE for a key file or an HSM). */
+  readonly seal: SealControl;
   readonly materials: KeyMaterials;
   /** Worker threads for private-key operations (key pair generation, signing, RSA decryption). */
   readonly privateKeys: PrivateKeyPool;

@@ -11,3 +11,5 @@ export { migrateRootKey } from "./domain/root-key-migration.ts";
 export type { RootKeyMigration, RootKeyMigrationResult } from "./domain/root-key-migration.ts";
 export { openRootKeyMigrationStore, SqliteRootKeyMigrationStore } from "./store/root-key-migration-store.ts";
 export type { RootKeyMigrationStore, WrappedKind, WrappedRow } from "./store/root-key-migration-store.ts";
+export { initializeSeal, readSealFile, SealedRootKeyProvider, writeSealFile } from "./domain/sealed-root-key.ts";
+export type { SealControl, SealFileContents, SealStatus } from "./domain/sealed-root-key.ts";

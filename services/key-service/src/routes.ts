@@ -1,8 +1,11 @@
-// Composes the handlers into the two services key-service serves.
-import { CryptoService, KeyService } from "@keyhold/proto";
+// Composes the handlers into the services key-service serves.
+import { CryptoService, KeyService, SealService } from "@keyhold/proto";
 import { bindService, type CallInterceptor, type ServiceBinding } from "@keyhold/server-kit";
 import type { AppContext } from "./context.ts";
 import { createAlias } from "./handlers/create-alias.ts";
+import { getSealStatus } from "./handlers/get-seal-status.ts";
+import { seal } from "./handlers/seal.ts";
+import { unseal } from "./handlers/unseal.ts";
 import { createGrant } from "./handlers/create-grant.ts";
 import { getKeyPolicy } from "./handlers/get-key-policy.ts";
 import { listGrants } from "./handlers/list-grants.ts";
@@ -100,6 +103,11 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       generateDataKeyPair: generateDataKeyPair(ctx),
       generateDataKeyPairWithoutPlaintext: generateDataKeyPairWithoutPlaintext(ctx),
       generateAndExportDataKey: generateAndExportDataKey(ctx),
+    }, interceptors),
+    bindService(SealService, {
+      unseal: unseal(ctx),
+      getSealStatus: getSealStatus(ctx),
+      seal: seal(ctx),
     }, interceptors),
   ];
 }
