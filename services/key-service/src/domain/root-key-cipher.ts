@@ -1,10 +1,12 @@
-// AES-256-GCM wrapping under a 32-byte root key held in memory, in the same format as the
-// local key file provider: 0x01 ‖ IV (12) ‖ body ‖ tag (16), `aad` bound.
+// AES-256-GCM wrapping under a 32-byte root key held in memory (the local key file's and the
+// unsealed root key's): 0x01 ‖ IV (12) ‖ body ‖ tag (16), `aad` bound.
 import crypto from "node:crypto";
 import { KeyholdError } from "@keyhold/server-kit";
 
 export const ROOT_KEY_BYTES = 32;
-const WRAP_FORMAT_1 = 0x01;
+/** The first byte of material wrapped under an in-memory root key (the HSM root's is 0x02). */
+export const FILE_WRAP_FORMAT = 0x01;
+const WRAP_FORMAT_1 = FILE_WRAP_FORMAT;
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 const WRAP_OVERHEAD = 1 + IV_LENGTH + TAG_LENGTH;

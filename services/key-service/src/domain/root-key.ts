@@ -4,6 +4,9 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import { KeyholdError, readOrCreateSecretFile, type Logger } from "@keyhold/server-kit";
+import { FILE_WRAP_FORMAT, ROOT_KEY_BYTES, unwrapUnder, wrapUnder } from "./root-key-cipher.ts";
+
+export { FILE_WRAP_FORMAT };
 
 export interface RootKeyProvider {
   /** For logs and status: which root of trust this is. Never holds secrets. */
@@ -24,16 +27,8 @@ export interface LocalFileRootKeyOptions {
   readonly legacyReader?: boolean;
 }
 
-const ROOT_KEY_LENGTH = 32;
-export const FILE_WRAP_FORMAT = 0x01;
-const WRAP_FORMAT_1 = FILE_WRAP_FORMAT;
-const IV_LENGTH = 12;
-const TAG_LENGTH = 16;
-const WRAP_OVERHEAD = 1 + IV_LENGTH + TAG_LENGTH;
+const ROOT_KEY_LENGTH = ROOT_KEY_BYTES;
 
-function unwrapFailed(cause?: unknown): KeyholdError {
-  return new KeyholdError("INTERNAL", "root key could not unwrap key material", cause === undefined ? {} : { cause });
-}
 
 /**
  * A 32-byte AES-256 root key in a local file, created on first start. For development only:
@@ -83,33 +78,11 @@ export class LocalFileRootKeyProvider implements RootKeyProvider {
   }
 
   async wrap(material: Uint8Array, aad: Uint8Array): Promise<Buffer> {
-    const key = this.#usableKey();
-    const iv = crypto.randomBytes(IV_LENGTH);
-    const cipher = crypto.createCipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_LENGTH });
-    cipher.setAAD(aad);
-    const body = cipher.update(material);
-    const final = cipher.final();
-    return Buffer.concat([Buffer.of(WRAP_FORMAT_1), iv, body, final, cipher.getAuthTag()]);
+    return wrapUnder(this.#usableKey(), material, aad);
   }
 
   async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Buffer> {
-    const key = this.#usableKey();
-    if (wrapped.length < WRAP_OVERHEAD || wrapped[0] !== WRAP_FORMAT_1) throw unwrapFailed();
-    const buf = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength);
-    const tagStart = buf.length - TAG_LENGTH;
-    const decipher = crypto.createDecipheriv("aes-256-gcm", key, buf.subarray(1, 1 + IV_LENGTH), {
-      authTagLength: TAG_LENGTH,
-    });
-    decipher.setAAD(aad);
-    decipher.setAuthTag(buf.subarray(tagStart));
-    const material = decipher.update(buf.subarray(1 + IV_LENGTH, tagStart));
-    try {
-      const final = decipher.final();
-      return final.length === 0 ? material : Buffer.concat([material, final]);
-    } catch (error) {
-      material.fill(0);
-      throw unwrapFailed(error);
-    }
+    return unwrapUnder(this.#usableKey(), wrapped, aad);
   }
 
   async close(): Promise<void> {
