@@ -2,12 +2,14 @@
 // Encrypt / Decrypt / GenerateDataKey in the all-in-one Keyhold process, once as users run it
 // (audit on) and once more in a second process started with KEYHOLD_AUDIT=off, to read what
 // auditing costs; each server in its own child process so its CPU time per call can be read.
-// The two Keyhold processes run one after the other, never together. Prints a table, writes
-// bench/results/.
+// Only one server is ever under load; the two Keyhold processes are measured one after the
+// other, then, both idle between runs, compared in interleaved Encrypt runs (audit-cost.ts).
+// Prints a table, writes bench/results/.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { AUDIT_COST_BLOCKS, AUDIT_COST_RUN_SECONDS, measureAuditCost, type AuditCost, type AuditSide } from "./audit-cost.ts";
 import { summarize } from "./checks.ts";
 import { ChildSet } from "./children.ts";
 import { HelpRequested, loadConfig, UsageError, type BenchConfig } from "./config.ts";
@@ -16,7 +18,7 @@ import { Ghz } from "./ghz.ts";
 import { prepareCryptoMaterial, prepareSigningMaterial, startKeyhold } from "./keyhold.ts";
 import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
-import { startEchoServer, type EchoServerKind } from "./servers.ts";
+import { startEchoServer, type BenchServer, type EchoServerKind } from "./servers.ts";
 import { measureOutboxCapacity } from "./outbox-capacity.ts";
 import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
 import {
@@ -40,6 +42,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
   const measurements: Measurement[] = [];
   const skipped: Skip[] = [];
   let failed = false;
+  let auditCost: AuditCost | undefined;
 
   const echoes: [EchoServerKind, Target][] = [
     ["bare", bareEchoTarget(config.repoRoot)],
@@ -66,32 +69,57 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
   const outboxCapacity = await measureOutboxCapacity(workDir, config.smoke ? 0.5 : 3);
 
   const plaintext = randomBytes(PLAINTEXT_BYTES);
-  for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
-    const cryptoLabels = cryptoTargetLabels(audit);
-    progress(`starting keyhold dev (audit ${audit})`);
-    const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit);
-    if (!keyhold.ok) {
-      progress(`skipping key-service targets (audit ${audit}): ${keyhold.reason}`);
-      skipped.push({ targets: audit === "on" ? [...cryptoLabels, ...Object.values(SIGN_TARGET_LABELS)] : cryptoLabels, reason: keyhold.reason });
-      continue;
+  // Both Keyhold processes stay up (idle while the other is measured) for the interleaved audit
+  // cost measurement after their targets; they are stopped at the end.
+  const encryptSides: Partial<Record<AuditMode, AuditSide>> = {};
+  const keyholds: BenchServer[] = [];
+  try {
+    for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
+      const cryptoLabels = cryptoTargetLabels(audit);
+      progress(`starting keyhold dev (audit ${audit})`);
+      const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit);
+      if (!keyhold.ok) {
+        progress(`skipping key-service targets (audit ${audit}): ${keyhold.reason}`);
+        skipped.push({ targets: audit === "on" ? [...cryptoLabels, ...Object.values(SIGN_TARGET_LABELS)] : cryptoLabels, reason: keyhold.reason });
+        continue;
+      }
+      keyholds.push(keyhold.server);
+      try {
+        const material = await prepareCryptoMaterial(keyhold.server, plaintext);
+        // Sign targets run against the process as users run it (audit on) only.
+        const signing = audit === "on" ? signTargets(await prepareSigningMaterial(keyhold.server, signMessage)) : [];
+        const targets = cryptoTargets(material, audit);
+        measurements.push(...(await measureServer(context, keyhold.server, [...targets, ...signing])));
+        const encrypt = targets.find((target) => target.id === (audit === "on" ? "encrypt" : "encrypt-audit-off"));
+        if (encrypt !== undefined) {
+          encryptSides[audit] = { address: keyhold.server.address, call: encrypt.call, data: encrypt.data, metadata: keyhold.server.metadata, proto: encrypt.proto };
+        }
+      } catch (error) {
+        failed = true;
+        const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
+        progress(`key-service targets (audit ${audit}) ${reason}`);
+        const measured = new Set(measurements.map((m) => m.label));
+        skipped.push({ targets: cryptoLabels.filter((label) => !measured.has(label)), reason });
+      }
     }
-    try {
-      const material = await prepareCryptoMaterial(keyhold.server, plaintext);
-      // Sign targets run against the process as users run it (audit on) only.
-      const signing = audit === "on" ? signTargets(await prepareSigningMaterial(keyhold.server, signMessage)) : [];
-      measurements.push(...(await measureServer(context, keyhold.server, [...cryptoTargets(material, audit), ...signing])));
-    } catch (error) {
-      failed = true;
-      const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
-      progress(`key-service targets (audit ${audit}) ${reason}`);
-      const measured = new Set(measurements.map((m) => m.label));
-      skipped.push({ targets: cryptoLabels.filter((label) => !measured.has(label)), reason });
-    } finally {
-      await keyhold.server.stop();
+    if (encryptSides.on !== undefined && encryptSides.off !== undefined) {
+      try {
+        auditCost = await measureAuditCost(ghz, encryptSides.on, encryptSides.off, {
+          blocks: config.smoke ? 1 : AUDIT_COST_BLOCKS,
+          concurrency: config.concurrencies[0],
+          load: config.smoke ? config.load : { kind: "duration", seconds: AUDIT_COST_RUN_SECONDS },
+          progress,
+        });
+      } catch (error) {
+        failed = true;
+        progress(`audit cost: FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
+  } finally {
+    for (const server of keyholds) await server.stop();
   }
 
-  const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity);
+  const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, auditCost);
   const result: BenchResult = {
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -160,8 +188,20 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+// The event loop drained while the benchmark still awaited something (a promise that only an
+// unref'd timer or handle would settle): fail loudly instead of exiting 0 without a report.
+let finished = false;
+process.once("beforeExit", () => {
+  if (finished) return;
+  process.stderr.write("bench failed: the event loop emptied before the benchmark finished (an awaited promise can never settle)\n");
+  process.exit(1);
+});
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    finished = true;
+    process.exit(code);
+  },
   (error: unknown) => {
     process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
