@@ -21,9 +21,11 @@ export interface ShipperOptions {
   /** Events per AppendEvents call (default 500). */
   readonly batchSize?: number;
   /**
-   * After an idle wait ends, how long to let events gather before reading a batch (default 250
-   * ms): audit-service then commits many events at once instead of one per call, and a lightly
-   * loaded service does not fsync its log (on the same disk as the outbox) several times a second.
+   * How long to let events gather before reading a batch, after an idle wait ends and after
+   * shipping a batch that was not full (default 250 ms): audit-service then commits many events
+   * at once instead of a few per call, a lightly loaded service does not fsync its log (on the
+   * same disk as the outbox) several times a second, and a busy one ships full batches instead
+   * of whatever arrived during the last round trip. Events are durable in the outbox meanwhile.
    */
   readonly lingerMs?: number;
   /** First retry delay after a failure (default 200 ms); doubles per failure up to maxBackoffMs. */
@@ -161,7 +163,7 @@ export class AuditShipper {
           return;
         }
         await this.idle(batch.lastSequence, signal);
-        if (!this.draining && this.lingerMs > 0) await sleep(this.lingerMs, signal);
+        await this.linger(signal);
         continue;
       }
       try {
@@ -169,7 +171,11 @@ export class AuditShipper {
       } catch (error) {
         if (signal.aborted) return;
         await this.failed("AppendEvents failed", error);
+        continue;
       }
+      // Less than a full batch was waiting: let the next one gather instead of shipping a few
+      // events per round trip (which costs both sides per call and audit-service a commit each).
+      if (batch.rows.length < this.batchSize) await this.linger(signal);
     }
   }
 
@@ -218,6 +224,21 @@ export class AuditShipper {
       this.logger.warn(`audit shipping: ${what}, retrying`, { failures: this.failures, retryInMs: Math.round(delay), cause: this.lastError });
     }
     await sleep(delay, this.abort.signal);
+  }
+
+  /** Lets events gather for lingerMs; stop() ends the wait at once (draining ships right away). */
+  private async linger(signal: AbortSignal): Promise<void> {
+    if (this.draining || this.lingerMs <= 0) return;
+    const local = new AbortController();
+    const onAbort = () => local.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.wakeDrain = onAbort;
+    try {
+      await sleep(this.lingerMs, local.signal);
+    } finally {
+      this.wakeDrain = undefined;
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Waits for a new commit, or for stop() to start draining. */

@@ -58,7 +58,7 @@ export async function createAuditServiceApp(
     writer =
       overrides.store !== undefined || config.databasePath === ":memory:"
         ? new LocalLogWriter(store)
-        : await WorkerLogWriter.start({ databasePath: config.databasePath });
+        : await startLogWriterThread(config, log);
     signer = overrides.signer ?? (await LocalFileCheckpointSigner.open(config.signingKeyFile, log));
     auditLog = new AuditLog({ store, writer, signer, clock, logger: log, retentionDays: config.retentionDays });
   } catch (error) {
@@ -110,4 +110,13 @@ export async function createAuditServiceApp(
       store.close();
     },
   };
+}
+
+/** The log writer thread, at the configured lower priority (said once in the log). */
+async function startLogWriterThread(config: AuditServiceConfig, log: Logger): Promise<WorkerLogWriter> {
+  const writer = await WorkerLogWriter.start({ databasePath: config.databasePath, nice: config.writerNice });
+  const priority = writer.priority;
+  if (priority.applied) log.info("audit log writer thread runs at a lower priority than calls", { nice: priority.nice });
+  else if (config.writerNice !== 0) log.warn("audit log writer thread runs at the same priority as calls", { reason: priority.reason });
+  return writer;
 }

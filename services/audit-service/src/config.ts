@@ -16,7 +16,15 @@ export interface AuditServiceConfig {
   readonly retentionDays: number;
   /** How often retention runs. */
   readonly pruneIntervalMs: number;
+  /**
+   * Nice value (0 to 19) of the log writer thread, on Linux: it yields the CPU to the threads
+   * answering calls, and catches up from the outboxes when there is room (0: same priority).
+   */
+  readonly writerNice: number;
 }
+
+/** The log writer thread's default nice value: well below the call-serving threads, never starved. */
+export const DEFAULT_WRITER_NICE = 10;
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -39,6 +47,8 @@ export function readAuditServiceConfig(env: Environment, dataDir: string): Audit
   if (!/^[0-9]{12}$/.test(managementAccountId)) throw new ConfigError("KEYHOLD_MANAGEMENT_ACCOUNT_ID must be 12 digits");
   const pruneSeconds = nonNegativeInteger(env, "KEYHOLD_AUDIT_PRUNE_INTERVAL_SECONDS", 3600);
   if (pruneSeconds === 0) throw new ConfigError("KEYHOLD_AUDIT_PRUNE_INTERVAL_SECONDS must be a positive integer");
+  const writerNice = nonNegativeInteger(env, "KEYHOLD_AUDIT_WRITER_NICE", DEFAULT_WRITER_NICE);
+  if (writerNice > 19) throw new ConfigError(`KEYHOLD_AUDIT_WRITER_NICE must be an integer from 0 to 19, got "${env["KEYHOLD_AUDIT_WRITER_NICE"]}"`);
   return {
     region,
     managementAccountId,
@@ -47,5 +57,6 @@ export function readAuditServiceConfig(env: Environment, dataDir: string): Audit
     checkpointIntervalMs: nonNegativeInteger(env, "KEYHOLD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", 10) * 1000,
     retentionDays: nonNegativeInteger(env, "KEYHOLD_AUDIT_RETENTION_DAYS", 0),
     pruneIntervalMs: pruneSeconds * 1000,
+    writerNice,
   };
 }

@@ -6,10 +6,13 @@ import { unpackEvents } from "@keyhold/audit-client";
 import { LocalLogWriter } from "../domain/log-writer.ts";
 import { openSqliteDatabase, SqliteAuditStore } from "../store/sqlite-audit-store.ts";
 import { reviveCheckpoint, toWireError, type WriterReply, type WriterRequest, type WriterThreadConfig } from "./protocol.ts";
+import { lowerThreadPriority } from "./thread-priority.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("log-writer-thread.ts runs as a worker thread");
 const config = workerData as WriterThreadConfig;
+// Background work: calls are answered first when the CPU is contended (see thread-priority.ts).
+const priority = lowerThreadPriority(config.nice);
 
 function post(reply: WriterReply): void {
   port!.postMessage(reply);
@@ -56,4 +59,4 @@ port.on("message", (request: WriterRequest) => {
     if (request.op === "close") port.close();
   });
 });
-post({ type: "ready" });
+post({ type: "ready", priority });

@@ -5,10 +5,13 @@ import { KeyholdError, type Reason } from "@keyhold/server-kit";
 import type { PackedEvents } from "@keyhold/audit-client";
 import { CheckpointRegressionError, type StoredCheckpoint } from "../store/audit-store.ts";
 import type { CheckpointDraft, DraftOutcome } from "../domain/log-writer.ts";
+import type { PriorityOutcome } from "./thread-priority.ts";
 
 export interface WriterThreadConfig {
   /** The log database file (already created and migrated by the main thread). */
   readonly databasePath: string;
+  /** The thread's nice value (0 to 19; 0: unchanged): it yields to the threads answering calls. */
+  readonly nice: number;
 }
 
 export type WriterRequest =
@@ -32,7 +35,7 @@ export type WireError =
   | { readonly kind: "error"; readonly name: string; readonly message: string };
 
 export type WriterReply =
-  | { readonly type: "ready" }
+  | { readonly type: "ready"; readonly priority: PriorityOutcome }
   | { readonly type: "open-failed"; readonly message: string }
   | { readonly type: "reply"; readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly type: "reply"; readonly id: number; readonly ok: false; readonly error: WireError };

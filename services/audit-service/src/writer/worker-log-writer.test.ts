@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { getPriority } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -8,16 +9,17 @@ import { encodeAuditEvent } from "@keyhold/audit-client";
 import { KeyholdError } from "@keyhold/server-kit";
 import { openSqliteDatabase, SqliteAuditStore } from "../store/sqlite-audit-store.ts";
 import { makeEvent, SOURCE } from "../test-support.ts";
+import { currentThreadId, lowerThreadPriority } from "./thread-priority.ts";
 import { WorkerLogWriter } from "./worker-log-writer.ts";
 
 const encoded = (first: number, last: number, init: Parameters<typeof makeEvent>[1] = {}) =>
   Array.from({ length: last - first + 1 }, (_, i) => encodeAuditEvent(makeEvent(first + i, init)));
 
-async function withWriter(run: (writer: WorkerLogWriter, store: SqliteAuditStore) => Promise<void>): Promise<void> {
+async function withWriter(run: (writer: WorkerLogWriter, store: SqliteAuditStore) => Promise<void>, nice = 0): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "keyhold-log-writer-"));
   const path = join(dir, "audit.sqlite");
   const store = new SqliteAuditStore(openSqliteDatabase(path));
-  const writer = await WorkerLogWriter.start({ databasePath: path });
+  const writer = await WorkerLogWriter.start({ databasePath: path, nice });
   try {
     await run(writer, store);
   } finally {
@@ -70,4 +72,41 @@ test("when the writer thread dies, pending and later appends fail with AUDIT_UNA
     assert.ok(last instanceof KeyholdError && last.reason === "AUDIT_UNAVAILABLE");
     for (const outcome of outcomes) assert.ok(outcome === "ok" || (outcome instanceof KeyholdError && outcome.reason === "AUDIT_UNAVAILABLE"));
   });
+});
+
+/** Nice values of this process's threads named `name` (Linux /proc; field 19 of stat). */
+function niceOfThreads(name: string): number[] {
+  const values: number[] = [];
+  for (const tid of readdirSync("/proc/self/task")) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    if (comm !== name) continue;
+    values.push(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  }
+  return values;
+}
+
+test("the writer thread runs at the configured nice value; the event loop's thread keeps its own", { skip: process.platform !== "linux" }, async () => {
+  const mainBefore = getPriority(currentThreadId());
+  await withWriter(async (writer) => {
+    assert.deepEqual(writer.priority, { applied: true, nice: 7 });
+    // The thread is named after the Worker (truncated to 15 characters by the kernel).
+    assert.deepEqual(niceOfThreads("keyhold-audit-l"), [7]);
+    assert.equal(await writer.append(SOURCE, encoded(1, 2), Date.now()), 2n);
+  }, 7);
+  assert.equal(getPriority(currentThreadId()), mainBefore, "only the writer thread was reniced");
+  assert.equal(getPriority(process.pid), mainBefore);
+});
+
+test("nice 0 leaves the writer thread's priority alone", async () => {
+  await withWriter(async (writer) => {
+    assert.equal(writer.priority.applied, false);
+    assert.equal(await writer.append(SOURCE, encoded(1, 1), Date.now()), 1n);
+  }, 0);
+});
+
+test("lowerThreadPriority refuses values outside 0..19", () => {
+  assert.throws(() => lowerThreadPriority(20), RangeError);
+  assert.throws(() => lowerThreadPriority(-1), RangeError);
+  assert.throws(() => lowerThreadPriority(1.5), RangeError);
 });

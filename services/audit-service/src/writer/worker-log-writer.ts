@@ -9,6 +9,7 @@ import { KeyholdError } from "@keyhold/server-kit";
 import type { StoredCheckpoint } from "../store/audit-store.ts";
 import type { DraftOutcome, LogWriter, PruneOutcome } from "../domain/log-writer.ts";
 import { fromWireError, reviveDraftOutcome, type WriterReply, type WriterRequest, type WriterThreadConfig } from "./protocol.ts";
+import type { PriorityOutcome } from "./thread-priority.ts";
 
 const THREAD_URL = new URL("./log-writer-thread.ts", import.meta.url);
 
@@ -27,10 +28,10 @@ export class WorkerLogWriter implements LogWriter {
   /** Starts the thread on an existing (migrated) database; rejects when it cannot open it. */
   static async start(config: WriterThreadConfig): Promise<WorkerLogWriter> {
     const worker = new Worker(THREAD_URL, { workerData: config, name: "keyhold-audit-log-writer" });
-    await new Promise<void>((resolve, reject) => {
+    const priority = await new Promise<PriorityOutcome>((resolve, reject) => {
       const onMessage = (reply: WriterReply) => {
         cleanup();
-        if (reply.type === "ready") resolve();
+        if (reply.type === "ready") resolve(reply.priority);
         else reject(new Error(`audit log writer: ${reply.type === "open-failed" ? reply.message : "unexpected first message"}`));
       };
       const onError = (error: Error) => {
@@ -53,17 +54,20 @@ export class WorkerLogWriter implements LogWriter {
       await worker.terminate();
       throw error;
     });
-    return new WorkerLogWriter(worker);
+    return new WorkerLogWriter(worker, priority);
   }
 
+  /** Whether the thread runs at the configured lower priority (and if not, why). */
+  readonly priority: PriorityOutcome;
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: string | undefined;
   private closing: Promise<void> | undefined;
 
-  private constructor(worker: Worker) {
+  private constructor(worker: Worker, priority: PriorityOutcome) {
     this.worker = worker;
+    this.priority = priority;
     worker.unref();
     worker.on("message", (reply: WriterReply) => this.onReply(reply));
     worker.on("error", (error: Error) => this.fail(`${error.name}: ${error.message}`));
