@@ -186,3 +186,45 @@ test("stop flushes within its deadline; when audit-service is down it gives up a
     await outbox.close();
   }
 });
+
+test("a busy outbox is shipped in full batches: after a batch that was not full, the next one gathers for lingerMs", async () => {
+  const outbox = await Outbox.open({ path: dir.file("linger/outbox.db"), service: "key-service" });
+  const audit = fakeAuditService();
+  const shipper = new AuditShipper({ outbox, transport: audit.transport, batchSize: 1000, lingerMs: 300, ...fast });
+  try {
+    shipper.start();
+    // A steady trickle, as a service under load appends: one event every 2 ms for ~0.8 s.
+    for (let i = 0; i < 400; i++) {
+      await outbox.append(sampleEventBytes(i));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await waitFor(() => audit.log.length === 400, "all 400 events at audit-service");
+    assert.deepEqual(ids(audit.log), range(0, 400));
+    // Without lingering after a partial batch it would ship whatever arrived during each round
+    // trip (a few events per call, a hundred calls or more); with it, a handful of batches.
+    assert.ok(audit.state.calls <= 8, `${audit.state.calls} AppendEvents calls for 400 events: ${audit.state.batchSizes.join(",")}`);
+  } finally {
+    await shipper.stop(1000);
+    await outbox.close();
+  }
+});
+
+test("stop() does not wait out the linger: it ships what is left at once", async () => {
+  const outbox = await Outbox.open({ path: dir.file("linger-stop/outbox.db"), service: "key-service" });
+  const audit = fakeAuditService();
+  const shipper = new AuditShipper({ outbox, transport: audit.transport, lingerMs: 60_000, ...fast });
+  try {
+    // Waiting at start: shipped at once; then, the batch not being full, it lingers (60 s here).
+    await appendAll(outbox, 0, 10);
+    shipper.start();
+    await waitFor(() => audit.log.length === 10, "the first events");
+    await appendAll(outbox, 10, 20);
+    const started = Date.now();
+    const result = await shipper.stop(5_000);
+    assert.ok(Date.now() - started < 5_000, "stopped well before the deadline, not after a 60 s linger");
+    assert.equal(result.flushed, true);
+    assert.deepEqual(ids(audit.log), range(0, 20));
+  } finally {
+    await outbox.close();
+  }
+});
