@@ -134,7 +134,8 @@ export class XksProxies {
   async isAvailable(store: ExternalKeyStoreRecord, origin: XksRequestOrigin): Promise<boolean> {
     if (store.connectionState !== ExternalKeyStoreConnectionState.CONNECTED) return false;
     const known = this.#reachability.get(store.externalKeyStoreId);
-    if (known !== undefined && this.#options.now() - known.at < this.#options.healthCacheMs) return known.reachable;
+    // A fresh "reachable" is trusted; "unreachable" is checked again, so recovery shows at once.
+    if (known !== undefined && known.reachable && this.#options.now() - known.at < this.#options.healthCacheMs) return true;
     try {
       const client = await this.#clientOf(store);
       await client.health(requestMetadata(origin));
