@@ -163,7 +163,7 @@ export class XksClient {
     const body = await this.#post("metadata", externalKeyId, { requestMetadata });
     const usage = body["keyUsage"];
     if (!Array.isArray(usage) || !usage.every((u) => typeof u === "string")) throw badResponse("keyUsage is not a list of strings");
-    return { keySpec: stringField(body, "keySpec"), keyUsage: usage as string[], keyStatus: stringField(body, "keyStatus") };
+    return { keySpec: stringField(body, "keySpec"), keyUsage: usage, keyStatus: stringField(body, "keyStatus") };
   }
 
   /** Encrypt with AES_GCM, asking for (and checking) the SHA_256 ciphertext data integrity value. */
@@ -209,9 +209,9 @@ export class XksClient {
     return base64Field(body, "plaintext", true)!;
   }
 
-  /** GetHealthStatus. */
-  async health(requestMetadata: RequestMetadata): Promise<XksHealth> {
-    const body = await this.#post("health", undefined, { requestMetadata });
+  /** GetHealthStatus; `timeoutMs` overrides the client's deadline for this call. */
+  async health(requestMetadata: RequestMetadata, timeoutMs?: number): Promise<XksHealth> {
+    const body = await this.#post("health", undefined, { requestMetadata }, timeoutMs);
     const details = body["ekmFleetDetails"];
     if (!Array.isArray(details)) throw badResponse("ekmFleetDetails is not a list");
     const size = body["xksProxyFleetSize"];
@@ -236,7 +236,7 @@ export class XksClient {
     this.#agent.destroy();
   }
 
-  #post(operation: XksOperation, externalKeyId: string | undefined, payload: Json): Promise<Json> {
+  #post(operation: XksOperation, externalKeyId: string | undefined, payload: Json, timeoutMs = this.#timeoutMs): Promise<Json> {
     const path = xksPath(this.#prefix, operation, externalKeyId);
     const body = Buffer.from(JSON.stringify(payload), "utf8");
     const host = this.#url.host;
@@ -276,9 +276,9 @@ export class XksClient {
         },
       });
       const timer = setTimeout(() => {
-        finish(new XksTransportError("timeout", `the XKS proxy did not answer ${operation} within ${this.#timeoutMs} ms`));
+        finish(new XksTransportError("timeout", `the XKS proxy did not answer ${operation} within ${timeoutMs} ms`));
         request.destroy();
-      }, this.#timeoutMs);
+      }, timeoutMs);
       request.on("error", (error: NodeJS.ErrnoException) => {
         const code = error.code ?? "";
         const failure: XksTransportFailure = TLS_ERRORS.test(code) ? "tls" : "unreachable";

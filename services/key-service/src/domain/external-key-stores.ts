@@ -45,7 +45,7 @@ export function resolveExternalKeyStore(store: KeyStore, region: string, account
 export function validateStoreName(name: string, field: string): string {
   if (name === "") throw invalidArgument(field, "is required");
   if (name.length > MAX_STORE_NAME_LENGTH) throw invalidArgument(field, `must be at most ${MAX_STORE_NAME_LENGTH} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidArgument(field, "must not contain control characters");
+  if ([...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw invalidArgument(field, "must not contain control characters");
   return name;
 }
 
