@@ -2,7 +2,7 @@
 // XKS stores): connecting runs GetHealthStatus through the proxy and ends CONNECTED, or FAILED
 // with the connection error code that says why.
 import { ExternalKeyStoreConnectionErrorCode, ExternalKeyStoreConnectionState } from "@keyhold/proto";
-import { KeyholdError, type CallContext } from "@keyhold/server-kit";
+import type { CallContext } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import type { ExternalKeyStoreRecord } from "../store/records.ts";
 import { externalKeyStoreNotFound } from "./external-key-stores.ts";
@@ -15,9 +15,7 @@ function reread(ctx: AppContext, store: ExternalKeyStoreRecord, field: string): 
 }
 
 export async function connectExternalKeyStore(ctx: AppContext, store: ExternalKeyStoreRecord, call: CallContext, field: string): Promise<ExternalKeyStoreRecord> {
-  if (store.connectionState === ExternalKeyStoreConnectionState.CONNECTING) {
-    throw new KeyholdError("EXTERNAL_KEY_STORE_INVALID_STATE", `${field}: the external key store is already connecting`, { field });
-  }
+  // (A store left CONNECTING by a process that stopped mid-check connects again like any other.)
   const { accountId, externalKeyStoreId: id } = store;
   ctx.store.updateExternalKeyStore(accountId, id, { connectionState: ExternalKeyStoreConnectionState.CONNECTING });
   ctx.xks.forget(id);
