@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
+import type { GenService } from "@bufbuild/protobuf/codegenv2";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { CryptoService, KeyService } from "@keyhold/proto";
 import { bindService, createInMemoryTransport, createSilentLogger, KeyholdError, type CallContext, type CallInterceptor } from "@keyhold/server-kit";
@@ -80,8 +81,9 @@ const crypto = bindService(CryptoService, {
 
 /** KeyService: CreateExternalKeyStore receives an XKS proxy credential (its secret is write-only). */
 const STORE = "krn:keyhold:kms:local:111122223333:external-key-store/5d0c1f6e-8f7e-4a4b-9d0e-5f1c2a3b4c5d";
+type KeyHandlers = Parameters<typeof bindService<typeof KeyService extends GenService<infer S> ? S : never>>[1];
 const keys = bindService(KeyService, {
-  ...(Object.fromEntries(KeyService.methods.map((m) => [m.localName, notCalled])) as unknown as Parameters<typeof bindService<typeof KeyService>>[1]),
+  ...(Object.fromEntries(KeyService.methods.map((m) => [m.localName, notCalled])) as unknown as KeyHandlers),
   async createExternalKeyStore(request, call) {
     recordAuditDetails(call, { resource: STORE });
     return { externalKeyStore: { krn: STORE, accessKeyId: request.xksProxyAuthenticationCredential?.accessKeyId ?? "" } };
