@@ -80,6 +80,8 @@ export async function createKeyServiceApp(
     },
     log,
   );
+  // Sealing forgets the proxy clients too: they hold unwrapped credentials.
+  seal.onSeal(() => xks.close());
   const context: AppContext = {
     config,
     store,

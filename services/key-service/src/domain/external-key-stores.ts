@@ -131,8 +131,8 @@ export function validateTls(tls: TlsInput | undefined, field: string): TlsInput 
   return value;
 }
 
-/** Binds a wrapped secret to its store and purpose. */
-function secretAad(kind: "sigv4-secret" | "tls-client-key", accountId: string, externalKeyStoreId: string): Buffer {
+/** Binds a wrapped secret to its store and purpose (also used by the root key migration). */
+export function secretAad(kind: "sigv4-secret" | "tls-client-key", accountId: string, externalKeyStoreId: string): Buffer {
   return Buffer.from(`keyhold/external-key-store/${kind}/v1\n${accountId}\n${externalKeyStoreId}`, "utf8");
 }
 

@@ -203,6 +203,7 @@ export class XksProxies {
     this.#reachability.delete(externalKeyStoreId);
   }
 
+  /** Closes every client and forgets what is known; later calls build clients again. */
   close(): void {
     for (const { client } of this.#clients.values()) client.close();
     this.#clients.clear();
