@@ -91,6 +91,18 @@ describe("external key stores", () => {
       field: "external_key_store_id",
     });
     assert.deepEqual(await refusal(service.keys.updateExternalKeyStore({ externalKeyStoreId: storeId })), invalid("external_key_store_id"));
+    const update = (fields: Record<string, unknown>) => service.keys.updateExternalKeyStore({ externalKeyStoreId: storeId, ...fields });
+    assert.deepEqual(await refusal(update({ newExternalKeyStoreName: "" })), invalid("new_external_key_store_name"));
+    assert.deepEqual(await refusal(update({ newExternalKeyStoreName: "n".repeat(257) })), invalid("new_external_key_store_name"));
+    assert.deepEqual(await refusal(update({ xksProxyUriEndpoint: "xks.example.com" })), invalid("xks_proxy_uri_endpoint"));
+    assert.deepEqual(await refusal(update({ xksProxyUriPath: "/kms/xks" })), invalid("xks_proxy_uri_path"));
+    assert.deepEqual(await refusal(update({ tls: { serverName: "not a name" } })), invalid("tls.server_name"));
+    assert.deepEqual(
+      await refusal(update({ xksProxyAuthenticationCredential: { accessKeyId: "lowercase-is-not-allowed", rawSecretAccessKey: proxy.credential.rawSecretAccessKey } })),
+      invalid("xks_proxy_authentication_credential.access_key_id"),
+    );
+    // Refused updates changed nothing.
+    assert.equal((await service.keys.getExternalKeyStore({ externalKeyStoreId: storeId })).externalKeyStore!.externalKeyStoreName, "primary");
   });
 
   test("a key cannot be created in a store that is not connected", async () => {
