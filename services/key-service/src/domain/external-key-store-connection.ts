@@ -2,7 +2,7 @@
 // XKS stores): connecting runs GetHealthStatus through the proxy and ends CONNECTED, or FAILED
 // with the connection error code that says why.
 import { ExternalKeyStoreConnectionErrorCode, ExternalKeyStoreConnectionState } from "@keyhold/proto";
-import type { CallContext } from "@keyhold/server-kit";
+import { KeyholdError, type CallContext } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import type { ExternalKeyStoreRecord } from "../store/records.ts";
 import { externalKeyStoreNotFound } from "./external-key-stores.ts";
@@ -26,6 +26,11 @@ export async function connectExternalKeyStore(ctx: AppContext, store: ExternalKe
       connectionErrorCode: ExternalKeyStoreConnectionErrorCode.UNSPECIFIED,
     });
   } catch (error) {
+    if (error instanceof KeyholdError) {
+      // Not the proxy's answer (e.g. key-service is sealed): the store is left as it was.
+      ctx.store.updateExternalKeyStore(accountId, id, { connectionState: store.connectionState, connectionErrorCode: store.connectionErrorCode });
+      throw error;
+    }
     const code = connectionErrorOf(error);
     ctx.logger.warn("external key store connection failed", { externalKeyStoreId: id, connectionErrorCode: ExternalKeyStoreConnectionErrorCode[code] });
     ctx.store.updateExternalKeyStore(accountId, id, { connectionState: ExternalKeyStoreConnectionState.FAILED, connectionErrorCode: code });

@@ -130,6 +130,19 @@ export class XksProxies {
     }
   }
 
+  /**
+   * GetHealthStatus with settings not saved yet (UpdateExternalKeyStore of a connected store), on
+   * a client of their own: the store's client keeps serving until the new settings are saved.
+   */
+  async checkCandidate(candidate: ExternalKeyStoreRecord, origin: XksRequestOrigin): Promise<void> {
+    const { client } = await this.#newClient(candidate);
+    try {
+      await client.health(requestMetadata(origin), this.#options.connectTimeoutMs);
+    } finally {
+      client.close();
+    }
+  }
+
   /** Whether the store's keys can be used now: connected, and its proxy not known to be failing. */
   async isAvailable(store: ExternalKeyStoreRecord, origin: XksRequestOrigin): Promise<boolean> {
     if (store.connectionState !== ExternalKeyStoreConnectionState.CONNECTED) return false;
@@ -198,9 +211,15 @@ export class XksProxies {
 
   /** Drops a store's client and what is known about it (after an update, a disconnect, a delete). */
   forget(externalKeyStoreId: string): void {
-    this.#clients.get(externalKeyStoreId)?.client.close();
+    const cached = this.#clients.get(externalKeyStoreId);
+    if (cached !== undefined) this.#retire(cached.client);
     this.#clients.delete(externalKeyStoreId);
     this.#reachability.delete(externalKeyStoreId);
+  }
+
+  /** Closes a replaced client once its in-flight requests are past their deadline. */
+  #retire(client: XksClient): void {
+    setTimeout(() => client.close(), 2 * Math.max(this.#options.timeoutMs, this.#options.connectTimeoutMs)).unref();
   }
 
   /** Closes every client and forgets what is known; later calls build clients again. */
@@ -271,6 +290,14 @@ export class XksProxies {
   }
 
   async #build(store: ExternalKeyStoreRecord): Promise<CachedClient> {
+    const entry = await this.#newClient(store);
+    const previous = this.#clients.get(store.externalKeyStoreId);
+    if (previous !== undefined) this.#retire(previous.client);
+    this.#clients.set(store.externalKeyStoreId, entry);
+    return entry;
+  }
+
+  async #newClient(store: ExternalKeyStoreRecord): Promise<CachedClient> {
     const secrets = await unwrapStoreSecrets(this.#rootKey, store);
     try {
       const client = new XksClient({
@@ -281,14 +308,12 @@ export class XksProxies {
         timeoutMs: this.#options.timeoutMs,
         tls: {
           ...(store.tlsCaPem === "" ? {} : { ca: store.tlsCaPem }),
+          // The agent keeps its own copy for new connections.
           ...(store.tlsClientCertificatePem === "" ? {} : { cert: store.tlsClientCertificatePem, key: Buffer.from(secrets.tlsClientKey) }),
           ...(store.tlsServerName === "" ? {} : { serverName: store.tlsServerName }),
         },
       });
-      const entry = { version: store.updatedAt.getTime(), client };
-      this.#clients.get(store.externalKeyStoreId)?.client.close();
-      this.#clients.set(store.externalKeyStoreId, entry);
-      return entry;
+      return { version: store.updatedAt.getTime(), client };
     } finally {
       secrets.tlsClientKey.fill(0);
     }

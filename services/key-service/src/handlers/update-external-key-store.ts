@@ -51,9 +51,9 @@ export function updateExternalKeyStore(ctx: AppContext): UnaryHandler<typeof Upd
     if (proxyFacing && connected) {
       const candidate = { ...store, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
       try {
-        await ctx.xks.checkHealth(candidate, originOf(call));
+        await ctx.xks.checkCandidate(candidate, originOf(call));
       } catch (error) {
-        ctx.xks.forget(store.externalKeyStoreId);
+        if (error instanceof KeyholdError) throw error;
         const field = patch.accessKeyId !== undefined ? "xks_proxy_authentication_credential" : "xks_proxy_uri_path";
         if (error instanceof XksError && (error.errorName === "AuthenticationFailedException" || error.errorName === "AccessDeniedException" || error.errorName === "InvalidUriPathException")) {
           throw invalidArgument(field, `the XKS proxy refuses the new settings (${error.errorName}); the store keeps its current ones`);
