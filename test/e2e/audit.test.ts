@@ -53,6 +53,8 @@ const MARKERS = {
   keyPolicy: marker("policy"),
   secretValue: marker("secret"),
   unsealShare: marker("share"),
+  // An XKS proxy credential's secret access key (43-64 of A-Z a-z 0-9 + / =).
+  xksSecret: `MARKERxkssecret${randomBytes(16).toString("hex")}`,
 };
 
 interface Outcome {
@@ -132,6 +134,14 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
     const rsaKeyId = (await keys.createKey({ keySpec: KeySpec.RSA_2048 })).keyMetadata!.keyId;
     const externalKeyId = (await keys.createKey({ origin: Origin.EXTERNAL })).keyMetadata!.keyId;
     const spareKeyId = (await keys.createKey({ description: "audit e2e: scheduled for deletion and back" })).keyMetadata!.keyId;
+    // An external key store whose proxy is nowhere (connecting it ends FAILED, and is audited).
+    const xksStore = (overrides: Record<string, unknown>) => ({
+      xksProxyUriEndpoint: "http://127.0.0.1:1",
+      xksProxyUriPath: "/audited/kms/xks/v1",
+      xksProxyAuthenticationCredential: { accessKeyId: "AUDITEDXKSACCESSKEY2", rawSecretAccessKey: MARKERS.xksSecret },
+      ...overrides,
+    });
+    const xksStoreId = (await keys.createExternalKeyStore(xksStore({ externalKeyStoreName: "audit e2e store" }))).externalKeyStore!.externalKeyStoreId;
     const user = (await iam.createUser({ userName: "audited" })).principal!.krn;
     const policy = JSON.stringify({
       Version: "2012-10-17",
@@ -172,6 +182,13 @@ describe("audit end to end (keyhold dev over gRPC)", () => {
       "KeyService/GetParametersForImport": () => ({ keyId: externalKeyId, wrappingAlgorithm: WrappingAlgorithm.RSAES_OAEP_SHA_256 }),
       "KeyService/ImportKeyMaterial": () => ({ keyId: externalKeyId, importToken: new Uint8Array(32), encryptedKeyMaterial: new Uint8Array(256) }),
       "KeyService/DeleteImportedKeyMaterial": () => ({ keyId: externalKeyId }),
+      "KeyService/CreateExternalKeyStore": () => xksStore({ externalKeyStoreName: "audited" }),
+      "KeyService/GetExternalKeyStore": () => ({ externalKeyStoreId: xksStoreId }),
+      "KeyService/ListExternalKeyStores": () => ({}),
+      "KeyService/UpdateExternalKeyStore": () => ({ externalKeyStoreId: xksStoreId, xksProxyAuthenticationCredential: { accessKeyId: "AUDITEDXKSACCESSKEY3", rawSecretAccessKey: MARKERS.xksSecret } }),
+      "KeyService/DeleteExternalKeyStore": () => ({ externalKeyStoreId: "00000000-0000-4000-8000-000000000000" }),
+      "KeyService/ConnectExternalKeyStore": () => ({ externalKeyStoreId: xksStoreId }),
+      "KeyService/DisconnectExternalKeyStore": () => ({ externalKeyStoreId: xksStoreId }),
       "CryptoService/Encrypt": () => ({ keyId, plaintext: new TextEncoder().encode(MARKERS.plaintext), encryptionContext }),
       "CryptoService/Decrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, encryptionContext }),
       "CryptoService/ReEncrypt": () => ({ ciphertextBlob: sealed.ciphertextBlob, sourceEncryptionContext: encryptionContext, destinationKeyId: keyId }),

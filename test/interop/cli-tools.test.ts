@@ -67,6 +67,8 @@ describe("grpcurl (reflection only)", () => {
       "RotateKey", "ListKeyVersions", "GetKeyVersion", "UpdateRotationPolicy", "GetRotationPolicy",
       "ScheduleKeyDeletion", "CancelKeyDeletion", "UpdateDeletionProtection", "GetPublicKey",
       "GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial",
+      "CreateExternalKeyStore", "GetExternalKeyStore", "ListExternalKeyStores", "UpdateExternalKeyStore",
+      "DeleteExternalKeyStore", "ConnectExternalKeyStore", "DisconnectExternalKeyStore",
     ];
     assert.deepEqual(
       methods.trim().split("\n").map((m) => m.trim()).sort(),

@@ -15,6 +15,8 @@ const PYTHON = pythonPath();
 const CLIENT = fileURLToPath(new URL("../python/client.py", import.meta.url));
 const PROTOS = [
   "keyhold/key/v1/resources.proto",
+  // key_service.proto imports it (external key stores).
+  "keyhold/key/v1/external_key_store.proto",
   "keyhold/key/v1/key_service.proto",
   "keyhold/key/v1/crypto_service.proto",
   // key_service.proto imports it (grants name policy-service principals).
@@ -91,6 +93,8 @@ describe("Python grpcio client (stubs from grpc_tools.protoc)", () => {
     assert.deepEqual(generated, [
       "crypto_service_pb2.py",
       "crypto_service_pb2_grpc.py",
+      "external_key_store_pb2.py",
+      "external_key_store_pb2_grpc.py",
       "key_service_pb2.py",
       "key_service_pb2_grpc.py",
       "resources_pb2.py",

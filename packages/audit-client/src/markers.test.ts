@@ -5,8 +5,9 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
+import type { GenService } from "@bufbuild/protobuf/codegenv2";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { CryptoService } from "@keyhold/proto";
+import { CryptoService, KeyService } from "@keyhold/proto";
 import { bindService, createInMemoryTransport, createSilentLogger, KeyholdError, type CallContext, type CallInterceptor } from "@keyhold/server-kit";
 import { recordAuditDetails } from "./event.ts";
 import { auditInterceptor } from "./interceptor.ts";
@@ -21,6 +22,7 @@ const MARKERS = {
   token: "MARKER-BEARER-TOKEN-4a1d88",
   errorMessage: "MARKER-ERROR-MESSAGE-51c7e3",
   otherHeader: "MARKER-COOKIE-0d93b6",
+  xksSecretAccessKey: "MARKERxksSecretAccessKey0123456789abcdefABCDEF",
 };
 const HMAC_KEY = new Uint8Array(32).fill(9);
 const KEY = "krn:keyhold:kms:local:111122223333:key/0b6c1f6e-8f7e-4a4b-9d0e-5f1c2a3b4c5d";
@@ -77,13 +79,31 @@ const crypto = bindService(CryptoService, {
   generateAndExportDataKey: notCalled,
 });
 
+/** KeyService: CreateExternalKeyStore receives an XKS proxy credential (its secret is write-only). */
+const STORE = "krn:keyhold:kms:local:111122223333:external-key-store/5d0c1f6e-8f7e-4a4b-9d0e-5f1c2a3b4c5d";
+type KeyHandlers = Parameters<typeof bindService<typeof KeyService extends GenService<infer S> ? S : never>>[1];
+const keys = bindService(KeyService, {
+  ...(Object.fromEntries(KeyService.methods.map((m) => [m.localName, notCalled])) as unknown as KeyHandlers),
+  async createExternalKeyStore(request, call) {
+    recordAuditDetails(call, { resource: STORE });
+    return { externalKeyStore: { krn: STORE, accessKeyId: request.xksProxyAuthenticationCredential?.accessKeyId ?? "" } };
+  },
+  async updateExternalKeyStore(request, call) {
+    recordAuditDetails(call, { resource: STORE });
+    if (request.xksProxyAuthenticationCredential !== undefined) throw new KeyholdError("INVALID_ARGUMENT", "xks_proxy_authentication_credential: refused by the proxy");
+    return {};
+  },
+});
+
 test("no marker from a request, a response, a credential or an error reaches the outbox file", async () => {
   const dir = tempDir();
   try {
     const outbox = await Outbox.open({ path: dir.file("outbox.db"), service: "key-service" });
     const interceptors = [auditInterceptor({ service: "key-service", actionPrefix: "kms", outbox, clock: { now: () => new Date() }, hmacKey: HMAC_KEY }), authentication];
     const headers = { authorization: `Bearer ${MARKERS.token}`, cookie: MARKERS.otherHeader };
-    const client = createClient(CryptoService, createInMemoryTransport([crypto], interceptors, createSilentLogger(), { headers }));
+    const transport = createInMemoryTransport([crypto, keys], interceptors, createSilentLogger(), { headers });
+    const client = createClient(CryptoService, transport);
+    const keyClient = createClient(KeyService, transport);
     const encryptionContext = { tenant: MARKERS.contextValue };
 
     await client.encrypt({ keyId: KEY, plaintext: bytes(MARKERS.plaintext), encryptionContext });
@@ -94,7 +114,10 @@ test("no marker from a request, a response, a credential or an error reaches the
     await client.generateRandom({ numberOfBytes: 32 });
     const failed = await client.decrypt({ keyId: "fail", ciphertextBlob: bytes(MARKERS.ciphertext), encryptionContext }).catch((e: unknown) => ConnectError.from(e));
     assert.equal((failed as ConnectError).code, Code.InvalidArgument);
-    assert.equal(outbox.lastSequence, 7);
+    const credential = { accessKeyId: "ABCDEFGHIJKLMNOPQRST", rawSecretAccessKey: MARKERS.xksSecretAccessKey };
+    await keyClient.createExternalKeyStore({ externalKeyStoreName: "s", xksProxyAuthenticationCredential: credential });
+    await keyClient.updateExternalKeyStore({ externalKeyStoreId: STORE, xksProxyAuthenticationCredential: credential }).catch(() => undefined);
+    assert.equal(outbox.lastSequence, 9);
 
     // While open (events in the WAL) and after close (checkpointed into the database file).
     const fileBytes = () => Buffer.concat(readdirSync(dir.path).map((name) => readFileSync(dir.file(name))));

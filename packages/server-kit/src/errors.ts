@@ -15,6 +15,7 @@ export const REASON_CODES = {
   POLICY_NOT_FOUND: Code.NotFound,
   GRANT_NOT_FOUND: Code.NotFound,
   CERTIFICATE_IDENTITY_NOT_FOUND: Code.NotFound,
+  EXTERNAL_KEY_STORE_NOT_FOUND: Code.NotFound,
   ACCESS_DENIED: Code.PermissionDenied,
   UNAUTHENTICATED: Code.Unauthenticated,
   ALREADY_EXISTS: Code.AlreadyExists,
@@ -28,6 +29,8 @@ export const REASON_CODES = {
   LIMIT_EXCEEDED: Code.FailedPrecondition,
   /** The key's state does not allow the operation (e.g. CancelKeyDeletion of a key not pending deletion). */
   KEY_INVALID_STATE: Code.FailedPrecondition,
+  /** The external key store's connection state does not allow the operation (e.g. deleting a connected store). */
+  EXTERNAL_KEY_STORE_INVALID_STATE: Code.FailedPrecondition,
   /** The operation does not apply to this kind of key (e.g. rotating imported key material). */
   UNSUPPORTED_OPERATION: Code.FailedPrecondition,
   /** The secret is scheduled for deletion (RestoreSecret cancels that). */

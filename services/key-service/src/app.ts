@@ -15,6 +15,7 @@ import type { HsmClient } from "@keyhold/hsm-client";
 import { openRootKeyProvider } from "./domain/open-root-key.ts";
 import type { RootKeyProvider } from "./domain/root-key.ts";
 import { sealControlOf } from "./domain/sealed-root-key.ts";
+import { XksProxies } from "./domain/xks-proxies.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
 import type { KeyStore } from "./store/key-store.ts";
@@ -67,6 +68,20 @@ export async function createKeyServiceApp(
   const cache = new KeyMaterialCache(config.materialCacheSize);
   seal.onSeal(() => cache.clear());
   const privateKeys = new PrivateKeyPool(config.privateKeyWorkers);
+  const clock = overrides.clock ?? systemClock;
+  const xks = new XksProxies(
+    rootKey,
+    {
+      region: config.region,
+      timeoutMs: config.xksTimeoutMs,
+      connectTimeoutMs: config.xksConnectTimeoutMs,
+      healthCacheMs: config.xksHealthCacheMs,
+      now: () => Date.now(),
+    },
+    log,
+  );
+  // Sealing forgets the proxy clients too: they hold unwrapped credentials.
+  seal.onSeal(() => xks.close());
   const context: AppContext = {
     config,
     store,
@@ -74,9 +89,10 @@ export async function createKeyServiceApp(
     seal,
     materials: new KeyMaterials(rootKey, cache, random),
     privateKeys,
+    xks,
     access: new CallAccess(dependencies.authority),
     policy: createClient(AuthorizationService, dependencies.policyTransport),
-    clock: overrides.clock ?? systemClock,
+    clock,
     random,
     newId: overrides.newId ?? randomUUID,
     logger: log,
@@ -93,6 +109,7 @@ export async function createKeyServiceApp(
     async close() {
       await jobs.stop();
       await privateKeys.close();
+      xks.close();
       cache.clear();
       store.close();
       await rootKey.close();

@@ -30,6 +30,12 @@ export interface KeyServiceConfig {
   readonly jobIntervalMs: number;
   /** Worker threads for private-key operations. */
   readonly privateKeyWorkers: number;
+  /** Deadline of each request to an XKS proxy (AWS KMS: 250 ms). KEYHOLD_XKS_TIMEOUT_MS. */
+  readonly xksTimeoutMs: number;
+  /** Deadline of the health check ConnectExternalKeyStore makes. KEYHOLD_XKS_CONNECT_TIMEOUT_MS. */
+  readonly xksConnectTimeoutMs: number;
+  /** How long a key's availability, learnt from its proxy, is trusted before GetKey checks again. */
+  readonly xksHealthCacheMs: number;
 }
 
 export type RootKeyKind = "file" | "hsm" | "sealed";
@@ -67,6 +73,9 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
     jobIntervalMs: positiveInteger(env, "KEYHOLD_KEY_JOB_INTERVAL_MS", 60_000),
     privateKeyWorkers: positiveInteger(env, "KEYHOLD_PRIVATE_KEY_WORKERS", Math.max(1, Math.min(4, availableParallelism()))),
+    xksTimeoutMs: positiveInteger(env, "KEYHOLD_XKS_TIMEOUT_MS", 250),
+    xksConnectTimeoutMs: positiveInteger(env, "KEYHOLD_XKS_CONNECT_TIMEOUT_MS", 2000),
+    xksHealthCacheMs: positiveInteger(env, "KEYHOLD_XKS_HEALTH_CACHE_MS", 5000),
   };
 }
 

@@ -8,6 +8,7 @@ import type { KeyMaterials } from "./domain/key-materials.ts";
 import type { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import type { RootKeyProvider } from "./domain/root-key.ts";
 import type { SealControl } from "./domain/sealed-root-key.ts";
+import type { XksProxies } from "./domain/xks-proxies.ts";
 import type { KeyStore } from "./store/key-store.ts";
 
 export interface Clock {
@@ -23,6 +24,8 @@ export interface AppContext {
   readonly materials: KeyMaterials;
   /** Worker threads for private-key operations (key pair generation, signing, RSA decryption). */
   readonly privateKeys: PrivateKeyPool;
+  /** Clients of the external key stores' XKS proxies (EXTERNAL_KEY_STORE keys). */
+  readonly xks: XksProxies;
   /** Authorizes each call's action on its resource (through the cached policy authority). */
   readonly access: CallAccess;
   /** policy-service, where key policies and grants live (calls forward the end caller). */

@@ -51,6 +51,13 @@ import { rotateKey } from "./handlers/rotate-key.ts";
 import { scheduleKeyDeletion } from "./handlers/schedule-key-deletion.ts";
 import { updateDeletionProtection } from "./handlers/update-deletion-protection.ts";
 import { updateRotationPolicy } from "./handlers/update-rotation-policy.ts";
+import { connectExternalKeyStore } from "./handlers/connect-external-key-store.ts";
+import { createExternalKeyStore } from "./handlers/create-external-key-store.ts";
+import { deleteExternalKeyStore } from "./handlers/delete-external-key-store.ts";
+import { disconnectExternalKeyStore } from "./handlers/disconnect-external-key-store.ts";
+import { getExternalKeyStore } from "./handlers/get-external-key-store.ts";
+import { listExternalKeyStores } from "./handlers/list-external-key-stores.ts";
+import { updateExternalKeyStore } from "./handlers/update-external-key-store.ts";
 
 export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallInterceptor[]): ServiceBinding[] {
   return [
@@ -86,6 +93,13 @@ export function keyServiceBindings(ctx: AppContext, interceptors: readonly CallI
       getParametersForImport: getParametersForImport(ctx),
       importKeyMaterial: importKeyMaterial(ctx),
       deleteImportedKeyMaterial: deleteImportedKeyMaterial(ctx),
+      createExternalKeyStore: createExternalKeyStore(ctx),
+      getExternalKeyStore: getExternalKeyStore(ctx),
+      listExternalKeyStores: listExternalKeyStores(ctx),
+      updateExternalKeyStore: updateExternalKeyStore(ctx),
+      deleteExternalKeyStore: deleteExternalKeyStore(ctx),
+      connectExternalKeyStore: connectExternalKeyStore(ctx),
+      disconnectExternalKeyStore: disconnectExternalKeyStore(ctx),
     }, interceptors),
     bindService(CryptoService, {
       encrypt: encrypt(ctx),

@@ -12,6 +12,18 @@ import { createInMemoryTransport, createSilentLogger, type Principal } from "@ke
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "./app.ts";
 import { readKeyServiceConfig } from "./config.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "./store/sqlite-key-store.ts";
+import { startStandInXksProxy, type StandInXksProxy } from "./xks-stand-in-proxy.ts";
+
+export type { StandInXksProxy, XksProxyForTests } from "./xks-stand-in-proxy.ts";
+
+/**
+ * "An XKS proxy" for key-service's tests, signed for region test-1. Today the stand-in external
+ * key manager; when xki-proxy exports its test factory, this is the one line to change (tests
+ * that need faults the stand-in alone offers use startStandInXksProxy directly).
+ */
+export async function startXksProxyForTests(): Promise<StandInXksProxy> {
+  return startStandInXksProxy({ region: "test-1" });
+}
 
 export const TEST_ACCOUNT = "111122223333";
 export const OTHER_ACCOUNT = "444455556666";

@@ -1,7 +1,7 @@
 // GenerateDataKeyPair(WithoutPlaintext): a fresh key pair, made in the PrivateKeyPool, whose
 // private key (PKCS#8 DER) is sealed under a symmetric key like any data key.
 import { DataKeyPairSpec, KeySpec, KeyUsage } from "@keyhold/proto";
-import { invalidArgument } from "@keyhold/server-kit";
+import { invalidArgument, type CallContext } from "@keyhold/server-kit";
 import type { KeyRecord } from "../store/records.ts";
 import type { KeyPairSpec } from "./asymmetric-engine.ts";
 import type { EncryptionContext } from "./encryption-context.ts";
@@ -38,12 +38,13 @@ export async function makeDataKeyPair(
   key: KeyRecord,
   spec: KeyPairSpec,
   context: EncryptionContext,
+  call?: CallContext,
 ): Promise<DataKeyPair> {
   // Check the key first: no pair is generated for a key that cannot seal it.
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, "key_id", deps.clock.now(), [KeySpec.SYMMETRIC_DEFAULT]);
   const pair = await deps.privateKeys.generateKeyPair(spec);
   try {
-    const sealed = await sealUnderKey(deps, key, pair.privateKey, context, "key_id");
+    const sealed = await sealUnderKey(deps, key, pair.privateKey, context, "key_id", call);
     return { sealed, privateKey: pair.privateKey, publicKey: pair.publicKey };
   } catch (error) {
     pair.privateKey.fill(0);

@@ -44,6 +44,9 @@ export function assertImportableSpec(keySpec: KeySpec, field: string): void {
 
 /** Refuses keys that do not take imported material. */
 export function assertExternal(key: KeyRecord, field: string): void {
+  if (key.origin === Origin.EXTERNAL_KEY_STORE) {
+    throw new KeyholdError("UNSUPPORTED_OPERATION", `${field}: the key's material is held in its external key store and cannot be imported`, { field });
+  }
   if (key.origin !== Origin.EXTERNAL) {
     throw new KeyholdError("UNSUPPORTED_OPERATION", `${field}: only keys created with origin EXTERNAL take imported key material`, { field });
   }

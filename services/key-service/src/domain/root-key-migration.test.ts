@@ -9,12 +9,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin, WrappingAlgorithm } from "@keyhold/proto";
+import {
+  ExternalKeyStoreConnectionErrorCode, ExternalKeyStoreConnectionState, KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin, WrappingAlgorithm,
+} from "@keyhold/proto";
 import { createSilentLogger } from "@keyhold/server-kit";
 import type { SqliteDatabase } from "@keyhold/sqlite";
 import { NEW_KEY_LIFECYCLE } from "../store/records.ts";
 import { SqliteRootKeyMigrationStore, type RootKeyMigrationStore } from "../store/root-key-migration-store.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "../store/sqlite-key-store.ts";
+import { unwrapStoreSecrets, wrapSecretAccessKey, wrapTlsClientKey } from "./external-key-stores.ts";
 import { wrappingKeyAad } from "./key-import.ts";
 import { wrapAad } from "./key-materials.ts";
 import { migrateRootKey } from "./root-key-migration.ts";
@@ -159,5 +162,30 @@ describe("migrateRootKey", () => {
     assert.deepEqual(keys.getVersion(ordered[1]!)!.wrappedMaterial, corrupt);
     assert.equal(isMarked(keys.getVersion(ordered[2]!)!.wrappedMaterial), false);
     db.close();
+  });
+
+  test("external key stores' secret access keys and TLS client keys move to the new root key too", async () => {
+    const db = openSqliteDatabase(":memory:");
+    const keys = new SqliteKeyStore(db);
+    try {
+      const id = randomUUID();
+      const secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+      const pem = "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----";
+      keys.createExternalKeyStore({
+        externalKeyStoreId: id, accountId: ACCOUNT, name: "s", endpoint: "https://xks.example.com", uriPath: "/kms/xks/v1", accessKeyId: "ABCDEFGHIJKLMNOPQRST",
+        wrappedSecretAccessKey: await wrapSecretAccessKey(from, ACCOUNT, id, secret), tlsCaPem: "", tlsClientCertificatePem: "c",
+        wrappedTlsClientKey: await wrapTlsClientKey(from, ACCOUNT, id, pem), tlsServerName: "",
+        connectionState: ExternalKeyStoreConnectionState.DISCONNECTED, connectionErrorCode: ExternalKeyStoreConnectionErrorCode.UNSPECIFIED, createdAt: T0, updatedAt: T0,
+      });
+      const result = await migrateRootKey({ store: new SqliteRootKeyMigrationStore(db), from, to, isTargetFormat: isMarked, logger: createSilentLogger() });
+      assert.equal(result.rewrapped, 2);
+      const record = keys.getExternalKeyStore(ACCOUNT, id)!;
+      assert.ok(isMarked(record.wrappedSecretAccessKey) && isMarked(record.wrappedTlsClientKey));
+      const secrets = await unwrapStoreSecrets(to, record);
+      assert.equal(secrets.secretAccessKey, secret);
+      assert.equal(secrets.tlsClientKey.toString("utf8"), pem);
+    } finally {
+      keys.close();
+    }
   });
 });

@@ -6,6 +6,7 @@
 // where the first stopped. Never logs material or AAD values.
 import type { Logger } from "@keyhold/server-kit";
 import type { RootKeyMigrationStore, WrappedKind, WrappedRow } from "../store/root-key-migration-store.ts";
+import { secretAad } from "./external-key-stores.ts";
 import { wrappingKeyAad } from "./key-import.ts";
 import { wrapAad } from "./key-materials.ts";
 import type { RootKeyProvider } from "./root-key.ts";
@@ -37,10 +38,19 @@ export interface RootKeyMigrationResult {
   readonly complete: boolean;
 }
 
-const KINDS: readonly WrappedKind[] = ["key-version", "import-token"];
+const KINDS: readonly WrappedKind[] = ["key-version", "import-token", "xks-secret-access-key", "xks-tls-client-key"];
 
 function aadOf(row: WrappedRow): Buffer {
-  return row.kind === "key-version" ? wrapAad(row.accountId, row.keyId, row.id) : wrappingKeyAad(row.accountId, row.keyId, row.id);
+  switch (row.kind) {
+    case "key-version":
+      return wrapAad(row.accountId, row.keyId, row.id);
+    case "import-token":
+      return wrappingKeyAad(row.accountId, row.keyId, row.id);
+    case "xks-secret-access-key":
+      return secretAad("sigv4-secret", row.accountId, row.id);
+    case "xks-tls-client-key":
+      return secretAad("tls-client-key", row.accountId, row.id);
+  }
 }
 
 export async function migrateRootKey(m: RootKeyMigration): Promise<RootKeyMigrationResult> {

@@ -89,3 +89,13 @@ export function nextRotation(due: Date, periodDays: number, now: Date): Date {
   const next = due.getTime() + periodDays * DAY_MS;
   return new Date(next > now.getTime() ? next : now.getTime() + periodDays * DAY_MS);
 }
+
+/**
+ * Refuses version listing and lookup for EXTERNAL_KEY_STORE keys: their material, and any
+ * versioning of it, lives in the external key manager (as AWS KMS refuses ListKeyRotations).
+ */
+export function assertVersionsListable(key: KeyRecord, field: string): void {
+  if (key.origin === Origin.EXTERNAL_KEY_STORE) {
+    throw new KeyholdError("UNSUPPORTED_OPERATION", `${field}: the key's material is held in an external key store, which versions it; Keyhold keeps no versions to list`, { field });
+  }
+}

@@ -9,6 +9,8 @@ import { accountKeysKrn } from "../domain/key-access.ts";
 import { generateMaterial } from "../domain/key-generation.ts";
 import { assertImportableSpec } from "../domain/key-import.ts";
 import { usageFor } from "../domain/key-specs.ts";
+import { checkExternalKey, validateExternalKeyFields } from "../domain/external-keys.ts";
+import type { ExternalKeyRef } from "../store/records.ts";
 import { validateTags } from "../domain/tags.ts";
 import { NEW_KEY_LIFECYCLE } from "../store/records.ts";
 import { keyMetadata } from "./views.ts";
@@ -35,8 +37,11 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
     const keyUsage = usageFor(keySpec, request.keyUsage);
     const origin = request.origin === Origin.UNSPECIFIED ? Origin.SOFTWARE : request.origin;
-    if (origin !== Origin.SOFTWARE && origin !== Origin.EXTERNAL) throw invalidArgument("origin", "only SOFTWARE and EXTERNAL origins are available on this server");
+    if (origin !== Origin.SOFTWARE && origin !== Origin.EXTERNAL && origin !== Origin.EXTERNAL_KEY_STORE) {
+      throw invalidArgument("origin", "only SOFTWARE, EXTERNAL and EXTERNAL_KEY_STORE origins are available on this server");
+    }
     if (origin === Origin.EXTERNAL) assertImportableSpec(keySpec, "key_spec");
+    const external = validateExternalKeyFields(request, origin, keySpec);
     const tags = validateTags(request.tags, "tags");
     const token = request.idempotencyToken;
     if (token !== "" && !IDEMPOTENCY_TOKEN.test(token)) {
@@ -57,6 +62,7 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
       if (previous !== undefined) return replay(previous.requestHash, previous.resourceId);
     }
 
+    const externalKey: ExternalKeyRef | undefined = external === undefined ? undefined : await checkExternalKey(ctx, call, caller.accountId, external);
     const keyId = ctx.newId();
     const versionId = ctx.newId();
     const now = ctx.clock.now();
@@ -75,6 +81,7 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         createdAt: now,
         primaryVersionId: versionId,
         ...NEW_KEY_LIFECYCLE,
+        externalKey,
       },
       firstVersion: {
         versionId,
@@ -98,3 +105,4 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     return { keyMetadata: metadata };
   };
 }
+

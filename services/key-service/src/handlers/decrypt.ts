@@ -19,7 +19,7 @@ export function decrypt(ctx: AppContext): UnaryHandler<typeof DecryptRequestSche
     recordAuditDetails(call, { resource: krn, keyVersionId: version.versionId, encryptionContext: context });
     // Another account's ciphertext the caller may not decrypt looks like any invalid one.
     await ctx.access.require(call, "kms:Decrypt", krn, { encryptionContext: context, notFound: invalidCiphertext });
-    const opened = await openWithVersion(ctx, version, request.ciphertextBlob, context, expected, "key_id");
+    const opened = await openWithVersion(ctx, version, request.ciphertextBlob, context, expected, "key_id", call);
     return { plaintext: opened.plaintext, keyId: krn, keyVersionId: version.versionId, encryptionAlgorithm: EncryptionAlgorithm.SYMMETRIC_DEFAULT };
   };
 }

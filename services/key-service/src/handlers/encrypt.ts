@@ -13,7 +13,7 @@ export function encrypt(ctx: AppContext): UnaryHandler<typeof EncryptRequestSche
     validatePlaintext(request.plaintext, "plaintext");
     const context = encryptionContext(request.encryptionContext, "encryption_context");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:Encrypt", { encryptionContext: context });
-    const sealed = await sealUnderKey(ctx, key, request.plaintext, context, "key_id");
+    const sealed = await sealUnderKey(ctx, key, request.plaintext, context, "key_id", call);
     recordAuditDetails(call, { keyVersionId: sealed.version.versionId });
     return {
       ciphertextBlob: sealed.blob,

@@ -47,7 +47,7 @@ export function generateAndExportDataKey(ctx: AppContext): UnaryHandler<typeof G
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKey", { encryptionContext: context });
     const dataKey = ctx.random(length);
     try {
-      const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
+      const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id", call);
       recordAuditDetails(call, { keyVersionId: sealed.version.versionId });
       return {
         ciphertextBlob: sealed.blob,

@@ -14,7 +14,7 @@ export function generateDataKeyPairWithoutPlaintext(
     const spec = dataKeyPairSpec(request.keyPairSpec, "key_pair_spec");
     const context = encryptionContext(request.encryptionContext, "encryption_context");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKeyPairWithoutPlaintext", { encryptionContext: context });
-    const pair = await makeDataKeyPair(ctx, key, spec, context);
+    const pair = await makeDataKeyPair(ctx, key, spec, context, call);
     pair.privateKey.fill(0);
     recordAuditDetails(call, { keyVersionId: pair.sealed.version.versionId });
     return {

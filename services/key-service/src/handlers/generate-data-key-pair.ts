@@ -12,7 +12,7 @@ export function generateDataKeyPair(ctx: AppContext): UnaryHandler<typeof Genera
     const spec = dataKeyPairSpec(request.keyPairSpec, "key_pair_spec");
     const context = encryptionContext(request.encryptionContext, "encryption_context");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKeyPair", { encryptionContext: context });
-    const pair = await makeDataKeyPair(ctx, key, spec, context);
+    const pair = await makeDataKeyPair(ctx, key, spec, context, call);
     recordAuditDetails(call, { keyVersionId: pair.sealed.version.versionId });
     return {
       privateKeyCiphertextBlob: pair.sealed.blob,

@@ -17,7 +17,7 @@ export function generateDataKeyWithoutPlaintext(
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKeyWithoutPlaintext", { encryptionContext: context });
     const dataKey = ctx.random(length);
     try {
-      const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
+      const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id", call);
       recordAuditDetails(call, { keyVersionId: sealed.version.versionId });
       return { ciphertextBlob: sealed.blob, keyId: keyKrn(ctx.config.region, key.accountId, key.keyId), keyVersionId: sealed.version.versionId };
     } finally {

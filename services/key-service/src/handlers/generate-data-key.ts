@@ -14,7 +14,7 @@ export function generateDataKey(ctx: AppContext): UnaryHandler<typeof GenerateDa
     const context = encryptionContext(request.encryptionContext, "encryption_context");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GenerateDataKey", { encryptionContext: context });
     const dataKey = ctx.random(length);
-    const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id");
+    const sealed = await sealUnderKey(ctx, key, dataKey, context, "key_id", call);
     recordAuditDetails(call, { keyVersionId: sealed.version.versionId });
     return {
       ciphertextBlob: sealed.blob,

@@ -3,6 +3,7 @@ import type { GetKeyVersionRequestSchema, GetKeyVersionResponseSchema } from "@k
 import { invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { authorizedKey } from "../domain/key-access.ts";
+import { assertVersionsListable } from "../domain/rotation.ts";
 import { isUuid } from "../domain/names.ts";
 import { keyVersionView } from "./views.ts";
 
@@ -11,6 +12,7 @@ export function getKeyVersion(ctx: AppContext): UnaryHandler<typeof GetKeyVersio
     if (request.keyVersionId === "") throw invalidArgument("key_version_id", "is required");
     if (!isUuid(request.keyVersionId)) throw invalidArgument("key_version_id", "must be a key version id (UUID)");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GetKeyVersion");
+    assertVersionsListable(key, "key_id");
     const version = ctx.store.getVersion(request.keyVersionId);
     if (version === undefined || version.keyId !== key.keyId || version.accountId !== key.accountId) {
       throw new KeyholdError("KEY_VERSION_NOT_FOUND", "key_version_id: the key has no such version", { field: "key_version_id" });

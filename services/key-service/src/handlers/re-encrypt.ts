@@ -23,9 +23,9 @@ export function reEncrypt(ctx: AppContext): UnaryHandler<typeof ReEncryptRequest
       encryptionContext: destinationContext,
       auditResource: false,
     });
-    const opened = await openWithVersion(ctx, version, request.ciphertextBlob, sourceContext, expected, "source_key_id");
+    const opened = await openWithVersion(ctx, version, request.ciphertextBlob, sourceContext, expected, "source_key_id", call);
     try {
-      const sealed = await sealUnderKey(ctx, destination, opened.plaintext, destinationContext, "destination_key_id");
+      const sealed = await sealUnderKey(ctx, destination, opened.plaintext, destinationContext, "destination_key_id", call);
       return {
         ciphertextBlob: sealed.blob,
         sourceKeyId: sourceKrn,

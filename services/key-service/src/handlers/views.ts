@@ -3,6 +3,10 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   AliasListEntrySchema,
+  ExternalKeyStoreConnectionErrorCode,
+  ExternalKeyStoreConnectionState,
+  ExternalKeyStoreSchema,
+  type ExternalKeyStore,
   EncryptionAlgorithm,
   ExpirationModel,
   KeyMetadataSchema,
@@ -19,8 +23,9 @@ import {
 } from "@keyhold/proto";
 import { asymmetricEncryptionAlgorithmsOf, signingAlgorithmsOf } from "../domain/asymmetric-operations.ts";
 import { specInfo } from "../domain/key-specs.ts";
+import { externalKeyStoreKrn } from "../domain/external-key-stores.ts";
 import { aliasKrn, keyKrn } from "../domain/names.ts";
-import type { AliasRecord, KeyRecord, KeyVersionRecord } from "../store/records.ts";
+import type { AliasRecord, ExternalKeyStoreRecord, KeyRecord, KeyVersionRecord } from "../store/records.ts";
 
 export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
   return create(KeyMetadataSchema, {
@@ -44,6 +49,7 @@ export function keyMetadata(key: KeyRecord, region: string): KeyMetadata {
       : key.materialExpiresAt === undefined
         ? { expirationModel: ExpirationModel.KEY_MATERIAL_DOES_NOT_EXPIRE }
         : { expirationModel: ExpirationModel.KEY_MATERIAL_EXPIRES, validTo: timestampFromDate(key.materialExpiresAt) }),
+    ...(key.externalKey === undefined ? {} : { externalKeyStoreId: key.externalKey.externalKeyStoreId, xksKeyId: key.externalKey.xksKeyId }),
   });
 }
 
@@ -84,5 +90,28 @@ export function aliasEntry(alias: AliasRecord, region: string): AliasListEntry {
     targetKeyId: alias.targetKeyId,
     creationDate: timestampFromDate(alias.createdAt),
     lastUpdatedDate: timestampFromDate(alias.updatedAt),
+  });
+}
+
+/** An external key store as returned: never its secret access key or TLS client key. */
+export function externalKeyStoreView(store: ExternalKeyStoreRecord, region: string): ExternalKeyStore {
+  return create(ExternalKeyStoreSchema, {
+    externalKeyStoreId: store.externalKeyStoreId,
+    krn: externalKeyStoreKrn(region, store.accountId, store.externalKeyStoreId),
+    accountId: store.accountId,
+    externalKeyStoreName: store.name,
+    xksProxyUriEndpoint: store.endpoint,
+    xksProxyUriPath: store.uriPath,
+    accessKeyId: store.accessKeyId,
+    tls: {
+      caCertificatePem: store.tlsCaPem,
+      clientCertificatePem: store.tlsClientCertificatePem,
+      hasClientPrivateKey: store.wrappedTlsClientKey.length > 0,
+      serverName: store.tlsServerName,
+    },
+    connectionState: store.connectionState,
+    connectionErrorCode:
+      store.connectionState === ExternalKeyStoreConnectionState.FAILED ? store.connectionErrorCode : ExternalKeyStoreConnectionErrorCode.UNSPECIFIED,
+    creationDate: timestampFromDate(store.createdAt),
   });
 }

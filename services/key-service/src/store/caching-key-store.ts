@@ -2,8 +2,10 @@
 // GenerateDataKey) resolves keys, aliases and versions without a database query. Writes go
 // through this process's store and update or drop the cached entries at once; replicas that
 // share a database add cross-process invalidation through invalidate*().
-import type { AliasWrite, CreateKeyOutcome, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite } from "./key-store.ts";
-import type { AliasRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
+import type {
+  AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite,
+} from "./key-store.ts";
+import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
 /** A bounded map that forgets the least recently used entry. */
 class BoundedMap<V> {
@@ -193,6 +195,26 @@ export class CachingKeyStore implements KeyStore {
 
   deleteExpiredImportTokens(now: Date): number {
     return this.inner.deleteExpiredImportTokens(now);
+  }
+
+  createExternalKeyStore(store: ExternalKeyStoreRecord): ExternalKeyStoreWrite {
+    return this.inner.createExternalKeyStore(store);
+  }
+
+  getExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreRecord | undefined {
+    return this.inner.getExternalKeyStore(accountId, externalKeyStoreId);
+  }
+
+  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Page<ExternalKeyStoreRecord> {
+    return this.inner.listExternalKeyStores(accountId, after, limit);
+  }
+
+  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): ExternalKeyStoreWrite {
+    return this.inner.updateExternalKeyStore(accountId, externalKeyStoreId, patch);
+  }
+
+  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreWrite {
+    return this.inner.deleteExternalKeyStore(accountId, externalKeyStoreId);
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // The storage contract of key-service. SQLite implements it now; PostgreSQL comes later and
 // must pass the same tests (key-store.contract.ts).
-import type { AliasRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
+import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
 export interface NewKey {
   readonly key: KeyRecord;
@@ -38,6 +38,25 @@ export interface NewPrimaryVersion {
 }
 
 export type AliasWrite = "ok" | "exists" | "missing";
+/** "exists": another store of the account has the name; "in-use": keys still reference the store. */
+export type ExternalKeyStoreWrite = "ok" | "exists" | "missing" | "in-use";
+
+/** Fields of an external key store to change. */
+export interface ExternalKeyStorePatch {
+  readonly name?: string;
+  readonly endpoint?: string;
+  readonly uriPath?: string;
+  readonly accessKeyId?: string;
+  readonly wrappedSecretAccessKey?: Buffer;
+  readonly tlsCaPem?: string;
+  readonly tlsClientCertificatePem?: string;
+  readonly wrappedTlsClientKey?: Buffer;
+  readonly tlsServerName?: string;
+  readonly connectionState?: ExternalKeyStoreRecord["connectionState"];
+  readonly connectionErrorCode?: ExternalKeyStoreRecord["connectionErrorCode"];
+  /** Set when proxy settings change. */
+  readonly updatedAt?: Date;
+}
 export type TagWrite = "ok" | "limit";
 
 export interface Page<T> {
@@ -86,5 +105,12 @@ export interface KeyStore {
   getImportToken(tokenId: string): ImportTokenRecord | undefined;
   /** Deletes import tokens (and their wrapping keys) that expired by `now`; returns how many. */
   deleteExpiredImportTokens(now: Date): number;
+
+  createExternalKeyStore(store: ExternalKeyStoreRecord): ExternalKeyStoreWrite;
+  getExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreRecord | undefined;
+  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Page<ExternalKeyStoreRecord>;
+  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): ExternalKeyStoreWrite;
+  /** Refuses ("in-use") while any key, pending deletion or not, references the store. */
+  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreWrite;
   close(): void;
 }

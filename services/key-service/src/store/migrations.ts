@@ -80,4 +80,29 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX import_tokens_by_key ON import_tokens (key_id);
   `,
+  // 3: external key stores (XKS proxies) and the external key of EXTERNAL_KEY_STORE keys.
+  `
+  CREATE TABLE external_key_stores (
+    external_key_store_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    uri_path TEXT NOT NULL,
+    access_key_id TEXT NOT NULL,
+    wrapped_secret_access_key BLOB NOT NULL,
+    tls_ca_pem TEXT NOT NULL,
+    tls_client_certificate_pem TEXT NOT NULL,
+    wrapped_tls_client_key BLOB NOT NULL,
+    tls_server_name TEXT NOT NULL,
+    connection_state INTEGER NOT NULL,
+    connection_error_code INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE UNIQUE INDEX external_key_stores_by_name ON external_key_stores (account_id, name);
+  CREATE INDEX external_key_stores_by_account ON external_key_stores (account_id, external_key_store_id);
+  ALTER TABLE keys ADD COLUMN external_key_store_id TEXT REFERENCES external_key_stores (external_key_store_id);
+  ALTER TABLE keys ADD COLUMN xks_key_id TEXT;
+  CREATE INDEX keys_by_external_key_store ON keys (external_key_store_id) WHERE external_key_store_id IS NOT NULL;
+  `,
 ];

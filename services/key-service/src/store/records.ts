@@ -1,5 +1,7 @@
 // What key-service stores. Plain data: no transport, no crypto.
-import type { KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin, WrappingAlgorithm } from "@keyhold/proto";
+import type {
+  ExternalKeyStoreConnectionErrorCode, ExternalKeyStoreConnectionState, KeyManager, KeySpec, KeyState, KeyUsage, KeyVersionSource, Origin, WrappingAlgorithm,
+} from "@keyhold/proto";
 
 export interface KeyRecord {
   readonly keyId: string;
@@ -24,6 +26,13 @@ export interface KeyRecord {
   readonly materialExpiresAt: Date | undefined;
   /** EXTERNAL keys: a commitment to the material first imported (re-imports must match). */
   readonly importedMaterialDigest: Buffer | undefined;
+  /** EXTERNAL_KEY_STORE keys: the store and the key's id in the external key manager. */
+  readonly externalKey: ExternalKeyRef | undefined;
+}
+
+export interface ExternalKeyRef {
+  readonly externalKeyStoreId: string;
+  readonly xksKeyId: string;
 }
 
 /** The lifecycle fields a new key starts with. */
@@ -34,6 +43,7 @@ export const NEW_KEY_LIFECYCLE = {
   deletionProtection: false,
   materialExpiresAt: undefined,
   importedMaterialDigest: undefined,
+  externalKey: undefined,
 } as const satisfies Partial<KeyRecord>;
 
 export interface KeyVersionRecord {
@@ -84,4 +94,28 @@ export interface ImportTokenRecord {
   readonly wrappedPrivateKey: Buffer;
   readonly createdAt: Date;
   readonly expiresAt: Date;
+}
+
+/** An external key store: where its XKS proxy is and how to authenticate to it. */
+export interface ExternalKeyStoreRecord {
+  readonly externalKeyStoreId: string;
+  readonly accountId: string;
+  readonly name: string;
+  /** https://host[:port] */
+  readonly endpoint: string;
+  /** [/<prefix>]/kms/xks/v1 */
+  readonly uriPath: string;
+  readonly accessKeyId: string;
+  /** The SigV4 secret access key, wrapped by the root key. */
+  readonly wrappedSecretAccessKey: Buffer;
+  readonly tlsCaPem: string;
+  readonly tlsClientCertificatePem: string;
+  /** The mTLS client private key, wrapped by the root key; empty when none. */
+  readonly wrappedTlsClientKey: Buffer;
+  readonly tlsServerName: string;
+  readonly connectionState: ExternalKeyStoreConnectionState;
+  readonly connectionErrorCode: ExternalKeyStoreConnectionErrorCode;
+  readonly createdAt: Date;
+  /** Changes with every update of the proxy settings (clients are rebuilt then). */
+  readonly updatedAt: Date;
 }

@@ -1,17 +1,19 @@
 // Storage for moving wrapped key material from one root key to another: every stored piece of
-// wrapped material (key versions' material, import tokens' wrapping keys), listed in a stable
-// order, and a conditional replace of one row (its own small transaction) that changes nothing
-// when the row no longer holds what was read — a concurrent import or purge wins.
+// wrapped material (key versions' material, import tokens' wrapping keys, external key stores'
+// secret access keys and TLS client keys), listed in a stable order, and a conditional replace
+// of one row (its own small transaction) that changes nothing when the row no longer holds what
+// was read — a concurrent import or purge wins.
 import type { SqliteDatabase } from "@keyhold/sqlite";
 import { openSqliteDatabase } from "./sqlite-key-store.ts";
 
-export type WrappedKind = "key-version" | "import-token";
+export type WrappedKind = "key-version" | "import-token" | "xks-secret-access-key" | "xks-tls-client-key";
 
 export interface WrappedRow {
   readonly kind: WrappedKind;
-  /** The version id, or the import token id. */
+  /** The version id, the import token id, or the external key store id. */
   readonly id: string;
   readonly accountId: string;
+  /** "" for an external key store's secrets. */
   readonly keyId: string;
   readonly wrapped: Buffer;
 }
@@ -23,6 +25,14 @@ export interface RootKeyMigrationStore {
   replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): boolean;
 }
 
+/** Where each kind of wrapped material lives (fixed identifiers, never input). */
+const WRAPPED_COLUMNS: Record<WrappedKind, { readonly table: string; readonly id: string; readonly column: string; readonly keyId: string }> = {
+  "key-version": { table: "key_versions", id: "version_id", column: "wrapped_material", keyId: "key_id" },
+  "import-token": { table: "import_tokens", id: "token_id", column: "wrapped_private_key", keyId: "key_id" },
+  "xks-secret-access-key": { table: "external_key_stores", id: "external_key_store_id", column: "wrapped_secret_access_key", keyId: "''" },
+  "xks-tls-client-key": { table: "external_key_stores", id: "external_key_store_id", column: "wrapped_tls_client_key", keyId: "''" },
+};
+
 export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
   readonly #db: SqliteDatabase;
 
@@ -31,25 +41,24 @@ export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
   }
 
   listWrapped(kind: WrappedKind, after: string, limit: number): readonly WrappedRow[] {
-    const sql =
-      kind === "key-version"
-        ? `SELECT version_id AS id, account_id, key_id, wrapped_material AS wrapped FROM key_versions
-           WHERE version_id > ? AND length(wrapped_material) > 0 ORDER BY version_id LIMIT ?`
-        : `SELECT token_id AS id, account_id, key_id, wrapped_private_key AS wrapped FROM import_tokens
-           WHERE token_id > ? AND length(wrapped_private_key) > 0 ORDER BY token_id LIMIT ?`;
+    const { table, id, column, keyId } = WRAPPED_COLUMNS[kind];
+    const sql = `SELECT ${id} AS id, account_id, ${keyId} AS key_id, ${column} AS wrapped FROM ${table}
+                 WHERE ${id} > ? AND length(${column}) > 0 ORDER BY ${id} LIMIT ?`;
     const rows = this.#db.prepare<[string, number], { id: string; account_id: string; key_id: string; wrapped: Buffer }>(sql).all(after, limit);
     return rows.map((row) => ({ kind, id: row.id, accountId: row.account_id, keyId: row.key_id, wrapped: row.wrapped }));
   }
 
   replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): boolean {
     const run = this.#db.transaction((): boolean => {
-      const result =
-        kind === "key-version"
-          ? this.#db
-              .prepare(`UPDATE key_versions SET wrapped_material = ?, wrapped_by = ? WHERE version_id = ? AND wrapped_material = ?`)
-              .run(wrapped, wrappedBy, id, expected)
-          : this.#db.prepare(`UPDATE import_tokens SET wrapped_private_key = ? WHERE token_id = ? AND wrapped_private_key = ?`).run(wrapped, id, expected);
-      return result.changes === 1;
+      if (kind === "key-version") {
+        return (
+          this.#db
+            .prepare(`UPDATE key_versions SET wrapped_material = ?, wrapped_by = ? WHERE version_id = ? AND wrapped_material = ?`)
+            .run(wrapped, wrappedBy, id, expected).changes === 1
+        );
+      }
+      const { table, id: idColumn, column } = WRAPPED_COLUMNS[kind];
+      return this.#db.prepare(`UPDATE ${table} SET ${column} = ? WHERE ${idColumn} = ? AND ${column} = ?`).run(wrapped, id, expected).changes === 1;
     });
     return run();
   }

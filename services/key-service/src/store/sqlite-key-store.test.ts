@@ -4,11 +4,12 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, beforeEach, describe, test } from "node:test";
-import { KeyManager, KeySpec, KeyState, KeyUsage, Origin, KeyVersionSource } from "@keyhold/proto";
+import { ExternalKeyStoreConnectionErrorCode, ExternalKeyStoreConnectionState, KeyManager, KeySpec, KeyState, KeyUsage, Origin, KeyVersionSource } from "@keyhold/proto";
+import Database from "better-sqlite3";
 import { NEW_KEY_LIFECYCLE } from "./records.ts";
 import type { NewKey, Page } from "./key-store.ts";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
-import type { KeyRecord, TagRecord } from "./records.ts";
+import type { ExternalKeyStoreRecord, KeyRecord, TagRecord } from "./records.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "./sqlite-key-store.ts";
 
 const ACCOUNT = "111122223333";
@@ -83,7 +84,7 @@ describe("openSqliteDatabase", () => {
     const db = openSqliteDatabase(":memory:");
     try {
       assert.equal(db.pragma("user_version", { simple: true }), SQLITE_MIGRATIONS.length);
-      assert.deepEqual(tables(db), ["aliases", "idempotency", "import_tokens", "key_tags", "key_versions", "keys"]);
+      assert.deepEqual(tables(db), ["aliases", "external_key_stores", "idempotency", "import_tokens", "key_tags", "key_versions", "keys"]);
       assert.equal(db.pragma("synchronous", { simple: true }), 2); // FULL
       assert.equal(db.pragma("foreign_keys", { simple: true }), 1);
     } finally {
@@ -381,5 +382,112 @@ describe("SqliteKeyStore", () => {
       assert.deepEqual(pages.flat(), tags(20));
       assert.deepEqual(store.listTags(ACCOUNT, randomUUID(), undefined, 10), { items: [], next: undefined });
     });
+  });
+});
+
+function externalKeyStore(accountId = ACCOUNT, overrides: Partial<ExternalKeyStoreRecord> = {}): ExternalKeyStoreRecord {
+  return {
+    externalKeyStoreId: randomUUID(),
+    accountId,
+    name: `store-${randomUUID()}`,
+    endpoint: "https://xks.example.com",
+    uriPath: "/tenant/kms/xks/v1",
+    accessKeyId: "ABCDEFGHIJKLMNOPQRST",
+    wrappedSecretAccessKey: Buffer.from("wrapped-secret"),
+    tlsCaPem: "",
+    tlsClientCertificatePem: "",
+    wrappedTlsClientKey: Buffer.alloc(0),
+    tlsServerName: "",
+    connectionState: ExternalKeyStoreConnectionState.DISCONNECTED,
+    connectionErrorCode: ExternalKeyStoreConnectionErrorCode.UNSPECIFIED,
+    createdAt: T0,
+    updatedAt: T0,
+    ...overrides,
+  };
+}
+
+describe("SqliteKeyStore external key stores", () => {
+  let store: SqliteKeyStore;
+  beforeEach(() => {
+    store = new SqliteKeyStore(openSqliteDatabase(":memory:"));
+  });
+  afterEach(() => store.close());
+
+  test("create, get (per account), list in pages, names unique per account", () => {
+    const first = externalKeyStore(ACCOUNT, { name: "one" });
+    assert.equal(store.createExternalKeyStore(first), "ok");
+    assert.deepEqual(store.getExternalKeyStore(ACCOUNT, first.externalKeyStoreId), first);
+    assert.equal(store.getExternalKeyStore(OTHER, first.externalKeyStoreId), undefined);
+    assert.equal(store.createExternalKeyStore(externalKeyStore(ACCOUNT, { name: "one" })), "exists");
+    assert.equal(store.createExternalKeyStore(externalKeyStore(OTHER, { name: "one" })), "ok");
+    for (let i = 0; i < 4; i++) store.createExternalKeyStore(externalKeyStore(ACCOUNT));
+    const pages = walk((after) => store.listExternalKeyStores(ACCOUNT, after, 2), 2);
+    assert.equal(pages.flat().length, 5);
+    assert.ok(pages.flat().every((s) => s.accountId === ACCOUNT));
+  });
+
+  test("update changes only the given fields; a taken name and a missing store are reported", () => {
+    const one = externalKeyStore(ACCOUNT, { name: "one" });
+    const two = externalKeyStore(ACCOUNT, { name: "two" });
+    store.createExternalKeyStore(one);
+    store.createExternalKeyStore(two);
+    const later = new Date(T0.getTime() + 1000);
+    assert.equal(
+      store.updateExternalKeyStore(ACCOUNT, one.externalKeyStoreId, {
+        connectionState: ExternalKeyStoreConnectionState.FAILED,
+        connectionErrorCode: ExternalKeyStoreConnectionErrorCode.XKS_PROXY_TIMED_OUT,
+        wrappedSecretAccessKey: Buffer.from("new-wrapped"),
+        updatedAt: later,
+      }),
+      "ok",
+    );
+    assert.deepEqual(store.getExternalKeyStore(ACCOUNT, one.externalKeyStoreId), {
+      ...one,
+      connectionState: ExternalKeyStoreConnectionState.FAILED,
+      connectionErrorCode: ExternalKeyStoreConnectionErrorCode.XKS_PROXY_TIMED_OUT,
+      wrappedSecretAccessKey: Buffer.from("new-wrapped"),
+      updatedAt: later,
+    });
+    assert.equal(store.updateExternalKeyStore(ACCOUNT, one.externalKeyStoreId, { name: "two" }), "exists");
+    assert.equal(store.updateExternalKeyStore(ACCOUNT, one.externalKeyStoreId, { name: "one" }), "ok");
+    assert.equal(store.updateExternalKeyStore(OTHER, one.externalKeyStoreId, { name: "x" }), "missing");
+  });
+
+  test("keys keep their external key; a store in use by a key (even pending deletion) cannot be deleted until the key is purged", () => {
+    const xks = externalKeyStore();
+    store.createExternalKeyStore(xks);
+    const key = created(store, newKey(ACCOUNT, { origin: Origin.EXTERNAL_KEY_STORE, externalKey: { externalKeyStoreId: xks.externalKeyStoreId, xksKeyId: "ext-1" } }));
+    assert.deepEqual(store.getKey(ACCOUNT, key.keyId)!.externalKey, { externalKeyStoreId: xks.externalKeyStoreId, xksKeyId: "ext-1" });
+    store.updateKey(ACCOUNT, key.keyId, { state: KeyState.PENDING_DELETION, deletionDate: T0 });
+    assert.equal(store.deleteExternalKeyStore(ACCOUNT, xks.externalKeyStoreId), "in-use");
+    store.purgeKey(ACCOUNT, key.keyId);
+    assert.equal(store.deleteExternalKeyStore(OTHER, xks.externalKeyStoreId), "missing");
+    assert.equal(store.deleteExternalKeyStore(ACCOUNT, xks.externalKeyStoreId), "ok");
+    assert.equal(store.getExternalKeyStore(ACCOUNT, xks.externalKeyStoreId), undefined);
+    // A key cannot reference a store that does not exist (foreign key).
+    assert.throws(() => store.createKey(newKey(ACCOUNT, { origin: Origin.EXTERNAL_KEY_STORE, externalKey: { externalKeyStoreId: randomUUID(), xksKeyId: "x" } })));
+  });
+
+  test("a database at schema version 2 migrates to 3 keeping its keys (no external key)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyhold-sqlite-v2-"));
+    try {
+      const path = join(dir, "keys.sqlite");
+      const raw = new Database(path);
+      raw.exec(SQLITE_MIGRATIONS[0]!);
+      raw.exec(SQLITE_MIGRATIONS[1]!);
+      raw.pragma("user_version = 2");
+      const keyId = randomUUID();
+      raw.prepare(`INSERT INTO keys (key_id, account_id, description, key_spec, key_usage, origin, key_manager, state, created_at, primary_version_id) VALUES (?, ?, '', 1, 1, 1, 1, 1, 0, ?)`).run(keyId, ACCOUNT, randomUUID());
+      raw.close();
+      const migrated = new SqliteKeyStore(openSqliteDatabase(path));
+      try {
+        assert.equal(migrated.getKey(ACCOUNT, keyId)!.externalKey, undefined);
+        assert.equal(migrated.listExternalKeyStores(ACCOUNT, undefined, 10).items.length, 0);
+      } finally {
+        migrated.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,10 +1,12 @@
 // KeyStore on better-sqlite3: WAL journal, synchronous=FULL (key material is fsynced on
 // commit), prepared statements, one transaction per multi-row write.
 import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
-import type { AliasWrite, CreateKeyOutcome, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite } from "./key-store.ts";
+import type {
+  AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite,
+} from "./key-store.ts";
 import { KeyState } from "@keyhold/proto";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
-import type { AliasRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
+import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
 interface KeyRow {
   key_id: string;
@@ -23,7 +25,63 @@ interface KeyRow {
   deletion_protection: number;
   material_expires_at: number | null;
   imported_material_digest: Buffer | null;
+  external_key_store_id: string | null;
+  xks_key_id: string | null;
 }
+
+interface ExternalKeyStoreRow {
+  external_key_store_id: string;
+  account_id: string;
+  name: string;
+  endpoint: string;
+  uri_path: string;
+  access_key_id: string;
+  wrapped_secret_access_key: Buffer;
+  tls_ca_pem: string;
+  tls_client_certificate_pem: string;
+  wrapped_tls_client_key: Buffer;
+  tls_server_name: string;
+  connection_state: number;
+  connection_error_code: number;
+  created_at: number;
+  updated_at: number;
+}
+
+const toExternalKeyStore = (row: ExternalKeyStoreRow): ExternalKeyStoreRecord => ({
+  externalKeyStoreId: row.external_key_store_id,
+  accountId: row.account_id,
+  name: row.name,
+  endpoint: row.endpoint,
+  uriPath: row.uri_path,
+  accessKeyId: row.access_key_id,
+  wrappedSecretAccessKey: row.wrapped_secret_access_key,
+  tlsCaPem: row.tls_ca_pem,
+  tlsClientCertificatePem: row.tls_client_certificate_pem,
+  wrappedTlsClientKey: row.wrapped_tls_client_key,
+  tlsServerName: row.tls_server_name,
+  connectionState: row.connection_state,
+  connectionErrorCode: row.connection_error_code,
+  createdAt: new Date(row.created_at),
+  updatedAt: new Date(row.updated_at),
+});
+
+const externalKeyStoreRow = (store: ExternalKeyStoreRecord): ExternalKeyStoreRow => ({
+  external_key_store_id: store.externalKeyStoreId,
+  account_id: store.accountId,
+  name: store.name,
+  endpoint: store.endpoint,
+  uri_path: store.uriPath,
+  access_key_id: store.accessKeyId,
+  wrapped_secret_access_key: store.wrappedSecretAccessKey,
+  tls_ca_pem: store.tlsCaPem,
+  tls_client_certificate_pem: store.tlsClientCertificatePem,
+  wrapped_tls_client_key: store.wrappedTlsClientKey,
+  tls_server_name: store.tlsServerName,
+  connection_state: store.connectionState,
+  connection_error_code: store.connectionErrorCode,
+  created_at: store.createdAt.getTime(),
+  updated_at: store.updatedAt.getTime(),
+});
 
 interface VersionRow {
   version_id: string;
@@ -74,6 +132,8 @@ const toKey = (row: KeyRow): KeyRecord => ({
   deletionProtection: row.deletion_protection !== 0,
   materialExpiresAt: optionalDate(row.material_expires_at),
   importedMaterialDigest: row.imported_material_digest ?? undefined,
+  externalKey:
+    row.external_key_store_id === null || row.xks_key_id === null ? undefined : { externalKeyStoreId: row.external_key_store_id, xksKeyId: row.xks_key_id },
 });
 
 const toVersion = (row: VersionRow): KeyVersionRecord => ({
@@ -128,9 +188,11 @@ export class SqliteKeyStore implements KeyStore {
     this.statements = {
       insertKey: db.prepare(
         `INSERT INTO keys (key_id, account_id, description, key_spec, key_usage, origin, key_manager, state, created_at, primary_version_id, deletion_date,
-                           rotation_period_days, next_rotation_at, deletion_protection, material_expires_at, imported_material_digest)
+                           rotation_period_days, next_rotation_at, deletion_protection, material_expires_at, imported_material_digest,
+                           external_key_store_id, xks_key_id)
          VALUES (@key_id, @account_id, @description, @key_spec, @key_usage, @origin, @key_manager, @state, @created_at, @primary_version_id, @deletion_date,
-                 @rotation_period_days, @next_rotation_at, @deletion_protection, @material_expires_at, @imported_material_digest)`,
+                 @rotation_period_days, @next_rotation_at, @deletion_protection, @material_expires_at, @imported_material_digest,
+                 @external_key_store_id, @xks_key_id)`,
       ),
       insertVersion: db.prepare(
         `INSERT INTO key_versions (version_id, key_id, account_id, wrapped_material, wrapped_by, created_at, source, public_key)
@@ -208,7 +270,66 @@ export class SqliteKeyStore implements KeyStore {
       listTags: db.prepare<[string, string, number], { tag_key: string; tag_value: string }>(
         `SELECT tag_key, tag_value FROM key_tags WHERE key_id = ? AND tag_key > ? ORDER BY tag_key LIMIT ?`,
       ),
+      insertExternalKeyStore: db.prepare(
+        `INSERT INTO external_key_stores (external_key_store_id, account_id, name, endpoint, uri_path, access_key_id, wrapped_secret_access_key, tls_ca_pem,
+           tls_client_certificate_pem, wrapped_tls_client_key, tls_server_name, connection_state, connection_error_code, created_at, updated_at)
+         VALUES (@external_key_store_id, @account_id, @name, @endpoint, @uri_path, @access_key_id, @wrapped_secret_access_key, @tls_ca_pem,
+           @tls_client_certificate_pem, @wrapped_tls_client_key, @tls_server_name, @connection_state, @connection_error_code, @created_at, @updated_at)
+         ON CONFLICT DO NOTHING`,
+      ),
+      getExternalKeyStore: db.prepare<[string, string], ExternalKeyStoreRow>(
+        `SELECT * FROM external_key_stores WHERE account_id = ? AND external_key_store_id = ?`,
+      ),
+      externalKeyStoreByName: db.prepare<[string, string], ExternalKeyStoreRow>(`SELECT * FROM external_key_stores WHERE account_id = ? AND name = ?`),
+      listExternalKeyStores: db.prepare<[string, string, number], ExternalKeyStoreRow>(
+        `SELECT * FROM external_key_stores WHERE account_id = ? AND external_key_store_id > ? ORDER BY external_key_store_id LIMIT ?`,
+      ),
+      replaceExternalKeyStore: db.prepare(
+        `UPDATE external_key_stores SET name = @name, endpoint = @endpoint, uri_path = @uri_path, access_key_id = @access_key_id,
+           wrapped_secret_access_key = @wrapped_secret_access_key, tls_ca_pem = @tls_ca_pem, tls_client_certificate_pem = @tls_client_certificate_pem,
+           wrapped_tls_client_key = @wrapped_tls_client_key, tls_server_name = @tls_server_name, connection_state = @connection_state,
+           connection_error_code = @connection_error_code, updated_at = @updated_at
+         WHERE account_id = @account_id AND external_key_store_id = @external_key_store_id`,
+      ),
+      keysInExternalKeyStore: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM keys WHERE external_key_store_id = ?`),
+      deleteExternalKeyStore: db.prepare(`DELETE FROM external_key_stores WHERE account_id = ? AND external_key_store_id = ?`),
     };
+  }
+
+  createExternalKeyStore(store: ExternalKeyStoreRecord): ExternalKeyStoreWrite {
+    return this.statements.insertExternalKeyStore.run(externalKeyStoreRow(store)).changes === 1 ? "ok" : "exists";
+  }
+
+  getExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreRecord | undefined {
+    const row = this.statements.getExternalKeyStore.get(accountId, externalKeyStoreId);
+    return row === undefined ? undefined : toExternalKeyStore(row);
+  }
+
+  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Page<ExternalKeyStoreRecord> {
+    const rows = this.statements.listExternalKeyStores.all(accountId, after ?? "", limit + 1);
+    return page(rows.map(toExternalKeyStore), limit, (s) => s.externalKeyStoreId);
+  }
+
+  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): ExternalKeyStoreWrite {
+    return this.db.transaction((): ExternalKeyStoreWrite => {
+      const current = this.getExternalKeyStore(accountId, externalKeyStoreId);
+      if (current === undefined) return "missing";
+      if (patch.name !== undefined && patch.name !== current.name) {
+        if (this.statements.externalKeyStoreByName.get(accountId, patch.name) !== undefined) return "exists";
+      }
+      const defined = Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
+      this.statements.replaceExternalKeyStore.run(externalKeyStoreRow({ ...current, ...defined }));
+      return "ok";
+    }).immediate();
+  }
+
+  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreWrite {
+    return this.db.transaction((): ExternalKeyStoreWrite => {
+      if (this.getExternalKeyStore(accountId, externalKeyStoreId) === undefined) return "missing";
+      if (this.statements.keysInExternalKeyStore.get(externalKeyStoreId)!.n > 0) return "in-use";
+      this.statements.deleteExternalKeyStore.run(accountId, externalKeyStoreId);
+      return "ok";
+    }).immediate();
   }
 
   createKey(newKey: NewKey): CreateKeyOutcome {
@@ -235,6 +356,8 @@ export class SqliteKeyStore implements KeyStore {
         deletion_protection: key.deletionProtection ? 1 : 0,
         material_expires_at: key.materialExpiresAt?.getTime() ?? null,
         imported_material_digest: key.importedMaterialDigest ?? null,
+        external_key_store_id: key.externalKey?.externalKeyStoreId ?? null,
+        xks_key_id: key.externalKey?.xksKeyId ?? null,
       });
       this.insertVersion(firstVersion);
       for (const tag of tags) this.statements.upsertTag.run(key.keyId, tag.key, tag.value);

@@ -77,6 +77,13 @@ describe("managed policies", () => {
     "kms:GetKeyPolicy",
     "kms:GetPublicKey",
     "kms:RevokeGrant",
+    "kms:CreateExternalKeyStore",
+    "kms:GetExternalKeyStore",
+    "kms:ListExternalKeyStores",
+    "kms:UpdateExternalKeyStore",
+    "kms:DeleteExternalKeyStore",
+    "kms:ConnectExternalKeyStore",
+    "kms:DisconnectExternalKeyStore",
   ];
   for (const action of keyAdminCan) {
     test(`KeyAdministrator can ${action}`, () => assert.equal(can("KeyAdministrator", action), true));

@@ -69,6 +69,10 @@ const KEY_ADMINISTRATOR_ACTIONS = [
   "kms:PutKeyPolicy",
   "kms:GetKeyPolicy",
   "kms:RevokeGrant",
+  // External key stores (Get*, List*, Update*, Delete* cover the others).
+  "kms:CreateExternalKeyStore",
+  "kms:ConnectExternalKeyStore",
+  "kms:DisconnectExternalKeyStore",
 ] as const;
 
 const KEY_USER_ACTIONS = [

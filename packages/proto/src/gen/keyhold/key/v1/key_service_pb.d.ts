@@ -7,6 +7,7 @@ import type { Message } from "@bufbuild/protobuf";
 import type { AliasListEntry, EncryptionAlgorithm, ExpirationModel, KeyListEntry, KeyMetadata, KeySpec, KeyUsage, KeyVersion, Origin, RotationPolicy, SigningAlgorithm, Tag, WrappingAlgorithm, WrappingKeySpec } from "./resources_pb.js";
 import type { Grant, GrantConstraints } from "../../policy/v1/resources_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { ExternalKeyStore, XksProxyAuthenticationCredential, XksProxyTlsSettings } from "./external_key_store_pb.js";
 
 /**
  * Describes the file keyhold/key/v1/key_service.proto.
@@ -57,6 +58,21 @@ export declare type CreateKeyRequest = Message<"keyhold.key.v1.CreateKeyRequest"
    * @generated from field: string idempotency_token = 6;
    */
   idempotencyToken: string;
+
+  /**
+   * Origin EXTERNAL_KEY_STORE: the connected external key store (id or krn) holding the key.
+   *
+   * @generated from field: string external_key_store_id = 7;
+   */
+  externalKeyStoreId: string;
+
+  /**
+   * Origin EXTERNAL_KEY_STORE: the key's id in the external key manager (1-128 characters of
+   * A-Z a-z 0-9 . _ -). The proxy must report it as an enabled AES_256 key for ENCRYPT and DECRYPT.
+   *
+   * @generated from field: string xks_key_id = 8;
+   */
+  xksKeyId: string;
 };
 
 /**
@@ -1356,6 +1372,291 @@ export declare type DeleteImportedKeyMaterialResponse = Message<"keyhold.key.v1.
 export declare const DeleteImportedKeyMaterialResponseSchema: GenMessage<DeleteImportedKeyMaterialResponse>;
 
 /**
+ * @generated from message keyhold.key.v1.CreateExternalKeyStoreRequest
+ */
+export declare type CreateExternalKeyStoreRequest = Message<"keyhold.key.v1.CreateExternalKeyStoreRequest"> & {
+  /**
+   * Unique in the account: 1-256 characters.
+   *
+   * @generated from field: string external_key_store_name = 1;
+   */
+  externalKeyStoreName: string;
+
+  /**
+   * https://<host>[:port] without a path (http:// only for a loopback address).
+   *
+   * @generated from field: string xks_proxy_uri_endpoint = 2;
+   */
+  xksProxyUriEndpoint: string;
+
+  /**
+   * [/<prefix>]/kms/xks/v1: at most 128 characters of A-Z a-z 0-9 / _ -.
+   *
+   * @generated from field: string xks_proxy_uri_path = 3;
+   */
+  xksProxyUriPath: string;
+
+  /**
+   * @generated from field: keyhold.key.v1.XksProxyAuthenticationCredential xks_proxy_authentication_credential = 4;
+   */
+  xksProxyAuthenticationCredential?: XksProxyAuthenticationCredential | undefined;
+
+  /**
+   * @generated from field: keyhold.key.v1.XksProxyTlsSettings tls = 5;
+   */
+  tls?: XksProxyTlsSettings | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CreateExternalKeyStoreRequest.
+ * Use `create(CreateExternalKeyStoreRequestSchema)` to create a new message.
+ */
+export declare const CreateExternalKeyStoreRequestSchema: GenMessage<CreateExternalKeyStoreRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.CreateExternalKeyStoreResponse
+ */
+export declare type CreateExternalKeyStoreResponse = Message<"keyhold.key.v1.CreateExternalKeyStoreResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.ExternalKeyStore external_key_store = 1;
+   */
+  externalKeyStore?: ExternalKeyStore | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.CreateExternalKeyStoreResponse.
+ * Use `create(CreateExternalKeyStoreResponseSchema)` to create a new message.
+ */
+export declare const CreateExternalKeyStoreResponseSchema: GenMessage<CreateExternalKeyStoreResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.GetExternalKeyStoreRequest
+ */
+export declare type GetExternalKeyStoreRequest = Message<"keyhold.key.v1.GetExternalKeyStoreRequest"> & {
+  /**
+   * The store's id or krn.
+   *
+   * @generated from field: string external_key_store_id = 1;
+   */
+  externalKeyStoreId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetExternalKeyStoreRequest.
+ * Use `create(GetExternalKeyStoreRequestSchema)` to create a new message.
+ */
+export declare const GetExternalKeyStoreRequestSchema: GenMessage<GetExternalKeyStoreRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.GetExternalKeyStoreResponse
+ */
+export declare type GetExternalKeyStoreResponse = Message<"keyhold.key.v1.GetExternalKeyStoreResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.ExternalKeyStore external_key_store = 1;
+   */
+  externalKeyStore?: ExternalKeyStore | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.GetExternalKeyStoreResponse.
+ * Use `create(GetExternalKeyStoreResponseSchema)` to create a new message.
+ */
+export declare const GetExternalKeyStoreResponseSchema: GenMessage<GetExternalKeyStoreResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ListExternalKeyStoresRequest
+ */
+export declare type ListExternalKeyStoresRequest = Message<"keyhold.key.v1.ListExternalKeyStoresRequest"> & {
+  /**
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListExternalKeyStoresRequest.
+ * Use `create(ListExternalKeyStoresRequestSchema)` to create a new message.
+ */
+export declare const ListExternalKeyStoresRequestSchema: GenMessage<ListExternalKeyStoresRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ListExternalKeyStoresResponse
+ */
+export declare type ListExternalKeyStoresResponse = Message<"keyhold.key.v1.ListExternalKeyStoresResponse"> & {
+  /**
+   * @generated from field: repeated keyhold.key.v1.ExternalKeyStore external_key_stores = 1;
+   */
+  externalKeyStores: ExternalKeyStore[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ListExternalKeyStoresResponse.
+ * Use `create(ListExternalKeyStoresResponseSchema)` to create a new message.
+ */
+export declare const ListExternalKeyStoresResponseSchema: GenMessage<ListExternalKeyStoresResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateExternalKeyStoreRequest
+ */
+export declare type UpdateExternalKeyStoreRequest = Message<"keyhold.key.v1.UpdateExternalKeyStoreRequest"> & {
+  /**
+   * @generated from field: string external_key_store_id = 1;
+   */
+  externalKeyStoreId: string;
+
+  /**
+   * Unset fields keep their value.
+   *
+   * @generated from field: optional string new_external_key_store_name = 2;
+   */
+  newExternalKeyStoreName?: string | undefined;
+
+  /**
+   * @generated from field: optional string xks_proxy_uri_endpoint = 3;
+   */
+  xksProxyUriEndpoint?: string | undefined;
+
+  /**
+   * @generated from field: optional string xks_proxy_uri_path = 4;
+   */
+  xksProxyUriPath?: string | undefined;
+
+  /**
+   * @generated from field: keyhold.key.v1.XksProxyAuthenticationCredential xks_proxy_authentication_credential = 5;
+   */
+  xksProxyAuthenticationCredential?: XksProxyAuthenticationCredential | undefined;
+
+  /**
+   * @generated from field: keyhold.key.v1.XksProxyTlsSettings tls = 6;
+   */
+  tls?: XksProxyTlsSettings | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateExternalKeyStoreRequest.
+ * Use `create(UpdateExternalKeyStoreRequestSchema)` to create a new message.
+ */
+export declare const UpdateExternalKeyStoreRequestSchema: GenMessage<UpdateExternalKeyStoreRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.UpdateExternalKeyStoreResponse
+ */
+export declare type UpdateExternalKeyStoreResponse = Message<"keyhold.key.v1.UpdateExternalKeyStoreResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.ExternalKeyStore external_key_store = 1;
+   */
+  externalKeyStore?: ExternalKeyStore | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.UpdateExternalKeyStoreResponse.
+ * Use `create(UpdateExternalKeyStoreResponseSchema)` to create a new message.
+ */
+export declare const UpdateExternalKeyStoreResponseSchema: GenMessage<UpdateExternalKeyStoreResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.DeleteExternalKeyStoreRequest
+ */
+export declare type DeleteExternalKeyStoreRequest = Message<"keyhold.key.v1.DeleteExternalKeyStoreRequest"> & {
+  /**
+   * @generated from field: string external_key_store_id = 1;
+   */
+  externalKeyStoreId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.DeleteExternalKeyStoreRequest.
+ * Use `create(DeleteExternalKeyStoreRequestSchema)` to create a new message.
+ */
+export declare const DeleteExternalKeyStoreRequestSchema: GenMessage<DeleteExternalKeyStoreRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.DeleteExternalKeyStoreResponse
+ */
+export declare type DeleteExternalKeyStoreResponse = Message<"keyhold.key.v1.DeleteExternalKeyStoreResponse"> & {
+};
+
+/**
+ * Describes the message keyhold.key.v1.DeleteExternalKeyStoreResponse.
+ * Use `create(DeleteExternalKeyStoreResponseSchema)` to create a new message.
+ */
+export declare const DeleteExternalKeyStoreResponseSchema: GenMessage<DeleteExternalKeyStoreResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.ConnectExternalKeyStoreRequest
+ */
+export declare type ConnectExternalKeyStoreRequest = Message<"keyhold.key.v1.ConnectExternalKeyStoreRequest"> & {
+  /**
+   * @generated from field: string external_key_store_id = 1;
+   */
+  externalKeyStoreId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ConnectExternalKeyStoreRequest.
+ * Use `create(ConnectExternalKeyStoreRequestSchema)` to create a new message.
+ */
+export declare const ConnectExternalKeyStoreRequestSchema: GenMessage<ConnectExternalKeyStoreRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.ConnectExternalKeyStoreResponse
+ */
+export declare type ConnectExternalKeyStoreResponse = Message<"keyhold.key.v1.ConnectExternalKeyStoreResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.ExternalKeyStore external_key_store = 1;
+   */
+  externalKeyStore?: ExternalKeyStore | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.ConnectExternalKeyStoreResponse.
+ * Use `create(ConnectExternalKeyStoreResponseSchema)` to create a new message.
+ */
+export declare const ConnectExternalKeyStoreResponseSchema: GenMessage<ConnectExternalKeyStoreResponse>;
+
+/**
+ * @generated from message keyhold.key.v1.DisconnectExternalKeyStoreRequest
+ */
+export declare type DisconnectExternalKeyStoreRequest = Message<"keyhold.key.v1.DisconnectExternalKeyStoreRequest"> & {
+  /**
+   * @generated from field: string external_key_store_id = 1;
+   */
+  externalKeyStoreId: string;
+};
+
+/**
+ * Describes the message keyhold.key.v1.DisconnectExternalKeyStoreRequest.
+ * Use `create(DisconnectExternalKeyStoreRequestSchema)` to create a new message.
+ */
+export declare const DisconnectExternalKeyStoreRequestSchema: GenMessage<DisconnectExternalKeyStoreRequest>;
+
+/**
+ * @generated from message keyhold.key.v1.DisconnectExternalKeyStoreResponse
+ */
+export declare type DisconnectExternalKeyStoreResponse = Message<"keyhold.key.v1.DisconnectExternalKeyStoreResponse"> & {
+  /**
+   * @generated from field: keyhold.key.v1.ExternalKeyStore external_key_store = 1;
+   */
+  externalKeyStore?: ExternalKeyStore | undefined;
+};
+
+/**
+ * Describes the message keyhold.key.v1.DisconnectExternalKeyStoreResponse.
+ * Use `create(DisconnectExternalKeyStoreResponseSchema)` to create a new message.
+ */
+export declare const DisconnectExternalKeyStoreResponseSchema: GenMessage<DisconnectExternalKeyStoreResponse>;
+
+/**
  * Key management: the control plane of key-service.
  *
  * Where a request names a key for use or description (GetKey, UpdateKey, EnableKey,
@@ -1689,6 +1990,81 @@ export declare const KeyService: GenService<{
     methodKind: "unary";
     input: typeof DeleteImportedKeyMaterialRequestSchema;
     output: typeof DeleteImportedKeyMaterialResponseSchema;
+  },
+  /**
+   * Creates an external key store: an XKS proxy endpoint, path and credential (HYOK). It starts
+   * DISCONNECTED; ConnectExternalKeyStore checks the proxy and connects it.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.CreateExternalKeyStore
+   */
+  createExternalKeyStore: {
+    methodKind: "unary";
+    input: typeof CreateExternalKeyStoreRequestSchema;
+    output: typeof CreateExternalKeyStoreResponseSchema;
+  },
+  /**
+   * Describes an external key store (never its secret access key or client private key).
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.GetExternalKeyStore
+   */
+  getExternalKeyStore: {
+    methodKind: "unary";
+    input: typeof GetExternalKeyStoreRequestSchema;
+    output: typeof GetExternalKeyStoreResponseSchema;
+  },
+  /**
+   * Lists the caller's external key stores.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ListExternalKeyStores
+   */
+  listExternalKeyStores: {
+    methodKind: "unary";
+    input: typeof ListExternalKeyStoresRequestSchema;
+    output: typeof ListExternalKeyStoresResponseSchema;
+  },
+  /**
+   * Changes a store's name, credential, path, endpoint or TLS settings. The endpoint and TLS
+   * settings can be changed only while the store is disconnected; a change of credential or path
+   * of a connected store is checked through the proxy first.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.UpdateExternalKeyStore
+   */
+  updateExternalKeyStore: {
+    methodKind: "unary";
+    input: typeof UpdateExternalKeyStoreRequestSchema;
+    output: typeof UpdateExternalKeyStoreResponseSchema;
+  },
+  /**
+   * Deletes a disconnected external key store that no key (pending deletion or not) uses.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.DeleteExternalKeyStore
+   */
+  deleteExternalKeyStore: {
+    methodKind: "unary";
+    input: typeof DeleteExternalKeyStoreRequestSchema;
+    output: typeof DeleteExternalKeyStoreResponseSchema;
+  },
+  /**
+   * Connects a store: a GetHealthStatus call through the proxy. The answer carries the state
+   * reached, CONNECTED or FAILED with a connection error code.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.ConnectExternalKeyStore
+   */
+  connectExternalKeyStore: {
+    methodKind: "unary";
+    input: typeof ConnectExternalKeyStoreRequestSchema;
+    output: typeof ConnectExternalKeyStoreResponseSchema;
+  },
+  /**
+   * Disconnects a store: its keys are Unavailable (calls fail EXTERNAL_KEY_STORE_UNAVAILABLE)
+   * until it is connected again.
+   *
+   * @generated from rpc keyhold.key.v1.KeyService.DisconnectExternalKeyStore
+   */
+  disconnectExternalKeyStore: {
+    methodKind: "unary";
+    input: typeof DisconnectExternalKeyStoreRequestSchema;
+    output: typeof DisconnectExternalKeyStoreResponseSchema;
   },
 }>;
 

@@ -131,6 +131,20 @@ export declare type KeyMetadata = Message<"keyhold.key.v1.KeyMetadata"> & {
    * @generated from field: keyhold.key.v1.ExpirationModel expiration_model = 19;
    */
   expirationModel: ExpirationModel;
+
+  /**
+   * EXTERNAL_KEY_STORE keys: the external key store (id) holding the key material.
+   *
+   * @generated from field: string external_key_store_id = 20;
+   */
+  externalKeyStoreId: string;
+
+  /**
+   * EXTERNAL_KEY_STORE keys: the key's id in the external key manager.
+   *
+   * @generated from field: string xks_key_id = 21;
+   */
+  xksKeyId: string;
 };
 
 /**
