@@ -38,6 +38,8 @@ export interface SoftHsmToken {
   listObjects(): string;
   /** Initializes a token of this label afresh in a free slot (old objects gone). */
   reinitialize(): void;
+  /** Initializes another token, of its own label, in a free slot of the same SoftHSM configuration. */
+  addToken(label: string): void;
   remove(): void;
 }
 
@@ -70,6 +72,9 @@ export function createSoftHsmToken(label = "keyhold-test"): SoftHsmToken {
       rmSync(tokenDir, { recursive: true, force: true });
       mkdirSync(tokenDir);
       init();
+    },
+    addToken: (other: string) => {
+      run("softhsm2-util", ["--init-token", "--free", "--label", other, "--pin", USER_PIN, "--so-pin", SO_PIN]);
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
