@@ -19,7 +19,7 @@ before(async () => {
     stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       captured.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
       return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stream.write;
+    });
     restore.push(() => {
       stream.write = write;
     });
