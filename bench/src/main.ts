@@ -19,6 +19,7 @@ import { formatReport, writeResult, type BenchResult, type Environment, type Ski
 import { startEchoServer, type EchoServerKind } from "./servers.ts";
 import { measureOutboxCapacity } from "./outbox-capacity.ts";
 import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
+import { formatXkiReport, measureXkiProxy } from "./xki-proxy-load.ts";
 import {
   bareEchoTarget, cryptoTargetLabels, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
   type AuditMode, type SignTargetId, type Target,
@@ -91,6 +92,9 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     }
   }
 
+  progress("xki-proxy at 1,800 requests/s");
+  const xki = await measureXkiProxy(config, children, progress);
+
   const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity);
   const result: BenchResult = {
     startedAt,
@@ -101,13 +105,15 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     skipped,
   };
   process.stdout.write("\n" + formatReport(result) + "\n");
+  process.stdout.write("\n" + formatXkiReport(xki) + "\n");
   const path = await writeResult(config.resultsDir, result);
   process.stdout.write(`\nwrote ${relative(config.repoRoot, path)}\n`);
 
   if (failed) return 1;
   const missed = summary.checks.some((check) => check.status === "MISS");
   const callsFailed = measurements.some((m) => m.ghz.errorCalls > 0);
-  if (config.strict && (missed || callsFailed || skipped.length > 0)) {
+  const xkiMissed = !xki.ok || xki.result.status === "MISS";
+  if (config.strict && (missed || callsFailed || skipped.length > 0 || xkiMissed)) {
     process.stderr.write("--strict: a target was missed or skipped, or calls failed\n");
     return 1;
   }
