@@ -8,6 +8,8 @@
 //   await proxy.close();
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest, Agent } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { SecureVersion } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
@@ -44,6 +46,8 @@ export interface XksRequestOptions {
   /** Send without signing. */
   readonly unsigned?: boolean;
   readonly path?: string;
+  /** For an https endpoint: the CA to trust, and a client certificate to present. */
+  readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer; readonly maxVersion?: SecureVersion };
 }
 
 export interface TestXkiProxy {
@@ -98,9 +102,12 @@ export function sendXksRequest(endpoint: string, path: string, body: unknown, cr
     headers["authorization"] = signed.authorization;
   }
   const sent = options.tamper === undefined ? payload : options.tamper(Buffer.from(payload));
+  const secure = url.protocol === "https:";
+  const send = secure ? httpsRequest : httpRequest;
+  const tls = secure ? { ...options.tls, agent: false as const, servername: "localhost" } : { agent };
   return new Promise((resolve, reject) => {
-    const request = httpRequest(
-      { host: url.hostname, port: url.port, path, method: options.method ?? "POST", headers: { ...headers, "content-length": String(sent.length) }, agent },
+    const request = send(
+      { host: url.hostname, port: url.port, path, method: options.method ?? "POST", headers: { ...headers, "content-length": String(sent.length) }, ...tls },
       (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
