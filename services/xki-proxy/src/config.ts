@@ -57,6 +57,8 @@ export interface XkiProxyConfig {
   readonly pingPath: string;
   /** Largest request body accepted (bytes). */
   readonly maxBodyBytes: number;
+  /** Most XKS requests served at once; more are ThrottlingException (429) at once. */
+  readonly maxInFlight: number;
   readonly fleetSize: number;
   readonly ekmVendor: string;
   readonly ekmModel: string;
@@ -196,6 +198,7 @@ export function readXkiProxyConfig(env: Environment): XkiProxyConfig {
     healthCacheMs: integer(env, "KEYHOLD_XKI_HEALTH_CACHE_MS", 10_000, 0, 60_000),
     pingPath,
     maxBodyBytes: integer(env, "KEYHOLD_XKI_MAX_BODY_BYTES", 256 * 1024, 32 * 1024, 16 * 1024 * 1024),
+    maxInFlight: integer(env, "KEYHOLD_XKI_MAX_IN_FLIGHT", 1024, 1, 100_000),
     fleetSize: integer(env, "KEYHOLD_XKI_FLEET_SIZE", 1, 1, 10_000),
     ekmVendor: text(env, "KEYHOLD_XKI_EKM_VENDOR") ?? "PKCS#11",
     ekmModel: text(env, "KEYHOLD_XKI_EKM_MODEL") ?? "",

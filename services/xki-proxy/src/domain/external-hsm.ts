@@ -293,10 +293,17 @@ export class ExternalHsm {
   setEnabled(label: string, enabled: boolean, deadline: number): Promise<KeyInfo> {
     return this.#runner.run({ method: enabled ? "EnableKey" : "DisableKey", retry: true, deadline }, (lease) =>
       this.#withKey(lease, label, (key) => {
-        this.#module.C_SetAttributeValue(lease.session, key, [
-          { type: pkcs11js.CKA_ENCRYPT, value: enabled },
-          { type: pkcs11js.CKA_DECRYPT, value: enabled },
-        ]);
+        try {
+          this.#module.C_SetAttributeValue(lease.session, key, [
+            { type: pkcs11js.CKA_ENCRYPT, value: enabled },
+            { type: pkcs11js.CKA_DECRYPT, value: enabled },
+          ]);
+        } catch (error) {
+          const ckr = ckrOf(error);
+          if (ckr !== "CKR_ATTRIBUTE_READ_ONLY" && ckr !== "CKR_ACTION_PROHIBITED") throw error;
+          // A key made outside the proxy with CKA_MODIFIABLE false: only the HSM's own tools change it.
+          throw new KeyholdError("UNSUPPORTED_OPERATION", `HSM key ${label} is not modifiable: enable or disable it with the HSM's own tools`, { metadata: { ckr } });
+        }
         return Promise.resolve(this.#info(lease, label, key));
       }),
     );

@@ -1,6 +1,6 @@
 // The XKS Proxy API's HTTP front door (node:http or node:https, HTTP/1.1 with keep-alive): the
-// ping path for load balancers, then for XKS URIs the method (POST; anything else 405), the
-// body (bounded), the SigV4 signature against the credentials of the path's prefix (service
+// ping path for load balancers, then for XKS URIs the method (POST; anything else 405), a bound
+// on requests in flight (beyond it ThrottlingException 429), the body (bounded), the SigV4 signature against the credentials of the path's prefix (service
 // kms-xks-proxy, the configured region, ±5 minutes), the JSON body, and the handler. Every
 // request gets one log line with its metadata, outcome and processing time — never the body.
 // The processing time is also sent as `Server-Timing: proc;dur=<ms>`.
@@ -86,6 +86,7 @@ function send(response: ServerResponse, status: number, body: object | undefined
 /** The request listener of the XKS API. */
 export function createXksListener(ctx: AppContext): (request: IncomingMessage, response: ServerResponse) => void {
   const log = ctx.logger;
+  let inFlight = 0;
   return (request, response) => {
     const startedAt = performance.now();
     const url = request.url ?? "/";
@@ -123,7 +124,14 @@ export function createXksListener(ctx: AppContext): (request: IncomingMessage, r
       finish(405, { errorMessage: `${request.method ?? "this method"} is not allowed: XKS API requests are POST` }, undefined, { allow: "POST" });
       return;
     }
-    void serve(request, route, path, query, fields, startedAt).then(
+    if (inFlight >= ctx.config.maxInFlight) {
+      request.resume();
+      const error = new XksError("ThrottlingException", "the proxy is serving as many requests as it may: retry");
+      finish(429, error.toJSON(), error);
+      return;
+    }
+    inFlight++;
+    void serve(request, route, path, query, fields, startedAt).finally(() => inFlight--).then(
       (body) => finish(200, body),
       (error: unknown) => {
         const xks = toXksError(error);
