@@ -103,6 +103,8 @@ export function createXkiProxyApp(config: XkiProxyConfig, logger: Logger, overri
           maxMessageBytes: 1024 * 1024,
           corsOrigins: [],
           shutdownGraceMs: 5_000,
+          // With TLS on the XKS API, the admin API (and its bearer token) is served over TLS too.
+          tls: config.tls === undefined ? undefined : { certFile: config.tls.certFile, keyFile: config.tls.keyFile, requireClientCert: false },
         });
         adminPort = (await adminServer.start()).grpcPort;
       }

@@ -51,7 +51,12 @@ export class HealthCheck {
     const aad = Buffer.from("keyhold-xki-health", "utf8");
     let result: HealthResult;
     try {
-      const sealed = await this.#options.hsm.encrypt(this.#options.keyLabel, probe, aad, deadline);
+      const sealed = await this.#options.hsm.encrypt(this.#options.keyLabel, probe, aad, deadline).catch(async (error: unknown) => {
+        // The test key is missing (the HSM was down at start, or someone deleted it): make it once more.
+        if (!(error instanceof KeyholdError && error.reason === "KEY_NOT_FOUND")) throw error;
+        await this.#options.hsm.ensureKey(this.#options.keyLabel, deadline);
+        return this.#options.hsm.encrypt(this.#options.keyLabel, probe, aad, deadline);
+      });
       const back = await this.#options.hsm.decrypt(this.#options.keyLabel, sealed, aad, deadline);
       if (!back.equals(probe)) throw new KeyholdError("HSM_UNAVAILABLE", "the health check key did not decrypt what it encrypted");
       // Slower than half the deadline: it serves, but close to KMS's budget.
