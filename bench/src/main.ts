@@ -103,6 +103,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     settings: { smoke: config.smoke, load: config.load, warmup: config.warmup, concurrencies: config.concurrencies, connections: 1 },
     summary,
     skipped,
+    xkiProxy: xki,
   };
   process.stdout.write("\n" + formatReport(result) + "\n");
   process.stdout.write("\n" + formatXkiReport(xki) + "\n");
