@@ -50,7 +50,10 @@ export function createXkiProxyApp(config: XkiProxyConfig, logger: Logger, overri
     onConnectError: (ckr) => metrics.error("Connect", ckr ?? "UNKNOWN"),
   });
   gauges.read = () => pool.gauges();
-  const hsm = new ExternalHsm(token, new OperationRunner(pool, metrics));
+  const hsm = new ExternalHsm(token, new OperationRunner(pool, metrics), {
+    mode: config.hsm.callMode,
+    onSlowInline: (ms) => log.warn("an inline HSM call was slow: using the thread pool for a minute", { ms: Math.round(ms) }),
+  });
   const now = overrides.now ?? (() => new Date());
   const context: AppContext = {
     config,

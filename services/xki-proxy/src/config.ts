@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { HsmPin, type TokenSelector } from "@keyhold/pkcs11";
 import { parseListenAddress, type ListenAddress, type LogLevel } from "@keyhold/server-kit";
 import { normalizePrefix } from "@keyhold/xks";
+import type { HsmCallMode } from "./domain/external-hsm.ts";
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -28,6 +29,8 @@ export interface XkiHsmConfig {
   readonly pin: HsmPin;
   readonly poolSize: number;
   readonly reconnectIntervalMs: number;
+  /** thread-pool (default: a hung HSM never holds the proxy) or inline (microsecond HSMs). */
+  readonly callMode: HsmCallMode;
 }
 
 export interface XkiProxyConfig {
@@ -148,7 +151,14 @@ function hsmConfig(env: Environment): XkiHsmConfig {
     pin: new HsmPin(pin),
     poolSize: integer(env, "KEYHOLD_XKI_HSM_POOL_SIZE", 16, 1, 1024),
     reconnectIntervalMs: integer(env, "KEYHOLD_XKI_HSM_RECONNECT_INTERVAL_MS", 500, 1, 60_000),
+    callMode: callMode(env),
   };
+}
+
+function callMode(env: Environment): HsmCallMode {
+  const raw = text(env, "KEYHOLD_XKI_HSM_CALL_MODE") ?? "thread-pool";
+  if (raw !== "thread-pool" && raw !== "inline") throw new ConfigError(`KEYHOLD_XKI_HSM_CALL_MODE must be thread-pool or inline, got "${raw}"`);
+  return raw;
 }
 
 function tlsConfig(env: Environment): XksTlsConfig | undefined {

@@ -72,17 +72,48 @@ function gcm(iv: Buffer, aad: Uint8Array): pkcs11js.Mechanism {
   return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
 }
 
+/**
+ * How AES-GCM calls reach the module: on the libuv thread pool (the default: a slow or hung HSM
+ * never holds the event loop, and the deadline always answers), or inline on the event loop (for
+ * an HSM whose calls take microseconds, e.g. SoftHSMv2 or a PCIe card: no thread hand-off per
+ * call). Inline falls back to the thread pool for a while after any call slower than
+ * INLINE_SLOW_MS, but a call that never returns would hold the proxy: inline is opt-in.
+ */
+export type HsmCallMode = "thread-pool" | "inline";
+
+export const INLINE_SLOW_MS = 10;
+const INLINE_FALLBACK_MS = 60_000;
+
 export class ExternalHsm {
   readonly #token: Token;
   readonly #runner: OperationRunner;
+  readonly #mode: HsmCallMode;
+  readonly #onSlowInline: (ms: number) => void;
+  /** performance.now() until which inline mode uses the thread pool (after a slow call). */
+  #threadPoolUntil = 0;
   /** `${generation}/${label}` → handle, for the current connection generation only. */
   readonly #handles = new Map<string, Handle>();
   #handlesGeneration = -1;
   readonly #creating = new Set<string>();
 
-  constructor(token: Token, runner: OperationRunner) {
+  constructor(token: Token, runner: OperationRunner, options: { readonly mode?: HsmCallMode; readonly onSlowInline?: (ms: number) => void } = {}) {
     this.#token = token;
     this.#runner = runner;
+    this.#mode = options.mode ?? "thread-pool";
+    this.#onSlowInline = options.onSlowInline ?? (() => undefined);
+  }
+
+  /** Runs `inline` on the event loop (inline mode, while calls are fast) or `threadPool`. */
+  async #call(inline: () => Buffer, threadPool: () => Promise<Buffer>): Promise<Buffer> {
+    const now = performance.now();
+    if (this.#mode === "thread-pool" || now < this.#threadPoolUntil) return threadPool();
+    const out = inline();
+    const ms = performance.now() - now;
+    if (ms > INLINE_SLOW_MS) {
+      this.#threadPoolUntil = performance.now() + INLINE_FALLBACK_MS;
+      this.#onSlowInline(ms);
+    }
+    return Promise.resolve(out);
   }
 
   get #module(): pkcs11js.PKCS11 {
@@ -173,7 +204,11 @@ export class ExternalHsm {
         }
         const input = Buffer.from(plaintext);
         try {
-          const out = await module.C_EncryptAsync(lease.session, input, Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES));
+          const output = Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES);
+          const out = await this.#call(
+            () => module.C_Encrypt(lease.session, input, output),
+            () => module.C_EncryptAsync(lease.session, input, output),
+          );
           return { iv, ciphertext: out.subarray(0, out.length - GCM_TAG_BYTES), tag: out.subarray(out.length - GCM_TAG_BYTES) };
         } finally {
           input.fill(0);
@@ -194,7 +229,11 @@ export class ExternalHsm {
         }
         const input = Buffer.concat([sealed.ciphertext, sealed.tag]);
         try {
-          return await module.C_DecryptAsync(lease.session, input, Buffer.alloc(input.length));
+          const output = Buffer.alloc(input.length);
+          return await this.#call(
+            () => module.C_Decrypt(lease.session, input, output),
+            () => module.C_DecryptAsync(lease.session, input, output),
+          );
         } catch (error) {
           throw this.#authenticationFailure(lease, error);
         }
