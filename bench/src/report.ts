@@ -35,8 +35,8 @@ export interface BenchResult {
   readonly settings: Settings;
   readonly summary: Summary;
   readonly skipped: readonly Skip[];
-  /** xki-proxy at 1,800 requests/s (xki-proxy-load.ts), or why it was skipped. */
-  readonly xkiProxy?: XkiLoadOutcome;
+  /** xki-proxy at 1,800 requests/s per HSM call mode (xki-proxy-load.ts), or why it was skipped. */
+  readonly xkiProxy?: readonly XkiLoadOutcome[];
 }
 
 export function describeLoad(load: Load): string {

@@ -16,7 +16,11 @@ import type { BenchConfig } from "./config.ts";
 export const XKI_TARGET_RATE = 1_800;
 export const XKI_P99_MAX_MS = 50;
 
+export type XkiCallMode = "thread-pool" | "inline";
+
 export interface XkiLoadResult {
+  /** KEYHOLD_XKI_HSM_CALL_MODE of the proxy. */
+  readonly mode: XkiCallMode;
   readonly offeredRate: number;
   readonly achievedRate: number;
   readonly seconds: number;
@@ -29,7 +33,7 @@ export interface XkiLoadResult {
   readonly status: "PASS" | "MISS";
 }
 
-export type XkiLoadOutcome = { readonly ok: true; readonly result: XkiLoadResult } | { readonly ok: false; readonly reason: string };
+export type XkiLoadOutcome = { readonly ok: true; readonly result: XkiLoadResult } | { readonly ok: false; readonly mode: XkiCallMode; readonly reason: string };
 
 const CREDENTIALS = { accessKeyId: "AKIDXKITEST000001", secretAccessKey: "first-secret-access-key-0123456789abcdef" };
 const META = { awsPrincipalArn: "arn:aws:iam::111122223333:role/bench", kmsKeyArn: "arn:aws:kms:us-east-1:111122223333:key/bench", kmsRequestId: "bench" };
@@ -45,13 +49,35 @@ interface Answer {
   readonly processingMs: number;
 }
 
-function send(agent: Agent, port: number, operation: "encrypt" | "decrypt", body: unknown): Promise<Answer> {
+/**
+ * Signed headers of a body, per second: X-Amz-Date has one-second resolution, so every request
+ * of the same body within a second carries the same signature. Signing once per second keeps the
+ * load generator's CPU for sending (the proxy still verifies every request in full).
+ */
+const signatures = new Map<string, { readonly second: number; readonly headers: Readonly<Record<string, string>> }>();
+
+function signedHeaders(path: string, payload: Buffer, headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  const second = Math.floor(Date.now() / 1000);
+  const cached = signatures.get(path);
+  if (cached !== undefined && cached.second === second) return cached.headers;
+  const signed = signRequest({ method: "POST", path, query: "", headers: Object.entries(headers), body: payload }, CREDENTIALS, { region: TEST_XKS_REGION, service: "kms-xks-proxy", time: new Date(second * 1000) });
+  const all = { ...headers, ...signed, "content-length": String(payload.length) };
+  signatures.set(path, { second, headers: all });
+  return all;
+}
+
+const payloads = new WeakMap<object, Buffer>();
+
+function send(agent: Agent, port: number, operation: "encrypt" | "decrypt", body: object): Promise<Answer> {
   const path = `/${TEST_XKS_PREFIX}/kms/xks/v1/keys/bench-key/${operation}`;
-  const payload = Buffer.from(JSON.stringify(body));
-  const headers: Record<string, string> = { host: `127.0.0.1:${port}`, "content-type": "application/json" };
-  const signed = signRequest({ method: "POST", path, query: "", headers: Object.entries(headers), body: payload }, CREDENTIALS, { region: TEST_XKS_REGION, service: "kms-xks-proxy", time: new Date() });
+  let payload = payloads.get(body);
+  if (payload === undefined) {
+    payload = Buffer.from(JSON.stringify(body));
+    payloads.set(body, payload);
+  }
+  const headers = signedHeaders(path, payload, { host: `127.0.0.1:${port}`, "content-type": "application/json" });
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent, headers: { ...headers, ...signed, "content-length": String(payload.length) } }, (response) => {
+    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent, headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
       response.on("end", () => {
@@ -65,14 +91,14 @@ function send(agent: Agent, port: number, operation: "encrypt" | "decrypt", body
   });
 }
 
-export async function measureXkiProxy(config: BenchConfig, children: ChildSet, progress: (message: string) => void): Promise<XkiLoadOutcome> {
-  const child = children.spawnNode("xki-proxy", [join(config.repoRoot, "bench", "src", "xki-proxy-server.ts"), config.host], { cwd: config.repoRoot, env: config.childEnv });
+export async function measureXkiProxy(config: BenchConfig, children: ChildSet, progress: (message: string) => void, mode: XkiCallMode): Promise<XkiLoadOutcome> {
+  const child = children.spawnNode(`xki-proxy (${mode})`, [join(config.repoRoot, "bench", "src", "xki-proxy-server.ts"), config.host, mode], { cwd: config.repoRoot, env: config.childEnv });
   let port: number;
   try {
     port = await awaitAnnouncement(child, config.serverStartTimeoutMs);
   } catch (error) {
     await children.stop(child);
-    return { ok: false, reason: `xki-proxy did not start (SoftHSMv2 installed?): ${error instanceof Error ? error.message : String(error)}` };
+    return { ok: false, mode, reason: `xki-proxy did not start (SoftHSMv2 installed?): ${error instanceof Error ? error.message : String(error)}` };
   }
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   try {
@@ -80,7 +106,7 @@ export async function measureXkiProxy(config: BenchConfig, children: ChildSet, p
     const aad = randomBytes(64).toString("base64");
     const encryptBody = { requestMetadata: { ...META, kmsOperation: "Encrypt" }, plaintext, encryptionAlgorithm: "AES_GCM", additionalAuthenticatedData: aad };
     const sealed = await send(agent, port, "encrypt", encryptBody);
-    if (sealed.status !== 200) return { ok: false, reason: `xki-proxy encrypt answered ${sealed.status}: ${sealed.body}` };
+    if (sealed.status !== 200) return { ok: false, mode, reason: `xki-proxy encrypt answered ${sealed.status}: ${sealed.body}` };
     const decryptBody = { ...(JSON.parse(sealed.body) as object), requestMetadata: { ...META, kmsOperation: "Decrypt" }, encryptionAlgorithm: "AES_GCM", additionalAuthenticatedData: aad };
 
     const run = async (seconds: number) => {
@@ -117,10 +143,10 @@ export async function measureXkiProxy(config: BenchConfig, children: ChildSet, p
       return { processing, latency, errors, sent, sendingSeconds };
     };
 
-    progress(`xki-proxy: warm-up (${config.smoke ? 1 : 3} s at ${XKI_TARGET_RATE}/s)`);
+    progress(`xki-proxy (${mode}): warm-up (${config.smoke ? 1 : 3} s at ${XKI_TARGET_RATE}/s)`);
     await run(config.smoke ? 1 : 3);
     const seconds = config.smoke ? 2 : 15;
-    progress(`xki-proxy: ${seconds} s open loop at ${XKI_TARGET_RATE}/s, encrypt and decrypt`);
+    progress(`xki-proxy (${mode}): ${seconds} s open loop at ${XKI_TARGET_RATE}/s, encrypt and decrypt`);
     const measured = await run(seconds);
     const processing = measured.processing.sort((a, b) => a - b);
     const latency = measured.latency.sort((a, b) => a - b);
@@ -130,6 +156,7 @@ export async function measureXkiProxy(config: BenchConfig, children: ChildSet, p
     return {
       ok: true,
       result: {
+        mode,
         offeredRate: XKI_TARGET_RATE,
         achievedRate,
         seconds,
@@ -149,11 +176,11 @@ export async function measureXkiProxy(config: BenchConfig, children: ChildSet, p
 }
 
 export function formatXkiReport(outcome: XkiLoadOutcome): string {
-  if (!outcome.ok) return `xki-proxy (XKS encrypt/decrypt at ${XKI_TARGET_RATE}/s): SKIP — ${outcome.reason}`;
+  if (!outcome.ok) return `xki-proxy, HSM calls ${outcome.mode} (XKS encrypt/decrypt at ${XKI_TARGET_RATE}/s): SKIP — ${outcome.reason}`;
   const r = outcome.result;
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "n/a");
   return [
-    `xki-proxy, XKS encrypt + decrypt open loop at ${r.offeredRate}/s for ${r.seconds} s (SigV4, SoftHSMv2, HTTP/1.1 keep-alive):`,
+    `xki-proxy, HSM calls ${r.mode}${r.mode === "thread-pool" ? " (the default)" : ""}: XKS encrypt + decrypt open loop at ${r.offeredRate}/s for ${r.seconds} s (SigV4, SoftHSMv2, HTTP/1.1 keep-alive):`,
     `  achieved ${r.achievedRate.toFixed(0)} req/s, ${r.requests} requests, ${r.errors} errors`,
     `  processing (Server-Timing) p50 ${f(r.processingP50Ms)} ms, p99 ${f(r.processingP99Ms)} ms   client latency p50 ${f(r.latencyP50Ms)} ms, p99 ${f(r.latencyP99Ms)} ms`,
     `  ${r.status}  processing p99 ≤ ${XKI_P99_MAX_MS} ms at ≥ 95 % of ${r.offeredRate}/s, no errors`,
