@@ -6,12 +6,14 @@
 //   await proxy.admin.createKey({ externalKeyId: "k1" });
 //   const answer = await proxy.xks("encrypt", "k1", { requestMetadata: {...}, plaintext, encryptionAlgorithm: "AES_GCM" });
 //   await proxy.close();
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest, Agent } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { SecureVersion } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createSoftHsmToken, USER_PIN, type SoftHsmToken } from "@keyhold/pkcs11/testing";
@@ -25,6 +27,11 @@ import { readXkiProxyConfig } from "./config.ts";
 export const TEST_XKS_REGION = "us-east-1";
 export const TEST_XKS_PREFIX = "tenant-a";
 export const TEST_ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+/** The two credential pairs configured under TEST_XKS_PREFIX. */
+export const TEST_CREDENTIALS: readonly [Credentials, Credentials] = [
+  { accessKeyId: "AKIDXKITEST000001", secretAccessKey: "first-secret-access-key-0123456789abcdef" },
+  { accessKeyId: "AKIDXKITEST000002", secretAccessKey: "second-secret-access-key-0123456789abcdef" },
+];
 
 export interface XksAnswer {
   readonly status: number;
@@ -50,11 +57,8 @@ export interface XksRequestOptions {
   readonly tls?: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer; readonly maxVersion?: SecureVersion };
 }
 
-export interface TestXkiProxy {
-  readonly app: XkiProxyApp;
-  readonly token: SoftHsmToken;
-  /** The SoftHSM token label the proxy uses (its own, not hsm-gateway's). */
-  readonly tokenLabel: string;
+/** What a client of a test proxy needs: where it is, how to sign, how to administer it. */
+export interface XkiProxyEndpoint {
   /** http://127.0.0.1:<port> */
   readonly endpoint: string;
   readonly port: number;
@@ -71,6 +75,14 @@ export interface TestXkiProxy {
   /** A signed XKS API call (operation on a key, or health). */
   xks(operation: XksOperation, externalKeyId: string | undefined, body: unknown, options?: XksRequestOptions): Promise<XksAnswer>;
   close(): Promise<void>;
+}
+
+/** A proxy in this process, with its app and SoftHSM token at hand. */
+export interface TestXkiProxy extends XkiProxyEndpoint {
+  readonly app: XkiProxyApp;
+  readonly token: SoftHsmToken;
+  /** The SoftHSM token label the proxy uses (its own, not hsm-gateway's). */
+  readonly tokenLabel: string;
 }
 
 export interface StartOptions {
@@ -129,6 +141,56 @@ export function sendXksRequest(endpoint: string, path: string, body: unknown, cr
   });
 }
 
+function endpointOf(port: number, adminPort: number | undefined, close: () => Promise<void>): XkiProxyEndpoint {
+  const endpoint = `http://127.0.0.1:${port}`;
+  const adminEndpoint = `http://127.0.0.1:${adminPort ?? 0}`;
+  const bearer: Interceptor = (next) => (req) => {
+    req.header.set("authorization", `Bearer ${TEST_ADMIN_TOKEN}`);
+    return next(req);
+  };
+  return {
+    endpoint,
+    port,
+    prefix: TEST_XKS_PREFIX,
+    region: TEST_XKS_REGION,
+    credentials: TEST_CREDENTIALS,
+    admin: createClient(XkiAdminService, createGrpcTransport({ baseUrl: adminEndpoint, interceptors: [bearer] })),
+    anonymousAdmin: createClient(XkiAdminService, createGrpcTransport({ baseUrl: adminEndpoint })),
+    adminEndpoint,
+    adminToken: TEST_ADMIN_TOKEN,
+    xks(operation, externalKeyId, body, requestOptions = {}) {
+      const path = requestOptions.path ?? xksPath(requestOptions.prefix ?? TEST_XKS_PREFIX, operation, externalKeyId);
+      return sendXksRequest(endpoint, path, body, requestOptions.credentials ?? TEST_CREDENTIALS[0], { region: TEST_XKS_REGION, ...requestOptions });
+    },
+    close,
+  };
+}
+
+/**
+ * A real xki-proxy in a child process of its own, on its own SoftHSMv2 token: for end-to-end
+ * tests that also run hsm-gateway's SoftHSM token in this process (one PKCS#11 library per
+ * process reads one SoftHSM configuration, and finalizing it is process-wide). `env` adds
+ * KEYHOLD_XKI_* settings.
+ */
+export async function startXkiProxyProcessForTests(env: Readonly<Record<string, string>> = {}): Promise<XkiProxyEndpoint> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, "test-child.ts"), JSON.stringify(env)], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const ports = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`xki-proxy child did not start: ${output}`)), 30_000);
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      clearTimeout(timer);
+      resolve(JSON.parse(line) as { port: number; adminPort: number });
+    });
+    child.once("exit", (code) => reject(new Error(`xki-proxy child exited (${code ?? "signal"}): ${output}`)));
+  });
+  return endpointOf(ports.port, ports.adminPort, async () => {
+    child.kill("SIGTERM");
+    await exited;
+  });
+}
+
 export async function startXkiProxyForTests(options: StartOptions = {}): Promise<TestXkiProxy> {
   const tokenLabel = options.tokenLabel ?? "xki-proxy-test";
   let softHsm: SoftHsmToken;
@@ -141,10 +203,7 @@ export async function startXkiProxyForTests(options: StartOptions = {}): Promise
     softHsm.addToken(tokenLabel);
   }
   const dir = mkdtempSync(join(tmpdir(), "keyhold-xki-"));
-  const credentials: [Credentials, Credentials] = [
-    { accessKeyId: "AKIDXKITEST000001", secretAccessKey: "first-secret-access-key-0123456789abcdef" },
-    { accessKeyId: "AKIDXKITEST000002", secretAccessKey: "second-secret-access-key-0123456789abcdef" },
-  ];
+  const credentials = TEST_CREDENTIALS;
   const credentialsFile = join(dir, "credentials.json");
   writeFileSync(credentialsFile, JSON.stringify({ prefixes: [{ prefix: TEST_XKS_PREFIX, credentials }] }), { mode: 0o600 });
   const env: Record<string, string> = {
@@ -167,35 +226,10 @@ export async function startXkiProxyForTests(options: StartOptions = {}): Promise
   }
   const app = createXkiProxyApp(readXkiProxyConfig(env), options.logger ?? createSilentLogger(), options.overrides);
   const { xksPort, adminPort } = await app.start();
-  const endpoint = `http://127.0.0.1:${xksPort}`;
-  const adminEndpoint = `http://127.0.0.1:${adminPort ?? 0}`;
-  const bearer: Interceptor = (next) => (req) => {
-    req.header.set("authorization", `Bearer ${TEST_ADMIN_TOKEN}`);
-    return next(req);
+  const close = async () => {
+    await app.stop();
+    rmSync(dir, { recursive: true, force: true });
+    if (ownsSoftHsm) softHsm.remove();
   };
-  const admin = createClient(XkiAdminService, createGrpcTransport({ baseUrl: adminEndpoint, interceptors: [bearer] }));
-  const anonymousAdmin = createClient(XkiAdminService, createGrpcTransport({ baseUrl: adminEndpoint }));
-  return {
-    app,
-    token: softHsm,
-    tokenLabel,
-    endpoint,
-    port: xksPort,
-    prefix: TEST_XKS_PREFIX,
-    region: TEST_XKS_REGION,
-    credentials,
-    admin,
-    anonymousAdmin,
-    adminEndpoint,
-    adminToken: TEST_ADMIN_TOKEN,
-    xks(operation, externalKeyId, body, requestOptions = {}) {
-      const path = requestOptions.path ?? xksPath(requestOptions.prefix ?? TEST_XKS_PREFIX, operation, externalKeyId);
-      return sendXksRequest(endpoint, path, body, requestOptions.credentials ?? credentials[0], { region: TEST_XKS_REGION, ...requestOptions });
-    },
-    async close() {
-      await app.stop();
-      rmSync(dir, { recursive: true, force: true });
-      if (ownsSoftHsm) softHsm.remove();
-    },
-  };
+  return { ...endpointOf(xksPort, adminPort, close), app, token: softHsm, tokenLabel };
 }
