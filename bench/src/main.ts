@@ -21,6 +21,7 @@ import { formatReport, writeResult, type BenchResult, type Environment, type Ski
 import { startEchoServer, type BenchServer, type EchoServerKind } from "./servers.ts";
 import { measureOutboxCapacity } from "./outbox-capacity.ts";
 import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
+import { formatXkiReport, measureXkiProxy, type XkiLoadOutcome } from "./xki-proxy-load.ts";
 import {
   bareEchoTarget, cryptoTargetLabels, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
   type AuditMode, type SignTargetId, type Target,
@@ -119,6 +120,17 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     for (const server of keyholds) await server.stop();
   }
 
+  progress("xki-proxy at 1,800 requests/s");
+  const xki: XkiLoadOutcome[] = [];
+  for (const mode of ["thread-pool", "inline"] as const) {
+    try {
+      xki.push(await measureXkiProxy(config, children, progress, mode));
+    } catch (error) {
+      failed = true;
+      xki.push({ ok: false, mode, reason: `FAILED: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  }
+
   const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, auditCost);
   const result: BenchResult = {
     startedAt,
@@ -127,15 +139,18 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     settings: { smoke: config.smoke, load: config.load, warmup: config.warmup, concurrencies: config.concurrencies, connections: 1 },
     summary,
     skipped,
+    xkiProxy: xki,
   };
   process.stdout.write("\n" + formatReport(result) + "\n");
+  for (const outcome of xki) process.stdout.write("\n" + formatXkiReport(outcome) + "\n");
   const path = await writeResult(config.resultsDir, result);
   process.stdout.write(`\nwrote ${relative(config.repoRoot, path)}\n`);
 
   if (failed) return 1;
   const missed = summary.checks.some((check) => check.status === "MISS");
   const callsFailed = measurements.some((m) => m.ghz.errorCalls > 0);
-  if (config.strict && (missed || callsFailed || skipped.length > 0)) {
+  const xkiMissed = xki.some((outcome) => !outcome.ok || outcome.result.status === "MISS");
+  if (config.strict && (missed || callsFailed || skipped.length > 0 || xkiMissed)) {
     process.stderr.write("--strict: a target was missed or skipped, or calls failed\n");
     return 1;
   }

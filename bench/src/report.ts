@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Check, Row, Summary } from "./checks.ts";
 import type { Load } from "./config.ts";
+import type { XkiLoadOutcome } from "./xki-proxy-load.ts";
 
 export interface Environment {
   readonly node: string;
@@ -34,6 +35,8 @@ export interface BenchResult {
   readonly settings: Settings;
   readonly summary: Summary;
   readonly skipped: readonly Skip[];
+  /** xki-proxy at 1,800 requests/s per HSM call mode (xki-proxy-load.ts), or why it was skipped. */
+  readonly xkiProxy?: readonly XkiLoadOutcome[];
 }
 
 export function describeLoad(load: Load): string {

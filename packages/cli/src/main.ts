@@ -6,6 +6,7 @@ import { startDev } from "./dev.ts";
 import { saveAdminKey } from "./admin-key.ts";
 import { migrateRootKeyToHsm } from "./migrate-root-key.ts";
 import { parseSealInitArgs, SEAL_USAGE, sealInit, UsageError } from "./seal.ts";
+import { runXkiProxy } from "@keyhold/xki-proxy";
 
 const USAGE = `usage: keyhold dev                        run every service in one process on embedded defaults
        keyhold migrate-root-key --to hsm   re-wrap all stored key material from the local root key
@@ -13,6 +14,8 @@ const USAGE = `usage: keyhold dev                        run every service in on
                                            or run it on KEYHOLD_ROOT_KEY=hsm, which reads both)
        keyhold seal init [--shares N] [--threshold T]
                                            a sealed root key for key-service (KEYHOLD_ROOT_KEY=sealed)
+       keyhold xki-proxy                   the XKS proxy in front of your own PKCS#11 HSM (HYOK; see
+                                           docs/xki-proxy.md: KEYHOLD_XKI_HSM_MODULE, KEYHOLD_XKI_*)
 
 environment: KEYHOLD_DATA_DIR (default ./.data/dev), KEYHOLD_GRPC_ADDR (127.0.0.1:7700),
 KEYHOLD_HTTP_ADDR (127.0.0.1:7701), KEYHOLD_LOG_LEVEL (info), KEYHOLD_REGION (local), KEYHOLD_BOOTSTRAP_API_KEY,
@@ -66,6 +69,7 @@ async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
   if (command === "migrate-root-key") return migrateRootKeyCommand(args.slice(1));
   if (command === "seal") return seal(args.slice(1));
+  if (command === "xki-proxy") return runXkiProxy(process.env);
   if (command !== "dev") {
     process.stderr.write(USAGE + "\n");
     return command === undefined || command === "help" || command === "--help" ? 0 : 2;

@@ -2,14 +2,11 @@
 // operation runner and the handlers. The all-in-one process and a standalone main both use
 // createHsmGatewayApp. A token that is absent at start does not stop the gateway: calls answer
 // HSM_UNAVAILABLE until it appears, and it is connected on the first call after that.
+import { HsmMetrics, OperationRunner, SessionPool, Token, type Pkcs11 } from "@keyhold/pkcs11";
 import type { Logger, ServiceBinding } from "@keyhold/server-kit";
 import type { HsmGatewayConfig } from "./config.ts";
 import type { AppContext } from "./context.ts";
 import { Hsm } from "./domain/hsm.ts";
-import { HsmMetrics } from "./domain/metrics.ts";
-import { OperationRunner } from "./domain/operation-runner.ts";
-import { SessionPool } from "./domain/session-pool.ts";
-import { Token, type Pkcs11 } from "./domain/token.ts";
 import { hsmGatewayBindings } from "./routes.ts";
 
 export interface HsmGatewayOverrides {

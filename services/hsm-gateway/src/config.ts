@@ -2,35 +2,16 @@
 // The PIN comes from a file (KEYHOLD_HSM_PIN_FILE, preferred) or the environment
 // (KEYHOLD_HSM_PIN); it is held in a HsmPin, whose printed and JSON forms hide it, and is never logged.
 import { readFileSync } from "node:fs";
+import { HsmPin, type TokenSelector } from "@keyhold/pkcs11";
+
+export { HsmPin } from "@keyhold/pkcs11";
+export type { TokenSelector } from "@keyhold/pkcs11";
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
-
-/** The user PIN; String(pin), JSON and util.inspect show "[redacted]". */
-export class HsmPin {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return "[redacted]";
-  }
-  toJSON(): string {
-    return "[redacted]";
-  }
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return "HsmPin([redacted])";
-  }
-}
-
-/** Which token to use: by label (preferred: slot ids may change) or by slot id. */
-export type TokenSelector = { readonly label: string } | { readonly slot: number };
 
 export interface HsmGatewayConfig {
   /** Path of the PKCS#11 module (shared library). */

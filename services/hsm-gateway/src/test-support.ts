@@ -3,84 +3,15 @@
 // hsm-gateway on it behind in-memory Connect transports: one as a trusted Keyhold service
 // (key-service), one as an outside caller.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { ErrorInfoSchema, HsmService } from "@keyhold/proto";
 import { createInMemoryTransport, createSilentLogger, type Logger } from "@keyhold/server-kit";
+import { USER_PIN, type SoftHsmToken } from "@keyhold/pkcs11/testing";
 import { createHsmGatewayApp, type HsmGatewayApp, type HsmGatewayOverrides } from "./app.ts";
 import { readHsmGatewayConfig } from "./config.ts";
 
-const MODULE_CANDIDATES = [
-  "/usr/lib/softhsm/libsofthsm2.so",
-  "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-  "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-  "/usr/lib64/pkcs11/libsofthsm2.so",
-  "/usr/lib/pkcs11/libsofthsm2.so",
-  "/usr/local/lib/softhsm/libsofthsm2.so",
-  "/opt/homebrew/lib/softhsm/libsofthsm2.so",
-];
-
-/** The SoftHSMv2 module on this machine (SOFTHSM2_MODULE overrides), or undefined. */
-export function findSoftHsmModule(): string | undefined {
-  const fromEnv = process.env["SOFTHSM2_MODULE"];
-  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
-  return MODULE_CANDIDATES.find((path) => existsSync(path));
-}
-
-export const USER_PIN = "2468-test-pin";
-export const SO_PIN = "1357-test-so-pin";
-
-export interface SoftHsmToken {
-  readonly modulePath: string;
-  readonly label: string;
-  readonly dir: string;
-  readonly tokenDir: string;
-  readonly conf: string;
-  /** softhsm2-util / pkcs11-tool with this token's configuration. */
-  run(command: string, args: readonly string[]): string;
-  /** `pkcs11-tool --list-objects` logged in, as text. */
-  listObjects(): string;
-  /** Initializes a token of this label afresh in a free slot (old objects gone). */
-  reinitialize(): void;
-  remove(): void;
-}
-
-/**
- * A fresh token labelled `label` in a temporary directory. Sets SOFTHSM2_CONF for this process
- * (SoftHSM reads it at C_Initialize): one token setup per test process.
- */
-export function createSoftHsmToken(label = "keyhold-test"): SoftHsmToken {
-  const modulePath = findSoftHsmModule();
-  if (modulePath === undefined) throw new Error("SoftHSMv2 is not installed (Debian package softhsm2); bash scripts/test.sh installs it");
-  const dir = mkdtempSync(join(tmpdir(), "keyhold-softhsm-"));
-  const tokenDir = join(dir, "tokens");
-  mkdirSync(tokenDir);
-  const conf = join(dir, "softhsm2.conf");
-  writeFileSync(conf, `directories.tokendir = ${tokenDir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
-  process.env["SOFTHSM2_CONF"] = conf;
-  const env = { ...process.env, SOFTHSM2_CONF: conf };
-  const run = (command: string, args: readonly string[]) => execFileSync(command, args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  const init = () => run("softhsm2-util", ["--init-token", "--free", "--label", label, "--pin", USER_PIN, "--so-pin", SO_PIN]);
-  init();
-  return {
-    modulePath,
-    label,
-    dir,
-    tokenDir,
-    conf,
-    run,
-    listObjects: () => run("pkcs11-tool", ["--module", modulePath, "--token-label", label, "--login", "--pin", USER_PIN, "--list-objects"]),
-    reinitialize() {
-      rmSync(tokenDir, { recursive: true, force: true });
-      mkdirSync(tokenDir);
-      init();
-    },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
+export { createSoftHsmToken, findSoftHsmModule, SO_PIN, USER_PIN } from "@keyhold/pkcs11/testing";
+export type { SoftHsmToken } from "@keyhold/pkcs11/testing";
 
 export interface TestGateway {
   readonly app: HsmGatewayApp;

@@ -5,17 +5,14 @@
 // the libuv thread pool through pkcs11js's asynchronous calls, so the event loop keeps serving.
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
+import { ckrOf, type Handle, type Lease, type OperationRunner, type Token } from "@keyhold/pkcs11";
 import { KeyholdError } from "@keyhold/server-kit";
-import { ckrOf } from "./ckr.ts";
 import {
   CURVES, importedSecretKeyTemplate, keyPairTemplates, secretKeyTemplate, transientSecretTemplate,
   type KeySpec, type KeyUsage,
 } from "./key-specs.ts";
-import type { OperationRunner } from "./operation-runner.ts";
 import { ecSpki, rsaSpki } from "./public-key.ts";
-import type { Lease } from "./session-pool.ts";
 import { algorithmInfo, digestOf, ecdsaDerToRaw, ecdsaRawToDer, HASH_BYTES, signingInput, type SigningAlgorithm } from "./signing.ts";
-import type { Handle, Token } from "./token.ts";
 
 export const GCM_IV_BYTES = 12;
 export const GCM_TAG_BYTES = 16;

@@ -6,7 +6,7 @@
 // again and finds the token afresh (its slot id may have changed).
 import pkcs11js from "pkcs11js";
 import type { Logger } from "@keyhold/server-kit";
-import type { HsmPin, TokenSelector } from "../config.ts";
+import type { HsmPin, TokenSelector } from "./pin.ts";
 import { ckrOf } from "./ckr.ts";
 
 export type Pkcs11 = pkcs11js.PKCS11;

@@ -1,0 +1,12 @@
+export { ckrName, ckrOf, ckrRule } from "./ckr.ts";
+export type { CkrRule, Recovery } from "./ckr.ts";
+export { HsmMetrics } from "./metrics.ts";
+export type { HsmMetricsSnapshot, PoolGauges } from "./metrics.ts";
+export { OperationRunner } from "./operation-runner.ts";
+export type { RunOptions } from "./operation-runner.ts";
+export { HsmPin } from "./pin.ts";
+export type { TokenSelector } from "./pin.ts";
+export { SessionPool } from "./session-pool.ts";
+export type { Lease, SessionPoolOptions } from "./session-pool.ts";
+export { Token, TokenUnavailableError } from "./token.ts";
+export type { Handle, Pkcs11, TokenOptions } from "./token.ts";
