@@ -1,20 +1,19 @@
-// Hold Your Own Key end to end over real gRPC (HTTP/2) with `keyhold dev`: key-service →
-// an XKS proxy on loopback (today the stand-in external key manager of
-// @keyhold/key-service/testing; xki-proxy → SoftHSMv2 once its test factory exists: swap
-// startXksProxy below). Create and connect an external key store, create a key, encrypt and
-// decrypt, disable the external key and see calls refused, stop the proxy and see Unavailable,
+// Hold Your Own Key end to end over real gRPC (HTTP/2) with `keyhold dev`: key-service → a real
+// xki-proxy (the `keyhold xki-proxy` command in its own process) → SoftHSMv2 on a token of its
+// own. Create and connect an external key store, create a key, encrypt and decrypt, disable the
+// external key in the external HSM and see calls refused, stop the proxy and see Unavailable,
 // start it and see recovery.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { startStandInXksProxy, type XksProxyForTests } from "@keyhold/key-service/testing";
 import { CryptoService, ErrorInfoSchema, ExternalKeyStoreConnectionState, KeyService, KeyState, Origin } from "@keyhold/proto";
 import { withCredential } from "../support/auth.ts";
 import { DEV_REGION, startTestServer, type TestServer } from "../support/server.ts";
+import { startRealXksProxy, type RealXksProxy } from "../support/xki-proxy.ts";
 
-/** The one line to change when xki-proxy's test factory arrives. */
-const startXksProxy = (): Promise<XksProxyForTests> => startStandInXksProxy({ region: DEV_REGION });
+/** xki-proxy signing requests for key-service's region. */
+const startXksProxy = (): Promise<RealXksProxy> => startRealXksProxy(DEV_REGION);
 
 async function refusal(call: Promise<unknown>): Promise<{ code: Code; reason: string | undefined }> {
   try {
@@ -28,7 +27,7 @@ async function refusal(call: Promise<unknown>): Promise<{ code: Code; reason: st
 
 describe("external key store end to end (keyhold dev over gRPC)", () => {
   let server: TestServer;
-  let proxy: XksProxyForTests;
+  let proxy: RealXksProxy;
   let keys: Client<typeof KeyService>;
   let crypto: Client<typeof CryptoService>;
 
@@ -82,5 +81,13 @@ describe("external key store end to end (keyhold dev over gRPC)", () => {
     assert.deepEqual((await crypto.decrypt({ ciphertextBlob: sealed.ciphertextBlob, encryptionContext })).plaintext, plaintext);
     const dataKey = await crypto.generateDataKey({ keyId: key.keyId, numberOfBytes: 32 });
     assert.deepEqual((await crypto.decrypt({ ciphertextBlob: dataKey.ciphertextBlob })).plaintext, dataKey.plaintext);
+
+    // Keyhold sends the proxy only its own inner ciphertext, never the caller's plaintext; the
+    // proxy logs neither that nor the data key.
+    const logged = proxy.output();
+    for (const secret of [Buffer.from(plaintext), Buffer.from(dataKey.plaintext)]) {
+      assert.ok(!logged.includes(secret.toString("base64")) && !logged.includes(secret.toString("hex")), "no plaintext or data key in the proxy's log");
+    }
+    assert.ok(!logged.includes("kept in my own HSM"));
   });
 });
