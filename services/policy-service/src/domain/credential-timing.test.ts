@@ -59,10 +59,12 @@ test("wrong secrets get one answer, and cost the same whether the first or last 
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
-  const first = median(samples.get("first byte differs")!);
-  const last = median(samples.get("last byte differs")!);
-  const shorter = median(samples.get("shorter")!);
-  t.diagnostic(`median ns per call: first=${first.toFixed(0)} last=${last.toFixed(0)} shorter=${shorter.toFixed(0)}`);
-  const ratio = first / last;
-  assert.ok(ratio > 0.8 && ratio < 1.25, `first/last byte timing ratio ${ratio.toFixed(3)}`);
+  const firsts = samples.get("first byte differs")!;
+  const lasts = samples.get("last byte differs")!;
+  t.diagnostic(`median ns per call: first=${median(firsts).toFixed(0)} last=${median(lasts).toFixed(0)} shorter=${median(samples.get("shorter")!).toFixed(0)}`);
+  // The first and last variants of one round ran back to back: their ratio, round by round, is
+  // what the machine's changing speed (other processes, frequency) does not move; its median
+  // over the rounds is the figure judged.
+  const ratio = median(firsts.map((first, round) => first / lasts[round]!));
+  assert.ok(ratio > 0.8 && ratio < 1.25, `first/last byte timing ratio ${ratio.toFixed(3)} (median of per-round ratios)`);
 });
