@@ -1,12 +1,13 @@
 // The symmetric engine as the handlers use it: encrypt under a key's primary version, decrypt
 // a self-describing ciphertext by the version it names. No transport here.
-import { KeySpec, KeyUsage } from "@keyhold/proto";
+import { KeySpec, KeyUsage, Origin } from "@keyhold/proto";
 import type { Clock } from "../context.ts";
 import { KeyholdError, invalidArgument } from "@keyhold/server-kit";
 import type { KeyStore } from "../store/key-store.ts";
 import type { KeyRecord, KeyVersionRecord } from "../store/records.ts";
 import { CIPHERTEXT_OVERHEAD, invalidCiphertext, openSymmetric, readKeyVersionId, sealSymmetric } from "./ciphertext.ts";
 import type { EncryptionContext } from "./encryption-context.ts";
+import type { HsmKeys } from "./hsm-keys.ts";
 import { assertUsableFor } from "./key-resolver.ts";
 import type { KeyMaterials } from "./key-materials.ts";
 
@@ -16,6 +17,8 @@ const MAX_CIPHERTEXT_BYTES = MAX_PLAINTEXT_BYTES + CIPHERTEXT_OVERHEAD;
 export interface SymmetricDeps {
   readonly store: KeyStore;
   readonly materials: KeyMaterials;
+  /** Keys with origin HSM encrypt and decrypt in the token. */
+  readonly hsmKeys: HsmKeys;
   readonly clock: Clock;
 }
 
@@ -49,6 +52,7 @@ export function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecor
 export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintext: Uint8Array, context: EncryptionContext, field: string): Promise<Sealed> {
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, field, deps.clock.now(), SYMMETRIC_SPECS);
   const version = primaryVersion(deps.store, key);
+  if (key.origin === Origin.HSM) return { blob: await deps.hsmKeys.encrypt(version.versionId, plaintext, context), version };
   const blob = await deps.materials.withSymmetric(version, (material) => sealSymmetric(material, version.versionId, plaintext, context));
   return { blob, version };
 }
@@ -82,6 +86,9 @@ export async function openWithVersion(
   const key = deps.store.getKey(version.accountId, version.keyId);
   if (key === undefined) throw invalidCiphertext();
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField, deps.clock.now(), SYMMETRIC_SPECS);
-  const plaintext = await deps.materials.withSymmetric(version, (material) => openSymmetric(material, blob, context));
+  const plaintext =
+    key.origin === Origin.HSM
+      ? await deps.hsmKeys.decrypt(version.versionId, blob, context)
+      : await deps.materials.withSymmetric(version, (material) => openSymmetric(material, blob, context));
   return { plaintext, key, version };
 }
