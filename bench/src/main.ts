@@ -2,16 +2,18 @@
 // Encrypt / Decrypt / GenerateDataKey in the all-in-one Keyhold process, once as users run it
 // (audit on) and once more in a second process started with KEYHOLD_AUDIT=off, to read what
 // auditing costs; each server in its own child process so its CPU time per call can be read.
-// The two Keyhold processes run one after the other, never together. With SoftHSMv2 installed,
-// the benchmark makes its own token (in its work directory) and measures keys with origin HSM:
-// what hsm-gateway adds to a raw pkcs11js AES-GCM encryption (one child process, interleaved),
-// and Encrypt under an HSM key beside Encrypt under a software key in the audited Keyhold
-// process; without SoftHSMv2 those targets are skipped, saying why. Prints a table, writes
-// bench/results/.
+// Only one server is ever under load; the two Keyhold processes are measured one after the
+// other, then, both idle between runs, compared in interleaved Encrypt runs (audit-cost.ts).
+// With SoftHSMv2 installed, the benchmark makes its own token (in its work directory) and
+// measures keys with origin HSM: what hsm-gateway adds to a raw pkcs11js AES-GCM encryption (one
+// child process, interleaved), and Encrypt under an HSM key beside Encrypt under a software key
+// in the audited Keyhold process; without SoftHSMv2 those targets are skipped, saying why.
+// Prints a table, writes bench/results/.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { AUDIT_COST_BLOCKS, AUDIT_COST_RUN_SECONDS, measureAuditCost, type AuditCost, type AuditSide } from "./audit-cost.ts";
 import { summarize } from "./checks.ts";
 import { ChildSet } from "./children.ts";
 import { HelpRequested, loadConfig, UsageError, type BenchConfig } from "./config.ts";
@@ -21,7 +23,7 @@ import { measureHsmOverhead, type HsmOverhead } from "./hsm-overhead.ts";
 import { prepareCryptoMaterial, prepareHsmKey, prepareSigningMaterial, startKeyhold } from "./keyhold.ts";
 import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
-import { startEchoServer, type EchoServerKind } from "./servers.ts";
+import { startEchoServer, type BenchServer, type EchoServerKind } from "./servers.ts";
 import { measureOutboxCapacity } from "./outbox-capacity.ts";
 import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
 import { createBenchToken } from "./softhsm.ts";
@@ -47,6 +49,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
   const measurements: Measurement[] = [];
   const skipped: Skip[] = [];
   let failed = false;
+  let auditCost: AuditCost | undefined;
 
   const echoes: [EchoServerKind, Target][] = [
     ["bare", bareEchoTarget(config.repoRoot)],
@@ -98,36 +101,61 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
   }
 
   const plaintext = randomBytes(PLAINTEXT_BYTES);
-  for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
-    const cryptoLabels = cryptoTargetLabels(audit);
-    // The HSM key's Encrypt runs beside the software key's, in the process as users run it.
-    const withHsm = audit === "on" && hsmToken.ok;
-    progress(`starting keyhold dev (audit ${audit}${withHsm ? ", with the benchmark's SoftHSMv2 token" : ""})`);
-    const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit, withHsm ? hsmToken.token.env : {});
-    if (!keyhold.ok) {
-      progress(`skipping key-service targets (audit ${audit}): ${keyhold.reason}`);
-      const labels = audit === "on" ? [...cryptoLabels, ...Object.values(SIGN_TARGET_LABELS), ...(withHsm ? [HSM_ENCRYPT_LABEL] : [])] : cryptoLabels;
-      skipped.push({ targets: labels, reason: keyhold.reason });
-      continue;
+  // Both Keyhold processes stay up (idle while the other is measured) for the interleaved audit
+  // cost measurement after their targets; they are stopped at the end.
+  const encryptSides: Partial<Record<AuditMode, AuditSide>> = {};
+  const keyholds: BenchServer[] = [];
+  try {
+    for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
+      const cryptoLabels = cryptoTargetLabels(audit);
+      // The HSM key's Encrypt runs beside the software key's, in the process as users run it.
+      const withHsm = audit === "on" && hsmToken.ok;
+      progress(`starting keyhold dev (audit ${audit}${withHsm ? ", with the benchmark's SoftHSMv2 token" : ""})`);
+      const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit, withHsm ? hsmToken.token.env : {});
+      if (!keyhold.ok) {
+        progress(`skipping key-service targets (audit ${audit}): ${keyhold.reason}`);
+        const labels = audit === "on" ? [...cryptoLabels, ...Object.values(SIGN_TARGET_LABELS), ...(withHsm ? [HSM_ENCRYPT_LABEL] : [])] : cryptoLabels;
+        skipped.push({ targets: labels, reason: keyhold.reason });
+        continue;
+      }
+      keyholds.push(keyhold.server);
+      try {
+        const material = await prepareCryptoMaterial(keyhold.server, plaintext);
+        // Sign targets run against the process as users run it (audit on) only.
+        const signing = audit === "on" ? signTargets(await prepareSigningMaterial(keyhold.server, signMessage)) : [];
+        const hsm = withHsm ? [hsmEncryptTarget(await prepareHsmKey(keyhold.server, plaintext), plaintext)] : [];
+        const targets = cryptoTargets(material, audit);
+        measurements.push(...(await measureServer(context, keyhold.server, [...targets, ...hsm, ...signing])));
+        const encrypt = targets.find((target) => target.id === (audit === "on" ? "encrypt" : "encrypt-audit-off"));
+        if (encrypt !== undefined) {
+          encryptSides[audit] = { address: keyhold.server.address, call: encrypt.call, data: encrypt.data, metadata: keyhold.server.metadata, proto: encrypt.proto };
+        }
+      } catch (error) {
+        failed = true;
+        const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
+        progress(`key-service targets (audit ${audit}) ${reason}`);
+        const measured = new Set(measurements.map((m) => m.label));
+        skipped.push({ targets: [...cryptoLabels, ...(withHsm ? [HSM_ENCRYPT_LABEL] : [])].filter((label) => !measured.has(label)), reason });
+      }
     }
-    try {
-      const material = await prepareCryptoMaterial(keyhold.server, plaintext);
-      // Sign targets run against the process as users run it (audit on) only.
-      const signing = audit === "on" ? signTargets(await prepareSigningMaterial(keyhold.server, signMessage)) : [];
-      const hsm = withHsm ? [hsmEncryptTarget(await prepareHsmKey(keyhold.server, plaintext), plaintext)] : [];
-      measurements.push(...(await measureServer(context, keyhold.server, [...cryptoTargets(material, audit), ...hsm, ...signing])));
-    } catch (error) {
-      failed = true;
-      const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
-      progress(`key-service targets (audit ${audit}) ${reason}`);
-      const measured = new Set(measurements.map((m) => m.label));
-      skipped.push({ targets: cryptoLabels.filter((label) => !measured.has(label)), reason });
-    } finally {
-      await keyhold.server.stop();
+    if (encryptSides.on !== undefined && encryptSides.off !== undefined) {
+      try {
+        auditCost = await measureAuditCost(ghz, encryptSides.on, encryptSides.off, {
+          blocks: config.smoke ? 1 : AUDIT_COST_BLOCKS,
+          concurrency: config.concurrencies[0],
+          load: config.smoke ? config.load : { kind: "duration", seconds: AUDIT_COST_RUN_SECONDS },
+          progress,
+        });
+      } catch (error) {
+        failed = true;
+        progress(`audit cost: FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
+  } finally {
+    for (const server of keyholds) await server.stop();
   }
 
-  const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, hsmOverhead);
+  const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, auditCost, hsmOverhead);
   const result: BenchResult = {
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -196,8 +224,20 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+// The event loop drained while the benchmark still awaited something (a promise that only an
+// unref'd timer or handle would settle): fail loudly instead of exiting 0 without a report.
+let finished = false;
+process.once("beforeExit", () => {
+  if (finished) return;
+  process.stderr.write("bench failed: the event loop emptied before the benchmark finished (an awaited promise can never settle)\n");
+  process.exit(1);
+});
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    finished = true;
+    process.exit(code);
+  },
   (error: unknown) => {
     process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);

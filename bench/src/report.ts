@@ -58,6 +58,14 @@ export function formatReport(result: BenchResult): string {
       (r) => `${r.label} req/s / single-core node:crypto signatures/s (${Math.round(r.singleCorePerSecond).toLocaleString("en-US")}/s): ${r.ratio.toFixed(2)}× at ${r.concurrency} in flight`,
     ),
   ];
+  const cost = summary.auditCost;
+  if (cost !== undefined) {
+    const rps = (values: readonly number[]) => values.map((v) => Math.round(v).toLocaleString("en-US")).join(", ");
+    ratioLines.push(
+      `Encrypt audit on / audit off, interleaved ABBA runs at ${cost.concurrency} in flight: ${cost.ratio.toFixed(2)}× ` +
+        `(blocks ${cost.blockRange[0].toFixed(2)}–${cost.blockRange[1].toFixed(2)}; on ${rps(cost.auditedRps)} req/s; off ${rps(cost.unauditedRps)} req/s)`,
+    );
+  }
   const capacity = summary.outboxCapacity;
   if (capacity !== undefined) {
     ratioLines.push(

@@ -229,3 +229,24 @@ test("an acknowledgement rides with the next append's commit, or commits alone a
     await reopened.close();
   }
 });
+
+test("a process awaiting an acknowledgement stays alive until the deletion is committed (the delete timer is not unref'd)", async () => {
+  const path = dir.file("awaited-ack/outbox.db");
+  // Nothing else keeps this child's event loop alive while it awaits the deletion: with an
+  // unref'd timer the process would exit (code 0) before printing "deleted".
+  const child = `
+    import { Outbox } from ${JSON.stringify(pathToFileURL(new URL("./outbox.ts", import.meta.url).pathname).href)};
+    import { sampleEventBytes } from ${JSON.stringify(pathToFileURL(new URL("./test-support.ts", import.meta.url).pathname).href)};
+    const outbox = await Outbox.open({ path: process.argv[2], service: "ack-test", deleteDelayMs: 200 });
+    await outbox.append(sampleEventBytes(1));
+    await outbox.acknowledge(outbox.lastSequence);
+    process.stdout.write("deleted " + (await outbox.stats()).pending + "\\n");
+    await outbox.close();
+  `;
+  const script = dir.file("ack-child.mjs");
+  writeFileSync(script, child);
+  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [script, path], (_error, out, err) => resolve({ stdout: out, stderr: err }));
+  });
+  assert.equal(stdout.trim(), "deleted 0", stderr);
+});

@@ -194,11 +194,11 @@ export class Outbox implements AuditSink {
       this.queuedDeleteThrough = Math.max(this.queuedDeleteThrough, through);
       this.deleteWaiters.push({ resolve, reject });
       if (this.deleteTimer === undefined && !this.committing && this.queuedWaiters.length === 0) {
+        // Not unref'd: a caller awaiting this deletion keeps the process alive until it is done.
         this.deleteTimer = setTimeout(() => {
           this.deleteTimer = undefined;
           this.flush(true);
         }, this.deleteDelayMs);
-        this.deleteTimer.unref();
       }
     });
   }
@@ -306,7 +306,6 @@ export class Outbox implements AuditSink {
           this.deleteTimer = undefined;
           this.flush(true);
         }, this.deleteDelayMs);
-        this.deleteTimer.unref();
       }
       return;
     }
