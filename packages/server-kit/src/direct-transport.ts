@@ -14,7 +14,7 @@ import { Code, ConnectError, type Transport, type UnaryResponse } from "@connect
 import type { CallContext, Principal, Protocol, ServiceBinding } from "./call.ts";
 import { toConnectError } from "./connect-front-door.ts";
 import type { Logger } from "./logger.ts";
-import { createDispatcher, type CallInterceptor } from "./pipeline.ts";
+import { createDispatcher, type CallInterceptor, type UnaryNext } from "./pipeline.ts";
 import { requestIdFrom } from "./request-id.ts";
 import type { PeerIdentity } from "./tls.ts";
 
@@ -61,6 +61,9 @@ class DirectCallContext implements CallContext {
   }
 }
 
+/** The signal of calls whose caller gave none: never aborted (callees remove what they add to it). */
+const NEVER_ABORTED = new AbortController().signal;
+
 export function createDirectTransport(
   bindings: readonly ServiceBinding[],
   interceptors: readonly CallInterceptor[],
@@ -69,6 +72,8 @@ export function createDirectTransport(
 ): Transport {
   const dispatcher = createDispatcher(bindings, interceptors);
   const served = new Set(bindings.map((b) => b.service.typeName));
+  // Each method's composed entry, looked up once.
+  const entries = new Map<DescMethod, UnaryNext>();
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -79,12 +84,16 @@ export function createDirectTransport(
     ): Promise<UnaryResponse<I, O>> {
       const where = `${method.parent.typeName}/${method.name}`;
       if (!served.has(method.parent.typeName)) throw new ConnectError(`${where} is not served here`, Code.Unimplemented);
-      const entry = dispatcher.entry(method.parent.typeName, method.name);
+      let entry = entries.get(method);
+      if (entry === undefined) {
+        entry = dispatcher.entry(method.parent.typeName, method.name);
+        entries.set(method, entry);
+      }
       const request = isMessage(input, method.input) ? input : create(method.input, input);
       const call = new DirectCallContext(
         method,
         header === undefined ? undefined : new Headers(header),
-        signal ?? new AbortController().signal,
+        signal ?? NEVER_ABORTED,
         timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
         options.callingService,
       );

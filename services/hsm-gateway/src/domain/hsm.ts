@@ -194,35 +194,57 @@ export class Hsm {
       .catch(() => undefined);
   }
 
+  /**
+   * AES-GCM runs inline (microseconds): on a session free right now when there is one (no queue,
+   * no timer), else through the runner's queue like every other operation.
+   */
+  #inline<T>(method: "Encrypt" | "Decrypt", keyId: string, budget: CallBudget, use: (lease: Lease, key: Handle) => T): Promise<T> {
+    const operation = (lease: Lease): T => this.#withKeyNow(lease, keyId, "secret", (key) => use(lease, key));
+    try {
+      const now = this.#runner.runNow(method, operation);
+      if (now !== undefined) return Promise.resolve(now.value);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.#runner.run({ method, retry: true, ...budget }, operation);
+  }
+
+  /** #withKey for synchronous use. */
+  #withKeyNow<T>(lease: Lease, keyId: string, cls: ObjectClass, use: (key: Handle) => T): T {
+    try {
+      return use(this.#handle(lease, keyId, cls));
+    } catch (error) {
+      if (!isStaleHandle(error)) throw error;
+      this.#forget(keyId);
+      return use(this.#handle(lease, keyId, cls));
+    }
+  }
+
   encrypt(keyId: string, plaintext: Uint8Array, aad: Uint8Array, budget: CallBudget): Promise<{ iv: Buffer; ciphertext: Buffer }> {
-    return this.#runner.run({ method: "Encrypt", retry: true, ...budget }, (lease) =>
-      this.#withKey(lease, keyId, "secret", (key) => {
-        const iv = randomBytes(GCM_IV_BYTES);
-        const module = this.#module;
-        const input = Buffer.from(plaintext);
-        try {
-          module.C_EncryptInit(lease.session, gcm(iv, aad), key);
-          const ciphertext = module.C_Encrypt(lease.session, input, Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES));
-          return { iv, ciphertext };
-        } finally {
-          input.fill(0);
-        }
-      }),
-    );
+    return this.#inline("Encrypt", keyId, budget, (lease, key) => {
+      const iv = randomBytes(GCM_IV_BYTES);
+      const module = this.#module;
+      const input = Buffer.from(plaintext);
+      try {
+        module.C_EncryptInit(lease.session, gcm(iv, aad), key);
+        const ciphertext = module.C_Encrypt(lease.session, input, Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES));
+        return { iv, ciphertext };
+      } finally {
+        input.fill(0);
+      }
+    });
   }
 
   decrypt(keyId: string, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, budget: CallBudget): Promise<Buffer> {
-    return this.#runner.run({ method: "Decrypt", retry: true, ...budget }, (lease) =>
-      this.#withKey(lease, keyId, "secret", (key) => {
-        const module = this.#module;
-        module.C_DecryptInit(lease.session, gcm(Buffer.from(iv), aad), key);
-        try {
-          return module.C_Decrypt(lease.session, Buffer.from(ciphertext), Buffer.alloc(ciphertext.byteLength));
-        } catch (error) {
-          throw this.#authenticationFailure(lease, error, "the ciphertext, IV or AAD does not authenticate");
-        }
-      }),
-    );
+    return this.#inline("Decrypt", keyId, budget, (lease, key) => {
+      const module = this.#module;
+      module.C_DecryptInit(lease.session, gcm(Buffer.from(iv), aad), key);
+      try {
+        return module.C_Decrypt(lease.session, Buffer.from(ciphertext), Buffer.alloc(ciphertext.byteLength));
+      } catch (error) {
+        throw this.#authenticationFailure(lease, error, "the ciphertext, IV or AAD does not authenticate");
+      }
+    });
   }
 
   sign(keyId: string, algorithm: SigningAlgorithm, message: Uint8Array, isDigest: boolean, budget: CallBudget): Promise<Buffer> {
