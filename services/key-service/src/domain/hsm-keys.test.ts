@@ -206,6 +206,21 @@ describe("keys with origin HSM (SoftHSMv2 through hsm-gateway)", () => {
     assert.equal(Buffer.from(opened.plaintext).toString(), "across restarts");
   });
 
+  test("a key-service started without its HSM refuses HSM keys' operations as a server state, naming key_id", async () => {
+    const key = (await service.keys.createKey({ origin: Origin.HSM })).keyMetadata!;
+    const sealed = await service.crypto.encrypt({ keyId: key.keyId, plaintext: Buffer.from("x") });
+    const noHsm = await startTestKeyService({ clock }, { dataDir });
+    try {
+      const unsupported = { code: Code.FailedPrecondition, reason: "UNSUPPORTED_OPERATION", field: "key_id" };
+      assert.deepEqual(await refusal(noHsm.crypto.encrypt({ keyId: key.keyId, plaintext: Buffer.from("x") })), unsupported);
+      assert.deepEqual(await refusal(noHsm.crypto.decrypt({ ciphertextBlob: sealed.ciphertextBlob })), unsupported);
+      assert.deepEqual(await refusal(noHsm.keys.rotateKey({ keyId: key.keyId })), unsupported);
+      assert.equal((await noHsm.keys.getKey({ keyId: key.keyId })).keyMetadata!.origin, Origin.HSM);
+    } finally {
+      await noHsm.close();
+    }
+  });
+
   test("the deletion job destroys every version's token object, then the key; with the HSM out of reach it waits", async () => {
     const key = (await service.keys.createKey({ origin: Origin.HSM })).keyMetadata!;
     await service.keys.rotateKey({ keyId: key.keyId });

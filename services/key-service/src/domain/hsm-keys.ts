@@ -104,9 +104,12 @@ export class HsmKeys {
     if (this.#seal.status().sealed) throw sealedError();
   }
 
-  /** Makes the version's key in the token; for RSA and EC, its DER SubjectPublicKeyInfo. */
-  async create(versionId: string, spec: HsmKeySpecName): Promise<{ publicKey: Buffer | undefined }> {
-    const hsm = this.#gateway();
+  /**
+   * Makes the version's key in the token; for RSA and EC, its DER SubjectPublicKeyInfo. `field`
+   * names the request field a refusal is about (origin in CreateKey, key_id in RotateKey).
+   */
+  async create(versionId: string, spec: HsmKeySpecName, field = "origin"): Promise<{ publicKey: Buffer | undefined }> {
+    const hsm = this.#gateway(field);
     this.#unsealed();
     try {
       const { publicKey } = await hsm.generateKey(versionId, spec, spec === "AES_256" ? "ENCRYPT_DECRYPT" : "SIGN_VERIFY");

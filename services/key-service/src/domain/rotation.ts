@@ -69,7 +69,7 @@ export async function rotate(
   const versionId = deps.newId();
   // An HSM key's new version is a new token object (named by its version id); the old ones stay.
   const inToken = key.origin === Origin.HSM;
-  if (inToken) await deps.hsmKeys.create(versionId, "AES_256");
+  if (inToken) await deps.hsmKeys.create(versionId, "AES_256", "key_id");
   const wrapped = inToken ? Buffer.alloc(0) : await deps.materials.generateSymmetric(key.accountId, key.keyId, versionId);
   const version: KeyVersionRecord = {
     versionId,
