@@ -25,7 +25,7 @@ export interface DirectTransportOptions {
 
 class DirectCallContext implements CallContext {
   principal: Principal | undefined = undefined;
-  readonly values = new Map<symbol, unknown>();
+  #values: Map<symbol, unknown> | undefined;
   readonly service: DescService;
   readonly method: DescMethod;
   readonly protocol: Protocol = "connect";
@@ -45,6 +45,12 @@ class DirectCallContext implements CallContext {
     this.signal = signal;
     this.#deadline = deadline;
     this.callingService = callingService;
+  }
+
+  /** Made on first use: most calls between services never need it. */
+  get values(): Map<symbol, unknown> {
+    this.#values ??= new Map();
+    return this.#values;
   }
 
   header(name: string): string | undefined {
@@ -74,6 +80,10 @@ export function createDirectTransport(
   const served = new Set(bindings.map((b) => b.service.typeName));
   // Each method's composed entry, looked up once.
   const entries = new Map<DescMethod, UnaryNext>();
+  // The callee sends no response headers or trailers: every answer carries these two empty
+  // objects (callers only read them).
+  const noHeader = new Headers();
+  const noTrailer = new Headers();
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -104,7 +114,7 @@ export function createDirectTransport(
         throw toConnectError(error, logger, where);
       }
       const message = isMessage(output, method.output) ? output : create(method.output, output as MessageInitShape<O>);
-      return { stream: false, service: method.parent, method, header: new Headers(), message, trailer: new Headers() };
+      return { stream: false, service: method.parent, method, header: noHeader, message, trailer: noTrailer };
     },
     stream() {
       return Promise.reject(new ConnectError("the direct transport serves unary calls only", Code.Unimplemented));

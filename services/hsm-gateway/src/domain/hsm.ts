@@ -45,8 +45,8 @@ function isStaleHandle(error: unknown): boolean {
 export class Hsm {
   readonly #token: Token;
   readonly #runner: OperationRunner;
-  /** `${generation}/${class}/${keyId}` → handle, for the current connection generation only. */
-  readonly #handles = new Map<string, Handle>();
+  /** Per object class, key id → handle, for the current connection generation only. */
+  readonly #handles: Readonly<Record<ObjectClass, Map<string, Handle>>> = { secret: new Map(), private: new Map(), public: new Map() };
   #handlesGeneration = -1;
   /** Key ids being generated or imported now (a second request for one is ALREADY_EXISTS). */
   readonly #pending = new Set<string>();
@@ -86,24 +86,24 @@ export class Hsm {
   #handle(lease: Lease, keyId: string, cls: ObjectClass): Handle {
     if (lease.generation !== this.#handlesGeneration) {
       // A new connection: handles of the old one mean nothing.
-      this.#handles.clear();
+      for (const handles of Object.values(this.#handles)) handles.clear();
       this.#handlesGeneration = lease.generation;
     }
-    const cacheKey = `${lease.generation}/${cls}/${keyId}`;
-    const cached = this.#handles.get(cacheKey);
+    const handles = this.#handles[cls];
+    const cached = handles.get(keyId);
     if (cached !== undefined) return cached;
     const found = this.#find(lease, keyId, cls)[0];
     if (found === undefined) {
       this.#token.checkPresent();
       throw keyNotFound(keyId);
     }
-    if (this.#handles.size > 10_000) this.#handles.clear();
-    this.#handles.set(cacheKey, found);
+    if (handles.size > 10_000) handles.clear();
+    handles.set(keyId, found);
     return found;
   }
 
   #forget(keyId: string): void {
-    for (const cacheKey of this.#handles.keys()) if (cacheKey.endsWith(`/${keyId}`)) this.#handles.delete(cacheKey);
+    for (const handles of Object.values(this.#handles)) handles.delete(keyId);
   }
 
   /** Runs `use` with the key's handle; a handle the token no longer knows is looked up once more. */
@@ -400,7 +400,14 @@ export class Hsm {
 
 function gcm(iv: Buffer, aad: Uint8Array): pkcs11js.Mechanism {
   // The PKCS#11 v2.40 CK_GCM_PARAMS (what SoftHSMv2 reads): IV length in bits, and the tag length.
-  const gcmParams: pkcs11js.AesGCM = { type: pkcs11js.CK_PARAMS_AES_GCM_v240, iv, aad: Buffer.from(aad), ivBits: iv.length * 8, tagBits: GCM_TAG_BYTES * 8 };
+  // pkcs11js reads the AAD during the call only: a Buffer is passed as it is.
+  const gcmParams: pkcs11js.AesGCM = {
+    type: pkcs11js.CK_PARAMS_AES_GCM_v240,
+    iv,
+    aad: Buffer.isBuffer(aad) ? aad : Buffer.from(aad.buffer, aad.byteOffset, aad.byteLength),
+    ivBits: iv.length * 8,
+    tagBits: GCM_TAG_BYTES * 8,
+  };
   return {
     mechanism: pkcs11js.CKM_AES_GCM,
     parameter: gcmParams,
