@@ -1,5 +1,6 @@
 // The figures read off the measurements: ratios to the bare echo and the issue's targets.
 import type { AuditCost } from "./audit-cost.ts";
+import type { HsmOverhead } from "./hsm-overhead.ts";
 import type { Measurement } from "./measure.ts";
 import type { OutboxCapacity } from "./outbox-capacity.ts";
 import type { RawSignRate } from "./raw-crypto.ts";
@@ -15,6 +16,14 @@ export const ENCRYPT_AUDITED_TO_UNAUDITED_MIN = 0.85;
 export const OUTBOX_TO_ENCRYPT_MIN = 2;
 /** GetSecretValue's requests/s at the throughput concurrency, as a fraction of Encrypt's (issue 7). */
 export const SECRET_VALUE_TO_ENCRYPT_MIN = 1;
+/**
+ * "hsm-gateway adds at most 20%": AES-GCM encryptions through the gateway's API (as key-service
+ * calls it in the all-in-one process) per second, as a fraction of raw pkcs11js encryptions per
+ * second on the same token, payload, AAD and number in flight, measured in one process (issue 6).
+ */
+export const GATEWAY_TO_RAW_PKCS11_MIN = 0.8;
+/** Encrypt with an HSM key's req/s, as a fraction of Encrypt with a software key's in the same process (issue 6). */
+export const HSM_TO_SOFTWARE_ENCRYPT_MIN = 0.5;
 /** p99 latency with one call in flight. */
 export const P99_AT_ONE_IN_FLIGHT_MAX_MS = 2;
 /** Targets whose p99 at one call in flight is checked (everything but the reference). */
@@ -54,6 +63,12 @@ export interface Summary {
   readonly outboxCapacity: OutboxCapacity | undefined;
   /** Encrypt audit on / off from interleaved runs (the audit target's figure), when measured. */
   readonly auditCost: AuditCost | undefined;
+  /** hsm-gateway against raw pkcs11js in one process, when SoftHSMv2 was there. */
+  readonly hsmOverhead: HsmOverhead | undefined;
+  /** Encrypt with an HSM key over Encrypt with a software key, req/s, per concurrency (when both ran). */
+  readonly hsmToSoftwareEncrypt: readonly { readonly concurrency: number; readonly ratio: number }[];
+  /** Encrypt with an HSM key (whole RPC) over raw pkcs11js encryptions, per second: for reading only, no target. */
+  readonly hsmEncryptToRawPkcs11: readonly { readonly concurrency: number; readonly ratio: number }[];
   readonly checks: readonly Check[];
 }
 
@@ -63,6 +78,7 @@ export function summarize(
   rawSignRates: readonly RawSignRate[] = [],
   outboxCapacity?: OutboxCapacity,
   auditCost?: AuditCost,
+  hsmOverhead?: HsmOverhead,
 ): Summary {
   const find = (target: TargetId, concurrency: number) => measurements.find((m) => m.target === target && m.concurrency === concurrency);
   const ratio = (a: Measurement | undefined, b: Measurement | undefined) => (a === undefined || b === undefined || b.ghz.rps === 0 ? undefined : a.ghz.rps / b.ghz.rps);
@@ -86,6 +102,16 @@ export function summarize(
     }),
   );
 
+  const hsmToSoftwareEncrypt = concurrencies.flatMap((concurrency) => {
+    const value = ratio(find("encrypt-hsm", concurrency), find("encrypt", concurrency));
+    return value === undefined ? [] : [{ concurrency, ratio: value }];
+  });
+  const hsmEncryptToRawPkcs11 = concurrencies.flatMap((concurrency) => {
+    const raw = hsmOverhead?.rows.find((row) => row.concurrency === concurrency)?.raw.perSecond;
+    const m = find("encrypt-hsm", concurrency);
+    return raw === undefined || raw === 0 || m === undefined ? [] : [{ concurrency, ratio: m.ghz.rps / raw }];
+  });
+
   const [throughput, latency] = concurrencies;
   const checks: Check[] = [
     atLeast(`Encrypt ≥ ${ENCRYPT_TO_BARE_ECHO_MIN}× bare echo req/s at ${throughput} in flight`, ratio(find("encrypt", throughput), find("bare-echo", throughput)), ENCRYPT_TO_BARE_ECHO_MIN),
@@ -105,12 +131,22 @@ export function summarize(
       ratio(find("get-secret-value", throughput), find("encrypt", throughput)),
       SECRET_VALUE_TO_ENCRYPT_MIN,
     ),
+    atLeast(
+      `hsm-gateway AES-GCM encrypt ≥ ${GATEWAY_TO_RAW_PKCS11_MIN}× raw pkcs11js calls/s at ${throughput} in flight (the gateway adds ≤ 20%)`,
+      hsmOverhead?.rows.find((row) => row.concurrency === throughput)?.ratio,
+      GATEWAY_TO_RAW_PKCS11_MIN,
+    ),
+    atLeast(
+      `Encrypt with an HSM key ≥ ${HSM_TO_SOFTWARE_ENCRYPT_MIN}× Encrypt with a software key req/s at ${throughput} in flight`,
+      ratio(find("encrypt-hsm", throughput), find("encrypt", throughput)),
+      HSM_TO_SOFTWARE_ENCRYPT_MIN,
+    ),
     ...LATENCY_CHECKED.map((target) => {
       const m = find(target, latency);
       return atMost(`${m?.label ?? target} p99 ≤ ${P99_AT_ONE_IN_FLIGHT_MAX_MS} ms at ${latency} in flight`, m?.ghz.p99Ms, P99_AT_ONE_IN_FLIGHT_MAX_MS);
     }),
   ];
-  return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, signToSingleCore, outboxCapacity, auditCost, checks };
+  return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, signToSingleCore, outboxCapacity, auditCost, hsmOverhead, hsmToSoftwareEncrypt, hsmEncryptToRawPkcs11, checks };
 }
 
 function outboxToEncrypt(capacity: OutboxCapacity | undefined, encrypt: Measurement | undefined): number | undefined {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { CryptoService, KeyService, KeySpec, KeyUsage, SecretsService } from "@keyhold/proto";
+import { CryptoService, KeyService, KeySpec, KeyUsage, Origin, SecretsService } from "@keyhold/proto";
 import type { ChildSet } from "./children.ts";
 import type { BenchConfig } from "./config.ts";
 import type { BenchServer } from "./servers.ts";
@@ -38,9 +38,16 @@ function newApiKey(): string {
 /**
  * Starts `node packages/cli/src/main.ts dev` on dataDir (created, and removed on stop), its
  * administrator's API key configured; the server's metadata authenticates as that administrator.
- * Not ok when the CLI is absent or never healthy. audit: KEYHOLD_AUDIT for the process.
+ * Not ok when the CLI is absent or never healthy. audit: KEYHOLD_AUDIT for the process; hsmEnv:
+ * the benchmark token's settings (SOFTHSM2_CONF, KEYHOLD_HSM_*) when keys with origin HSM are measured.
  */
-export async function startKeyhold(config: BenchConfig, children: ChildSet, dataDir: string, audit: AuditMode): Promise<KeyholdStart> {
+export async function startKeyhold(
+  config: BenchConfig,
+  children: ChildSet,
+  dataDir: string,
+  audit: AuditMode,
+  hsmEnv: Readonly<Record<string, string>> = {},
+): Promise<KeyholdStart> {
   const cliMain = join(config.repoRoot, "packages", "cli", "src", "main.ts");
   if (!existsSync(cliMain)) return { ok: false, reason: "packages/cli/src/main.ts does not exist yet" };
 
@@ -52,6 +59,7 @@ export async function startKeyhold(config: BenchConfig, children: ChildSet, data
     cwd: config.repoRoot,
     env: {
       ...config.childEnv,
+      ...hsmEnv,
       KEYHOLD_DATA_DIR: dataDir,
       KEYHOLD_GRPC_ADDR: `${config.host}:${grpcPort}`,
       KEYHOLD_HTTP_ADDR: httpAddress,
@@ -120,6 +128,17 @@ export async function prepareCryptoMaterial(server: BenchServer, plaintext: Uint
   const secretName = `bench/secret-${randomBytes(4).toString("hex")}`;
   await createClient(SecretsService, transport).createSecret({ name: secretName, secretBinary: plaintext }, { timeoutMs: 10_000 });
   return { keyId, plaintext, ciphertextBlob: encrypted.ciphertextBlob, secretName };
+}
+
+/** Creates a SYMMETRIC_DEFAULT key with origin HSM (a token object through hsm-gateway) and checks it encrypts. */
+export async function prepareHsmKey(server: BenchServer, plaintext: Uint8Array): Promise<string> {
+  const transport = transportTo(server);
+  const created = await createClient(KeyService, transport).createKey({ origin: Origin.HSM, description: "bench: HSM key" }, { timeoutMs: 30_000 });
+  const keyId = created.keyMetadata?.keyId ?? "";
+  if (keyId === "") throw new Error("CreateKey (origin HSM) answered no key_metadata.key_id");
+  const encrypted = await createClient(CryptoService, transport).encrypt({ keyId, plaintext }, { timeoutMs: 10_000 });
+  if (encrypted.ciphertextBlob[17] !== 0x02) throw new Error("Encrypt under the HSM key did not answer an HSM ciphertext (algorithm 0x02)");
+  return keyId;
 }
 
 async function healthy(url: string): Promise<boolean> {

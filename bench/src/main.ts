@@ -4,6 +4,10 @@
 // auditing costs; each server in its own child process so its CPU time per call can be read.
 // Only one server is ever under load; the two Keyhold processes are measured one after the
 // other, then, both idle between runs, compared in interleaved Encrypt runs (audit-cost.ts).
+// With SoftHSMv2 installed, the benchmark makes its own token (in its work directory) and
+// measures keys with origin HSM: what hsm-gateway adds to a raw pkcs11js AES-GCM encryption (one
+// child process, interleaved), and Encrypt under an HSM key beside Encrypt under a software key
+// in the audited Keyhold process; without SoftHSMv2 those targets are skipped, saying why.
 // Prints a table, writes bench/results/.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,15 +19,18 @@ import { ChildSet } from "./children.ts";
 import { HelpRequested, loadConfig, UsageError, type BenchConfig } from "./config.ts";
 import { clockTicksPerSecond } from "./cpu.ts";
 import { Ghz } from "./ghz.ts";
-import { prepareCryptoMaterial, prepareSigningMaterial, startKeyhold } from "./keyhold.ts";
+import { measureHsmOverhead, type HsmOverhead } from "./hsm-overhead.ts";
+import { prepareCryptoMaterial, prepareHsmKey, prepareSigningMaterial, startKeyhold } from "./keyhold.ts";
 import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
 import { startEchoServer, type BenchServer, type EchoServerKind } from "./servers.ts";
 import { measureOutboxCapacity } from "./outbox-capacity.ts";
 import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
 import { formatXkiReport, measureXkiProxy, type XkiLoadOutcome } from "./xki-proxy-load.ts";
+import { createBenchToken } from "./softhsm.ts";
 import {
-  bareEchoTarget, cryptoTargetLabels, cryptoTargets, kitEchoTarget, PLAINTEXT_BYTES, SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
+  bareEchoTarget, cryptoTargetLabels, cryptoTargets, HSM_ENCRYPT_AAD_BYTES, HSM_ENCRYPT_LABEL, hsmEncryptTarget, kitEchoTarget, PLAINTEXT_BYTES,
+  SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
   type AuditMode, type SignTargetId, type Target,
 } from "./targets.ts";
 
@@ -69,6 +76,32 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
   progress("audit outbox capacity (group commit, 200 appends in flight)");
   const outboxCapacity = await measureOutboxCapacity(workDir, config.smoke ? 0.5 : 3);
 
+  // Keys with origin HSM: the benchmark's own SoftHSMv2 token, or a clear skip.
+  const hsmLabels = ["hsm-gateway vs raw pkcs11js AES-GCM", HSM_ENCRYPT_LABEL];
+  const hsmToken = await createBenchToken(join(workDir, "softhsm"), config.childEnv);
+  let hsmOverhead: HsmOverhead | undefined;
+  if (!hsmToken.ok) {
+    progress(`skipping the HSM targets: ${hsmToken.reason}`);
+    skipped.push({ targets: hsmLabels, reason: hsmToken.reason });
+  } else {
+    progress("hsm-gateway vs raw pkcs11js AES-GCM encryption (one process, interleaved)");
+    try {
+      hsmOverhead = await measureHsmOverhead(config, children, hsmToken.token, {
+        concurrencies: config.concurrencies,
+        // Many short alternating runs: a shared machine's drift falls on both paths alike.
+        rounds: config.smoke ? 2 : 12,
+        phaseSeconds: config.smoke ? 0.25 : 0.5,
+        plaintextBytes: PLAINTEXT_BYTES,
+        aadBytes: HSM_ENCRYPT_AAD_BYTES,
+      });
+    } catch (error) {
+      failed = true;
+      const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
+      progress(`hsm-gateway vs raw pkcs11js ${reason}`);
+      skipped.push({ targets: [hsmLabels[0]!], reason });
+    }
+  }
+
   const plaintext = randomBytes(PLAINTEXT_BYTES);
   // Both Keyhold processes stay up (idle while the other is measured) for the interleaved audit
   // cost measurement after their targets; they are stopped at the end.
@@ -77,11 +110,14 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
   try {
     for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
       const cryptoLabels = cryptoTargetLabels(audit);
-      progress(`starting keyhold dev (audit ${audit})`);
-      const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit);
+      // The HSM key's Encrypt runs beside the software key's, in the process as users run it.
+      const withHsm = audit === "on" && hsmToken.ok;
+      progress(`starting keyhold dev (audit ${audit}${withHsm ? ", with the benchmark's SoftHSMv2 token" : ""})`);
+      const keyhold = await startKeyhold(config, children, join(workDir, `keyhold-data-audit-${audit}`), audit, withHsm ? hsmToken.token.env : {});
       if (!keyhold.ok) {
         progress(`skipping key-service targets (audit ${audit}): ${keyhold.reason}`);
-        skipped.push({ targets: audit === "on" ? [...cryptoLabels, ...Object.values(SIGN_TARGET_LABELS)] : cryptoLabels, reason: keyhold.reason });
+        const labels = audit === "on" ? [...cryptoLabels, ...Object.values(SIGN_TARGET_LABELS), ...(withHsm ? [HSM_ENCRYPT_LABEL] : [])] : cryptoLabels;
+        skipped.push({ targets: labels, reason: keyhold.reason });
         continue;
       }
       keyholds.push(keyhold.server);
@@ -89,8 +125,9 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
         const material = await prepareCryptoMaterial(keyhold.server, plaintext);
         // Sign targets run against the process as users run it (audit on) only.
         const signing = audit === "on" ? signTargets(await prepareSigningMaterial(keyhold.server, signMessage)) : [];
+        const hsm = withHsm ? [hsmEncryptTarget(await prepareHsmKey(keyhold.server, plaintext), plaintext)] : [];
         const targets = cryptoTargets(material, audit);
-        measurements.push(...(await measureServer(context, keyhold.server, [...targets, ...signing])));
+        measurements.push(...(await measureServer(context, keyhold.server, [...targets, ...hsm, ...signing])));
         const encrypt = targets.find((target) => target.id === (audit === "on" ? "encrypt" : "encrypt-audit-off"));
         if (encrypt !== undefined) {
           encryptSides[audit] = { address: keyhold.server.address, call: encrypt.call, data: encrypt.data, metadata: keyhold.server.metadata, proto: encrypt.proto };
@@ -100,7 +137,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
         const reason = `FAILED: ${error instanceof Error ? error.message : String(error)}`;
         progress(`key-service targets (audit ${audit}) ${reason}`);
         const measured = new Set(measurements.map((m) => m.label));
-        skipped.push({ targets: cryptoLabels.filter((label) => !measured.has(label)), reason });
+        skipped.push({ targets: [...cryptoLabels, ...(withHsm ? [HSM_ENCRYPT_LABEL] : [])].filter((label) => !measured.has(label)), reason });
       }
     }
     if (encryptSides.on !== undefined && encryptSides.off !== undefined) {
@@ -131,7 +168,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     }
   }
 
-  const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, auditCost);
+  const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, auditCost, hsmOverhead);
   const result: BenchResult = {
     startedAt,
     finishedAt: new Date().toISOString(),

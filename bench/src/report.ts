@@ -75,6 +75,20 @@ export function formatReport(result: BenchResult): string {
       `audit outbox: ${Math.round(capacity.eventsPerSecond).toLocaleString("en-US")} events/s durably appended with ${capacity.inFlight} in flight (${capacity.eventsPerCommit.toFixed(0)} events per fsync)`,
     );
   }
+  const hsm = summary.hsmOverhead;
+  if (hsm !== undefined) {
+    const whole = (n: number) => Math.round(n).toLocaleString("en-US");
+    for (const row of hsm.rows) {
+      ratioLines.push(
+        `hsm-gateway vs raw pkcs11js AES-GCM (one process, SoftHSMv2, ${hsm.plaintextBytes} B, ${hsm.aadBytes} B AAD) at ${row.concurrency} in flight: ` +
+          `raw ${whole(row.raw.perSecond)}/s (${fixed(row.raw.cpuMicrosPerCall, 1)} µs CPU/call), gateway ${whole(row.gateway.perSecond)}/s ` +
+          `(${fixed(row.gateway.cpuMicrosPerCall, 1)} µs CPU/call): ${row.ratio.toFixed(2)}×, the gateway adds ${fixed(row.addedMicrosPerCall, 1)} µs ` +
+          `(${fixed(row.addedCpuMicrosPerCall, 1)} µs CPU) per call`,
+      );
+    }
+  }
+  ratioLines.push(...ratios("Encrypt HSM key / software key req/s", summary.hsmToSoftwareEncrypt));
+  ratioLines.push(...ratios("Encrypt HSM key (whole RPC over gRPC) / raw pkcs11js encryptions per second (for reading; no target)", summary.hsmEncryptToRawPkcs11));
   if (ratioLines.length > 0) lines.push("", ...ratioLines);
   for (const skip of result.skipped) lines.push("", `SKIPPED ${skip.targets.join(", ")}: ${skip.reason}`);
   lines.push("", "Targets:");

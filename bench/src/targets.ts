@@ -8,7 +8,9 @@ export type CryptoTargetKind = "encrypt" | "decrypt" | "generate-data-key" | "ge
 export type UnauditedTargetId = `${CryptoTargetKind}-audit-off`;
 /** Sign with an asymmetric key (issue 5), against the audited process only. */
 export type SignTargetId = "sign-ecdsa-p256" | "sign-rsa-2048";
-export type TargetId = "bare-echo" | "kit-echo" | CryptoTargetKind | UnauditedTargetId | SignTargetId;
+/** Encrypt with a key of origin HSM (issue 6), against the audited process, beside the software key's. */
+export type HsmTargetId = "encrypt-hsm";
+export type TargetId = "bare-echo" | "kit-echo" | CryptoTargetKind | UnauditedTargetId | SignTargetId | HsmTargetId;
 
 /** Whether the Keyhold process under test audits its calls (KEYHOLD_AUDIT; off: benchmarking only). */
 export type AuditMode = "on" | "off";
@@ -129,4 +131,23 @@ export function signTargets(material: SigningMaterial): Target[] {
       proto: undefined,
     },
   ];
+}
+
+export const HSM_ENCRYPT_LABEL = "key-service Encrypt 1 KiB (HSM key)";
+
+/**
+ * The AAD key-service hands the token for an Encrypt without encryption context: the 18-byte
+ * ciphertext header and the 4-byte encoding of the empty context (docs/ciphertext.md).
+ */
+export const HSM_ENCRYPT_AAD_BYTES = 22;
+
+/** Encrypt the same plaintext as the software-key target, under a key with origin HSM. */
+export function hsmEncryptTarget(keyId: string, plaintext: Uint8Array): Target {
+  return {
+    id: "encrypt-hsm",
+    label: HSM_ENCRYPT_LABEL,
+    call: "keyhold.key.v1.CryptoService/Encrypt",
+    data: { key_id: keyId, plaintext: Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength).toString("base64") },
+    proto: undefined,
+  };
 }

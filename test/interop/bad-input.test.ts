@@ -274,7 +274,14 @@ const CASES: readonly RpcCase[] = [
       { label: "key_spec: EC_P256 with ENCRYPT_DECRYPT", request: () => ({ key_spec: "KEY_SPEC_EC_P256", key_usage: "KEY_USAGE_ENCRYPT_DECRYPT" }), expect: invalid("key_usage") },
       { label: "key_spec: 99", request: () => ({ key_spec: 99 }), expect: invalid("key_spec") },
       { label: "key_spec: -1", request: () => ({ key_spec: -1 }), expect: invalid("key_spec") },
-      { label: "origin: HSM", request: () => ({ origin: "ORIGIN_HSM" }), expect: invalid("origin", /only SOFTWARE/) },
+      {
+        // This server has no HSM configured: a state of the server (as AWS KMS's key store not connected), not a bad input.
+        label: "origin: HSM without an HSM",
+        request: () => ({ origin: "ORIGIN_HSM" }),
+        expect: { code: status.FAILED_PRECONDITION, reason: "UNSUPPORTED_OPERATION", field: "origin", message: /no HSM is configured/ },
+      },
+      { label: "origin: HSM with HMAC_256", request: () => ({ origin: "ORIGIN_HSM", key_spec: "KEY_SPEC_HMAC_256", key_usage: "KEY_USAGE_GENERATE_VERIFY_MAC" }), expect: invalid("key_spec") },
+      { label: "origin: HSM with RSA_2048 ENCRYPT_DECRYPT", request: () => ({ origin: "ORIGIN_HSM", key_spec: "KEY_SPEC_RSA_2048", key_usage: "KEY_USAGE_ENCRYPT_DECRYPT" }), expect: invalid("key_usage", /RSA-OAEP/) },
       { label: "origin: EXTERNAL_KEY_STORE without a store", request: () => ({ origin: "ORIGIN_EXTERNAL_KEY_STORE" }), expect: invalid("external_key_store_id", /is required/) },
       {
         label: "origin: EXTERNAL_KEY_STORE with a bad xks_key_id",

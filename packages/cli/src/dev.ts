@@ -17,7 +17,7 @@
 //
 // hsm-gateway runs only when a PKCS#11 module is configured (KEYHOLD_HSM_MODULE etc.). It is
 // internal: it is not served on the public ports at all; Keyhold services reach it in-process
-// as themselves (dev.hsmClient is key-service's client). With KEYHOLD_ROOT_KEY=hsm, key-service's
+// as themselves, through the direct transport (dev.hsmClient is key-service's client). With KEYHOLD_ROOT_KEY=hsm, key-service's
 // root key is a non-extractable key in that token (else the local root key file, with its warning).
 //
 // KEYHOLD_AUDIT=off (config.audit false; benchmarking only): no audit interceptor, no outbox, no
@@ -33,7 +33,7 @@ import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverri
 import { createSecretsServiceApp, type SecretsServiceApp, type SecretsServiceOverrides } from "@keyhold/secrets-service";
 import { AuditService, CryptoService, IamService, KeyService, SealService, SecretsService, StsService } from "@keyhold/proto";
 import {
-  createInMemoryTransport, KeyholdServer,
+  createDirectTransport, createInMemoryTransport, KeyholdServer,
   type BoundAddresses, type CallInterceptor, type Logger, type ServiceBinding,
 } from "@keyhold/server-kit";
 import { loadAuditHmacKey, type DevConfig } from "./config.ts";
@@ -142,7 +142,9 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       const gateway = createHsmGatewayApp(config.hsmGateway, logger, overrides.hsmGateway);
       phases.apps.push(() => gateway.close());
       hsmGateway = gateway;
-      hsmClient = new RemoteHsmClient(createInMemoryTransport(gateway.bindings, [], logger, { callingService: "key-service" }));
+      // The direct transport: an HSM key's Encrypt pays for one AES-GCM in the token, not for a
+      // Connect router round trip (serialization, async iterables) that costs several times more.
+      hsmClient = new RemoteHsmClient(createDirectTransport(gateway.bindings, [], logger, { callingService: "key-service" }));
     }
 
     const forKeys = await cachedAuthorityFor("key-service");

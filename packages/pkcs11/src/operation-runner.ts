@@ -49,6 +49,36 @@ export class OperationRunner {
     }
   }
 
+  /**
+   * Runs a synchronous inline operation (microseconds: AES-GCM) at once on a session that is free
+   * right now, without the queue and deadline timer of run(); undefined when no session is free,
+   * or when it failed in a way a fresh session may not (the caller then uses run(), which waits
+   * and retries). A refusal (a KeyholdError, or a CKR_* that is the input's fault) is thrown.
+   */
+  runNow<T>(method: string, operation: (lease: Lease) => T): { readonly value: T } | undefined {
+    let lease: Lease | undefined;
+    try {
+      lease = this.#pool.takeNow();
+    } catch (error) {
+      this.#metrics.operation(method);
+      this.#metrics.error(method, error instanceof KeyholdError ? (error.metadata["ckr"] ?? error.reason) : "INTERNAL");
+      throw error;
+    }
+    if (lease === undefined) return undefined;
+    this.#metrics.operation(method);
+    let value: T;
+    try {
+      value = operation(lease);
+    } catch (error) {
+      const failure = this.#classify(method, error);
+      this.#pool.release(lease, failure.recovery);
+      if (failure.recovery !== "none") return undefined;
+      throw failure.error;
+    }
+    this.#pool.release(lease, "none");
+    return { value };
+  }
+
   #withinDeadline<T>(lease: Lease, options: RunOptions, operation: (lease: Lease) => T | Promise<T>): Promise<T> {
     let answered = false;
     const settled = new Promise<T>((resolve) => resolve(operation(lease))).then(

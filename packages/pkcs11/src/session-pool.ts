@@ -74,6 +74,17 @@ export class SessionPool {
     }
   }
 
+  /**
+   * A session that is free right now, or undefined when none is (no waiting, no timer): for
+   * operations that run inline in microseconds (AES-GCM). Throws as acquire() does when the
+   * token is unavailable or the pool is closed.
+   */
+  takeNow(): Lease | undefined {
+    if (this.#closed) throw unavailable("the gateway is shutting down");
+    this.#ensureConnected();
+    return this.#take();
+  }
+
   #take(): Lease | undefined {
     const idle = this.#idle.pop();
     if (idle !== undefined) {

@@ -85,7 +85,7 @@ class ConnectCallContext implements CallContext {
   }
 }
 
-function toConnectError(error: unknown, logger: Logger, where: string): ConnectError {
+export function toConnectError(error: unknown, logger: Logger, where: string): ConnectError {
   const wire = toWireError(error, logger, where);
   const details: NonNullable<ConstructorParameters<typeof ConnectError>[3]> = [];
   // An unexpected failure is INTERNAL with no detail at all.

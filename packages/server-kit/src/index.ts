@@ -6,6 +6,8 @@ export type { KeyholdErrorOptions, Reason } from "./errors.ts";
 export { HealthRegistry } from "./health.ts";
 export { callerOf, fixedIdentity, identityInterceptor } from "./identity.ts";
 export type { IdentityResolver } from "./identity.ts";
+export { createDirectTransport } from "./direct-transport.ts";
+export type { DirectTransportOptions } from "./direct-transport.ts";
 export { createInMemoryTransport } from "./in-memory.ts";
 export type { InMemoryTransportOptions } from "./in-memory.ts";
 export { createJsonLogger, createSilentLogger } from "./logger.ts";

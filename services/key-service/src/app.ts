@@ -7,6 +7,7 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { AuthorizationService } from "@keyhold/proto";
 import type { KeyServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
+import { HsmKeys } from "./domain/hsm-keys.ts";
 import { KeyJobs } from "./domain/key-jobs.ts";
 import { KeyMaterials } from "./domain/key-materials.ts";
 import { KeyMaterialCache } from "./domain/material-cache.ts";
@@ -42,7 +43,7 @@ export interface KeyServiceDependencies {
    * certificate identity (the server configuration's trustedProxies). Default none.
    */
   readonly trustedProxies?: readonly string[];
-  /** hsm-gateway, when an HSM is configured (the root key with KEYHOLD_ROOT_KEY=hsm). */
+  /** hsm-gateway, when an HSM is configured (keys with origin HSM; the root key with KEYHOLD_ROOT_KEY=hsm). */
   readonly hsm?: HsmClient;
 }
 
@@ -88,6 +89,7 @@ export async function createKeyServiceApp(
     rootKey,
     seal,
     materials: new KeyMaterials(rootKey, cache, random),
+    hsmKeys: new HsmKeys(dependencies.hsm, seal),
     privateKeys,
     xks,
     access: new CallAccess(dependencies.authority),

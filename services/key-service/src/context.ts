@@ -4,6 +4,7 @@ import type { Client } from "@connectrpc/connect";
 import type { AuthorizationService } from "@keyhold/proto";
 import type { Logger } from "@keyhold/server-kit";
 import type { KeyServiceConfig } from "./config.ts";
+import type { HsmKeys } from "./domain/hsm-keys.ts";
 import type { KeyMaterials } from "./domain/key-materials.ts";
 import type { PrivateKeyPool } from "./domain/private-key-pool.ts";
 import type { RootKeyProvider } from "./domain/root-key.ts";
@@ -22,6 +23,8 @@ export interface AppContext {
   /** Seal status, unsealing and sealing of the root key (NOT_SEALABLE for a key file or an HSM). */
   readonly seal: SealControl;
   readonly materials: KeyMaterials;
+  /** HSM-protected keys (origin HSM): key versions as token objects, used through hsm-gateway. */
+  readonly hsmKeys: HsmKeys;
   /** Worker threads for private-key operations (key pair generation, signing, RSA decryption). */
   readonly privateKeys: PrivateKeyPool;
   /** Clients of the external key stores' XKS proxies (EXTERNAL_KEY_STORE keys). */

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { CryptoService, ErrorInfoSchema, KeyService } from "@keyhold/proto";
 import { rootCredential, rootOnlyAuthority } from "@keyhold/authz";
-import { createInMemoryTransport, createSilentLogger, type Principal } from "@keyhold/server-kit";
+import type { HsmClient } from "@keyhold/hsm-client";
+import { createInMemoryTransport, createSilentLogger, type Logger, type Principal } from "@keyhold/server-kit";
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "./app.ts";
 import { readKeyServiceConfig } from "./config.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "./store/sqlite-key-store.ts";
@@ -47,17 +48,22 @@ export interface TestKeyServiceOptions {
    * a second service on the same directory is the first one restarted.
    */
   readonly dataDir?: string;
+  /** hsm-gateway's client (keys with origin HSM); default none (no HSM configured). */
+  readonly hsm?: HsmClient;
+  /** Default: silent. */
+  readonly logger?: Logger;
 }
 
 /** The background jobs do not run on a timer here: tests call app.jobs.runOnce(). */
 export async function startTestKeyService(overrides: KeyServiceOverrides = {}, options: TestKeyServiceOptions = {}): Promise<TestKeyService> {
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), "keyhold-key-service-"));
   const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1" }, dir);
-  const logger = createSilentLogger();
+  const logger = options.logger ?? createSilentLogger();
   const app = await createKeyServiceApp(config, logger, {
     authority: rootOnlyAuthority(),
     // No policy-service here: key policies and grants are covered by the end-to-end tests.
     policyTransport: createRouterTransport(() => {}),
+    ...(options.hsm === undefined ? {} : { hsm: options.hsm }),
   }, {
     store: new SqliteKeyStore(openSqliteDatabase(options.dataDir === undefined ? ":memory:" : config.databasePath)),
     startJobs: false,

@@ -42,8 +42,8 @@ function isStaleHandle(error: unknown): boolean {
 export class Hsm {
   readonly #token: Token;
   readonly #runner: OperationRunner;
-  /** `${generation}/${class}/${keyId}` → handle, for the current connection generation only. */
-  readonly #handles = new Map<string, Handle>();
+  /** Per object class, key id → handle, for the current connection generation only. */
+  readonly #handles: Readonly<Record<ObjectClass, Map<string, Handle>>> = { secret: new Map(), private: new Map(), public: new Map() };
   #handlesGeneration = -1;
   /** Key ids being generated or imported now (a second request for one is ALREADY_EXISTS). */
   readonly #pending = new Set<string>();
@@ -83,24 +83,24 @@ export class Hsm {
   #handle(lease: Lease, keyId: string, cls: ObjectClass): Handle {
     if (lease.generation !== this.#handlesGeneration) {
       // A new connection: handles of the old one mean nothing.
-      this.#handles.clear();
+      for (const handles of Object.values(this.#handles)) handles.clear();
       this.#handlesGeneration = lease.generation;
     }
-    const cacheKey = `${lease.generation}/${cls}/${keyId}`;
-    const cached = this.#handles.get(cacheKey);
+    const handles = this.#handles[cls];
+    const cached = handles.get(keyId);
     if (cached !== undefined) return cached;
     const found = this.#find(lease, keyId, cls)[0];
     if (found === undefined) {
       this.#token.checkPresent();
       throw keyNotFound(keyId);
     }
-    if (this.#handles.size > 10_000) this.#handles.clear();
-    this.#handles.set(cacheKey, found);
+    if (handles.size > 10_000) handles.clear();
+    handles.set(keyId, found);
     return found;
   }
 
   #forget(keyId: string): void {
-    for (const cacheKey of this.#handles.keys()) if (cacheKey.endsWith(`/${keyId}`)) this.#handles.delete(cacheKey);
+    for (const handles of Object.values(this.#handles)) handles.delete(keyId);
   }
 
   /** Runs `use` with the key's handle; a handle the token no longer knows is looked up once more. */
@@ -191,35 +191,57 @@ export class Hsm {
       .catch(() => undefined);
   }
 
+  /**
+   * AES-GCM runs inline (microseconds): on a session free right now when there is one (no queue,
+   * no timer), else through the runner's queue like every other operation.
+   */
+  #inline<T>(method: "Encrypt" | "Decrypt", keyId: string, budget: CallBudget, use: (lease: Lease, key: Handle) => T): Promise<T> {
+    const operation = (lease: Lease): T => this.#withKeyNow(lease, keyId, "secret", (key) => use(lease, key));
+    try {
+      const now = this.#runner.runNow(method, operation);
+      if (now !== undefined) return Promise.resolve(now.value);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.#runner.run({ method, retry: true, ...budget }, operation);
+  }
+
+  /** #withKey for synchronous use. */
+  #withKeyNow<T>(lease: Lease, keyId: string, cls: ObjectClass, use: (key: Handle) => T): T {
+    try {
+      return use(this.#handle(lease, keyId, cls));
+    } catch (error) {
+      if (!isStaleHandle(error)) throw error;
+      this.#forget(keyId);
+      return use(this.#handle(lease, keyId, cls));
+    }
+  }
+
   encrypt(keyId: string, plaintext: Uint8Array, aad: Uint8Array, budget: CallBudget): Promise<{ iv: Buffer; ciphertext: Buffer }> {
-    return this.#runner.run({ method: "Encrypt", retry: true, ...budget }, (lease) =>
-      this.#withKey(lease, keyId, "secret", (key) => {
-        const iv = randomBytes(GCM_IV_BYTES);
-        const module = this.#module;
-        const input = Buffer.from(plaintext);
-        try {
-          module.C_EncryptInit(lease.session, gcm(iv, aad), key);
-          const ciphertext = module.C_Encrypt(lease.session, input, Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES));
-          return { iv, ciphertext };
-        } finally {
-          input.fill(0);
-        }
-      }),
-    );
+    return this.#inline("Encrypt", keyId, budget, (lease, key) => {
+      const iv = randomBytes(GCM_IV_BYTES);
+      const module = this.#module;
+      const input = Buffer.from(plaintext);
+      try {
+        module.C_EncryptInit(lease.session, gcm(iv, aad), key);
+        const ciphertext = module.C_Encrypt(lease.session, input, Buffer.alloc(plaintext.byteLength + GCM_TAG_BYTES));
+        return { iv, ciphertext };
+      } finally {
+        input.fill(0);
+      }
+    });
   }
 
   decrypt(keyId: string, iv: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array, budget: CallBudget): Promise<Buffer> {
-    return this.#runner.run({ method: "Decrypt", retry: true, ...budget }, (lease) =>
-      this.#withKey(lease, keyId, "secret", (key) => {
-        const module = this.#module;
-        module.C_DecryptInit(lease.session, gcm(Buffer.from(iv), aad), key);
-        try {
-          return module.C_Decrypt(lease.session, Buffer.from(ciphertext), Buffer.alloc(ciphertext.byteLength));
-        } catch (error) {
-          throw this.#authenticationFailure(lease, error, "the ciphertext, IV or AAD does not authenticate");
-        }
-      }),
-    );
+    return this.#inline("Decrypt", keyId, budget, (lease, key) => {
+      const module = this.#module;
+      module.C_DecryptInit(lease.session, gcm(Buffer.from(iv), aad), key);
+      try {
+        return module.C_Decrypt(lease.session, Buffer.from(ciphertext), Buffer.alloc(ciphertext.byteLength));
+      } catch (error) {
+        throw this.#authenticationFailure(lease, error, "the ciphertext, IV or AAD does not authenticate");
+      }
+    });
   }
 
   sign(keyId: string, algorithm: SigningAlgorithm, message: Uint8Array, isDigest: boolean, budget: CallBudget): Promise<Buffer> {
@@ -375,7 +397,14 @@ export class Hsm {
 
 function gcm(iv: Buffer, aad: Uint8Array): pkcs11js.Mechanism {
   // The PKCS#11 v2.40 CK_GCM_PARAMS (what SoftHSMv2 reads): IV length in bits, and the tag length.
-  const gcmParams: pkcs11js.AesGCM = { type: pkcs11js.CK_PARAMS_AES_GCM_v240, iv, aad: Buffer.from(aad), ivBits: iv.length * 8, tagBits: GCM_TAG_BYTES * 8 };
+  // pkcs11js reads the AAD during the call only: a Buffer is passed as it is.
+  const gcmParams: pkcs11js.AesGCM = {
+    type: pkcs11js.CK_PARAMS_AES_GCM_v240,
+    iv,
+    aad: Buffer.isBuffer(aad) ? aad : Buffer.from(aad.buffer, aad.byteOffset, aad.byteLength),
+    ivBits: iv.length * 8,
+    tagBits: GCM_TAG_BYTES * 8,
+  };
   return {
     mechanism: pkcs11js.CKM_AES_GCM,
     parameter: gcmParams,

@@ -7,7 +7,7 @@ import { KEY_ID, type KeySpec, type KeyUsage } from "../domain/key-specs.ts";
 import type { SigningAlgorithm } from "../domain/signing.ts";
 
 export const MAX_DATA_BYTES = 64 * 1024;
-export const MAX_AAD_BYTES = 8 * 1024;
+export const MAX_AAD_BYTES = 16 * 1024;
 
 export function keyIdField(field: string, value: string): string {
   if (value === "") throw invalidArgument(field, "is required");

@@ -259,12 +259,17 @@ describe("ciphertext format v1", () => {
     }
 
     test("unknown format version or algorithm, also when only reading the key version id", () => {
-      for (const [index, value] of [[0, 0x00], [0, 0x02], [0, 0xff], [17, 0x00], [17, 0x02], [17, 0xff]] as const) {
+      for (const [index, value] of [[0, 0x00], [0, 0x02], [0, 0xff], [17, 0x00], [17, 0x03], [17, 0xff]] as const) {
         const other = Buffer.from(blob);
         other[index] = value;
         assertInvalidCiphertext(() => readKeyVersionId(other), `byte ${index} = ${value}`);
         assertInvalidCiphertext(() => openSymmetric(MATERIAL, other, CONTEXT), `byte ${index} = ${value}`);
       }
+      // Algorithm 0x02 (AES-GCM in the HSM) names its version the same way, but software material never opens it.
+      const hsm = Buffer.from(blob);
+      hsm[17] = 0x02;
+      assert.equal(readKeyVersionId(hsm), VERSION_ID);
+      assertInvalidCiphertext(() => openSymmetric(MATERIAL, hsm, CONTEXT));
     });
 
     test("truncation at any length, and an empty blob", () => {

@@ -14,17 +14,22 @@ import type { EncryptionContext } from "./encryption-context.ts";
 export const FORMAT_VERSION_1 = 0x01;
 /** AES-256-GCM with HKDF-SHA-256 per-message key derivation and key commitment. */
 export const ALGORITHM_AES_256_GCM_HKDF_SHA256_COMMIT = 0x01;
+/**
+ * AES-256-GCM inside the HSM under the key version's token key (HSM-protected keys): the layout
+ * after the algorithm byte is IV (12) ‖ body ‖ tag (16); see hsm-ciphertext.ts.
+ */
+export const ALGORITHM_AES_256_GCM_HSM = 0x02;
 
 export const MATERIAL_LENGTH = 32;
 export const NONCE_LENGTH = 32;
-const KEY_VERSION_ID_LENGTH = 16;
+export const KEY_VERSION_ID_LENGTH = 16;
 const COMMITMENT_LENGTH = 32;
-const TAG_LENGTH = 16;
+export const TAG_LENGTH = 16;
 const AES_KEY_LENGTH = 32;
 const IV_LENGTH = 12;
 
-const OFFSET_KEY_VERSION_ID = 1;
-const OFFSET_ALGORITHM = OFFSET_KEY_VERSION_ID + KEY_VERSION_ID_LENGTH; // 17
+export const OFFSET_KEY_VERSION_ID = 1;
+export const OFFSET_ALGORITHM = OFFSET_KEY_VERSION_ID + KEY_VERSION_ID_LENGTH; // 17
 const OFFSET_NONCE = OFFSET_ALGORITHM + 1; // 18
 const OFFSET_COMMITMENT = OFFSET_NONCE + NONCE_LENGTH; // 50
 /** Bytes before the AES-GCM body. */
@@ -49,7 +54,7 @@ export function invalidCiphertext(): KeyholdError {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function keyVersionIdBytes(keyVersionId: string): Buffer {
+export function keyVersionIdBytes(keyVersionId: string): Buffer {
   if (!UUID.test(keyVersionId)) throw new KeyholdError("INTERNAL", "key version id is not a UUID");
   return Buffer.from(keyVersionId.replaceAll("-", ""), "hex");
 }
@@ -58,7 +63,7 @@ function formatUuid(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
+export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -81,13 +86,21 @@ function derive(material: Uint8Array, nonce: Uint8Array, keyVersionId: Uint8Arra
   return Buffer.from(crypto.hkdfSync("sha256", material, nonce, info, DERIVED_LENGTH));
 }
 
+/** The smallest blob of each algorithm: its header and the GCM tag. */
+const MINIMUM_LENGTH: ReadonlyMap<number, number> = new Map([
+  [ALGORITHM_AES_256_GCM_HKDF_SHA256_COMMIT, CIPHERTEXT_OVERHEAD],
+  [ALGORITHM_AES_256_GCM_HSM, OFFSET_ALGORITHM + 1 + IV_LENGTH + TAG_LENGTH],
+]);
+
 /**
- * The key version id (lower-case hyphenated UUID) named by a ciphertext's header. Throws
- * invalidCiphertext() when the blob is too short or names an unknown format or algorithm.
+ * The key version id (lower-case hyphenated UUID) named by a ciphertext's header, for either
+ * algorithm. Throws invalidCiphertext() when the blob is shorter than its algorithm's header
+ * and tag, or names an unknown format or algorithm.
  */
 export function readKeyVersionId(blob: Uint8Array): string {
   const buf = asBuffer(blob);
-  checkShape(buf);
+  const minimum = buf[0] === FORMAT_VERSION_1 ? MINIMUM_LENGTH.get(buf[OFFSET_ALGORITHM] ?? -1) : undefined;
+  if (minimum === undefined || buf.length < minimum) throw invalidCiphertext();
   return formatUuid(buf.toString("hex", OFFSET_KEY_VERSION_ID, OFFSET_ALGORITHM));
 }
 

@@ -2,18 +2,26 @@
 // rotation of what is due, destruction of keys whose deletion window has ended, removal of
 // imported key material that has expired, and of expired import tokens. All state lives in the store, so a restarted
 // service picks up exactly where the last one stopped; each step is a conditional write, so
-// two runs (or two replicas) never rotate a key twice for one period.
-import { KeyState, KeyVersionSource } from "@keyhold/proto";
+// two runs (or two replicas) never rotate a key twice for one period. While key-service is
+// sealed the jobs skip quietly (nothing they do may run without the root key) and resume on
+// the first tick after unsealing. Deleting an HSM key destroys its token objects first; when
+// the HSM cannot be reached the key stays pending and the next tick tries again.
+import { KeyState, KeyVersionSource, Origin } from "@keyhold/proto";
 import type { Logger } from "@keyhold/server-kit";
 import type { Clock } from "../context.ts";
 import type { KeyStore } from "../store/key-store.ts";
+import type { KeyRecord } from "../store/records.ts";
+import type { HsmKeys } from "./hsm-keys.ts";
 import type { KeyMaterials } from "./key-materials.ts";
 import type { RootKeyProvider } from "./root-key.ts";
 import { nextRotation, rotate } from "./rotation.ts";
+import type { SealControl } from "./sealed-root-key.ts";
 
 export interface KeyJobDeps {
   readonly store: KeyStore;
   readonly materials: KeyMaterials;
+  readonly hsmKeys: HsmKeys;
+  readonly seal: SealControl;
   readonly rootKey: RootKeyProvider;
   readonly newId: () => string;
   readonly clock: Clock;
@@ -24,6 +32,8 @@ export interface KeyJobReport {
   readonly rotated: number;
   readonly deleted: number;
   readonly expired: number;
+  /** True when the run did nothing because key-service is sealed. */
+  readonly sealed: boolean;
 }
 
 const BATCH = 100;
@@ -74,12 +84,13 @@ export class KeyJobs {
   }
 
   async #run(): Promise<KeyJobReport> {
+    if (this.#deps.seal.status().sealed) return { rotated: 0, deleted: 0, expired: 0, sealed: true };
     const now = this.#deps.clock.now();
-    const deleted = this.#deleteDue(now);
+    const deleted = await this.#deleteDue(now);
     const expired = this.#expireMaterial(now);
     this.#deps.store.deleteExpiredImportTokens(now);
     const rotated = await this.#rotateDue(now);
-    return { rotated, deleted, expired };
+    return { rotated, deleted, expired, sealed: false };
   }
 
   async #rotateDue(now: Date): Promise<number> {
@@ -108,18 +119,41 @@ export class KeyJobs {
     }
   }
 
-  #deleteDue(now: Date): number {
+  async #deleteDue(now: Date): Promise<number> {
     const { store, materials, logger } = this.#deps;
     let deleted = 0;
     for (;;) {
       const due = store.keysDueForDeletion(now, BATCH);
+      let skipped = 0;
       for (const key of due) {
+        if (key.origin === Origin.HSM && !(await this.#destroyTokenObjects(key))) {
+          skipped++;
+          continue;
+        }
         const versionIds = store.purgeKey(key.accountId, key.keyId);
         for (const versionId of versionIds) materials.forget(versionId);
         deleted++;
         logger.info("deleted key and destroyed its key material", { keyId: key.keyId, versions: versionIds.length });
       }
-      if (due.length < BATCH) return deleted;
+      // Keys left pending (HSM out of reach) would come back in every batch: stop for this tick.
+      if (due.length < BATCH || skipped > 0) return deleted;
+    }
+  }
+
+  /** Destroys every version's token object of an HSM key; false (logged) when the HSM could not be reached. */
+  async #destroyTokenObjects(key: KeyRecord): Promise<boolean> {
+    const { store, hsmKeys, logger } = this.#deps;
+    let after: string | undefined;
+    try {
+      do {
+        const page = store.listVersions(key.accountId, key.keyId, after, BATCH);
+        for (const version of page.items) await hsmKeys.destroy(version.versionId);
+        after = page.next;
+      } while (after !== undefined);
+      return true;
+    } catch (error) {
+      logger.warn("could not destroy an HSM key's token objects: the key stays pending deletion and is retried", { keyId: key.keyId, error: String(error) });
+      return false;
     }
   }
 

@@ -5,6 +5,7 @@ import { KeySpec, type KeyVersionSource, Origin } from "@keyhold/proto";
 import { invalidArgument, KeyholdError } from "@keyhold/server-kit";
 import type { KeyStore } from "../store/key-store.ts";
 import type { KeyRecord, KeyVersionRecord } from "../store/records.ts";
+import { HSM_TOKEN_OBJECT, type HsmKeys } from "./hsm-keys.ts";
 import type { KeyMaterials } from "./key-materials.ts";
 import type { RootKeyProvider } from "./root-key.ts";
 
@@ -28,8 +29,8 @@ export function requestedRotationPeriod(enabled: boolean, days: number, field: s
 
 /**
  * Refuses keys Keyhold cannot make new versions of: material held elsewhere (imported,
- * external key store, HSM until the gateway exists) and asymmetric and HMAC keys, whose users
- * hold public keys or MACs tied to one version (as AWS KMS).
+ * external key store) and asymmetric and HMAC keys, whose users hold public keys or MACs tied
+ * to one version (as AWS KMS). Software and HSM symmetric keys rotate.
  */
 export function assertRotatable(key: KeyRecord, field: string): void {
   if (key.origin === Origin.EXTERNAL) {
@@ -38,7 +39,7 @@ export function assertRotatable(key: KeyRecord, field: string): void {
   if (key.origin === Origin.EXTERNAL_KEY_STORE) {
     throw new KeyholdError("UNSUPPORTED_OPERATION", `${field}: the key's material is held in an external key store, which rotates it`, { field });
   }
-  if (key.origin !== Origin.SOFTWARE) {
+  if (key.origin !== Origin.SOFTWARE && key.origin !== Origin.HSM) {
     throw new KeyholdError("UNSUPPORTED_OPERATION", `${field}: keys of this origin cannot be rotated by Keyhold`, { field });
   }
   if (key.keySpec !== KeySpec.SYMMETRIC_DEFAULT) {
@@ -49,6 +50,7 @@ export function assertRotatable(key: KeyRecord, field: string): void {
 export interface RotationDeps {
   readonly store: KeyStore;
   readonly materials: KeyMaterials;
+  readonly hsmKeys: HsmKeys;
   readonly rootKey: RootKeyProvider;
   readonly newId: () => string;
 }
@@ -65,20 +67,31 @@ export async function rotate(
   schedule?: { readonly expected: Date; readonly next: Date },
 ): Promise<{ key: KeyRecord; version: KeyVersionRecord } | undefined> {
   const versionId = deps.newId();
-  const wrapped = await deps.materials.generateSymmetric(key.accountId, key.keyId, versionId);
+  // An HSM key's new version is a new token object (named by its version id); the old ones stay.
+  const inToken = key.origin === Origin.HSM;
+  if (inToken) await deps.hsmKeys.create(versionId, "AES_256", "key_id");
+  const wrapped = inToken ? Buffer.alloc(0) : await deps.materials.generateSymmetric(key.accountId, key.keyId, versionId);
   const version: KeyVersionRecord = {
     versionId,
     keyId: key.keyId,
     accountId: key.accountId,
     wrappedMaterial: wrapped,
-    wrappedBy: deps.rootKey.description,
+    wrappedBy: inToken ? HSM_TOKEN_OBJECT : deps.rootKey.description,
     createdAt: now,
     source,
     publicKey: undefined,
   };
-  const updated = deps.store.addPrimaryVersion(schedule === undefined ? { version } : { version, schedule });
+  let updated: KeyRecord | undefined;
+  try {
+    updated = deps.store.addPrimaryVersion(schedule === undefined ? { version } : { version, schedule });
+  } catch (error) {
+    if (inToken) await deps.hsmKeys.destroy(versionId).catch(() => false);
+    throw error;
+  }
   if (updated === undefined) {
     deps.materials.forget(versionId);
+    // Another run rotated it first: its token object is the one in use, this one goes.
+    if (inToken) await deps.hsmKeys.destroy(versionId).catch(() => false);
     return undefined;
   }
   return { key: updated, version };

@@ -7,6 +7,7 @@ import type { KeyStore } from "../store/key-store.ts";
 import type { KeyRecord, KeyVersionRecord } from "../store/records.ts";
 import { CIPHERTEXT_OVERHEAD, invalidCiphertext, openSymmetric, readKeyVersionId, sealSymmetric } from "./ciphertext.ts";
 import type { EncryptionContext } from "./encryption-context.ts";
+import type { HsmKeys } from "./hsm-keys.ts";
 import { assertUsableFor } from "./key-resolver.ts";
 import type { KeyMaterials } from "./key-materials.ts";
 import { keyKrn } from "./names.ts";
@@ -19,6 +20,8 @@ const MAX_CIPHERTEXT_BYTES = MAX_PLAINTEXT_BYTES + CIPHERTEXT_OVERHEAD;
 export interface SymmetricDeps {
   readonly store: KeyStore;
   readonly materials: KeyMaterials;
+  /** Keys with origin HSM encrypt and decrypt in the token. */
+  readonly hsmKeys: HsmKeys;
   readonly clock: Clock;
   /** The XKS proxies of EXTERNAL_KEY_STORE keys. */
   readonly xks: XksProxies;
@@ -59,6 +62,7 @@ export function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecor
 export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintext: Uint8Array, context: EncryptionContext, field: string, call?: CallContext): Promise<Sealed> {
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, field, deps.clock.now(), SYMMETRIC_SPECS);
   const version = primaryVersion(deps.store, key);
+  if (key.origin === Origin.HSM) return { blob: await deps.hsmKeys.encrypt(version.versionId, plaintext, context), version };
   const inner = await deps.materials.withSymmetric(version, (material) => sealSymmetric(material, version.versionId, plaintext, context));
   if (key.origin !== Origin.EXTERNAL_KEY_STORE) return { blob: inner, version };
   const { store, xksKeyId } = externalKeyOf(deps, key, field);
@@ -121,6 +125,7 @@ export async function openWithVersion(
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField, deps.clock.now(), SYMMETRIC_SPECS);
   // A v2 (double) ciphertext only for an EXTERNAL_KEY_STORE key, and only such one for it.
   if ((key.origin === Origin.EXTERNAL_KEY_STORE) !== isXksCiphertext(blob)) throw invalidCiphertext();
+  if (key.origin === Origin.HSM) return { plaintext: await deps.hsmKeys.decrypt(version.versionId, blob, context), key, version };
   let inner: Buffer = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   if (key.origin === Origin.EXTERNAL_KEY_STORE) {
     const parts = parseXksCiphertext(blob);

@@ -90,7 +90,12 @@ describe("CreateKey", () => {
     assert.deepEqual(await refusal(service.keys.createKey({ keySpec: KeySpec.HMAC_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT })), invalid("key_usage"));
     assert.deepEqual(await refusal(service.keys.createKey({ keyUsage: KeyUsage.SIGN_VERIFY })), invalid("key_usage"));
     assert.deepEqual(await refusal(service.keys.createKey({ keyUsage: KeyUsage.GENERATE_VERIFY_MAC })), invalid("key_usage"));
-    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM })), invalid("origin"));
+    // No HSM configured: refused as AWS KMS refuses a custom key store that is not connected (a state, not an input fault).
+    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM })), { code: Code.FailedPrecondition, reason: "UNSUPPORTED_OPERATION", field: "origin" });
+    // What the token cannot hold is an input fault, named before the HSM is looked at.
+    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM, keySpec: KeySpec.HMAC_256 })), invalid("key_spec"));
+    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM, keySpec: KeySpec.ED25519 })), invalid("key_spec"));
+    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM, keySpec: KeySpec.RSA_2048 })), invalid("key_usage"));
     // EXTERNAL_KEY_STORE needs its store and external key (external-key-stores.test.ts covers it).
     assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.EXTERNAL_KEY_STORE })), invalid("external_key_store_id"));
     assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.EXTERNAL, keySpec: KeySpec.EC_P256 })), invalid("key_spec"));

@@ -6,7 +6,8 @@ import { CreateKeyRequestSchema, KeyManager, KeySpec, KeyState, KeyVersionSource
 import { callerOf, invalidArgument, KeyholdError, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { accountKeysKrn } from "../domain/key-access.ts";
-import { generateMaterial } from "../domain/key-generation.ts";
+import { hsmSpecFor, HSM_TOKEN_OBJECT } from "../domain/hsm-keys.ts";
+import { generateMaterial, type GeneratedMaterial } from "../domain/key-generation.ts";
 import { assertImportableSpec } from "../domain/key-import.ts";
 import { usageFor } from "../domain/key-specs.ts";
 import { checkExternalKey, validateExternalKeyFields } from "../domain/external-keys.ts";
@@ -28,6 +29,23 @@ export function validateDescription(description: string): void {
   if (description.length > MAX_DESCRIPTION_LENGTH) throw invalidArgument("description", `must be at most ${MAX_DESCRIPTION_LENGTH} characters`);
 }
 
+/**
+ * Runs the store write for a key whose version is already a token object; when the write fails,
+ * the object is destroyed again (in the background) so the token holds no orphan.
+ */
+function storeOrUndo<T>(ctx: AppContext, inToken: boolean, versionId: string, write: () => T): T {
+  try {
+    return write();
+  } catch (error) {
+    if (inToken) destroyQuietly(ctx, versionId);
+    throw error;
+  }
+}
+
+function destroyQuietly(ctx: AppContext, versionId: string): void {
+  ctx.hsmKeys.destroy(versionId).catch((error: unknown) => ctx.logger.warn("could not destroy an unused HSM key version", { keyVersionId: versionId, error: String(error) }));
+}
+
 export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequestSchema, typeof CreateKeyResponseSchema> {
   return async (request, call) => {
     const caller = callerOf(call);
@@ -37,11 +55,13 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     const keySpec = request.keySpec === KeySpec.UNSPECIFIED ? KeySpec.SYMMETRIC_DEFAULT : request.keySpec;
     const keyUsage = usageFor(keySpec, request.keyUsage);
     const origin = request.origin === Origin.UNSPECIFIED ? Origin.SOFTWARE : request.origin;
-    if (origin !== Origin.SOFTWARE && origin !== Origin.EXTERNAL && origin !== Origin.EXTERNAL_KEY_STORE) {
-      throw invalidArgument("origin", "only SOFTWARE, EXTERNAL and EXTERNAL_KEY_STORE origins are available on this server");
+    if (origin !== Origin.SOFTWARE && origin !== Origin.EXTERNAL && origin !== Origin.HSM && origin !== Origin.EXTERNAL_KEY_STORE) {
+      throw invalidArgument("origin", "must be SOFTWARE, EXTERNAL, HSM or EXTERNAL_KEY_STORE");
     }
     if (origin === Origin.EXTERNAL) assertImportableSpec(keySpec, "key_spec");
     const external = validateExternalKeyFields(request, origin, keySpec);
+    const hsmSpec = origin === Origin.HSM ? hsmSpecFor(keySpec, keyUsage) : undefined;
+    if (origin === Origin.HSM) ctx.hsmKeys.assertConfigured("origin");
     const tags = validateTags(request.tags, "tags");
     const token = request.idempotencyToken;
     if (token !== "" && !IDEMPOTENCY_TOKEN.test(token)) {
@@ -66,9 +86,13 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     const keyId = ctx.newId();
     const versionId = ctx.newId();
     const now = ctx.clock.now();
-    // EXTERNAL keys start without material (PendingImport): ImportKeyMaterial brings it.
-    const material = origin === Origin.EXTERNAL ? { wrapped: Buffer.alloc(0), publicKey: undefined } : await generateMaterial(ctx, keySpec, caller.accountId, keyId, versionId);
-    const outcome = ctx.store.createKey({
+    // EXTERNAL keys start without material (PendingImport): ImportKeyMaterial brings it. HSM
+    // keys get a token object named by the version id; nothing is stored but its public key.
+    let material: GeneratedMaterial;
+    if (origin === Origin.EXTERNAL) material = { wrapped: Buffer.alloc(0), publicKey: undefined };
+    else if (hsmSpec !== undefined) material = { wrapped: Buffer.alloc(0), publicKey: (await ctx.hsmKeys.create(versionId, hsmSpec)).publicKey };
+    else material = await generateMaterial(ctx, keySpec, caller.accountId, keyId, versionId);
+    const outcome = storeOrUndo(ctx, hsmSpec !== undefined, versionId, () => ctx.store.createKey({
       key: {
         keyId,
         accountId: caller.accountId,
@@ -88,16 +112,17 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
         keyId,
         accountId: caller.accountId,
         wrappedMaterial: material.wrapped,
-        wrappedBy: ctx.rootKey.description,
+        wrappedBy: hsmSpec !== undefined ? HSM_TOKEN_OBJECT : ctx.rootKey.description,
         createdAt: now,
         source: KeyVersionSource.CREATION,
         publicKey: material.publicKey,
       },
       tags,
       idempotency: token === "" ? undefined : { operation: "CreateKey", token, requestHash: hash },
-    });
+    }));
     if (outcome.kind === "replayed") {
       ctx.materials.forget(versionId);
+      if (hsmSpec !== undefined) destroyQuietly(ctx, versionId);
       return replay(outcome.previous.requestHash, outcome.previous.resourceId);
     }
     const metadata = keyMetadata(outcome.key, ctx.config.region);

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { createSilentLogger } from "@keyhold/server-kit";
+import { initializeSeal, SealedRootKeyProvider, writeSealFile } from "../domain/sealed-root-key.ts";
 import { invalid, OTHER_ACCOUNT, refusal, startTestKeyService, type TestKeyService } from "../test-support.ts";
 
 describe("GenerateRandom", () => {
@@ -51,5 +57,32 @@ describe("GenerateRandom randomness source", () => {
     const { plaintext } = await service.crypto.generateRandom({ numberOfBytes: 5 });
     assert.deepEqual(plaintext, new Uint8Array(5).fill(0xa5));
     assert.deepEqual(requested, [5]);
+  });
+});
+
+describe("GenerateRandom while sealed", () => {
+  let dir: string;
+  let service: TestKeyService;
+  let shares: readonly string[];
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "keyhold-random-sealed-"));
+    const file = join(dir, "seal.json");
+    const seal = initializeSeal(3, 2);
+    shares = seal.shares;
+    await writeSealFile(file, seal.contents);
+    service = await startTestKeyService({ rootKey: await SealedRootKeyProvider.open(file, createSilentLogger()) });
+  });
+  after(async () => {
+    await service.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("refuses FAILED_PRECONDITION SEALED (after checking its input), and works once unsealed", async () => {
+    assert.deepEqual(await refusal(service.crypto.generateRandom({ numberOfBytes: 16 })), { code: Code.FailedPrecondition, reason: "SEALED", field: undefined });
+    assert.deepEqual(await refusal(service.crypto.generateRandom({ numberOfBytes: 0 })), invalid("number_of_bytes"));
+    for (const share of shares.slice(0, 2)) service.app.context.seal.submitShare(share);
+    assert.equal((await service.crypto.generateRandom({ numberOfBytes: 16 })).plaintext.length, 16);
+    service.app.context.seal.seal();
+    assert.equal((await refusal(service.crypto.generateRandom({ numberOfBytes: 16 }))).reason, "SEALED");
   });
 });

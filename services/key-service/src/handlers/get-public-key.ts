@@ -1,5 +1,5 @@
 import { recordAuditDetails } from "@keyhold/audit-client";
-import type { GetPublicKeyRequestSchema, GetPublicKeyResponseSchema } from "@keyhold/proto";
+import { Origin, type GetPublicKeyRequestSchema, type GetPublicKeyResponseSchema } from "@keyhold/proto";
 import type { UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { asymmetricEncryptionAlgorithmsOf, publicKeyOf, publicKeyPem, signingAlgorithmsOf } from "../domain/asymmetric-operations.ts";
@@ -12,7 +12,8 @@ export function getPublicKey(ctx: AppContext): UnaryHandler<typeof GetPublicKeyR
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GetPublicKey");
     const version = asymmetricVersion(ctx, key, ctx.clock.now());
     recordAuditDetails(call, { keyVersionId: version.versionId });
-    const spki = publicKeyOf(version);
+    // A key with origin HSM: read from the token, where the key pair lives.
+    const spki = key.origin === Origin.HSM ? await ctx.hsmKeys.publicKey(version.versionId) : publicKeyOf(version);
     return {
       keyId: keyKrn(ctx.config.region, key.accountId, key.keyId),
       keyVersionId: version.versionId,

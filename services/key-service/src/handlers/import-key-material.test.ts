@@ -209,7 +209,8 @@ describe("imported key material: GetParametersForImport, ImportKeyMaterial, Dele
     );
     assert.deepEqual(await refusal(service.keys.importKeyMaterial({ ...base, expirationModel: 7 as ExpirationModel })), invalid("expiration_model"));
     assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.EXTERNAL, keySpec: KeySpec.RSA_2048 })), invalid("key_spec"));
-    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM })), invalid("origin"));
+    // No HSM configured: refused as AWS KMS refuses a custom key store that is not connected (a state, not an input fault).
+    assert.deepEqual(await refusal(service.keys.createKey({ origin: Origin.HSM })), { code: Code.FailedPrecondition, reason: "UNSUPPORTED_OPERATION", field: "origin" });
     const software = (await service.keys.createKey({})).keyMetadata!;
     const unsupported = { code: Code.FailedPrecondition, reason: "UNSUPPORTED_OPERATION", field: "key_id" };
     assert.deepEqual(await refusal(parameters(software.keyId)), unsupported);

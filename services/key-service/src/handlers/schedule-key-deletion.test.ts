@@ -117,7 +117,7 @@ describe("ScheduleKeyDeletion, CancelKeyDeletion, UpdateDeletionProtection and t
     assert.ok(!listed.includes(key.keyId));
     assert.ok(listed.includes(kept.keyId));
     assert.equal((await service.keys.getKey({ keyId: kept.keyId })).keyMetadata!.keyState, KeyState.ENABLED);
-    assert.deepEqual(await service.app.jobs.runOnce(), { rotated: 0, deleted: 0, expired: 0 });
+    assert.deepEqual(await service.app.jobs.runOnce(), { rotated: 0, deleted: 0, expired: 0, sealed: false });
   });
 
   test("a cancelled deletion is not purged when its old date passes", async () => {

@@ -118,8 +118,8 @@ describe("the rotation schedule survives a restart", () => {
       clock.advance(10 * DAY_MS);
       const second = await startTestKeyService({ clock }, { dataDir });
       try {
-        assert.deepEqual(await second.app.jobs.runOnce(), { rotated: 1, deleted: 0, expired: 0 });
-        assert.deepEqual(await second.app.jobs.runOnce(), { rotated: 0, deleted: 0, expired: 0 });
+        assert.deepEqual(await second.app.jobs.runOnce(), { rotated: 1, deleted: 0, expired: 0, sealed: false });
+        assert.deepEqual(await second.app.jobs.runOnce(), { rotated: 0, deleted: 0, expired: 0, sealed: false });
         const versions = (await second.keys.listKeyVersions({ keyId })).keyVersions;
         assert.equal(versions.length, 2);
         assert.deepEqual((await second.crypto.decrypt({ ciphertextBlob: sealed.ciphertextBlob })).plaintext, new Uint8Array([1, 2, 3]));

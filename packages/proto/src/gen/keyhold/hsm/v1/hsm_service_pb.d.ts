@@ -88,7 +88,8 @@ export declare type HsmServiceEncryptRequest = Message<"keyhold.hsm.v1.HsmServic
   plaintext: Uint8Array;
 
   /**
-   * Additional authenticated data, at most 8 KiB.
+   * Additional authenticated data, at most 16 KiB (key-service binds a header and an encryption
+   * context of up to 8 KiB).
    *
    * @generated from field: bytes aad = 3;
    */
