@@ -74,7 +74,7 @@ describe("telemetry in keyhold dev", () => {
     // key-service asked policy-service (credential and decision: the cache was flushed): a CLIENT
     // span in key-service and its SERVER span in policy-service, parent to child.
     const policyServer = trace.filter((s) => s.kind === SpanKind.SERVER && s.resource.attributes["service.name"] === "policy-service");
-    assert.ok(policyServer.length >= 1, `policy-service spans in the Encrypt trace: ${trace.map((s) => `${s.resource.attributes["service.name"]} ${s.name}`).join(", ")}`);
+    assert.ok(policyServer.length >= 1, `policy-service spans in the Encrypt trace: ${trace.map((s) => `${String(s.resource.attributes["service.name"])} ${s.name}`).join(", ")}`);
     for (const server of policyServer) {
       assert.match(server.name, /^keyhold\.policy\.v1\.AuthorizationService\/(Authenticate|Authorize)$/);
       const client = trace.find((s) => s.spanContext().spanId === server.parentSpanContext?.spanId);
