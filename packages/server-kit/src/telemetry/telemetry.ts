@@ -61,12 +61,16 @@ export class Telemetry {
 
   constructor(config: TelemetryConfig, options: TelemetryOptions = {}) {
     this.config = config;
-    this.#prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+    this.#rpc = config.metrics ? createRpcMetrics(SCOPE) : undefined;
+    this.#prometheus = new PrometheusExporter({
+      preventServerStart: true,
+      withoutScopeInfo: true,
+      ...(this.#rpc === undefined ? {} : { metricProducers: [this.#rpc.producer] }),
+    });
     this.#meterProvider = new MeterProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, "service.namespace": SERVICE_NAMESPACE }),
       readers: config.metrics ? [this.#prometheus] : [],
     });
-    this.#rpc = config.metrics ? createRpcMetrics(this.meter) : undefined;
     const exporter = options.spanExporter ?? (config.traces === "otlp" ? new OTLPTraceExporter({ url: config.otlpTracesUrl }) : undefined);
     if (exporter !== undefined) {
       const contextManager = new AsyncLocalStorageContextManager();
