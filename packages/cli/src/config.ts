@@ -6,7 +6,7 @@ import { hsmConfigured, readHsmGatewayConfig, type HsmGatewayConfig } from "@key
 import { readKeyServiceConfig, type KeyServiceConfig } from "@keyhold/key-service";
 import { readPolicyServiceConfig, type PolicyServiceConfig } from "@keyhold/policy-service";
 import { readSecretsServiceConfig, type SecretsServiceConfig } from "@keyhold/secrets-service";
-import { readOrCreateSecretFile, readServerConfig, type ServerConfig } from "@keyhold/server-kit";
+import { readOrCreateSecretFile, readServerConfig, readTelemetryConfig, type ServerConfig, type TelemetryConfig } from "@keyhold/server-kit";
 
 export interface DevConfig {
   readonly dataDir: string;
@@ -33,6 +33,8 @@ export interface DevConfig {
    * itself still runs). Anything but "on" or "off" is refused.
    */
   readonly audit: boolean;
+  /** Traces (KEYHOLD_OTEL_TRACES, off by default) and metrics (KEYHOLD_METRICS, GET /metrics): docs/observability.md. */
+  readonly telemetry: TelemetryConfig;
 }
 
 export const DEFAULT_GRPC_ADDRESS = "127.0.0.1:7700";
@@ -52,6 +54,7 @@ export function readDevConfig(env: Readonly<Record<string, string | undefined>>,
     auditOutboxDir: dataDir,
     adminKeyFile: join(dataDir, "admin-api-key"),
     audit: readAuditSwitch(env["KEYHOLD_AUDIT"]),
+    telemetry: readTelemetryConfig(env, { serviceName: "keyhold" }),
   };
 }
 

@@ -33,10 +33,11 @@ import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverri
 import { createSecretsServiceApp, type SecretsServiceApp, type SecretsServiceOverrides } from "@keyhold/secrets-service";
 import { AuditService, CryptoService, IamService, KeyService, SealService, SecretsService, StsService } from "@keyhold/proto";
 import {
-  createDirectTransport, createInMemoryTransport, KeyholdServer,
+  createDirectTransport, createInMemoryTransport, KeyholdServer, Telemetry,
   type BoundAddresses, type CallInterceptor, type Logger, type ServiceBinding,
 } from "@keyhold/server-kit";
 import { loadAuditHmacKey, type DevConfig } from "./config.ts";
+import { registerDevGauges } from "./dev-metrics.ts";
 
 /** The services whose calls are audited, each with its own outbox and shipper. */
 export type AuditedService = "key-service" | "policy-service" | "audit-service" | "secrets-service";
@@ -62,6 +63,8 @@ export interface DevInstance {
   readonly keyServiceAuthority: CachedPolicyAuthority;
   /** The administrator API key when this start generated it (first start); else undefined. */
   readonly bootstrapCredential: string | undefined;
+  /** Traces and metrics of the process (GET /metrics on the HTTP port). */
+  readonly telemetry: Telemetry;
   stop(): Promise<void>;
 }
 
@@ -95,7 +98,14 @@ const SYSTEM_CLOCK = { now: () => new Date() };
 /** Logged (at warn, so it shows at the default level and at KEYHOLD_LOG_LEVEL=warn) when KEYHOLD_AUDIT=off. */
 export const AUDIT_OFF_WARNING = "KEYHOLD_AUDIT=off: AUDITING IS DISABLED, EVERY CALL GOES UNAUDITED; for benchmarking only, never for real use";
 
-export async function startDev(config: DevConfig, logger: Logger, overrides: DevOverrides = {}): Promise<DevInstance> {
+/**
+ * Telemetry: every service's calls run its server interceptor first (a SERVER span named by the
+ * RPC, the duration histogram), and every in-process transport carries the calling service's
+ * client interceptors (a CLIENT span and the traceparent header), so one trace follows a call
+ * from key-service into policy-service or hsm-gateway. Without `telemetry`, one is made from
+ * config.telemetry and shut down by stop().
+ */
+export async function startDev(config: DevConfig, logger: Logger, overrides: DevOverrides = {}, telemetry?: Telemetry): Promise<DevInstance> {
   // Shutdown runs in phases: the server stops taking calls, the shippers deliver what they can,
   // the outboxes close, then key-service and policy-service, and audit-service last (it receives
   // the final events and signs the final checkpoint). Within a phase, last started stops first.
@@ -114,6 +124,12 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       }
     }
   };
+  const ownTelemetry = telemetry === undefined ? new Telemetry(config.telemetry) : undefined;
+  const tel = telemetry ?? ownTelemetry!;
+  if (ownTelemetry !== undefined) phases.audit.unshift(() => ownTelemetry.shutdown());
+  /** A service's bindings with its telemetry step first, then the app's own interceptors. */
+  const traced = (bindings: readonly ServiceBinding[], service: string, appInterceptors: readonly CallInterceptor[] = []) =>
+    bindings.map((binding) => ({ ...binding, interceptors: [tel.serverInterceptor(service), ...appInterceptors, ...binding.interceptors] }));
   try {
     const trustedProxies = config.server.trustedProxies;
     if (!config.audit) logger.warn(AUDIT_OFF_WARNING, { audit: "off" });
@@ -122,7 +138,10 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     phases.audit.push(() => policyService.close());
 
     const cachedAuthorityFor = async (callingService: string) => {
-      const transport = createInMemoryTransport(policyService.bindings, policyService.interceptors, logger, { callingService });
+      const transport = createInMemoryTransport(traced(policyService.bindings, "policy-service", policyService.interceptors), [], logger, {
+        callingService,
+        clientInterceptors: tel.clientInterceptors(callingService),
+      });
       const remote = new RemotePolicyAuthority(transport, { logger: logger.child({ service: callingService }) });
       await remote.start();
       const cached = new CachedPolicyAuthority(remote, AUTHORITY_CACHE);
@@ -144,7 +163,12 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       hsmGateway = gateway;
       // The direct transport: an HSM key's Encrypt pays for one AES-GCM in the token, not for a
       // Connect router round trip (serialization, async iterables) that costs several times more.
-      hsmClient = new RemoteHsmClient(createDirectTransport(gateway.bindings, [], logger, { callingService: "key-service" }));
+      hsmClient = new RemoteHsmClient(
+        createDirectTransport(traced(gateway.bindings, "hsm-gateway"), [], logger, {
+          callingService: "key-service",
+          clientInterceptors: tel.clientInterceptors("key-service"),
+        }),
+      );
     }
 
     const forKeys = await cachedAuthorityFor("key-service");
@@ -183,7 +207,10 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       outboxes[service] = outbox;
       const shipper = new AuditShipper({
         outbox,
-        transport: createInMemoryTransport(auditService.bindings, auditService.interceptors, logger, { callingService: service }),
+        transport: createInMemoryTransport(traced(auditService.bindings, "audit-service", auditService.interceptors), [], logger, {
+          callingService: service,
+          clientInterceptors: tel.clientInterceptors(service),
+        }),
         logger: logger.child({ service, component: "audit-shipper" }),
       });
       shipper.start();
@@ -191,7 +218,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       shippers[service] = shipper;
     }
 
-    const withAudit = (binding: ServiceBinding, appInterceptors: readonly CallInterceptor[]): ServiceBinding => {
+    const withAudit = (binding: ServiceBinding, appInterceptors: readonly CallInterceptor[], service: string): ServiceBinding => {
       const audited = AUDITED_BINDINGS[binding.service.typeName];
       const audit: CallInterceptor[] = [];
       if (config.audit && audited !== undefined) {
@@ -200,7 +227,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
         if (outbox === undefined || hmacKey === undefined) throw new Error(`no audit outbox for ${audited.service}`);
         audit.push(auditInterceptor({ service: audited.service, actionPrefix: audited.actionPrefix, outbox, clock: SYSTEM_CLOCK, hmacKey }));
       }
-      return { ...binding, interceptors: [...audit, ...appInterceptors, ...binding.interceptors] };
+      return { ...binding, interceptors: [tel.serverInterceptor(service), ...audit, ...appInterceptors, ...binding.interceptors] };
     };
 
     const forSecrets = await cachedAuthorityFor("secrets-service");
@@ -211,12 +238,15 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       logger,
       {
         authority: forSecrets.cached,
-        keyTransport: createInMemoryTransport(keyService.bindings.map((binding) => withAudit(binding, [])), [], logger, { callingService: "secrets-service" }),
+        keyTransport: createInMemoryTransport(keyService.bindings.map((binding) => withAudit(binding, [], "key-service")), [], logger, {
+          callingService: "secrets-service",
+          clientInterceptors: tel.clientInterceptors("secrets-service"),
+        }),
         iamTransport: createInMemoryTransport(
-          policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors)),
+          policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors, "policy-service")),
           [],
           logger,
-          { callingService: "secrets-service" },
+          { callingService: "secrets-service", clientInterceptors: tel.clientInterceptors("secrets-service") },
         ),
         trustedProxies,
       },
@@ -225,10 +255,10 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     phases.apps.push(() => secretsService.close());
     const started = new KeyholdServer({
       bindings: [
-        ...keyService.bindings.map((binding) => withAudit(binding, [])),
-        ...policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors)),
-        ...auditService.bindings.map((binding) => withAudit(binding, auditService.interceptors)),
-        ...secretsService.bindings.map((binding) => withAudit(binding, [])),
+        ...keyService.bindings.map((binding) => withAudit(binding, [], "key-service")),
+        ...policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors, "policy-service")),
+        ...auditService.bindings.map((binding) => withAudit(binding, auditService.interceptors, "audit-service")),
+        ...secretsService.bindings.map((binding) => withAudit(binding, [], "secrets-service")),
       ],
       interceptors: [],
       logger,
@@ -238,8 +268,15 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       corsOrigins: config.server.corsOrigins,
       shutdownGraceMs: config.server.shutdownGraceMs,
       tls: config.server.tls,
+      metrics: tel.metricsEndpoint,
     });
     serving.server = started;
+    registerDevGauges(tel.meter, {
+      shippers,
+      authorities: { "key-service": forKeys.cached, "audit-service": forAudit.cached, "secrets-service": forSecrets.cached },
+      materialCache: keyService.materialCache,
+      hsmGateway,
+    });
     const addresses = await started.start();
     phases.server.push(() => started.stop());
     secretsService.scheduler.start();
@@ -261,6 +298,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       shippers,
       keyServiceAuthority,
       bootstrapCredential: policyService.bootstrapCredential,
+      telemetry: tel,
       stop: cleanup,
     };
   } catch (error) {

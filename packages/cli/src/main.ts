@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The keyhold command. Composition root: reads config, starts services, handles signals.
-import { createJsonLogger } from "@keyhold/server-kit";
+import { createJsonLogger, Telemetry } from "@keyhold/server-kit";
 import { loadDevConfig } from "./config.ts";
 import { startDev } from "./dev.ts";
 import { saveAdminKey } from "./admin-key.ts";
@@ -75,9 +75,10 @@ async function main(args: readonly string[]): Promise<number> {
     return command === undefined || command === "help" || command === "--help" ? 0 : 2;
   }
   const config = loadDevConfig();
-  const logger = createJsonLogger({ level: config.server.logLevel });
+  const telemetry = new Telemetry(config.telemetry);
+  const logger = createJsonLogger({ level: config.server.logLevel, context: telemetry.logContext });
   if (!config.audit) process.stderr.write(AUDIT_OFF_BANNER);
-  const instance = await startDev(config, logger);
+  const instance = await startDev(config, logger, {}, telemetry);
   const adminKeyLines =
     instance.bootstrapCredential === undefined
       ? [`  administrator API key: as created on first start (${config.adminKeyFile}, or KEYHOLD_BOOTSTRAP_API_KEY)`]
@@ -112,6 +113,7 @@ async function main(args: readonly string[]): Promise<number> {
     process.once("SIGINT", onSignal);
   });
   await instance.stop();
+  await telemetry.shutdown();
   return 0;
 }
 

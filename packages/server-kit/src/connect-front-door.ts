@@ -11,6 +11,7 @@ import { createConnectAdapter } from "./connect-adapter.ts";
 import type { HealthRegistry } from "./health.ts";
 import type { Logger } from "./logger.ts";
 import type { Dispatcher, UnaryNext } from "./pipeline.ts";
+import type { MetricsEndpoint } from "./telemetry/telemetry.ts";
 import { requestIdFrom } from "./request-id.ts";
 import { errorInfo, retryInfo, toWireError } from "./status.ts";
 import { verifiedPeerIdentity, type PeerIdentity } from "./tls.ts";
@@ -132,6 +133,8 @@ export interface ConnectFrontDoorOptions {
   /** Origins allowed to call from a browser ("*" for any). */
   readonly corsOrigins: readonly string[];
   readonly shutdownSignal: AbortSignal;
+  /** GET /metrics (Prometheus text); undefined: not served. */
+  readonly metrics?: MetricsEndpoint | undefined;
 }
 
 const CORS_ALLOWED_HEADERS = [
@@ -174,6 +177,11 @@ export function createConnectListener(options: ConnectFrontDoorOptions): (req: I
       const overall = options.health.overall;
       res.writeHead(overall === "SERVING" ? 200 : 503, { "content-type": "application/json" });
       res.end(JSON.stringify({ status: overall, services: options.health.snapshot() }));
+      return;
+    }
+    const metrics = options.metrics;
+    if (metrics !== undefined && req.method === "GET" && (req.url === "/metrics" || req.url?.startsWith("/metrics?") === true)) {
+      metrics.handle(req, res);
       return;
     }
     adapter(req, res);

@@ -3,7 +3,7 @@
 // the in-memory router transport), and the caller's deadline visible to the handler.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { EchoService, ErrorInfoSchema, RetryInfoSchema } from "@keyhold/proto";
 import { bindService, type CallContext } from "./call.ts";
 import { createDirectTransport } from "./direct-transport.ts";
@@ -76,5 +76,26 @@ describe("createDirectTransport", () => {
       assert.doesNotMatch(viaDirect.message, /secret-internal-detail/);
     }
     assert.equal((await refusal(direct.echo({ payload: new TextEncoder().encode("invalid") }))).code, Code.InvalidArgument);
+  });
+  test("client interceptors run around the call: a header they add reaches the handler, and they see the answer or the refusal", async () => {
+    const log: string[] = [];
+    const tracing: Interceptor = (next) => async (request) => {
+      request.header.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+      log.push(`out ${request.method.name}`);
+      try {
+        const response = await next(request);
+        log.push("ok");
+        return response;
+      } catch (error) {
+        log.push(`failed ${ConnectError.from(error).code}`);
+        throw error;
+      }
+    };
+    const intercepted = createClient(EchoService, createDirectTransport([binding], [], createSilentLogger(), { callingService: "key-service", clientInterceptors: [tracing] }));
+    const answer = await intercepted.echo({ payload: new Uint8Array([7]) });
+    assert.deepEqual(answer.payload, new Uint8Array([7]));
+    assert.equal(seen.call!.header("traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    assert.equal((await refusal(intercepted.echo({ payload: new TextEncoder().encode("invalid") }))).code, Code.InvalidArgument);
+    assert.deepEqual(log, ["out Echo", "ok", "out Echo", `failed ${Code.InvalidArgument}`]);
   });
 });

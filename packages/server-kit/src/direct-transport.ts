@@ -8,9 +8,11 @@
 // buffers): hsm-gateway copies what it passes to the token.
 //
 // Unary calls only. Calls are marked as coming from `callingService` (a trusted peer in the same
-// process), as createInMemoryTransport marks them.
+// process), as createInMemoryTransport marks them. Client interceptors (tracing: a CLIENT span and
+// the traceparent header) run around the call when there are any; with none, nothing is built
+// for them.
 import { create, isMessage, type DescMessage, type DescMethod, type DescMethodUnary, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type Interceptor, type Transport, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import type { CallContext, Principal, Protocol, ServiceBinding } from "./call.ts";
 import { toConnectError } from "./connect-front-door.ts";
 import type { Logger } from "./logger.ts";
@@ -21,6 +23,8 @@ import type { PeerIdentity } from "./tls.ts";
 export interface DirectTransportOptions {
   /** The Keyhold service on whose behalf calls are made. */
   readonly callingService: string;
+  /** Connect client interceptors run around each call (they may add request headers). */
+  readonly clientInterceptors?: readonly Interceptor[];
 }
 
 class DirectCallContext implements CallContext {
@@ -77,6 +81,7 @@ export function createDirectTransport(
   options: DirectTransportOptions,
 ): Transport {
   const dispatcher = createDispatcher(bindings, interceptors);
+  const clientInterceptors = options.clientInterceptors ?? [];
   const served = new Set(bindings.map((b) => b.service.typeName));
   // Each method's composed entry, looked up once.
   const entries = new Map<DescMethod, UnaryNext>();
@@ -100,21 +105,39 @@ export function createDirectTransport(
         entries.set(method, entry);
       }
       const request = isMessage(input, method.input) ? input : create(method.input, input);
-      const call = new DirectCallContext(
+      const invoke = async (message: MessageInitShape<I>, headers: Headers | undefined): Promise<UnaryResponse<I, O>> => {
+        const call = new DirectCallContext(
+          method,
+          headers,
+          signal ?? NEVER_ABORTED,
+          timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
+          options.callingService,
+        );
+        let output: unknown;
+        try {
+          output = await entry(message, call);
+        } catch (error) {
+          throw toConnectError(error, logger, where);
+        }
+        const answer = isMessage(output, method.output) ? output : create(method.output, output as MessageInitShape<O>);
+        return { stream: false, service: method.parent, method, header: noHeader, message: answer, trailer: noTrailer };
+      };
+      if (clientInterceptors.length === 0) return invoke(request, header === undefined ? undefined : new Headers(header));
+      const unaryRequest: UnaryRequest<I, O> = {
+        stream: false,
+        service: method.parent,
         method,
-        header === undefined ? undefined : new Headers(header),
-        signal ?? NEVER_ABORTED,
-        timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
-        options.callingService,
-      );
-      let output: unknown;
-      try {
-        output = await entry(request, call);
-      } catch (error) {
-        throw toConnectError(error, logger, where);
-      }
-      const message = isMessage(output, method.output) ? output : create(method.output, output as MessageInitShape<O>);
-      return { stream: false, service: method.parent, method, header: noHeader, message, trailer: noTrailer };
+        requestMethod: "POST",
+        url: `direct:///${where}`,
+        signal: signal ?? NEVER_ABORTED,
+        header: new Headers(header),
+        contextValues: createContextValues(),
+        message: request,
+      };
+      type AnyUnary = (req: UnaryRequest<I, O>) => Promise<UnaryResponse<I, O>>;
+      const innermost: AnyUnary = (req) => invoke(req.message, req.header);
+      const chain = clientInterceptors.reduceRight<AnyUnary>((next, interceptor) => interceptor(next as never) as unknown as AnyUnary, innermost);
+      return chain(unaryRequest);
     },
     stream() {
       return Promise.reject(new ConnectError("the direct transport serves unary calls only", Code.Unimplemented));

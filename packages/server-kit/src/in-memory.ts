@@ -2,7 +2,7 @@
 // error mapping as the real front doors: for unit tests, and for calls between services in the
 // all-in-one process. Calls made through it are marked as coming from `callingService` (a
 // trusted peer: the same process), which is what lets a callee honour a forwarded end caller.
-import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import { createRouterTransport, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { ServiceBinding } from "./call.ts";
 import { callingServiceKey, connectRoutes, peerAddressKey, transportPeerKey } from "./connect-front-door.ts";
 import type { Logger } from "./logger.ts";
@@ -20,6 +20,8 @@ export interface InMemoryTransportOptions {
   readonly secureTransport?: boolean;
   /** A verified client certificate identity the calls present (implies secureTransport). For tests. */
   readonly peerIdentity?: PeerIdentity;
+  /** Client interceptors every call passes through first (e.g. Telemetry.clientInterceptors: traceparent). */
+  readonly clientInterceptors?: readonly Interceptor[];
 }
 
 export function createInMemoryTransport(
@@ -35,6 +37,7 @@ export function createInMemoryTransport(
   return createRouterTransport(connectRoutes(bindings.map((b) => b.service), dispatcher, logger), {
     transport: {
       interceptors: [
+        ...(options.clientInterceptors ?? []),
         (next) => (request) => {
           for (const [name, value] of headers) request.header.set(name, value);
           return next(request);

@@ -27,3 +27,8 @@ export { readOrCreateSecretFile } from "./secret-file.ts";
 export type { SecretFile, SecretFileSpec } from "./secret-file.ts";
 export { validateResourceTags, validateTagKey } from "./resource-tags.ts";
 export type { ResourceTag, TagRules } from "./resource-tags.ts";
+export { Telemetry } from "./telemetry/telemetry.ts";
+export type { MetricsEndpoint, TelemetryOptions } from "./telemetry/telemetry.ts";
+export { DEFAULT_METRICS_ALLOWED_PEERS, readTelemetryConfig } from "./telemetry/telemetry-config.ts";
+export type { TelemetryConfig, TraceExport } from "./telemetry/telemetry-config.ts";
+export { DURATION_BUCKETS_SECONDS, RPC_SERVER_DURATION } from "./telemetry/rpc-metrics.ts";

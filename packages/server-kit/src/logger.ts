@@ -18,6 +18,11 @@ export interface JsonLoggerOptions {
   readonly write?: (line: string) => void;
   readonly fields?: LogFields;
   readonly now?: () => Date;
+  /**
+   * Fields of the moment added to every line, e.g. the active span's trace_id and span_id
+   * (Telemetry.logContext); absent, nothing is asked per line.
+   */
+  readonly context?: (() => LogFields | undefined) | undefined;
 }
 
 export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
@@ -25,9 +30,11 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
   const base = options.fields ?? {};
   const now = options.now ?? (() => new Date());
+  const context = options.context;
   const log = (level: LogLevel, message: string, fields?: LogFields) => {
     if (LEVELS[level] < threshold) return;
-    write(JSON.stringify({ time: now().toISOString(), level, msg: message, ...base, ...fields }));
+    const current = context === undefined ? undefined : context();
+    write(JSON.stringify({ time: now().toISOString(), level, msg: message, ...base, ...current, ...fields }));
   };
   return {
     debug: (m, f) => log("debug", m, f),

@@ -14,6 +14,7 @@ import { HealthRegistry } from "./health.ts";
 import type { Logger } from "./logger.ts";
 import { createDispatcher, type CallInterceptor } from "./pipeline.ts";
 import { addReflection } from "./reflection.ts";
+import type { MetricsEndpoint } from "./telemetry/telemetry.ts";
 import { grpcServerCredentials, httpsServerOptions, loadTlsMaterial, type ServerTlsOptions, type TlsMaterial } from "./tls.ts";
 
 export interface ListenAddress {
@@ -38,6 +39,8 @@ export interface KeyholdServerOptions {
   readonly shutdownGraceMs: number;
   /** TLS (and optionally client certificates) on both ports; undefined or absent: plaintext. */
   readonly tls?: ServerTlsOptions | undefined;
+  /** GET /metrics on the HTTP port (Telemetry.metricsEndpoint); undefined: not served. */
+  readonly metrics?: MetricsEndpoint | undefined;
 }
 
 export interface BoundAddresses {
@@ -98,6 +101,7 @@ export class KeyholdServer {
         maxMessageBytes: this.options.maxMessageBytes,
         corsOrigins: this.options.corsOrigins,
         shutdownSignal: this.shutdown.signal,
+        metrics: this.options.metrics,
       });
       const server: HttpServer = tls === undefined ? createServer(listener) : createHttpsServer(httpsServerOptions(tls), listener);
       server.keepAliveTimeout = 65_000;

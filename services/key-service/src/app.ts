@@ -52,6 +52,8 @@ export interface KeyServiceApp {
   readonly bindings: readonly ServiceBinding[];
   /** Rotation, deletion and material expiry; started unless overrides.startJobs is false. */
   readonly jobs: KeyJobs;
+  /** Unwrapped key material in memory (its hit and miss counts feed the metrics). */
+  readonly materialCache: KeyMaterialCache;
   close(): Promise<void>;
 }
 
@@ -104,6 +106,7 @@ export async function createKeyServiceApp(
   return {
     context,
     jobs,
+    materialCache: cache,
     bindings: keyServiceBindings(context, [
       authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
       authorizationRequiredInterceptor(),

@@ -9,6 +9,8 @@
 export class KeyMaterialCache {
   readonly #maxEntries: number;
   readonly #entries = new Map<string, Buffer>();
+  #hits = 0;
+  #misses = 0;
 
   constructor(maxEntries: number) {
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
@@ -20,8 +22,11 @@ export class KeyMaterialCache {
   get(versionId: string): Buffer | undefined {
     const material = this.#entries.get(versionId);
     if (material !== undefined) {
+      this.#hits++;
       this.#entries.delete(versionId);
       this.#entries.set(versionId, material);
+    } else {
+      this.#misses++;
     }
     return material;
   }
@@ -52,5 +57,10 @@ export class KeyMaterialCache {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Lookups answered from the cache and not, since start (for the metrics endpoint). */
+  get stats(): { readonly hits: number; readonly misses: number } {
+    return { hits: this.#hits, misses: this.#misses };
   }
 }
