@@ -2,23 +2,13 @@
 // directory (removed with it), initialized with softhsm2-util. When SoftHSMv2 is not installed,
 // the HSM targets are skipped and the reason says how to get it.
 import { execFile } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
+import { findSoftHsmModule } from "@keyhold/pkcs11/testing";
 
 const run = promisify(execFile);
-
-/** Where distributions put the module (SOFTHSM2_MODULE overrides). */
-const MODULE_CANDIDATES = [
-  "/usr/lib/softhsm/libsofthsm2.so",
-  "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-  "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-  "/usr/lib64/pkcs11/libsofthsm2.so",
-  "/usr/lib/pkcs11/libsofthsm2.so",
-  "/usr/local/lib/softhsm/libsofthsm2.so",
-  "/opt/homebrew/lib/softhsm/libsofthsm2.so",
-];
 
 export const BENCH_TOKEN_LABEL = "keyhold-bench";
 
@@ -49,8 +39,7 @@ function onPath(command: string, path: string): string | undefined {
 
 /** A fresh token in `dir`; not ok (with the reason) when SoftHSMv2 is missing or will not initialize. */
 export async function createBenchToken(dir: string, childEnv: Readonly<Record<string, string>>): Promise<BenchTokenSetup> {
-  const override = childEnv["SOFTHSM2_MODULE"];
-  const modulePath = override !== undefined && override !== "" ? override : MODULE_CANDIDATES.find((path) => existsSync(path));
+  const modulePath = findSoftHsmModule(childEnv);
   const util = onPath("softhsm2-util", childEnv["PATH"] ?? "");
   if (modulePath === undefined || util === undefined) {
     return { ok: false, reason: "SoftHSMv2 is not installed (Debian/Ubuntu: apt-get install softhsm2; bash scripts/test.sh installs it)" };

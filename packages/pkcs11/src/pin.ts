@@ -1,21 +1,10 @@
 // The token user PIN (never printed) and how a token is chosen (by label or slot id).
+import { RedactedSecret } from "@keyhold/server-kit";
+
 /** The user PIN; String(pin), JSON and util.inspect show "[redacted]". */
-export class HsmPin {
-  readonly #value: string;
+export class HsmPin extends RedactedSecret {
   constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return "[redacted]";
-  }
-  toJSON(): string {
-    return "[redacted]";
-  }
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return "HsmPin([redacted])";
+    super(value, "HsmPin");
   }
 }
 

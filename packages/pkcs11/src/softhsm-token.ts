@@ -16,9 +16,9 @@ const MODULE_CANDIDATES = [
   "/opt/homebrew/lib/softhsm/libsofthsm2.so",
 ];
 
-/** The SoftHSMv2 module on this machine (SOFTHSM2_MODULE overrides), or undefined. */
-export function findSoftHsmModule(): string | undefined {
-  const fromEnv = process.env["SOFTHSM2_MODULE"];
+/** The SoftHSMv2 module on this machine (SOFTHSM2_MODULE in `env` overrides), or undefined. */
+export function findSoftHsmModule(env: Readonly<Record<string, string | undefined>> = process.env): string | undefined {
+  const fromEnv = env["SOFTHSM2_MODULE"];
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
   return MODULE_CANDIDATES.find((path) => existsSync(path));
 }

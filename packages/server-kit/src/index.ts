@@ -32,3 +32,4 @@ export type { MetricsEndpoint, TelemetryOptions } from "./telemetry/telemetry.ts
 export { DEFAULT_METRICS_ALLOWED_PEERS, readTelemetryConfig } from "./telemetry/telemetry-config.ts";
 export type { TelemetryConfig, TraceExport } from "./telemetry/telemetry-config.ts";
 export { DURATION_BUCKETS_SECONDS, RPC_SERVER_DURATION } from "./telemetry/rpc-metrics.ts";
+export { RedactedSecret } from "./redacted-secret.ts";

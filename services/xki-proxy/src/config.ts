@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HsmPin, type TokenSelector } from "@keyhold/pkcs11";
-import { parseListenAddress, type ListenAddress, type LogLevel } from "@keyhold/server-kit";
+import { parseListenAddress, RedactedSecret, type ListenAddress, type LogLevel } from "@keyhold/server-kit";
 import { normalizePrefix } from "@keyhold/xks";
 import type { HsmCallMode } from "./domain/external-hsm.ts";
 
@@ -73,22 +73,9 @@ export interface XkiProxyConfig {
 }
 
 /** The admin API token; never printed. */
-export class AdminToken {
-  readonly #value: string;
+export class AdminToken extends RedactedSecret {
   constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return "[redacted]";
-  }
-  toJSON(): string {
-    return "[redacted]";
-  }
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return "AdminToken([redacted])";
+    super(value, "AdminToken");
   }
 }
 
