@@ -51,18 +51,21 @@ interface Answer {
 
 /**
  * Signed headers of a body, per second: X-Amz-Date has one-second resolution, so every request
- * of the same body within a second carries the same signature. Signing once per second keeps the
- * load generator's CPU for sending (the proxy still verifies every request in full).
+ * of the same body to the same proxy within a second carries the same signature. Signing once per
+ * second keeps the load generator's CPU for sending (the proxy still verifies every request in
+ * full). Keyed by host and path, and reused only for the very payload that was signed: the two
+ * call modes run proxies on other ports one after the other, and the host header is signed.
  */
-const signatures = new Map<string, { readonly second: number; readonly headers: Readonly<Record<string, string>> }>();
+const signatures = new Map<string, { readonly second: number; readonly payload: Buffer; readonly headers: Readonly<Record<string, string>> }>();
 
 function signedHeaders(path: string, payload: Buffer, headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
   const second = Math.floor(Date.now() / 1000);
-  const cached = signatures.get(path);
-  if (cached !== undefined && cached.second === second) return cached.headers;
+  const key = `${headers["host"] ?? ""} ${path}`;
+  const cached = signatures.get(key);
+  if (cached !== undefined && cached.second === second && cached.payload === payload) return cached.headers;
   const signed = signRequest({ method: "POST", path, query: "", headers: Object.entries(headers), body: payload }, CREDENTIALS, { region: TEST_XKS_REGION, service: "kms-xks-proxy", time: new Date(second * 1000) });
   const all = { ...headers, ...signed, "content-length": String(payload.length) };
-  signatures.set(path, { second, headers: all });
+  signatures.set(key, { second, payload, headers: all });
   return all;
 }
 
