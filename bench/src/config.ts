@@ -98,7 +98,8 @@ function positiveNumber(flag: string, text: string): number {
   return value;
 }
 
-function findOnPath(command: string, path: string): string {
+/** The executable `command` in the first directory of `path` that has one, or undefined. */
+export function onPath(command: string, path: string): string | undefined {
   for (const dir of path.split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, command);
@@ -109,5 +110,11 @@ function findOnPath(command: string, path: string): string {
       // not here
     }
   }
+  return undefined;
+}
+
+function findOnPath(command: string, path: string): string {
+  const found = onPath(command, path);
+  if (found !== undefined) return found;
   throw new UsageError(`${command} not found on PATH: run through \`pnpm bench\` (scripts/bench.sh puts .tools/bin on PATH)`);
 }

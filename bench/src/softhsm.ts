@@ -2,11 +2,11 @@
 // directory (removed with it), initialized with softhsm2-util. When SoftHSMv2 is not installed,
 // the HSM targets are skipped and the reason says how to get it.
 import { execFile } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { findSoftHsmModule } from "@keyhold/pkcs11/testing";
+import { onPath } from "./config.ts";
 
 const run = promisify(execFile);
 
@@ -22,20 +22,6 @@ export interface BenchToken {
 }
 
 export type BenchTokenSetup = { readonly ok: true; readonly token: BenchToken } | { readonly ok: false; readonly reason: string };
-
-function onPath(command: string, path: string): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (dir === "") continue;
-    const candidate = join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /** A fresh token in `dir`; not ok (with the reason) when SoftHSMv2 is missing or will not initialize. */
 export async function createBenchToken(dir: string, childEnv: Readonly<Record<string, string>>): Promise<BenchTokenSetup> {

@@ -33,3 +33,5 @@ export { DEFAULT_METRICS_ALLOWED_PEERS, readTelemetryConfig } from "./telemetry/
 export type { TelemetryConfig, TraceExport } from "./telemetry/telemetry-config.ts";
 export { DURATION_BUCKETS_SECONDS, RPC_SERVER_DURATION } from "./telemetry/rpc-metrics.ts";
 export { RedactedSecret } from "./redacted-secret.ts";
+export { ConfigError, integerSetting } from "./config-values.ts";
+export type { Environment, IntegerBounds } from "./config-values.ts";

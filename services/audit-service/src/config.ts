@@ -1,5 +1,6 @@
 // The only reader of the environment for audit-service: typed, validated, defaults in one place.
 import { join } from "node:path";
+import { ConfigError, integerSetting, type Environment } from "@keyhold/server-kit";
 
 export interface AuditServiceConfig {
   /** Region segment of the log's krn (krn:keyhold:audit:<region>:<account>:log). */
@@ -26,19 +27,10 @@ export interface AuditServiceConfig {
 /** The log writer thread's default nice value: well below the call-serving threads, never starved. */
 export const DEFAULT_WRITER_NICE = 10;
 
-export type Environment = Readonly<Record<string, string | undefined>>;
+export { ConfigError };
+export type { Environment };
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
-
-function nonNegativeInteger(env: Environment, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
-  return value;
-}
+const nonNegativeInteger = (env: Environment, name: string, fallback: number): number => integerSetting(env, name, fallback);
 
 export function readAuditServiceConfig(env: Environment, dataDir: string): AuditServiceConfig {
   const region = env["KEYHOLD_REGION"] ?? "local";

@@ -3,15 +3,13 @@
 // (KEYHOLD_HSM_PIN); it is held in a HsmPin, whose printed and JSON forms hide it, and is never logged.
 import { readFileSync } from "node:fs";
 import { HsmPin, type TokenSelector } from "@keyhold/pkcs11";
+import { ConfigError, integerSetting, type Environment } from "@keyhold/server-kit";
 
 export { HsmPin } from "@keyhold/pkcs11";
 export type { TokenSelector } from "@keyhold/pkcs11";
 
-export type Environment = Readonly<Record<string, string | undefined>>;
-
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
+export { ConfigError };
+export type { Environment };
 
 export interface HsmGatewayConfig {
   /** Path of the PKCS#11 module (shared library). */
@@ -31,13 +29,7 @@ export function hsmConfigured(env: Environment): boolean {
   return (env["KEYHOLD_HSM_MODULE"] ?? "") !== "";
 }
 
-function positiveInteger(env: Environment, name: string, fallback: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new ConfigError(`${name} must be an integer from 1 to ${max}, got "${raw}"`);
-  return value;
-}
+const positiveInteger = (env: Environment, name: string, fallback: number, max: number): number => integerSetting(env, name, fallback, { min: 1, max });
 
 export function readHsmGatewayConfig(env: Environment): HsmGatewayConfig {
   const modulePath = env["KEYHOLD_HSM_MODULE"] ?? "";

@@ -1,6 +1,7 @@
 // The only reader of the environment for key-service: typed, validated, defaults in one place.
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { ConfigError, integerSetting, type Environment } from "@keyhold/server-kit";
 
 export interface KeyServiceConfig {
   /** Region segment of every krn. */
@@ -42,19 +43,10 @@ export type RootKeyKind = "file" | "hsm" | "sealed";
 
 export const DEFAULT_HSM_ROOT_KEY_ID = "keyhold-root-key";
 
-export type Environment = Readonly<Record<string, string | undefined>>;
+export { ConfigError };
+export type { Environment };
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
-
-export function positiveInteger(env: Environment, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
+export const positiveInteger = (env: Environment, name: string, fallback: number): number => integerSetting(env, name, fallback, { min: 1 });
 
 export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServiceConfig {
   const region = env["KEYHOLD_REGION"] ?? "local";

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { isWellFormedToken } from "./domain/credentials.ts";
 import { isAccountId } from "./domain/names.ts";
+import { ConfigError, integerSetting, type Environment } from "@keyhold/server-kit";
 
 export interface PolicyServiceConfig {
   /** Region segment of krns this service builds. */
@@ -16,19 +17,10 @@ export interface PolicyServiceConfig {
   readonly credentialCacheSeconds: number;
 }
 
-export type Environment = Readonly<Record<string, string | undefined>>;
+export { ConfigError };
+export type { Environment };
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
-
-function positiveInteger(env: Environment, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
+const positiveInteger = (env: Environment, name: string, fallback: number): number => integerSetting(env, name, fallback, { min: 1 });
 
 export function readPolicyServiceConfig(env: Environment, dataDir: string): PolicyServiceConfig {
   const region = env["KEYHOLD_REGION"] ?? "local";

@@ -1,5 +1,6 @@
 // The only reader of the environment for secrets-service: typed, validated, defaults in one place.
 import { join } from "node:path";
+import { ConfigError, integerSetting, type Environment } from "@keyhold/server-kit";
 
 export interface SecretsServiceConfig {
   /** Region segment of every krn. */
@@ -26,27 +27,12 @@ export interface SecretsServiceConfig {
   readonly dataKeyCacheSize: number;
 }
 
-export type Environment = Readonly<Record<string, string | undefined>>;
+export { ConfigError };
+export type { Environment };
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
+const nonNegativeInteger = (env: Environment, name: string, fallback: number): number => integerSetting(env, name, fallback);
 
-function nonNegativeInteger(env: Environment, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
-  return value;
-}
-
-function positiveInteger(env: Environment, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
+const positiveInteger = (env: Environment, name: string, fallback: number): number => integerSetting(env, name, fallback, { min: 1 });
 
 export function readSecretsServiceConfig(env: Environment, dataDir: string): SecretsServiceConfig {
   const region = env["KEYHOLD_REGION"] ?? "local";

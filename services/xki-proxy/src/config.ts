@@ -4,15 +4,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HsmPin, type TokenSelector } from "@keyhold/pkcs11";
-import { parseListenAddress, RedactedSecret, type ListenAddress, type LogLevel } from "@keyhold/server-kit";
+import { ConfigError, integerSetting, parseListenAddress, RedactedSecret, type Environment, type ListenAddress, type LogLevel } from "@keyhold/server-kit";
 import { normalizePrefix } from "@keyhold/xks";
 import type { HsmCallMode } from "./domain/external-hsm.ts";
 
-export type Environment = Readonly<Record<string, string | undefined>>;
-
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
+export { ConfigError };
+export type { Environment };
 
 export interface XksTlsConfig {
   readonly certFile: string;
@@ -79,13 +76,7 @@ export class AdminToken extends RedactedSecret {
   }
 }
 
-function integer(env: Environment, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  return value;
-}
+const integer = (env: Environment, name: string, fallback: number, min: number, max: number): number => integerSetting(env, name, fallback, { min, max });
 
 function text(env: Environment, name: string): string | undefined {
   const value = env[name];
