@@ -205,9 +205,11 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       const outbox = await openOutbox(service);
       phases.outboxes.push(() => outbox.close());
       outboxes[service] = outbox;
+      // The direct transport: a shipped batch reaches AppendEvents as the outbox's bytes, not
+      // serialized into a request and parsed back out of it by the Connect router.
       const shipper = new AuditShipper({
         outbox,
-        transport: createInMemoryTransport(traced(auditService.bindings, "audit-service", auditService.interceptors), [], logger, {
+        transport: createDirectTransport(traced(auditService.bindings, "audit-service", auditService.interceptors), [], logger, {
           callingService: service,
           clientInterceptors: tel.clientInterceptors(service),
         }),
