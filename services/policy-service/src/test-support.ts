@@ -89,11 +89,11 @@ export interface TestPolicyService {
   /** AuthorizationService as the trusted Keyhold service `key-service`, forwarding `endCaller` when given. */
   internal(endCaller?: Principal): Client<typeof AuthorizationService>;
   /** Creates the account in the store (no-op when it exists). */
-  account(accountId: string): void;
+  account(accountId: string): Promise<void>;
   /** A user with the given policies (managed ones by name, customer ones by krn), and an API key. */
-  user(accountId: string, name: string, policies?: readonly string[]): TestUser;
+  user(accountId: string, name: string, policies?: readonly string[]): Promise<TestUser>;
   /** An API key for an account's root principal. */
-  root(accountId: string): TestUser;
+  root(accountId: string): Promise<TestUser>;
   close(): Promise<void>;
 }
 
@@ -121,15 +121,15 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
   const as = (token: string | undefined): Clients => clients(token === undefined ? outside : withHeaders(outside, { authorization: `Bearer ${token}` }));
   const asCertificate = (peerIdentity: PeerIdentity): Clients => clients(createInMemoryTransport(app.bindings, app.interceptors, logger, { peerIdentity }));
   const store = app.context.store;
-  const account = (accountId: string): void => {
-    if (store.getAccount(accountId) === undefined) store.createAccount({ accountId, name: `account ${accountId}`, createdAt: clock.now() });
+  const account = async (accountId: string): Promise<void> => {
+    if ((await store.getAccount(accountId)) === undefined) await store.createAccount({ accountId, name: `account ${accountId}`, createdAt: clock.now() });
   };
   let counter = 0;
-  const apiKeyFor = (principalKrn: string, accountId: string): string => {
+  const apiKeyFor = async (principalKrn: string, accountId: string): Promise<string> => {
     counter++;
     const id = counter.toString(16).padStart(16, "e");
     const secret = newSecret(app.context.random);
-    store.createApiKey({
+    await store.createApiKey({
       apiKeyId: id,
       principalKrn,
       accountId,
@@ -155,21 +155,21 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
       return createClient(AuthorizationService, transport);
     },
     account,
-    user(accountId, name, policies = []) {
-      account(accountId);
+    async user(accountId, name, policies = []) {
+      await account(accountId);
       const krn = userKrn(accountId, name);
-      store.createPrincipal({ krn, accountId, type: "user", name, trustPolicy: undefined, createdAt: clock.now() });
+      await store.createPrincipal({ krn, accountId, type: "user", name, trustPolicy: undefined, createdAt: clock.now() });
       for (const policy of policies) {
         const policyKrn = policy.startsWith("krn:") ? policy : managedPolicyKrn(policy as ManagedPolicyName);
-        assert.equal(store.attachPolicy({ principalKrn: krn, policyKrn, attachedAt: clock.now() }, policy.startsWith("krn:")), "ok");
+        assert.equal(await store.attachPolicy({ principalKrn: krn, policyKrn, attachedAt: clock.now() }, policy.startsWith("krn:")), "ok");
       }
-      const token = apiKeyFor(krn, accountId);
+      const token = await apiKeyFor(krn, accountId);
       return { krn, accountId, name, token, principal: { krn, accountId, kind: "user", name }, clients: as(token) };
     },
-    root(accountId) {
-      account(accountId);
+    async root(accountId) {
+      await account(accountId);
       const krn = rootKrn(accountId);
-      const token = apiKeyFor(krn, accountId);
+      const token = await apiKeyFor(krn, accountId);
       return { krn, accountId, name: "root", token, principal: { krn, accountId, kind: "root", name: "root" }, clients: as(token) };
     },
     async close() {
