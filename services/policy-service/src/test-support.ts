@@ -1,5 +1,5 @@
-// For tests beside the code: policy-service on an in-memory SQLite database and a hand-moved
-// clock, served through in-memory Connect router transports with the app's own interceptors
+// For tests beside the code: policy-service on an in-memory SQLite database (or the
+// PostgreSQL database of env KEYHOLD_DATABASE_URL) and a hand-moved clock, served through in-memory Connect router transports with the app's own interceptors
 // (authentication, authorization-required) and the same error mapping as the real front doors.
 // Clients act as bearer-token callers, or as a trusted Keyhold service forwarding an end caller.
 import assert from "node:assert/strict";
@@ -106,11 +106,9 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
   const config = readPolicyServiceConfig({ KEYHOLD_REGION: REGION, ...options.env }, dir);
   const logger = createSilentLogger();
   const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock();
-  const app = await createPolicyServiceApp(config, logger, {
-    store: new SqlitePolicyStore(openSqliteDatabase(":memory:")),
-    ...options,
-    clock,
-  });
+  // An in-memory SQLite store unless the test gave a store or a KEYHOLD_DATABASE_URL.
+  const store = options.store ?? (config.databaseUrl === undefined ? new SqlitePolicyStore(openSqliteDatabase(":memory:")) : undefined);
+  const app = await createPolicyServiceApp(config, logger, { ...options, ...(store === undefined ? {} : { store }), clock });
   const outside = createInMemoryTransport(app.bindings, app.interceptors, logger);
   const trusted = createInMemoryTransport(app.bindings, app.interceptors, logger, { callingService: "key-service" });
   const clients = (transport: Transport): Clients => ({
@@ -120,16 +118,16 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
   });
   const as = (token: string | undefined): Clients => clients(token === undefined ? outside : withHeaders(outside, { authorization: `Bearer ${token}` }));
   const asCertificate = (peerIdentity: PeerIdentity): Clients => clients(createInMemoryTransport(app.bindings, app.interceptors, logger, { peerIdentity }));
-  const store = app.context.store;
+  const records = app.context.store;
   const account = async (accountId: string): Promise<void> => {
-    if ((await store.getAccount(accountId)) === undefined) await store.createAccount({ accountId, name: `account ${accountId}`, createdAt: clock.now() });
+    if ((await records.getAccount(accountId)) === undefined) await records.createAccount({ accountId, name: `account ${accountId}`, createdAt: clock.now() });
   };
   let counter = 0;
   const apiKeyFor = async (principalKrn: string, accountId: string): Promise<string> => {
     counter++;
     const id = counter.toString(16).padStart(16, "e");
     const secret = newSecret(app.context.random);
-    await store.createApiKey({
+    await records.createApiKey({
       apiKeyId: id,
       principalKrn,
       accountId,
@@ -158,10 +156,10 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
     async user(accountId, name, policies = []) {
       await account(accountId);
       const krn = userKrn(accountId, name);
-      await store.createPrincipal({ krn, accountId, type: "user", name, trustPolicy: undefined, createdAt: clock.now() });
+      await records.createPrincipal({ krn, accountId, type: "user", name, trustPolicy: undefined, createdAt: clock.now() });
       for (const policy of policies) {
         const policyKrn = policy.startsWith("krn:") ? policy : managedPolicyKrn(policy as ManagedPolicyName);
-        assert.equal(await store.attachPolicy({ principalKrn: krn, policyKrn, attachedAt: clock.now() }, policy.startsWith("krn:")), "ok");
+        assert.equal(await records.attachPolicy({ principalKrn: krn, policyKrn, attachedAt: clock.now() }, policy.startsWith("krn:")), "ok");
       }
       const token = await apiKeyFor(krn, accountId);
       return { krn, accountId, name, token, principal: { krn, accountId, kind: "user", name }, clients: as(token) };

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { KeyholdError } from "@keyhold/server-kit";
 import { requireSan } from "./certificate-identities.ts";
 
-test("accepted SANs: SPIFFE ids and other URIs as written, DNS names in lower case", async () => {
+test("accepted SANs: SPIFFE ids and other URIs as written, DNS names in lower case", () => {
   const accepted: [string, { san: string; type: "uri" | "dns" }][] = [
     ["spiffe://example.org/ns/prod/sa/billing", { san: "spiffe://example.org/ns/prod/sa/billing", type: "uri" }],
     ["spiffe://prod.example-1.org/Workload_A.v2", { san: "spiffe://prod.example-1.org/Workload_A.v2", type: "uri" }],
@@ -16,7 +16,7 @@ test("accepted SANs: SPIFFE ids and other URIs as written, DNS names in lower ca
   for (const [value, expected] of accepted) assert.deepEqual(requireSan(value, "san"), expected, value);
 });
 
-test("refused SANs are INVALID_ARGUMENT naming the field", async () => {
+test("refused SANs are INVALID_ARGUMENT naming the field", () => {
   const refused = [
     "",
     "URI:spiffe://example.org/a",

@@ -6,7 +6,7 @@ import { DUMMY_DIGEST, digestsEqual, formatToken, isWellFormedToken, newHexId, n
 const random = (size: number) => randomBytes(size);
 
 describe("credential tokens", () => {
-  test("generated API keys, session tokens and grant tokens parse back into kind, id and secret", async () => {
+  test("generated API keys, session tokens and grant tokens parse back into kind, id and secret", () => {
     for (let i = 0; i < 200; i++) {
       const id = newHexId(random, 8);
       const secret = newSecret(random);
@@ -23,12 +23,12 @@ describe("credential tokens", () => {
     }
   });
 
-  test("a secret may contain '_' and '-' (base64url): the id is split off by position", async () => {
+  test("a secret may contain '_' and '-' (base64url): the id is split off by position", () => {
     const token = `khk_0123456789abcdef__-_${"a".repeat(40)}`;
     assert.deepEqual(parseToken(token), { kind: "api-key", id: "0123456789abcdef", secret: `_-_${"a".repeat(40)}` });
   });
 
-  test("malformed tokens do not parse", async () => {
+  test("malformed tokens do not parse", () => {
     const good = formatToken("api-key", "0123456789abcdef", "A".repeat(43));
     for (const bad of [
       "",
@@ -53,7 +53,7 @@ describe("credential tokens", () => {
     }
   });
 
-  test("a token with a secret of the wrong length parses (it fails the digest comparison instead) but is not well-formed", async () => {
+  test("a token with a secret of the wrong length parses (it fails the digest comparison instead) but is not well-formed", () => {
     const short = "khk_0123456789abcdef_" + "A".repeat(42);
     const long = "khk_0123456789abcdef_" + "A".repeat(44);
     assert.ok(parseToken(short) !== undefined);
@@ -62,7 +62,7 @@ describe("credential tokens", () => {
     assert.ok(!isWellFormedToken(long, "api-key"));
   });
 
-  test("digests are 32 bytes; equality is on digests only", async () => {
+  test("digests are 32 bytes; equality is on digests only", () => {
     const a = secretDigest("secret-a");
     assert.equal(a.length, 32);
     assert.ok(digestsEqual(a, secretDigest("secret-a")));

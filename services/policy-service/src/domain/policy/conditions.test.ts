@@ -150,7 +150,7 @@ const CASES: readonly Case[] = [
 
 describe("condition operators", () => {
   for (const c of CASES) {
-    test(`${c.name} → ${c.allowed ? "allowed" : "denied"}`, async () => {
+    test(`${c.name} → ${c.allowed ? "allowed" : "denied"}`, () => {
       const policy = identity(allow("kms:Encrypt", { Condition: c.condition }));
       const decision = evaluate(request({ principal: c.principal ?? ALICE, context: c.context ?? {} }), policies({ identity: [policy] }));
       assert.equal(decision.allowed, c.allowed);
@@ -158,14 +158,14 @@ describe("condition operators", () => {
     });
   }
 
-  test("kms:CallerAccount is the caller's account in cross-account calls", async () => {
+  test("kms:CallerAccount is the caller's account in cross-account calls", () => {
     const policy = identity(allow("kms:Encrypt", { Condition: { StringEquals: { "kms:CallerAccount": BOB.accountId } } }));
     const decision = evaluate(request({ principal: BOB }), policies({ identity: [policy] }));
     // The identity side holds; the resource side is missing.
     assert.equal(decision.reason, "cross-account-missing-resource-allow");
   });
 
-  test("a condition in a Deny: NotIpAddress denies outside the office, not inside", async () => {
+  test("a condition in a Deny: NotIpAddress denies outside the office, not inside", () => {
     const p = identity([allow("kms:*"), { ...allow("kms:*"), Effect: "Deny", Condition: { NotIpAddress: { "keyhold:SourceIp": "10.0.0.0/8" } } }]);
     assert.equal(evaluate(request({ context: IP("10.1.2.3") }), policies({ identity: [p] })).allowed, true);
     assert.equal(evaluate(request({ context: IP("8.8.8.8") }), policies({ identity: [p] })).reason, "explicit-deny");
@@ -173,7 +173,7 @@ describe("condition operators", () => {
     assert.equal(evaluate(request(), policies({ identity: [p] })).reason, "explicit-deny");
   });
 
-  test("a condition in a Deny: Bool SecureTransport false", async () => {
+  test("a condition in a Deny: Bool SecureTransport false", () => {
     const p = identity([allow("kms:*"), { ...allow("kms:*"), Effect: "Deny", Condition: { Bool: { "keyhold:SecureTransport": false } } }]);
     assert.equal(evaluate(request({ context: { secureTransport: true } }), policies({ identity: [p] })).allowed, true);
     assert.equal(evaluate(request({ context: { secureTransport: false } }), policies({ identity: [p] })).reason, "explicit-deny");

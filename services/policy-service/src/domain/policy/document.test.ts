@@ -201,7 +201,7 @@ const INVALID: readonly InvalidCase[] = [
 
 describe("parsePolicyDocument refuses", () => {
   for (const c of INVALID) {
-    test(c.name, async () => {
+    test(c.name, () => {
       assert.throws(
         () => parsePolicyDocument(c.json, c.kind ?? "identity"),
         (error: unknown) => {
@@ -218,7 +218,7 @@ describe("parsePolicyDocument refuses", () => {
     });
   }
 
-  test("__proto__ as a field or operator name is just an unknown name", async () => {
+  test("__proto__ as a field or operator name is just an unknown name", () => {
     assert.throws(() => parsePolicyDocument('{"Version":"2012-10-17","__proto__":{},"Statement":[]}', "identity"), { field: "__proto__" });
     assert.throws(
       () => parsePolicyDocument('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"__proto__":{"kms:CallerAccount":"1"}}}]}', "identity"),
@@ -226,17 +226,17 @@ describe("parsePolicyDocument refuses", () => {
     );
   });
 
-  test("an unknown kind", async () => {
+  test("an unknown kind", () => {
     assert.throws(() => parsePolicyDocument(documentJson(ID_STATEMENT), "key" as PolicyKind), { name: "PolicyValidationError", field: "kind" });
   });
 
-  test("a non-string document", async () => {
+  test("a non-string document", () => {
     assert.throws(() => parsePolicyDocument({} as unknown as string, "identity"), { name: "PolicyValidationError", field: "document" });
   });
 });
 
 describe("parsePolicyDocument accepts and normalises", () => {
-  test("a single statement object, Version 1 and an Id", async () => {
+  test("a single statement object, Version 1 and an Id", () => {
     const doc = parsePolicyDocument(JSON.stringify({ Version: "1", Id: "doc-1", Statement: { Sid: "Only", ...ID_STATEMENT } }), "identity");
     assert.equal(doc.kind, "identity");
     assert.equal(doc.version, "1");
@@ -246,7 +246,7 @@ describe("parsePolicyDocument accepts and normalises", () => {
     assert.equal(doc.statements[0]!.index, 0);
   });
 
-  test("actions lower-cased, resources as written", async () => {
+  test("actions lower-cased, resources as written", () => {
     const doc = parsePolicyDocument(
       documentJson({ Effect: "Deny", NotAction: ["KMS:Encrypt", "kms:List*"], NotResource: ["krn:keyhold:kms:*:111122223333:key/ABC"] }),
       "identity",
@@ -262,7 +262,7 @@ describe("parsePolicyDocument accepts and normalises", () => {
     assert.equal(s.dependsOn, 0);
   });
 
-  test("principals: *, KRN *, account ids as root krns, users and roles", async () => {
+  test("principals: *, KRN *, account ids as root krns, users and roles", () => {
     const doc = parsePolicyDocument(
       documentJson([
         { ...KEY_STATEMENT, Principal: "*" },
@@ -287,14 +287,14 @@ describe("parsePolicyDocument accepts and normalises", () => {
     assert.deepEqual([...p.rootAccounts], ["444455556666", "777788889999"]);
   });
 
-  test("trust policies: sts actions, Principal, no Resource", async () => {
+  test("trust policies: sts actions, Principal, no Resource", () => {
     const doc = parsePolicyDocument(documentJson([TRUST_STATEMENT, { ...TRUST_STATEMENT, Action: ["STS:AssumeRole", "sts:TagSession", "sts:*"] }]), "trust");
     assert.equal(doc.kind, "trust");
     assert.equal(doc.statements[0]!.resource, undefined);
     assert.deepEqual(doc.statements[1]!.action.patterns, ["sts:assumerole", "sts:tagsession", "sts:*"]);
   });
 
-  test("every operator, with IfExists, set prefixes, and case-insensitive key names", async () => {
+  test("every operator, with IfExists, set prefixes, and case-insensitive key names", () => {
     const condition = {
       StringEquals: { "kms:EncryptionContext:tenant": "acme", "KMS:CALLERACCOUNT": ["111122223333"] },
       StringNotEquals: { "kms:ViaService": "secrets" },
@@ -325,13 +325,13 @@ describe("parsePolicyDocument accepts and normalises", () => {
     assert.ok(ignoreCase?.kind === "string" && ignoreCase.exact.has("user"));
   });
 
-  test("the encryption context key keeps its case", async () => {
+  test("the encryption context key keeps its case", () => {
     const doc = parsePolicyDocument(withCondition({ StringEquals: { "KMS:ENCRYPTIONCONTEXT:TenantId": "x" } }), "identity");
     assert.equal(doc.statements[0]!.conditions[0]!.contextKey, "TenantId");
     assert.equal(doc.statements[0]!.dependsOn, 1);
   });
 
-  test("a document exactly at the size limit", async () => {
+  test("a document exactly at the size limit", () => {
     const base = documentJson({ ...ID_STATEMENT, Sid: "S" });
     const padded = base.slice(0, -1) + " ".repeat(MAX_POLICY_DOCUMENT_BYTES - base.length) + "}";
     assert.equal(padded.length, MAX_POLICY_DOCUMENT_BYTES);
@@ -362,7 +362,7 @@ describe("parseIsoDate", () => {
     ["20250601", undefined],
   ];
   for (const [text, iso] of cases) {
-    test(`${text} → ${iso ?? "refused"}`, async () => {
+    test(`${text} → ${iso ?? "refused"}`, () => {
       const ms = parseIsoDate(text);
       assert.equal(ms === undefined ? undefined : new Date(ms).toISOString(), iso);
     });

@@ -67,7 +67,7 @@ describe("actions", () => {
     ["iam:CreateUser", "IAM:createuser", true],
   ];
   for (const [pattern, action, allowed] of cases) {
-    test(`${JSON.stringify(pattern)} ${allowed ? "matches" : "does not match"} ${action}`, async () => {
+    test(`${JSON.stringify(pattern)} ${allowed ? "matches" : "does not match"} ${action}`, () => {
       const d = decide(policies({ identity: [identity(allow(pattern))] }), { action });
       assert.equal(d.allowed, allowed);
     });
@@ -94,7 +94,7 @@ describe("resources", () => {
     [`krn:keyhold:kms:${REGION}:${OWNER}:key/${KEY_ID.toUpperCase()}`, KEY, false],
   ];
   for (const [pattern, resource, allowed] of cases) {
-    test(`${JSON.stringify(pattern)} ${allowed ? "matches" : "does not match"} ${resource}`, async () => {
+    test(`${JSON.stringify(pattern)} ${allowed ? "matches" : "does not match"} ${resource}`, () => {
       const d = decide(policies({ identity: [identity({ Effect: "Allow", Action: "kms:*", Resource: pattern })] }), { resource });
       assert.equal(d.allowed, allowed);
     });
@@ -102,7 +102,7 @@ describe("resources", () => {
 });
 
 describe("NotAction and NotResource", () => {
-  test("Allow NotAction: everything except the named actions", async () => {
+  test("Allow NotAction: everything except the named actions", () => {
     const set = policies({ identity: [identity({ Effect: "Allow", NotAction: ["kms:Decrypt", "kms:Schedule*"], Resource: "*" })] });
     assert.equal(decide(set, { action: "kms:Encrypt" }).allowed, true);
     assert.equal(decide(set, { action: "kms:Decrypt" }).allowed, false);
@@ -110,25 +110,25 @@ describe("NotAction and NotResource", () => {
     assert.equal(decide(set, { action: "kms:ScheduleKeyDeletion" }).allowed, false);
   });
 
-  test("Deny NotAction: deny everything but the named actions", async () => {
+  test("Deny NotAction: deny everything but the named actions", () => {
     const set = policies({ identity: [identity([allow("*"), { Effect: "Deny", NotAction: "kms:Encrypt", Resource: "*" }])] });
     assert.equal(decide(set, { action: "kms:Encrypt" }).reason, "allowed");
     assert.equal(decide(set, { action: "kms:Decrypt" }).reason, "explicit-deny");
   });
 
-  test("Allow NotResource: every resource except the named ones", async () => {
+  test("Allow NotResource: every resource except the named ones", () => {
     const set = policies({ identity: [identity({ Effect: "Allow", Action: "kms:*", NotResource: KEY })] });
     assert.equal(decide(set, { resource: OTHER_KEY }).allowed, true);
     assert.equal(decide(set, { resource: KEY }).allowed, false);
   });
 
-  test("Deny NotResource with wildcards", async () => {
+  test("Deny NotResource with wildcards", () => {
     const set = policies({ identity: [identity([allow("kms:*"), { Effect: "Deny", Action: "kms:*", NotResource: `krn:keyhold:kms:*:${OWNER}:key/6b8f*` }])] });
     assert.equal(decide(set, { resource: KEY }).allowed, true);
     assert.equal(decide(set, { resource: OTHER_KEY }).reason, "explicit-deny");
   });
 
-  test("NotAction and NotResource together", async () => {
+  test("NotAction and NotResource together", () => {
     const set = policies({ identity: [identity({ Effect: "Allow", NotAction: "kms:Decrypt", NotResource: KEY })] });
     assert.equal(decide(set, { action: "kms:Encrypt", resource: OTHER_KEY }).allowed, true);
     assert.equal(decide(set, { action: "kms:Decrypt", resource: OTHER_KEY }).allowed, false);
@@ -137,16 +137,16 @@ describe("NotAction and NotResource", () => {
 });
 
 describe("default deny and explicit deny", () => {
-  test("no policies at all: implicit deny", async () => {
+  test("no policies at all: implicit deny", () => {
     const d = decide(policies({}));
     assert.deepEqual(d, { allowed: false, reason: "implicit-deny", decidedBy: undefined, dependsOn: NO_DEPENDENCIES });
   });
 
-  test("an Allow for another action only: implicit deny", async () => {
+  test("an Allow for another action only: implicit deny", () => {
     assert.equal(decide(policies({ identity: [identity(allow("kms:Decrypt"))] })).reason, "implicit-deny");
   });
 
-  test("identity Deny wins over identity Allow (in another policy, listed first)", async () => {
+  test("identity Deny wins over identity Allow (in another policy, listed first)", () => {
     const d = decide(policies({ identity: [identity(allow("kms:*"), "p-allow", "AllowAll"), identity(deny("kms:Encrypt", { Sid: "NoEncrypt" }), "p-deny", "DenyEncrypt")] }));
     assert.deepEqual(d, {
       allowed: false,
@@ -156,7 +156,7 @@ describe("default deny and explicit deny", () => {
     });
   });
 
-  test("key policy Deny wins over identity Allow", async () => {
+  test("key policy Deny wins over identity Allow", () => {
     const d = decide(
       policies({
         identity: [identity(allow("*"))],
@@ -167,13 +167,13 @@ describe("default deny and explicit deny", () => {
     assert.deepEqual(d.decidedBy, { kind: "resource", policyId: "kp", policyName: "KeyPolicy", statementIndex: 1 });
   });
 
-  test("identity Deny wins over key policy Allow", async () => {
+  test("identity Deny wins over key policy Allow", () => {
     const d = decide(policies({ identity: [identity(deny("kms:*"))], resource: keyPolicy({ ...allow("kms:*"), Principal: "*" }) }));
     assert.equal(d.reason, "explicit-deny");
     assert.equal(d.decidedBy?.kind, "identity");
   });
 
-  test("Deny wins over a grant", async () => {
+  test("Deny wins over a grant", () => {
     const grant: Grant = { grantId: "g-1", keyKrn: KEY, granteePrincipal: ALICE.krn, operations: ["Encrypt"] };
     const d = decide(policies({ resource: keyPolicy({ ...deny("kms:Encrypt"), Principal: "*" }), grants: [grant] }));
     assert.equal(d.reason, "explicit-deny");
@@ -181,7 +181,7 @@ describe("default deny and explicit deny", () => {
     assert.equal(d2.reason, "explicit-deny");
   });
 
-  test("Deny wins in cross-account calls too", async () => {
+  test("Deny wins in cross-account calls too", () => {
     const d = decide(
       policies({ identity: [identity([allow("kms:*"), deny("kms:Encrypt")])], resource: keyPolicy({ ...allow("kms:*"), Principal: { KRN: OTHER } }) }),
       { principal: BOB },
@@ -189,7 +189,7 @@ describe("default deny and explicit deny", () => {
     assert.equal(d.reason, "explicit-deny");
   });
 
-  test("a key policy Deny for * denies even the owner's root", async () => {
+  test("a key policy Deny for * denies even the owner's root", () => {
     const d = decide(policies({ resource: keyPolicy([{ ...allow("kms:*"), Principal: { KRN: OWNER } }, { ...deny("kms:ScheduleKeyDeletion"), Principal: "*" }]) }), {
       principal: rootOf(OWNER),
       action: "kms:ScheduleKeyDeletion",
@@ -199,13 +199,13 @@ describe("default deny and explicit deny", () => {
 });
 
 describe("same account: any allow", () => {
-  test("identity Allow alone", async () => {
+  test("identity Allow alone", () => {
     const d = decide(policies({ identity: [identity(allow("kms:Encrypt", { Sid: "Use" }), "p1", "Use")] }));
     assert.deepEqual(d.decidedBy, { kind: "identity", policyId: "p1", policyName: "Use", statementIndex: 0, sid: "Use" });
     assert.equal(d.allowed, true);
   });
 
-  test("key policy Allow naming the user alone", async () => {
+  test("key policy Allow naming the user alone", () => {
     const d = decide(policies({ resource: keyPolicy({ ...allow("kms:Encrypt"), Principal: { KRN: ALICE.krn } }, "kp", "KP") }));
     assert.deepEqual(d, {
       allowed: true,
@@ -215,13 +215,13 @@ describe("same account: any allow", () => {
     });
   });
 
-  test("grant alone", async () => {
+  test("grant alone", () => {
     const d = decide(policies({ grants: [{ grantId: "g-7", keyKrn: KEY, granteePrincipal: ALICE.krn, operations: ["Encrypt", "Decrypt"] }] }));
     assert.deepEqual(d.decidedBy, { kind: "grant", policyId: "g-7", policyName: "g-7", statementIndex: 0 });
     assert.equal(d.reason, "allowed");
   });
 
-  test("identity Allow is reported first when several allow", async () => {
+  test("identity Allow is reported first when several allow", () => {
     const d = decide(
       policies({
         identity: [identity(allow("kms:Encrypt"), "p1", "Identity")],
@@ -232,19 +232,19 @@ describe("same account: any allow", () => {
     assert.equal(d.decidedBy?.kind, "identity");
   });
 
-  test("key policy before grant", async () => {
+  test("key policy before grant", () => {
     const d = decide(
       policies({ resource: keyPolicy({ ...allow("kms:Encrypt"), Principal: "*" }), grants: [{ grantId: "g", keyKrn: KEY, granteePrincipal: ALICE.krn, operations: ["Encrypt"] }] }),
     );
     assert.equal(d.decidedBy?.kind, "resource");
   });
 
-  test("decidedBy names the first allowing statement, by index", async () => {
+  test("decidedBy names the first allowing statement, by index", () => {
     const d = decide(policies({ identity: [identity([allow("kms:Decrypt", { Sid: "A" }), allow("kms:Encrypt"), allow("kms:*", { Sid: "C" })], "p", "n")] }));
     assert.deepEqual(d.decidedBy, { kind: "identity", policyId: "p", policyName: "n", statementIndex: 1 });
   });
 
-  test("decidedBy names the deny statement, after an earlier allow", async () => {
+  test("decidedBy names the deny statement, after an earlier allow", () => {
     const d = decide(policies({ identity: [identity([allow("kms:*", { Sid: "A" }), allow("kms:Encrypt"), deny("kms:Enc*", { Sid: "D" })], "p", "n")] }));
     assert.deepEqual(d.decidedBy, { kind: "identity", policyId: "p", policyName: "n", statementIndex: 2, sid: "D" });
   });
@@ -254,7 +254,7 @@ describe("cross account: both sides must allow", () => {
   const keyPolicyForOther = keyPolicy({ ...allow("kms:Encrypt"), Principal: { KRN: OTHER }, Sid: "OtherAccount" }, "kp", "KP");
   const bobIdentity = identity({ Effect: "Allow", Action: "kms:Encrypt", Resource: `krn:keyhold:kms:*:${OWNER}:key/*` }, "bob-p", "BobUse");
 
-  test("key policy + identity: allowed, decided by the key policy", async () => {
+  test("key policy + identity: allowed, decided by the key policy", () => {
     const d = decide(policies({ identity: [bobIdentity], resource: keyPolicyForOther }), { principal: BOB });
     assert.deepEqual(d, {
       allowed: true,
@@ -264,37 +264,37 @@ describe("cross account: both sides must allow", () => {
     });
   });
 
-  test("key policy only: missing identity allow", async () => {
+  test("key policy only: missing identity allow", () => {
     const d = decide(policies({ resource: keyPolicyForOther }), { principal: BOB });
     assert.deepEqual(d, { allowed: false, reason: "cross-account-missing-identity-allow", decidedBy: undefined, dependsOn: NO_DEPENDENCIES });
   });
 
-  test("identity only: missing resource allow", async () => {
+  test("identity only: missing resource allow", () => {
     const d = decide(policies({ identity: [bobIdentity] }), { principal: BOB });
     assert.deepEqual(d, { allowed: false, reason: "cross-account-missing-resource-allow", decidedBy: undefined, dependsOn: NO_DEPENDENCIES });
   });
 
-  test("identity + a key policy that names someone else: missing resource allow", async () => {
+  test("identity + a key policy that names someone else: missing resource allow", () => {
     const d = decide(policies({ identity: [bobIdentity], resource: keyPolicy({ ...allow("kms:*"), Principal: { KRN: THIRD } }) }), { principal: BOB });
     assert.equal(d.reason, "cross-account-missing-resource-allow");
   });
 
-  test("neither side: implicit deny", async () => {
+  test("neither side: implicit deny", () => {
     assert.equal(decide(policies({}), { principal: BOB }).reason, "implicit-deny");
   });
 
-  test("grant + identity: allowed, decided by the grant", async () => {
+  test("grant + identity: allowed, decided by the grant", () => {
     const grant: Grant = { grantId: "g-x", keyKrn: KEY, granteePrincipal: BOB.krn, operations: ["kms:Encrypt"] };
     const d = decide(policies({ identity: [bobIdentity], grants: [grant] }), { principal: BOB });
     assert.deepEqual(d.decidedBy, { kind: "grant", policyId: "g-x", policyName: "g-x", statementIndex: 0 });
   });
 
-  test("grant without identity: missing identity allow", async () => {
+  test("grant without identity: missing identity allow", () => {
     const grant: Grant = { grantId: "g-x", keyKrn: KEY, granteePrincipal: BOB.krn, operations: ["Encrypt"] };
     assert.equal(decide(policies({ grants: [grant] }), { principal: BOB }).reason, "cross-account-missing-identity-allow");
   });
 
-  test("identity policy scoped to its own account does not reach another account's key", async () => {
+  test("identity policy scoped to its own account does not reach another account's key", () => {
     const own = identity({ Effect: "Allow", Action: "kms:*", Resource: `krn:keyhold:kms:*:${OTHER}:*` });
     assert.equal(decide(policies({ identity: [own], resource: keyPolicyForOther }), { principal: BOB }).reason, "cross-account-missing-identity-allow");
   });
@@ -304,7 +304,7 @@ describe("principals in key policies", () => {
   const defaultPolicy: AttachedPolicy = { id: "default", name: "default", document: parsePolicyDocument(defaultKeyPolicy(OWNER), "resource") };
   const useAll = identity(allow("kms:*"), "use", "use");
 
-  test("default key policy: the owner's root may do everything", async () => {
+  test("default key policy: the owner's root may do everything", () => {
     for (const action of ["kms:Encrypt", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"]) {
       const d = decide(policies({ resource: defaultPolicy }), { principal: rootOf(OWNER), action });
       assert.equal(d.allowed, true, action);
@@ -312,7 +312,7 @@ describe("principals in key policies", () => {
     }
   });
 
-  test("default key policy: the owner's users need identity policies", async () => {
+  test("default key policy: the owner's users need identity policies", () => {
     assert.equal(decide(policies({ resource: defaultPolicy }), { principal: ALICE }).reason, "implicit-deny");
     assert.equal(decide(policies({ resource: defaultPolicy }), { principal: roleOf(OWNER, "app", "s1") }).reason, "implicit-deny");
     const d = decide(policies({ identity: [useAll], resource: defaultPolicy }), { principal: ALICE });
@@ -320,13 +320,13 @@ describe("principals in key policies", () => {
     assert.equal(d.decidedBy?.kind, "identity");
   });
 
-  test("default key policy: other accounts get nothing, even their root with AdministratorAccess", async () => {
+  test("default key policy: other accounts get nothing, even their root with AdministratorAccess", () => {
     const d = decide(policies({ identity: [useAll], resource: defaultPolicy }), { principal: rootOf(OTHER) });
     assert.equal(d.reason, "cross-account-missing-resource-allow");
   });
 
   for (const form of [`krn:keyhold:iam::${OTHER}:root`, OTHER]) {
-    test(`another account's root (${form === OTHER ? "account id" : "krn"}) delegates to that account`, async () => {
+    test(`another account's root (${form === OTHER ? "account id" : "krn"}) delegates to that account`, () => {
       const kp = keyPolicy({ ...allow("kms:Encrypt"), Principal: { KRN: [`krn:keyhold:iam::${OWNER}:root`, form] } });
       // Its root, users and roles all match, but each still needs its own identity allow.
       for (const principal of [rootOf(OTHER), BOB, roleOf(OTHER, "ci", "run-1")]) {
@@ -338,26 +338,26 @@ describe("principals in key policies", () => {
     });
   }
 
-  test("the resource's own account root matches only the root (not its users)", async () => {
+  test("the resource's own account root matches only the root (not its users)", () => {
     const kp = keyPolicy({ ...allow("kms:Encrypt"), Principal: { KRN: OWNER } });
     assert.equal(decide(policies({ resource: kp }), { principal: rootOf(OWNER) }).allowed, true);
     assert.equal(decide(policies({ resource: kp }), { principal: ALICE }).allowed, false);
   });
 
-  test("an exact user krn matches that user only", async () => {
+  test("an exact user krn matches that user only", () => {
     const kp = keyPolicy({ ...allow("kms:Encrypt"), Principal: { KRN: BOB.krn } });
     assert.equal(decide(policies({ identity: [useAll], resource: kp }), { principal: BOB }).allowed, true);
     assert.equal(decide(policies({ identity: [useAll], resource: kp }), { principal: userOf(OTHER, "carol") }).reason, "cross-account-missing-resource-allow");
     assert.equal(decide(policies({ identity: [useAll], resource: kp }), { principal: rootOf(OTHER) }).reason, "cross-account-missing-resource-allow");
   });
 
-  test("an exact role krn matches its assumed-role sessions", async () => {
+  test("an exact role krn matches its assumed-role sessions", () => {
     const kp = keyPolicy({ ...allow("kms:Encrypt"), Principal: { KRN: `krn:keyhold:iam::${OWNER}:role/app` } });
     assert.equal(decide(policies({ resource: kp }), { principal: roleOf(OWNER, "app", "session-1") }).allowed, true);
     assert.equal(decide(policies({ resource: kp }), { principal: roleOf(OWNER, "other", "session-1") }).allowed, false);
   });
 
-  test('"*" and {"KRN": "*"} match anyone (cross-account still needs identity)', async () => {
+  test('"*" and {"KRN": "*"} match anyone (cross-account still needs identity)', () => {
     for (const principal of ["*", { KRN: "*" }]) {
       const kp = keyPolicy({ ...allow("kms:Encrypt"), Principal: principal });
       assert.equal(decide(policies({ resource: kp }), { principal: ALICE }).allowed, true);
@@ -366,13 +366,13 @@ describe("principals in key policies", () => {
     }
   });
 
-  test("a Deny naming another account's root denies all of that account", async () => {
+  test("a Deny naming another account's root denies all of that account", () => {
     const kp = keyPolicy([{ ...allow("kms:*"), Principal: "*" }, { ...deny("kms:*"), Principal: { KRN: OTHER } }]);
     assert.equal(decide(policies({ identity: [useAll], resource: kp }), { principal: BOB }).reason, "explicit-deny");
     assert.equal(decide(policies({ identity: [useAll], resource: kp }), { principal: userOf(THIRD, "eve") }).reason, "allowed");
   });
 
-  test("an identity document passed as the key policy grants nobody", async () => {
+  test("an identity document passed as the key policy grants nobody", () => {
     const misuse: AttachedPolicy = { id: "x", name: "x", document: parsePolicyDocument(JSON.stringify({ Version: "2012-10-17", Statement: allow("*") }), "identity") };
     assert.equal(decide(policies({ resource: misuse }), { principal: ALICE }).reason, "implicit-deny");
   });
@@ -383,18 +383,18 @@ describe("trust policies (sts:AssumeRole)", () => {
   const trust = attach("trust", { Effect: "Allow", Principal: { KRN: [OTHER, ALICE.krn] }, Action: "sts:AssumeRole" }, "trust", "deployer-trust");
   const assume = identity({ Effect: "Allow", Action: "sts:AssumeRole", Resource: ROLE });
 
-  test("a named same-account user may assume the role", async () => {
+  test("a named same-account user may assume the role", () => {
     const d = decide(policies({ resource: trust }), { principal: ALICE, action: "sts:AssumeRole", resource: ROLE });
     assert.equal(d.allowed, true);
     assert.equal(d.decidedBy?.policyName, "deployer-trust");
   });
 
-  test("another account's principals need their own identity allow", async () => {
+  test("another account's principals need their own identity allow", () => {
     assert.equal(decide(policies({ resource: trust }), { principal: BOB, action: "sts:AssumeRole", resource: ROLE }).reason, "cross-account-missing-identity-allow");
     assert.equal(decide(policies({ identity: [assume], resource: trust }), { principal: BOB, action: "sts:AssumeRole", resource: ROLE }).allowed, true);
   });
 
-  test("only sts:AssumeRole", async () => {
+  test("only sts:AssumeRole", () => {
     assert.equal(decide(policies({ resource: trust }), { principal: ALICE, action: "sts:TagSession", resource: ROLE }).allowed, false);
   });
 });
@@ -433,14 +433,14 @@ describe("grants", () => {
     ["empty constraints object", { constraints: {} }, {}, true],
   ];
   for (const [name, grant, options, allowed] of cases) {
-    test(`${name} → ${allowed ? "allowed" : "denied"}`, async () => {
+    test(`${name} → ${allowed ? "allowed" : "denied"}`, () => {
       const d = grantDecision(grant, options);
       assert.equal(d.allowed, allowed);
       assert.equal(d.decidedBy?.kind, allowed ? "grant" : undefined);
     });
   }
 
-  test("the first matching grant decides", async () => {
+  test("the first matching grant decides", () => {
     const d = decide(
       policies({
         grants: [
@@ -459,11 +459,11 @@ describe("dependsOn", () => {
   const timeAllow = allow("kms:Encrypt", { Condition: { DateLessThan: { "keyhold:CurrentTime": "2030-01-01" } } });
   const ecAllow = allow("kms:Encrypt", { Condition: { StringEquals: { "kms:EncryptionContext:tenant": "acme" } } });
 
-  test("no conditions: nothing", async () => {
+  test("no conditions: nothing", () => {
     assert.deepEqual(decide(policies({ identity: [identity(allow("kms:*"))] })).dependsOn, NO_DEPENDENCIES);
   });
 
-  test("an examined condition marks its attribute, whether it held or not", async () => {
+  test("an examined condition marks its attribute, whether it held or not", () => {
     assert.deepEqual(decide(policies({ identity: [identity(ipAllow)] }), { context: { sourceIp: "10.0.0.1" } }).dependsOn, { ...NO_DEPENDENCIES, sourceIp: true });
     assert.deepEqual(decide(policies({ identity: [identity(ipAllow)] }), { context: { sourceIp: "11.0.0.1" } }).dependsOn, { ...NO_DEPENDENCIES, sourceIp: true });
     assert.deepEqual(decide(policies({ identity: [identity(ipAllow)] })).dependsOn, { ...NO_DEPENDENCIES, sourceIp: true });
@@ -471,38 +471,38 @@ describe("dependsOn", () => {
     assert.deepEqual(decide(policies({ identity: [identity(ecAllow)] })).dependsOn, { ...NO_DEPENDENCIES, encryptionContext: true });
   });
 
-  test("all attributes of a statement are marked even when an earlier condition already failed", async () => {
+  test("all attributes of a statement are marked even when an earlier condition already failed", () => {
     const both = allow("kms:Encrypt", { Condition: { IpAddress: { "keyhold:SourceIp": "10.0.0.0/8" }, DateLessThan: { "keyhold:CurrentTime": "2030-01-01" } } });
     const d = decide(policies({ identity: [identity(both)] }), { context: { sourceIp: "11.0.0.1" } });
     assert.deepEqual(d.dependsOn, { encryptionContext: false, sourceIp: true, time: true });
   });
 
-  test("Null and ForAllValues on encryption context keys mark the encryption context", async () => {
+  test("Null and ForAllValues on encryption context keys mark the encryption context", () => {
     const nul = allow("kms:Encrypt", { Condition: { Null: { "kms:EncryptionContext:x": false } } });
     const keys = allow("kms:Encrypt", { Condition: { "ForAllValues:StringEquals": { "kms:EncryptionContextKeys": "x" } } });
     assert.equal(decide(policies({ identity: [identity(nul)] })).dependsOn.encryptionContext, true);
     assert.equal(decide(policies({ identity: [identity(keys)] })).dependsOn.encryptionContext, true);
   });
 
-  test("conditions on other keys mark nothing", async () => {
+  test("conditions on other keys mark nothing", () => {
     const other = allow("kms:Encrypt", { Condition: { StringEquals: { "kms:ViaService": "x", "kms:CallerAccount": OWNER }, Bool: { "keyhold:SecureTransport": true } } });
     assert.deepEqual(decide(policies({ identity: [identity(other)] })).dependsOn, NO_DEPENDENCIES);
   });
 
-  test("statements for other actions, resources or principals are not examined", async () => {
+  test("statements for other actions, resources or principals are not examined", () => {
     const otherAction = { ...ipAllow, Action: "kms:Decrypt" };
     const otherResource = { ...timeAllow, Resource: OTHER_KEY };
     const kp = keyPolicy({ ...ecAllow, Principal: { KRN: userOf(OWNER, "mallory").krn } });
     assert.deepEqual(decide(policies({ identity: [identity([otherAction, otherResource])], resource: kp })).dependsOn, NO_DEPENDENCIES);
   });
 
-  test("an explicit Deny that matched stops evaluation: later statements are not examined", async () => {
+  test("an explicit Deny that matched stops evaluation: later statements are not examined", () => {
     const d = decide(policies({ identity: [identity([deny("kms:*"), ipAllow]), identity(timeAllow)] }));
     assert.equal(d.reason, "explicit-deny");
     assert.deepEqual(d.dependsOn, NO_DEPENDENCIES);
   });
 
-  test("a conditional Deny that did not match is still a dependency", async () => {
+  test("a conditional Deny that did not match is still a dependency", () => {
     const d = decide(policies({ identity: [identity([allow("kms:*"), deny("kms:*", { Condition: { NotIpAddress: { "keyhold:SourceIp": "10.0.0.0/8" } } })])] }), {
       context: { sourceIp: "10.0.0.1" },
     });
@@ -510,13 +510,13 @@ describe("dependsOn", () => {
     assert.deepEqual(d.dependsOn, { ...NO_DEPENDENCIES, sourceIp: true });
   });
 
-  test("Allow statements after the first identity Allow are skipped; Deny statements are not", async () => {
+  test("Allow statements after the first identity Allow are skipped; Deny statements are not", () => {
     const d = decide(policies({ identity: [identity([allow("kms:*"), ipAllow, deny("kms:*", { Condition: { DateGreaterThan: { "keyhold:CurrentTime": "2030-01-01" } } })])] }));
     assert.equal(d.allowed, true);
     assert.deepEqual(d.dependsOn, { ...NO_DEPENDENCIES, time: true });
   });
 
-  test("same account with an identity Allow: key policy Allows and grants are not examined", async () => {
+  test("same account with an identity Allow: key policy Allows and grants are not examined", () => {
     const d = decide(
       policies({
         identity: [identity(allow("kms:*"))],
@@ -527,13 +527,13 @@ describe("dependsOn", () => {
     assert.deepEqual(d.dependsOn, NO_DEPENDENCIES);
   });
 
-  test("key policy conditions are examined when the identity side did not allow", async () => {
+  test("key policy conditions are examined when the identity side did not allow", () => {
     const d = decide(policies({ resource: keyPolicy({ ...timeAllow, Principal: "*" }) }));
     assert.equal(d.allowed, true);
     assert.deepEqual(d.dependsOn, { ...NO_DEPENDENCIES, time: true });
   });
 
-  test("grant constraints mark the encryption context when the grant is examined", async () => {
+  test("grant constraints mark the encryption context when the grant is examined", () => {
     const g: Grant = { grantId: "g", keyKrn: KEY, granteePrincipal: ALICE.krn, operations: ["Encrypt"], constraints: { encryptionContextSubset: { a: "1" } } };
     assert.equal(decide(policies({ grants: [g] })).dependsOn.encryptionContext, true);
     assert.equal(decide(policies({ grants: [g] }), { action: "kms:Decrypt" }).dependsOn.encryptionContext, false);
@@ -541,7 +541,7 @@ describe("dependsOn", () => {
     assert.equal(decide(policies({ grants: [{ ...g, constraints: undefined }] })).dependsOn.encryptionContext, false);
   });
 
-  test("cross account: both sides are examined", async () => {
+  test("cross account: both sides are examined", () => {
     const d = decide(policies({ identity: [identity(timeAllow)], resource: keyPolicy({ ...ipAllow, Principal: { KRN: OTHER } }) }), {
       principal: BOB,
       context: { sourceIp: "10.0.0.1" },
@@ -552,7 +552,7 @@ describe("dependsOn", () => {
 
   // The property caches rely on: varying an attribute the decision does not depend on never
   // changes the decision. Checked over a deterministic family of policy sets and requests.
-  test("caching soundness: attributes marked false never change the decision", async () => {
+  test("caching soundness: attributes marked false never change the decision", () => {
     let seed = 7;
     const next = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -610,7 +610,7 @@ describe("dependsOn", () => {
 });
 
 describe("performance", () => {
-  test("a realistic policy set evaluates in a few microseconds", async () => {
+  test("a realistic policy set evaluates in a few microseconds", () => {
     const set = policies({
       identity: [
         identity([

@@ -37,14 +37,14 @@ const CASES: readonly (readonly [pattern: string, value: string, expected: boole
 
 describe("globMatch", () => {
   for (const [pattern, value, expected] of CASES) {
-    test(`${JSON.stringify(pattern)} vs ${JSON.stringify(value)} → ${expected}`, async () => {
+    test(`${JSON.stringify(pattern)} vs ${JSON.stringify(value)} → ${expected}`, () => {
       assert.equal(globMatch(pattern, value), expected);
       // The compiled set (exact / prefix / glob paths) agrees with the plain matcher.
       assert.equal(matchesPatternSet(compilePatternSet([pattern]), value), expected);
     });
   }
 
-  test("a hostile pattern against a long value stays fast (no exponential backtracking)", async () => {
+  test("a hostile pattern against a long value stays fast (no exponential backtracking)", () => {
     const pattern = "*a".repeat(40) + "b";
     const value = "krn:keyhold:kms:eu-west-1:111122223333:key/" + "a".repeat(2000);
     const start = performance.now();
@@ -54,7 +54,7 @@ describe("globMatch", () => {
 });
 
 describe("compilePatternSet", () => {
-  test("sorts patterns into any / exact / prefixes / globs", async () => {
+  test("sorts patterns into any / exact / prefixes / globs", () => {
     const set = compilePatternSet(["kms:encrypt", "kms:list*", "kms:gen*key", "kms:describe**"]);
     assert.equal(set.any, false);
     assert.deepEqual([...set.exact], ["kms:encrypt"]);
@@ -64,7 +64,7 @@ describe("compilePatternSet", () => {
     assert.equal(compilePatternSet(["x", "*"]).any, true);
   });
 
-  test("matches when any pattern matches", async () => {
+  test("matches when any pattern matches", () => {
     const set = compilePatternSet(["a", "b*", "*c"]);
     assert.equal(matchesPatternSet(set, "a"), true);
     assert.equal(matchesPatternSet(set, "bzz"), true);

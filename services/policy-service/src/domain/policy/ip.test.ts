@@ -18,7 +18,7 @@ describe("parseIpAddress", () => {
     ["::ffff:a01:203", 4, [0x0a010203, 0, 0, 0]],
   ];
   for (const [text, family, words] of valid) {
-    test(`parses ${text}`, async () => {
+    test(`parses ${text}`, () => {
       const ip = parseIpAddress(text);
       assert.ok(ip !== undefined);
       assert.equal(ip.family, family);
@@ -52,7 +52,7 @@ describe("parseIpAddress", () => {
 });
 
 describe("parseRequestIp", () => {
-  test("tolerates brackets and an IPv6 zone", async () => {
+  test("tolerates brackets and an IPv6 zone", () => {
     assert.deepEqual(parseRequestIp("[2001:db8::1]")?.words, [0x20010db8, 0, 0, 1]);
     assert.deepEqual(parseRequestIp("fe80::1%eth0")?.words, [0xfe800000, 0, 0, 1]);
     assert.equal(parseRequestIp("10.0.0.1:443"), undefined);
@@ -85,7 +85,7 @@ describe("parseCidr / cidrContains", () => {
     ["10.0.0.0/8", "::ffff:10.2.3.4", true], // IPv4-mapped peers too
   ];
   for (const [cidr, address, inside] of cases) {
-    test(`${cidr} ${inside ? "contains" : "does not contain"} ${address}`, async () => {
+    test(`${cidr} ${inside ? "contains" : "does not contain"} ${address}`, () => {
       const block = parseCidr(cidr);
       const ip = parseRequestIp(address);
       assert.ok(block !== undefined && ip !== undefined);

@@ -34,12 +34,12 @@ function can(name: ManagedPolicyName, action: string, resource = KEY): boolean {
 }
 
 describe("managed policies", () => {
-  test("MANAGED_POLICY_NAMES", async () => {
+  test("MANAGED_POLICY_NAMES", () => {
     assert.deepEqual(MANAGED_POLICY_NAMES, ["AdministratorAccess", "KeyAdministrator", "KeyUser", "ReadOnlyAudit"]);
   });
 
   for (const name of MANAGED_POLICY_NAMES) {
-    test(`${name} parses as an identity policy and names the account`, async () => {
+    test(`${name} parses as an identity policy and names the account`, () => {
       const json = managedPolicy(name, OWNER);
       const doc = parsePolicyDocument(json, "identity");
       assert.ok(doc.statements.length >= 1);
@@ -149,22 +149,22 @@ describe("managed policies", () => {
     test(`AdministratorAccess can ${action}`, () => assert.equal(can("AdministratorAccess", action), true));
   }
 
-  test("aliases are in scope of the kms policies", async () => {
+  test("aliases are in scope of the kms policies", () => {
     assert.equal(can("KeyAdministrator", "kms:UpdateAlias", ALIAS), true);
     assert.equal(can("KeyUser", "kms:Encrypt", ALIAS), true);
   });
 
-  test("the kms policies do not reach other services' resources or other accounts' keys", async () => {
+  test("the kms policies do not reach other services' resources or other accounts' keys", () => {
     assert.equal(can("KeyUser", "kms:Encrypt", `krn:keyhold:kms:${REGION}:${OTHER}:key/x`), false);
     assert.equal(can("KeyAdministrator", "kms:DisableKey", `krn:keyhold:secrets:${REGION}:${OWNER}:secret/db`), false);
   });
 
-  test("a user with both KeyAdministrator and KeyUser can do both (no hidden Deny)", async () => {
+  test("a user with both KeyAdministrator and KeyUser can do both (no hidden Deny)", () => {
     const set = policies({ identity: [attached("KeyAdministrator"), attached("KeyUser")] });
     for (const action of ["kms:Encrypt", "kms:DisableKey"]) assert.equal(evaluate(request({ action }), set).allowed, true, action);
   });
 
-  test("another account's KeyUser still needs the key policy", async () => {
+  test("another account's KeyUser still needs the key policy", () => {
     const bobKeyUserForOwnerKeys: AttachedPolicy = {
       id: "b",
       name: "b",
@@ -177,7 +177,7 @@ describe("managed policies", () => {
     assert.equal(withKeyPolicy.allowed, true);
   });
 
-  test("bad arguments", async () => {
+  test("bad arguments", () => {
     assert.throws(() => managedPolicy("KeyUser", "1234"), (e: unknown) => e instanceof PolicyValidationError && e.field === "accountId");
     assert.throws(() => managedPolicy("KeyUser", `${OWNER}:*`), (e: unknown) => e instanceof PolicyValidationError && e.field === "accountId");
     assert.throws(() => managedPolicy("PowerUser" as ManagedPolicyName, OWNER), (e: unknown) => e instanceof PolicyValidationError && e.field === "name");
@@ -188,14 +188,14 @@ describe("managed policies", () => {
 describe("defaultKeyPolicy", () => {
   const policy: AttachedPolicy = { id: "default", name: "default", document: parsePolicyDocument(defaultKeyPolicy(OWNER), "resource") };
 
-  test("is the owner root, kms:*, on *", async () => {
+  test("is the owner root, kms:*, on *", () => {
     assert.deepEqual(JSON.parse(defaultKeyPolicy(OWNER)), {
       Version: "2012-10-17",
       Statement: [{ Sid: "EnableOwnerRoot", Effect: "Allow", Principal: { KRN: `krn:keyhold:iam::${OWNER}:root` }, Action: "kms:*", Resource: "*" }],
     });
   });
 
-  test("the owner root may do every kms action; users need identity policies", async () => {
+  test("the owner root may do every kms action; users need identity policies", () => {
     for (const action of ["kms:Encrypt", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:CreateGrant"]) {
       assert.equal(evaluate(request({ principal: rootOf(OWNER), action }), policies({ resource: policy })).allowed, true, action);
       assert.equal(evaluate(request({ principal: ALICE, action }), policies({ resource: policy })).allowed, false, action);
@@ -203,7 +203,7 @@ describe("defaultKeyPolicy", () => {
     assert.equal(evaluate(request({ principal: rootOf(OWNER), action: "secrets:GetSecretValue" }), policies({ resource: policy })).allowed, false);
   });
 
-  test("with managed policies the administrator / user split holds", async () => {
+  test("with managed policies the administrator / user split holds", () => {
     const admin = policies({ identity: [attached("KeyAdministrator")], resource: policy });
     const user = policies({ identity: [attached("KeyUser")], resource: policy });
     assert.equal(evaluate(request({ action: "kms:DisableKey" }), admin).allowed, true);
