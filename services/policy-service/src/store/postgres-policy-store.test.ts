@@ -203,6 +203,8 @@ describe("PostgresPolicyStore (real server)", { skip: binDir === undefined ? "Po
       cleanups.push(() => service.close());
       const alice = await service.user(ACCOUNT, "alice", ["AdministratorAccess"]);
       const store = service.app.context.store;
+      // Two more replicas of the store: after the outage, each still hears the other's changes.
+      const [one, two] = [await replica(shared), await replica(shared)];
       await server.halt();
       try {
         const started = Date.now();
@@ -233,6 +235,11 @@ describe("PostgresPolicyStore (real server)", { skip: binDir === undefined ? "Po
       );
       const created = await alice.clients.iam.createUser({ userName: "after" });
       assert.equal(created.principal?.name, "after");
+      // The change listeners reconnected (and caught up): a write on one replica reaches the other.
+      await eventually(() => two.heard.at(-1)?.sequence === one.heard.at(-1)?.sequence && one.heard.length > 0, "the replicas to catch up");
+      await one.store.putResourcePolicy({ resourceKrn: keyKrn(), accountId: ACCOUNT, document: "{}", updatedAt: T0 });
+      const latest = await one.store.currentSequence();
+      await eventually(() => two.heard.at(-1)?.sequence === latest, "the other replica to hear a change made after the outage", 10_000);
     });
   });
 });

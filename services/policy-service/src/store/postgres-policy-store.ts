@@ -568,9 +568,8 @@ export class PostgresPolicyStore extends PostgresPolicyData implements PolicySto
   private readonly pool: PostgresPool;
   private readonly logger: Logger | undefined;
   private readonly announcer: ChangeAnnouncer;
-  private closed = false;
-  private readonly closing: Promise<void>;
-  private signalClosing: () => void = () => undefined;
+  /** Aborted by close(): ends the listener's waits. */
+  private readonly stopping = new AbortController();
   private listening: Promise<void> | undefined;
 
   /**
@@ -594,7 +593,6 @@ export class PostgresPolicyStore extends PostgresPolicyData implements PolicySto
     this.pool = pool;
     this.announcer = announcer;
     this.logger = options.logger;
-    this.closing = new Promise((resolve) => (this.signalClosing = resolve));
   }
 
   async currentSequence(): Promise<bigint> {
@@ -629,8 +627,10 @@ export class PostgresPolicyStore extends PostgresPolicyData implements PolicySto
   }
 
   private async listenLoop(ready: () => void, failed: (error: unknown) => void): Promise<void> {
+    const signal = this.stopping.signal;
+    const stopped = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     let firstAttempt = true;
-    while (!this.closed) {
+    while (!signal.aborted) {
       let client: PostgresClient | undefined;
       try {
         client = await this.pool.connect();
@@ -648,7 +648,7 @@ export class PostgresPolicyStore extends PostgresPolicyData implements PolicySto
         if (current > this.announcer.lastAnnounced) this.announcer.announce([{ sequence: current, kind: "policy" }]);
         if (firstAttempt) ready();
         firstAttempt = false;
-        await Promise.race([lost, this.closing]);
+        await Promise.race([lost, stopped]);
       } catch (error) {
         if (firstAttempt) {
           client?.release(true);
@@ -659,7 +659,7 @@ export class PostgresPolicyStore extends PostgresPolicyData implements PolicySto
       }
       // Never back to the pool: the connection is LISTENing (and may be broken).
       client?.release(true);
-      if (!this.closed) await Promise.race([sleep(RELISTEN_DELAY_MS), this.closing]);
+      if (!signal.aborted) await sleep(RELISTEN_DELAY_MS, undefined, { signal }).catch(() => undefined);
     }
   }
 
@@ -672,9 +672,8 @@ export class PostgresPolicyStore extends PostgresPolicyData implements PolicySto
 
   /** Stops listening and forgets the listeners; the pool is its owner's to end. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.signalClosing();
+    if (this.stopping.signal.aborted) return;
+    this.stopping.abort();
     await this.listening;
     this.announcer.clear();
   }
