@@ -11,10 +11,11 @@ import { LocalPolicyAuthority } from "./domain/authority.ts";
 import { bootstrap } from "./domain/bootstrap.ts";
 import { systemClock, type Clock } from "./domain/clock.ts";
 import { AUTHORIZATION_EXEMPT_METHODS, policyServiceBindings } from "./routes.ts";
+import { openPolicyStore } from "./store/open-store.ts";
 import type { PolicyStore } from "./store/policy-store.ts";
-import { openSqliteDatabase, SqlitePolicyStore } from "./store/sqlite-policy-store.ts";
 
 export interface PolicyServiceOverrides {
+  /** Used instead of the configured store; the app closes it. */
   readonly store?: PolicyStore;
   readonly clock?: Clock;
   readonly random?: (size: number) => Buffer;
@@ -56,7 +57,9 @@ export async function createPolicyServiceApp(
   options: PolicyServiceOptions = {},
 ): Promise<PolicyServiceApp> {
   const log = logger.child({ service: "policy-service" });
-  const store = overrides.store ?? new SqlitePolicyStore(openSqliteDatabase(config.databasePath));
+  const given = overrides.store;
+  const opened = given === undefined ? await openPolicyStore(config, log) : { store: given, close: () => given.close() };
+  const store = opened.store;
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const authority = new LocalPolicyAuthority(store, clock, log);
@@ -72,10 +75,10 @@ export async function createPolicyServiceApp(
   };
   let boot;
   try {
-    boot = bootstrap({ store, clock, random }, { managementAccountId: config.managementAccountId, apiKey: config.bootstrapApiKey });
+    boot = await bootstrap({ store, clock, random }, { managementAccountId: config.managementAccountId, apiKey: config.bootstrapApiKey });
   } catch (error) {
     authority.close();
-    store.close();
+    await opened.close();
     throw error;
   }
   if (boot.created) {
@@ -96,7 +99,7 @@ export async function createPolicyServiceApp(
     bootstrapCredential: boot.credential,
     async close() {
       authority.close();
-      store.close();
+      await opened.close();
     },
   };
 }

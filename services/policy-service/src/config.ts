@@ -7,8 +7,13 @@ import { ConfigError, integerSetting, type Environment } from "@keyhold/server-k
 export interface PolicyServiceConfig {
   /** Region segment of krns this service builds. */
   readonly region: string;
-  /** SQLite database file. */
+  /** SQLite database file (when no databaseUrl). */
   readonly databasePath: string;
+  /**
+   * KEYHOLD_DATABASE_URL: a postgres:// URL of the database replicas share (schema
+   * policy_service); undefined for the SQLite file. Holds a password: never logged.
+   */
+  readonly databaseUrl: string | undefined;
   /** The account whose administrators may create accounts; created on first start. */
   readonly managementAccountId: string;
   /** The bootstrap administrator's API key, when configured rather than generated. Never logged. */
@@ -33,9 +38,15 @@ export function readPolicyServiceConfig(env: Environment, dataDir: string): Poli
     // The value itself is a secret: never echo it.
     throw new ConfigError("KEYHOLD_BOOTSTRAP_API_KEY must be an API key as Keyhold generates them: khk_<16 hex digits>_<43 base64url characters>");
   }
+  const databaseUrl = env["KEYHOLD_DATABASE_URL"] === "" ? undefined : env["KEYHOLD_DATABASE_URL"];
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/./.test(databaseUrl)) {
+    // The value may hold a password: never echo it.
+    throw new ConfigError("KEYHOLD_DATABASE_URL must be a postgres:// or postgresql:// URL");
+  }
   return {
     region,
     databasePath: env["KEYHOLD_POLICY_DB"] ?? join(dataDir, "policy-service.sqlite"),
+    databaseUrl,
     managementAccountId,
     bootstrapApiKey,
     credentialCacheSeconds: positiveInteger(env, "KEYHOLD_CREDENTIAL_CACHE_SECONDS", 300),

@@ -16,9 +16,9 @@ describe("every RPC authenticates and authorizes", () => {
   let ownKeyId: string;
   before(async () => {
     service = await startTestPolicyService();
-    nobody = service.user(ACCOUNT, "nobody");
-    ownKeyId = service.app.context.store.listApiKeys(nobody.krn, undefined, 1).items[0]!.apiKeyId;
-    service.user(ACCOUNT, "target");
+    nobody = await service.user(ACCOUNT, "nobody");
+    ownKeyId = (await service.app.context.store.listApiKeys(nobody.krn, undefined, 1)).items[0]!.apiKeyId;
+    await service.user(ACCOUNT, "target");
   });
   after(() => service.close());
 
@@ -67,7 +67,7 @@ describe("every RPC authenticates and authorizes", () => {
     RevokeKeyGrant: (c) => c.authz.revokeKeyGrant({ keyId: keyKrn(), grantId: "0".repeat(32) }),
   };
 
-  test("the sweep covers every method of the three services", () => {
+  test("the sweep covers every method of the three services", async () => {
     assert.deepEqual(Object.keys(iam).sort(), IamService.methods.map((m) => m.name).sort());
     assert.deepEqual(Object.keys(sts).sort(), StsService.methods.map((m) => m.name).sort());
     assert.deepEqual(Object.keys(authz).sort(), AuthorizationService.methods.map((m) => m.name).sort());
@@ -81,13 +81,13 @@ describe("every RPC authenticates and authorizes", () => {
   });
 
   test("a user without policies is ACCESS_DENIED by every IAM and STS RPC but GetCallerIdentity, and changes nothing", async () => {
-    const before = service.app.context.store.currentSequence();
+    const before = await service.app.context.store.currentSequence();
     for (const [name, call] of Object.entries({ ...iam, ...sts })) {
       if (name === "GetCallerIdentity") continue;
       const refused = await refusal(call(nobody.clients));
       assert.deepEqual([refused.code, refused.reason], [Code.PermissionDenied, "ACCESS_DENIED"], name);
     }
-    assert.equal(service.app.context.store.currentSequence(), before);
+    assert.equal(await service.app.context.store.currentSequence(), before);
     assert.equal((await nobody.clients.sts.getCallerIdentity({})).principalKrn, nobody.krn);
   });
 

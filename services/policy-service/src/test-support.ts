@@ -1,5 +1,5 @@
-// For tests beside the code: policy-service on an in-memory SQLite database and a hand-moved
-// clock, served through in-memory Connect router transports with the app's own interceptors
+// For tests beside the code: policy-service on an in-memory SQLite database (or the
+// PostgreSQL database of env KEYHOLD_DATABASE_URL) and a hand-moved clock, served through in-memory Connect router transports with the app's own interceptors
 // (authentication, authorization-required) and the same error mapping as the real front doors.
 // Clients act as bearer-token callers, or as a trusted Keyhold service forwarding an end caller.
 import assert from "node:assert/strict";
@@ -89,11 +89,11 @@ export interface TestPolicyService {
   /** AuthorizationService as the trusted Keyhold service `key-service`, forwarding `endCaller` when given. */
   internal(endCaller?: Principal): Client<typeof AuthorizationService>;
   /** Creates the account in the store (no-op when it exists). */
-  account(accountId: string): void;
+  account(accountId: string): Promise<void>;
   /** A user with the given policies (managed ones by name, customer ones by krn), and an API key. */
-  user(accountId: string, name: string, policies?: readonly string[]): TestUser;
+  user(accountId: string, name: string, policies?: readonly string[]): Promise<TestUser>;
   /** An API key for an account's root principal. */
-  root(accountId: string): TestUser;
+  root(accountId: string): Promise<TestUser>;
   close(): Promise<void>;
 }
 
@@ -106,11 +106,9 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
   const config = readPolicyServiceConfig({ KEYHOLD_REGION: REGION, ...options.env }, dir);
   const logger = createSilentLogger();
   const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock();
-  const app = await createPolicyServiceApp(config, logger, {
-    store: new SqlitePolicyStore(openSqliteDatabase(":memory:")),
-    ...options,
-    clock,
-  });
+  // An in-memory SQLite store unless the test gave a store or a KEYHOLD_DATABASE_URL.
+  const store = options.store ?? (config.databaseUrl === undefined ? new SqlitePolicyStore(openSqliteDatabase(":memory:")) : undefined);
+  const app = await createPolicyServiceApp(config, logger, { ...options, ...(store === undefined ? {} : { store }), clock });
   const outside = createInMemoryTransport(app.bindings, app.interceptors, logger);
   const trusted = createInMemoryTransport(app.bindings, app.interceptors, logger, { callingService: "key-service" });
   const clients = (transport: Transport): Clients => ({
@@ -120,16 +118,16 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
   });
   const as = (token: string | undefined): Clients => clients(token === undefined ? outside : withHeaders(outside, { authorization: `Bearer ${token}` }));
   const asCertificate = (peerIdentity: PeerIdentity): Clients => clients(createInMemoryTransport(app.bindings, app.interceptors, logger, { peerIdentity }));
-  const store = app.context.store;
-  const account = (accountId: string): void => {
-    if (store.getAccount(accountId) === undefined) store.createAccount({ accountId, name: `account ${accountId}`, createdAt: clock.now() });
+  const records = app.context.store;
+  const account = async (accountId: string): Promise<void> => {
+    if ((await records.getAccount(accountId)) === undefined) await records.createAccount({ accountId, name: `account ${accountId}`, createdAt: clock.now() });
   };
   let counter = 0;
-  const apiKeyFor = (principalKrn: string, accountId: string): string => {
+  const apiKeyFor = async (principalKrn: string, accountId: string): Promise<string> => {
     counter++;
     const id = counter.toString(16).padStart(16, "e");
     const secret = newSecret(app.context.random);
-    store.createApiKey({
+    await records.createApiKey({
       apiKeyId: id,
       principalKrn,
       accountId,
@@ -155,21 +153,21 @@ export async function startTestPolicyService(options: StartOptions = {}): Promis
       return createClient(AuthorizationService, transport);
     },
     account,
-    user(accountId, name, policies = []) {
-      account(accountId);
+    async user(accountId, name, policies = []) {
+      await account(accountId);
       const krn = userKrn(accountId, name);
-      store.createPrincipal({ krn, accountId, type: "user", name, trustPolicy: undefined, createdAt: clock.now() });
+      await records.createPrincipal({ krn, accountId, type: "user", name, trustPolicy: undefined, createdAt: clock.now() });
       for (const policy of policies) {
         const policyKrn = policy.startsWith("krn:") ? policy : managedPolicyKrn(policy as ManagedPolicyName);
-        assert.equal(store.attachPolicy({ principalKrn: krn, policyKrn, attachedAt: clock.now() }, policy.startsWith("krn:")), "ok");
+        assert.equal(await records.attachPolicy({ principalKrn: krn, policyKrn, attachedAt: clock.now() }, policy.startsWith("krn:")), "ok");
       }
-      const token = apiKeyFor(krn, accountId);
+      const token = await apiKeyFor(krn, accountId);
       return { krn, accountId, name, token, principal: { krn, accountId, kind: "user", name }, clients: as(token) };
     },
-    root(accountId) {
-      account(accountId);
+    async root(accountId) {
+      await account(accountId);
       const krn = rootKrn(accountId);
-      const token = apiKeyFor(krn, accountId);
+      const token = await apiKeyFor(krn, accountId);
       return { krn, accountId, name: "root", token, principal: { krn, accountId, kind: "root", name: "root" }, clients: as(token) };
     },
     async close() {

@@ -15,7 +15,10 @@
 //
 // Hot path: compiled documents and the per-principal and per-resource policy sets live in
 // memory; a change in the store drops the sets (documents are cached by content and never go
-// stale), so authorize() parses no JSON and queries nothing while nothing changes.
+// stale), so authorize() parses no JSON and queries nothing while nothing changes. A set read
+// from the store while a change was announced is used for that call but not cached (the
+// generation moved), so a cache never keeps what a change made stale. With PostgreSQL, changes
+// made by other replicas are announced too (the store LISTENs for them).
 import { MAX_CERTIFICATE_NAMES, type AuthorizationAnswer, type AuthorizationQuery, type PolicyAuthority } from "@keyhold/authz";
 import { KeyholdError, type Logger, type PeerIdentity, type Principal } from "@keyhold/server-kit";
 import type { PolicyStore } from "../store/policy-store.ts";
@@ -89,6 +92,8 @@ export class LocalPolicyAuthority implements PolicyAuthority {
   private readonly resourceSides = new Map<string, ResourceSide>();
   private readonly rootPolicy: AttachedPolicy;
   private readonly unsubscribe: () => void;
+  /** Bumped by every change: a set read under an older generation is not cached. */
+  private generation = 0;
 
   constructor(store: PolicyStore, clock: Clock, logger: Logger) {
     this.store = store;
@@ -114,6 +119,7 @@ export class LocalPolicyAuthority implements PolicyAuthority {
   }
 
   private dropSets(): void {
+    this.generation++;
     this.identitySets.clear();
     this.resourceSides.clear();
   }
@@ -122,7 +128,7 @@ export class LocalPolicyAuthority implements PolicyAuthority {
   // Authentication
 
   async authenticate(credential: string): Promise<Principal> {
-    const { principal, expiresAt } = this.authenticateCredential(credential);
+    const { principal, expiresAt } = await this.authenticateCredential(credential);
     return expiresAt === undefined ? principal : { ...principal, reusableUntil: expiresAt };
   }
 
@@ -131,23 +137,23 @@ export class LocalPolicyAuthority implements PolicyAuthority {
    * secret of any length, disabled key, expired session — is the same UNAUTHENTICATED
    * "invalid credential"; a well-formed token always costs one digest comparison.
    */
-  authenticateCredential(credential: string): AuthenticatedCredential {
+  async authenticateCredential(credential: string): Promise<AuthenticatedCredential> {
     const token = parseToken(credential);
     if (token === undefined || token.kind === "grant") throw invalidCredential();
     const presented = secretDigest(token.secret);
     const now = this.clock.now();
     if (token.kind === "api-key") {
-      const record = this.store.getApiKey(token.id);
+      const record = await this.store.getApiKey(token.id);
       const matches = digestsEqual(record?.secretHash ?? DUMMY_DIGEST, presented);
       if (!matches || record === undefined || record.status !== "active") throw invalidCredential();
       const parsed = parsePrincipalKrn(record.principalKrn);
       if (parsed === undefined || parsed.kind === "role") throw invalidCredential();
       if (record.lastUsedAt === undefined || now.getTime() - record.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
-        this.store.touchApiKey(record.apiKeyId, now);
+        await this.store.touchApiKey(record.apiKeyId, now);
       }
       return { principal: { accountId: parsed.accountId, krn: parsed.krn, kind: parsed.kind, name: parsed.name }, expiresAt: undefined };
     }
-    const session = this.store.getRoleSession(token.id);
+    const session = await this.store.getRoleSession(token.id);
     const matches = digestsEqual(session?.secretHash ?? DUMMY_DIGEST, presented);
     if (!matches || session === undefined || session.expiresAt.getTime() <= now.getTime()) throw invalidCredential();
     const role = parsePrincipalKrn(session.roleKrn);
@@ -167,20 +173,20 @@ export class LocalPolicyAuthority implements PolicyAuthority {
    * of its DNS names, that is mapped; otherwise UNAUTHENTICATED "invalid credential". (SANs are
    * not secrets: the certificate's verification is what authenticated them.)
    */
-  certificatePrincipal(identity: PeerIdentity): Principal {
+  async certificatePrincipal(identity: PeerIdentity): Promise<Principal> {
     for (const uri of identity.uris.slice(0, MAX_CERTIFICATE_NAMES)) {
-      const principal = uri.length <= MAX_URI_SAN_LENGTH ? this.mappedPrincipal(uri, "uri") : undefined;
+      const principal = uri.length <= MAX_URI_SAN_LENGTH ? await this.mappedPrincipal(uri, "uri") : undefined;
       if (principal !== undefined) return principal;
     }
     for (const dnsName of identity.dnsNames.slice(0, MAX_CERTIFICATE_NAMES)) {
-      const principal = dnsName.length <= MAX_DNS_SAN_LENGTH ? this.mappedPrincipal(dnsName.toLowerCase(), "dns") : undefined;
+      const principal = dnsName.length <= MAX_DNS_SAN_LENGTH ? await this.mappedPrincipal(dnsName.toLowerCase(), "dns") : undefined;
       if (principal !== undefined) return principal;
     }
     throw invalidCredential();
   }
 
-  private mappedPrincipal(san: string, type: SubjectAltNameTypeName): Principal | undefined {
-    const record = this.store.getCertificateIdentity(san);
+  private async mappedPrincipal(san: string, type: SubjectAltNameTypeName): Promise<Principal | undefined> {
+    const record = await this.store.getCertificateIdentity(san);
     if (record === undefined || record.type !== type) return undefined;
     const parsed = parsePrincipalKrn(record.principalKrn);
     if (parsed === undefined || parsed.kind === "root") return undefined;
@@ -194,8 +200,8 @@ export class LocalPolicyAuthority implements PolicyAuthority {
     return this.decide(query);
   }
 
-  /** authorize(), synchronously. */
-  decide(query: AuthorizationQuery): AuthorizationAnswer {
+  /** authorize(), for this service's handlers. */
+  async decide(query: AuthorizationQuery): Promise<AuthorizationAnswer> {
     const principal = query.principal;
     const resourceAccountId = accountOfKrn(query.resource);
     const request: AuthorizationRequest = {
@@ -216,8 +222,8 @@ export class LocalPolicyAuthority implements PolicyAuthority {
         secureTransport: query.secureTransport,
       },
     };
-    const identity = this.identityPolicies(principal);
-    const side = this.resourceSide(query.resource, query.action);
+    const identity = await this.identityPolicies(principal);
+    const side = await this.resourceSide(query.resource, query.action);
     const decision = evaluate(request, { identity, resource: side.resource, grants: side.grants });
     if (decision.allowed && isAssumeRole(query.action) && principal.accountId === resourceAccountId) {
       // Same account: the engine lets an identity allow suffice, but a role is assumed only
@@ -232,23 +238,24 @@ export class LocalPolicyAuthority implements PolicyAuthority {
     return answer(decision, decision);
   }
 
-  private identityPolicies(principal: Principal): readonly AttachedPolicy[] {
+  private async identityPolicies(principal: Principal): Promise<readonly AttachedPolicy[]> {
     if (principal.kind === "root") return principal.krn === rootKrn(principal.accountId) ? [this.rootPolicy] : [];
     if (principal.kind === "service") return [];
     const cacheKey = `${principal.accountId}\n${principal.krn}`;
     const cached = this.identitySets.get(cacheKey);
     if (cached !== undefined) return cached;
+    const generation = this.generation;
     const policies: AttachedPolicy[] = [];
-    for (const attachment of this.store.listAttachments(principal.krn)) {
-      const policy = this.identityPolicy(attachment.policyKrn, principal.accountId);
+    for (const attachment of await this.store.listAttachments(principal.krn)) {
+      const policy = await this.identityPolicy(attachment.policyKrn, principal.accountId);
       if (policy !== undefined) policies.push(policy);
     }
-    this.remember(this.identitySets, cacheKey, policies);
+    if (generation === this.generation) this.remember(this.identitySets, cacheKey, policies);
     return policies;
   }
 
   /** An attached policy, compiled; undefined when it no longer exists or does not parse. */
-  private identityPolicy(krn: string, accountId: string): AttachedPolicy | undefined {
+  private async identityPolicy(krn: string, accountId: string): Promise<AttachedPolicy | undefined> {
     const parsed = parsePolicyKrn(krn);
     if (parsed === undefined) return undefined;
     if (parsed.managed) {
@@ -256,40 +263,41 @@ export class LocalPolicyAuthority implements PolicyAuthority {
       return document === undefined ? undefined : { id: krn, name: parsed.name, document };
     }
     if (parsed.accountId !== accountId) return undefined;
-    const record = this.store.getPolicy(krn);
+    const record = await this.store.getPolicy(krn);
     if (record === undefined) return undefined;
     const document = this.compile(record.document, "identity", krn);
     return document === undefined ? undefined : { id: krn, name: record.name, document };
   }
 
-  private resourceSide(resource: string, action: string): ResourceSide {
+  private async resourceSide(resource: string, action: string): Promise<ResourceSide> {
     const trust = isStsAction(action);
     const cacheKey = trust ? `sts\n${resource}` : resource;
     const cached = this.resourceSides.get(cacheKey);
     if (cached !== undefined) return cached;
-    const side = trust ? this.trustSide(resource) : this.policySide(resource);
-    this.remember(this.resourceSides, cacheKey, side);
+    const generation = this.generation;
+    const side = trust ? await this.trustSide(resource) : await this.policySide(resource);
+    if (generation === this.generation) this.remember(this.resourceSides, cacheKey, side);
     return side;
   }
 
   /** For sts: actions on a role, its trust policy; nothing else applies. */
-  private trustSide(resource: string): ResourceSide {
+  private async trustSide(resource: string): Promise<ResourceSide> {
     const role = parsePrincipalKrn(resource);
     if (role === undefined || role.kind !== "role") return { resource: undefined, grants: [] };
-    const record = this.store.getPrincipal(resource);
+    const record = await this.store.getPrincipal(resource);
     if (record?.trustPolicy === undefined) return { resource: undefined, grants: [] };
     const document = this.compile(record.trustPolicy, "trust", resource);
     return { resource: document === undefined ? undefined : { id: resource, name: `${role.name} trust policy`, document }, grants: [] };
   }
 
-  private policySide(resource: string): ResourceSide {
+  private async policySide(resource: string): Promise<ResourceSide> {
     const key = parseKeyKrn(resource);
     if (key !== undefined) {
-      const stored = this.store.getResourcePolicy(resource);
+      const stored = await this.store.getResourcePolicy(resource);
       const document = this.compile(stored?.document ?? defaultKeyPolicy(key.accountId), "resource", resource);
       return {
         resource: document === undefined ? undefined : { id: resource, name: stored === undefined ? "default key policy" : "key policy", document },
-        grants: this.store.grantsForKey(resource).map(engineGrant),
+        grants: (await this.store.grantsForKey(resource)).map(engineGrant),
       };
     }
     const managed = parsePolicyKrn(resource);
@@ -297,7 +305,7 @@ export class LocalPolicyAuthority implements PolicyAuthority {
       const document = this.compile(MANAGED_POLICY_READ_DOCUMENT, "resource", resource);
       return { resource: document === undefined ? undefined : { id: resource, name: "managed policy", document }, grants: [] };
     }
-    const stored = this.store.getResourcePolicy(resource);
+    const stored = await this.store.getResourcePolicy(resource);
     if (stored === undefined) return { resource: undefined, grants: [] };
     const document = this.compile(stored.document, "resource", resource);
     return { resource: document === undefined ? undefined : { id: resource, name: "resource policy", document }, grants: [] };

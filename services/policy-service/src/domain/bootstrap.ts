@@ -32,19 +32,19 @@ export interface BootstrapResult {
   readonly apiKeyId: string | undefined;
 }
 
-export function bootstrap(deps: BootstrapDependencies, options: BootstrapOptions): BootstrapResult {
+export async function bootstrap(deps: BootstrapDependencies, options: BootstrapOptions): Promise<BootstrapResult> {
   const { store, clock, random } = deps;
   if (options.apiKey !== undefined && !isWellFormedToken(options.apiKey, "api-key")) {
     throw new Error("bootstrap API key must be a well-formed khk_<16 hex>_<43 base64url> token");
   }
-  return store.transaction((): BootstrapResult => {
-    if (store.countAccounts() > 0) return { created: false, credential: undefined, apiKeyId: undefined };
+  return store.transaction(async (tx): Promise<BootstrapResult> => {
+    if ((await tx.countAccounts()) > 0) return { created: false, credential: undefined, apiKeyId: undefined };
     const now = clock.now();
     const accountId = options.managementAccountId;
     const admin = userKrn(accountId, BOOTSTRAP_ADMIN_USER);
-    store.createAccount({ accountId, name: MANAGEMENT_ACCOUNT_NAME, createdAt: now });
-    store.createPrincipal({ krn: admin, accountId, type: "user", name: BOOTSTRAP_ADMIN_USER, trustPolicy: undefined, createdAt: now });
-    store.attachPolicy({ principalKrn: admin, policyKrn: managedPolicyKrn("AdministratorAccess"), attachedAt: now }, false);
+    await tx.createAccount({ accountId, name: MANAGEMENT_ACCOUNT_NAME, createdAt: now });
+    await tx.createPrincipal({ krn: admin, accountId, type: "user", name: BOOTSTRAP_ADMIN_USER, trustPolicy: undefined, createdAt: now });
+    await tx.attachPolicy({ principalKrn: admin, policyKrn: managedPolicyKrn("AdministratorAccess"), attachedAt: now }, false);
     let apiKeyId: string;
     let secret: string;
     let credential: string | undefined;
@@ -58,7 +58,7 @@ export function bootstrap(deps: BootstrapDependencies, options: BootstrapOptions
       secret = newSecret(random);
       credential = formatToken("api-key", apiKeyId, secret);
     }
-    store.createApiKey({
+    await tx.createApiKey({
       apiKeyId,
       principalKrn: admin,
       accountId,

@@ -17,8 +17,8 @@ let token: string;
 
 before(async () => {
   service = await startTestPolicyService();
-  service.account("111122223333");
-  token = service.user("111122223333", "timing").token;
+  await service.account("111122223333");
+  token = (await service.user("111122223333", "timing")).token;
 });
 after(() => service.close());
 

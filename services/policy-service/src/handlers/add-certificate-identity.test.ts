@@ -26,19 +26,19 @@ describe("AddCertificateIdentity", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
   test("maps a SPIFFE id to a user: a client certificate with it then authenticates as the user; a credential change", async () => {
-    const app = service.user(ACCOUNT, "app", ["KeyUser"]);
-    const before = service.app.context.store.currentSequence();
+    const app = await service.user(ACCOUNT, "app", ["KeyUser"]);
+    const before = await service.app.context.store.currentSequence();
     const { certificateIdentity } = await admin.clients.iam.addCertificateIdentity({ principalKrn: app.krn, san: BILLING });
     assert.equal(certificateIdentity!.san, BILLING);
     assert.equal(certificateIdentity!.type, SubjectAltNameType.URI);
     assert.equal(certificateIdentity!.principalKrn, app.krn);
     assert.deepEqual(timestampDate(certificateIdentity!.creationDate!), START);
-    assert.equal(service.app.context.store.currentSequence(), before + 1n, "caches flush");
+    assert.equal(await service.app.context.store.currentSequence(), before + 1n, "caches flush");
     const caller = await service.asCertificate({ uris: [BILLING], dnsNames: [] }).sts.getCallerIdentity({});
     assert.equal(caller.principalKrn, app.krn);
     assert.equal(caller.accountId, ACCOUNT);
@@ -54,12 +54,12 @@ describe("AddCertificateIdentity", () => {
   });
 
   test("a SAN maps to one principal in the whole system: ALREADY_EXISTS naming san", async () => {
-    const one = service.user(ACCOUNT, "one");
-    const other = service.user(OTHER_ACCOUNT, "other");
+    const one = await service.user(ACCOUNT, "one");
+    const other = await service.user(OTHER_ACCOUNT, "other");
     await admin.clients.iam.addCertificateIdentity({ principalKrn: one.krn, san: "spiffe://example.org/one" });
     const already = { code: Code.AlreadyExists, reason: "ALREADY_EXISTS", field: "san" };
     assert.deepEqual(await refusal(admin.clients.iam.addCertificateIdentity({ principalKrn: one.krn, san: "spiffe://example.org/one" })), already);
-    const otherAdmin = service.user(OTHER_ACCOUNT, "admin", ["AdministratorAccess"]);
+    const otherAdmin = await service.user(OTHER_ACCOUNT, "admin", ["AdministratorAccess"]);
     assert.deepEqual(await refusal(otherAdmin.clients.iam.addCertificateIdentity({ principalKrn: other.krn, san: "spiffe://example.org/one" })), already);
     assert.deepEqual(await refusal(admin.clients.iam.addCertificateIdentity({ principalKrn: one.krn, san: "BATCH.workers.example.org" })), already);
   });
@@ -75,19 +75,19 @@ describe("AddCertificateIdentity", () => {
   });
 
   test("a missing principal, or one of another account, is PRINCIPAL_NOT_FOUND and stores nothing", async () => {
-    const before = service.app.context.store.currentSequence();
+    const before = await service.app.context.store.currentSequence();
     const ghost = `krn:keyhold:iam::${ACCOUNT}:user/ghost`;
     assert.deepEqual(await refusal(admin.clients.iam.addCertificateIdentity({ principalKrn: ghost, san: "spiffe://example.org/ghost" })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
     const stranger = `krn:keyhold:iam::${OTHER_ACCOUNT}:user/other`;
     assert.deepEqual(await refusal(admin.clients.iam.addCertificateIdentity({ principalKrn: stranger, san: "spiffe://example.org/s" })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
-    assert.equal(service.app.context.store.currentSequence(), before);
-    assert.equal(service.app.context.store.getCertificateIdentity("spiffe://example.org/ghost"), undefined);
+    assert.equal(await service.app.context.store.currentSequence(), before);
+    assert.equal(await service.app.context.store.getCertificateIdentity("spiffe://example.org/ghost"), undefined);
   });
 
   test("needs iam:AddCertificateIdentity on the principal: not even for oneself without it", async () => {
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     await assertDenied(nobody.clients.iam.addCertificateIdentity({ principalKrn: nobody.krn, san: "spiffe://example.org/me" }), "iam:AddCertificateIdentity", nobody.krn);
-    const keyUser = service.user(ACCOUNT, "keyuser", ["KeyUser"]);
+    const keyUser = await service.user(ACCOUNT, "keyuser", ["KeyUser"]);
     await assertDenied(keyUser.clients.iam.addCertificateIdentity({ principalKrn: admin.krn, san: "spiffe://example.org/admin" }), "iam:AddCertificateIdentity", admin.krn);
     const { policy } = await admin.clients.iam.putPolicy({
       policyName: "self-certs",
@@ -99,9 +99,9 @@ describe("AddCertificateIdentity", () => {
   });
 
   test(`at most ${MAX_CERTIFICATE_IDENTITIES_PER_PRINCIPAL} per principal: LIMIT_EXCEEDED`, async () => {
-    const busy = service.user(ACCOUNT, "busy");
+    const busy = await service.user(ACCOUNT, "busy");
     for (let i = 0; i < MAX_CERTIFICATE_IDENTITIES_PER_PRINCIPAL; i++) {
-      service.app.context.store.addCertificateIdentity({ san: `spiffe://example.org/busy/${i}`, type: "uri", principalKrn: busy.krn, accountId: ACCOUNT, createdAt: START }, MAX_CERTIFICATE_IDENTITIES_PER_PRINCIPAL);
+      await service.app.context.store.addCertificateIdentity({ san: `spiffe://example.org/busy/${i}`, type: "uri", principalKrn: busy.krn, accountId: ACCOUNT, createdAt: START }, MAX_CERTIFICATE_IDENTITIES_PER_PRINCIPAL);
     }
     assert.deepEqual(await refusal(admin.clients.iam.addCertificateIdentity({ principalKrn: busy.krn, san: "spiffe://example.org/busy/more" })), {
       code: Code.FailedPrecondition,
@@ -112,7 +112,7 @@ describe("AddCertificateIdentity", () => {
 
   test("an unmapped certificate is UNAUTHENTICATED; a deleted principal's certificate no longer authenticates", async () => {
     assert.deepEqual(await refusal(service.asCertificate({ uris: ["spiffe://example.org/unmapped"], dnsNames: ["unmapped.example.org"] }).sts.getCallerIdentity({})), UNAUTHENTICATED);
-    const temp = service.user(ACCOUNT, "temp");
+    const temp = await service.user(ACCOUNT, "temp");
     await admin.clients.iam.addCertificateIdentity({ principalKrn: temp.krn, san: "spiffe://example.org/temp" });
     const asTemp = service.asCertificate({ uris: ["spiffe://example.org/temp"], dnsNames: [] });
     assert.equal((await asTemp.sts.getCallerIdentity({})).principalKrn, temp.krn);
@@ -121,7 +121,7 @@ describe("AddCertificateIdentity", () => {
   });
 
   test("a bearer credential wins over the certificate", async () => {
-    const mapped = service.user(ACCOUNT, "mapped");
+    const mapped = await service.user(ACCOUNT, "mapped");
     await admin.clients.iam.addCertificateIdentity({ principalKrn: mapped.krn, san: "spiffe://example.org/mapped" });
     const both = service.asCertificate({ uris: ["spiffe://example.org/mapped"], dnsNames: [] });
     assert.equal((await both.sts.getCallerIdentity({}, { headers: { authorization: `Bearer ${admin.token}` } })).principalKrn, admin.krn);

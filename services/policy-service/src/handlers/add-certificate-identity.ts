@@ -18,7 +18,7 @@ export function addCertificateIdentity(ctx: AppContext): UnaryHandler<typeof Add
     const { san, type } = requireSan(request.san, "san");
     await ctx.access.require(call, "iam:AddCertificateIdentity", owner.krn, { notFound: () => principalNotFound("principal_krn") });
     const record: CertificateIdentityRecord = { san, type, principalKrn: owner.krn, accountId: owner.accountId, createdAt: ctx.clock.now() };
-    switch (ctx.store.addCertificateIdentity(record, MAX_CERTIFICATE_IDENTITIES_PER_PRINCIPAL)) {
+    switch (await ctx.store.addCertificateIdentity(record, MAX_CERTIFICATE_IDENTITIES_PER_PRINCIPAL)) {
       case "ok":
         return { certificateIdentity: certificateIdentityView(record) };
       case "principal-missing":

@@ -26,10 +26,10 @@ describe("AssumeRole", () => {
   let carol: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    owner = service.user(ACCOUNT, "owner", ["AdministratorAccess"]);
-    carol = service.user(ACCOUNT, "carol");
-    bobAdmin = service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
-    bobPlain = service.user(OTHER_ACCOUNT, "plain");
+    owner = await service.user(ACCOUNT, "owner", ["AdministratorAccess"]);
+    carol = await service.user(ACCOUNT, "carol");
+    bobAdmin = await service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
+    bobPlain = await service.user(OTHER_ACCOUNT, "plain");
     await owner.clients.iam.createRole({
       roleName: "isv-access",
       trustPolicy: documentJson([
@@ -49,7 +49,7 @@ describe("AssumeRole", () => {
     const session = service.as(response.sessionToken);
     const identity = await session.sts.getCallerIdentity({});
     assert.deepEqual([identity.principalKrn, identity.accountId, identity.type, identity.sessionName], [ROLE, ACCOUNT, PrincipalType.ROLE, "nightly-batch"]);
-    const stored = service.app.context.store.getRoleSession(response.sessionToken.slice(4, 20))!;
+    const stored = (await service.app.context.store.getRoleSession(response.sessionToken.slice(4, 20)))!;
     assert.equal(stored.sourcePrincipal, bobAdmin.krn);
     assert.equal(stored.secretHash.length, 32);
     // The session has the role's KeyUser permissions in the role's account, not IAM ones.

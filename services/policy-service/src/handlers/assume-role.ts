@@ -37,8 +37,8 @@ export function assumeRole(ctx: AppContext): UnaryHandler<typeof AssumeRoleReque
     const now = ctx.clock.now();
     const expiresAt = new Date(now.getTime() + seconds * 1000);
     const secret = newSecret(ctx.random);
-    const session = ctx.store.transaction((): RoleSessionRecord => {
-      if (ctx.store.getPrincipal(role.krn)?.type !== "role") throw principalNotFound("role_krn");
+    const session = await ctx.store.transaction(async (tx): Promise<RoleSessionRecord> => {
+      if ((await tx.getPrincipal(role.krn))?.type !== "role") throw principalNotFound("role_krn");
       for (let attempt = 0; attempt < 8; attempt++) {
         const record: RoleSessionRecord = {
           sessionId: ctx.ids.sessionId(),
@@ -50,7 +50,7 @@ export function assumeRole(ctx: AppContext): UnaryHandler<typeof AssumeRoleReque
           createdAt: now,
           expiresAt,
         };
-        if (ctx.store.createRoleSession(record, now) === "ok") return record;
+        if ((await tx.createRoleSession(record, now)) === "ok") return record;
       }
       throw new KeyholdError("INTERNAL", "could not allocate a session id");
     });

@@ -24,7 +24,7 @@ describe("AttachPolicy / DetachPolicy / ListAttachedPolicies", () => {
   let alice: string;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
     alice = (await admin.clients.iam.createUser({ userName: "alice" })).principal!.krn;
   });
   after(() => service.close());
@@ -86,17 +86,17 @@ describe("AttachPolicy / DetachPolicy / ListAttachedPolicies", () => {
       await refusal(admin.clients.iam.listAttachedPolicies({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:user/ghost` })),
       notFound("PRINCIPAL_NOT_FOUND", "principal_krn"),
     );
-    const bob = service.user(OTHER_ACCOUNT, "bob");
+    const bob = await service.user(OTHER_ACCOUNT, "bob");
     assert.deepEqual(await refusal(admin.clients.iam.attachPolicy({ principalKrn: bob.krn, policyKrn: KEY_USER })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
     assert.deepEqual((await admin.clients.iam.listAttachedPolicies({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:root` })).policies, []);
   });
 
   test("needs iam:AttachPolicy / iam:DetachPolicy / iam:ListAttachedPolicies on the principal: no self-escalation without it", async () => {
-    const keyUser = service.user(ACCOUNT, "keyuser", ["KeyUser"]);
+    const keyUser = await service.user(ACCOUNT, "keyuser", ["KeyUser"]);
     const admins = "krn:keyhold:iam::keyhold:policy/AdministratorAccess";
     await assertDenied(keyUser.clients.iam.attachPolicy({ principalKrn: keyUser.krn, policyKrn: admins }), "iam:AttachPolicy", keyUser.krn);
     await assertDenied(keyUser.clients.iam.detachPolicy({ principalKrn: keyUser.krn, policyKrn: KEY_USER }), "iam:DetachPolicy", keyUser.krn);
     await assertDenied(keyUser.clients.iam.listAttachedPolicies({ principalKrn: keyUser.krn }), "iam:ListAttachedPolicies", keyUser.krn);
-    assert.equal(service.app.context.store.listAttachments(keyUser.krn).length, 1);
+    assert.equal((await service.app.context.store.listAttachments(keyUser.krn)).length, 1);
   });
 });

@@ -10,7 +10,7 @@ export function attachPolicy(ctx: AppContext): UnaryHandler<typeof AttachPolicyR
   return async (request, call) => {
     const { principal, policy } = attachmentFields(request.principalKrn, request.policyKrn);
     await ctx.access.require(call, "iam:AttachPolicy", principal.krn, { notFound: () => principalNotFound("principal_krn") });
-    const outcome = ctx.store.attachPolicy({ principalKrn: principal.krn, policyKrn: policy.krn, attachedAt: ctx.clock.now() }, !policy.managed);
+    const outcome = await ctx.store.attachPolicy({ principalKrn: principal.krn, policyKrn: policy.krn, attachedAt: ctx.clock.now() }, !policy.managed);
     if (outcome === "principal-missing") throw principalNotFound("principal_krn");
     if (outcome === "policy-missing") throw policyNotFound("policy_krn");
     return {};

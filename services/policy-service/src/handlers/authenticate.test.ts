@@ -12,16 +12,16 @@ describe("Authenticate (internal)", () => {
   after(() => service.close());
 
   test("resolves an API key to its principal with a cache lifetime", async () => {
-    const alice = service.user(ACCOUNT, "alice");
+    const alice = await service.user(ACCOUNT, "alice");
     const { principal } = await service.internal().authenticate({ credential: alice.token });
     assert.deepEqual([principal!.krn, principal!.accountId, principal!.type, principal!.sessionName, principal!.cacheSeconds], [alice.krn, ACCOUNT, PrincipalType.USER, "", 300]);
-    const root = service.root(OTHER_ACCOUNT);
+    const root = await service.root(OTHER_ACCOUNT);
     assert.equal((await service.internal().authenticate({ credential: root.token })).principal!.type, PrincipalType.ROOT);
   });
 
   test("a role session's answer is cached no longer than the session lives", async () => {
-    const owner = service.user(ACCOUNT, "owner", ["AdministratorAccess"]);
-    const caller = service.user(ACCOUNT, "caller");
+    const owner = await service.user(ACCOUNT, "owner", ["AdministratorAccess"]);
+    const caller = await service.user(ACCOUNT, "caller");
     await owner.clients.iam.createRole({ roleName: "r", trustPolicy: documentJson({ Effect: "Allow", Principal: { KRN: caller.krn }, Action: "sts:AssumeRole" }) });
     const token = (await caller.clients.sts.assumeRole({ roleKrn: `krn:keyhold:iam::${ACCOUNT}:role/r`, roleSessionName: "sess", durationSeconds: 900 })).sessionToken;
     service.clock.advance(800_000);
@@ -30,7 +30,7 @@ describe("Authenticate (internal)", () => {
   });
 
   test("every bad credential is UNAUTHENTICATED 'invalid credential'", async () => {
-    const alice = service.user(ACCOUNT, "alice2");
+    const alice = await service.user(ACCOUNT, "alice2");
     for (const credential of ["", "nonsense", alice.token.slice(0, -1), `${alice.token}x`, alice.token.replace(/_(.)/, "_0")]) {
       const refused = await refusal(service.internal().authenticate({ credential }));
       assert.deepEqual(refused, UNAUTHENTICATED, credential);
@@ -49,12 +49,12 @@ describe("Authenticate (internal)", () => {
     let b: string;
     let dns: string;
     before(async () => {
-      const admin = service.user(ACCOUNT, "cert-admin", ["AdministratorAccess"]);
-      a = service.user(ACCOUNT, "cert-a").krn;
-      b = service.user(OTHER_ACCOUNT, "cert-b").krn;
-      dns = service.user(ACCOUNT, "cert-dns").krn;
+      const admin = await service.user(ACCOUNT, "cert-admin", ["AdministratorAccess"]);
+      a = (await service.user(ACCOUNT, "cert-a")).krn;
+      b = (await service.user(OTHER_ACCOUNT, "cert-b")).krn;
+      dns = (await service.user(ACCOUNT, "cert-dns")).krn;
       await admin.clients.iam.addCertificateIdentity({ principalKrn: a, san: URI_A });
-      service.app.context.store.addCertificateIdentity({ san: URI_B, type: "uri", principalKrn: b, accountId: OTHER_ACCOUNT, createdAt: service.clock.now() }, 10);
+      await service.app.context.store.addCertificateIdentity({ san: URI_B, type: "uri", principalKrn: b, accountId: OTHER_ACCOUNT, createdAt: service.clock.now() }, 10);
       await admin.clients.iam.addCertificateIdentity({ principalKrn: dns, san: "svc.example.org" });
     });
 
@@ -77,7 +77,7 @@ describe("Authenticate (internal)", () => {
       assert.deepEqual(await refusal(authenticate(["spiffe://example.org/x"], ["x.example.org"])), UNAUTHENTICATED);
       assert.deepEqual(await refusal(authenticate([], [])), UNAUTHENTICATED);
       assert.deepEqual(await refusal(authenticate([URI_A], [], "khk_wrong")), UNAUTHENTICATED);
-      const alice = service.user(ACCOUNT, "cert-alice");
+      const alice = await service.user(ACCOUNT, "cert-alice");
       assert.equal((await authenticate([URI_A], [], alice.token)).principal!.krn, alice.krn);
     });
 

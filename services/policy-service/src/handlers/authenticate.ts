@@ -10,16 +10,16 @@ import { requireKeyholdService } from "./common.ts";
 import { PRINCIPAL_TYPE_OF_KIND } from "./views.ts";
 
 /** The credential decides when there is one; the certificate's names only when there is not. */
-function authenticated(ctx: AppContext, request: AuthenticateRequest): AuthenticatedCredential {
+async function authenticated(ctx: AppContext, request: AuthenticateRequest): Promise<AuthenticatedCredential> {
   if (request.credential !== "") return ctx.authority.authenticateCredential(request.credential);
   if (request.certificateUris.length === 0 && request.certificateDnsNames.length === 0) throw invalidCredential();
-  return { principal: ctx.authority.certificatePrincipal({ uris: request.certificateUris, dnsNames: request.certificateDnsNames }), expiresAt: undefined };
+  return { principal: await ctx.authority.certificatePrincipal({ uris: request.certificateUris, dnsNames: request.certificateDnsNames }), expiresAt: undefined };
 }
 
 export function authenticate(ctx: AppContext): UnaryHandler<typeof AuthenticateRequestSchema, typeof AuthenticateResponseSchema> {
   return async (request, call) => {
     requireKeyholdService(call);
-    const { principal, expiresAt } = authenticated(ctx, request);
+    const { principal, expiresAt } = await authenticated(ctx, request);
     let cacheSeconds = ctx.config.credentialCacheSeconds;
     if (expiresAt !== undefined) {
       cacheSeconds = Math.max(0, Math.min(cacheSeconds, Math.floor((expiresAt.getTime() - ctx.clock.now().getTime()) / 1000)));

@@ -24,7 +24,7 @@ describe("Authorize (internal)", () => {
   const user = (krn: string, accountId = ACCOUNT) => ({ krn, accountId, type: PrincipalType.USER });
 
   test("answers with the decision, the deciding statement and what it depended on", async () => {
-    const alice = service.user(ACCOUNT, "alice", ["KeyUser"]);
+    const alice = await service.user(ACCOUNT, "alice", ["KeyUser"]);
     const yes = await service.internal().authorize({ principal: user(alice.krn), action: "kms:Encrypt", resource: keyKrn(), secureTransport: true });
     assert.equal(yes.allowed, true);
     assert.equal(yes.reason, "allowed");
@@ -36,7 +36,7 @@ describe("Authorize (internal)", () => {
   });
 
   test("passes encryption context, source address, service and transport to the conditions", async () => {
-    const admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    const admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
     const p = await admin.clients.iam.putPolicy({
       policyName: "conditional",
       document: documentJson({
@@ -50,7 +50,7 @@ describe("Authorize (internal)", () => {
         },
       }),
     });
-    const bob = service.user(ACCOUNT, "bob", [p.policy!.krn]);
+    const bob = await service.user(ACCOUNT, "bob", [p.policy!.krn]);
     const base: Request = {
       principal: user(bob.krn),
       action: "kms:Decrypt",
@@ -75,7 +75,7 @@ describe("Authorize (internal)", () => {
     );
     const service_ = { krn: "krn:keyhold:iam::keyhold:service/key-service", accountId: "", type: PrincipalType.SERVICE };
     assert.equal((await service.internal().authorize({ principal: service_, action: "kms:Decrypt", resource: keyKrn() })).allowed, false);
-    const admin = service.user(ACCOUNT, "admin2", ["AdministratorAccess"]);
+    const admin = await service.user(ACCOUNT, "admin2", ["AdministratorAccess"]);
     await admin.clients.iam.createRole({ roleName: "reader", trustPolicy: documentJson({ Effect: "Allow", Principal: { KRN: admin.krn }, Action: "sts:AssumeRole" }) });
     await admin.clients.iam.attachPolicy({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:role/reader`, policyKrn: "krn:keyhold:iam::keyhold:policy/KeyUser" });
     const session = { krn: `krn:keyhold:iam::${ACCOUNT}:role/reader`, accountId: ACCOUNT, type: PrincipalType.ROLE, sessionName: "s1" };

@@ -16,7 +16,7 @@ export function authorize(ctx: AppContext): UnaryHandler<typeof AuthorizeRequest
     const resource = requireResourceKrn(request.resource, "resource");
     if (request.sourceIp.length > 64) throw invalidArgument("source_ip", "must be an IPv4 or IPv6 address");
     if (request.viaService.length > 64) throw invalidArgument("via_service", "must be at most 64 characters");
-    const answer = ctx.authority.decide({
+    const answer = await ctx.authority.decide({
       principal,
       action,
       resource,

@@ -51,7 +51,7 @@ describe("CreateAccount / ListAccounts", () => {
     const key = await inside.iam.createApiKey({ principalKrn: user.krn });
     assert.equal((await service.as(key.secret).sts.getCallerIdentity({})).principalKrn, user.krn);
     // Principals of other accounts cannot assume it.
-    const outsider = service.user(ACCOUNT, "outsider", ["AdministratorAccess"]);
+    const outsider = await service.user(ACCOUNT, "outsider", ["AdministratorAccess"]);
     await assertDenied(outsider.clients.sts.assumeRole({ roleKrn, roleSessionName: "nope" }), "sts:AssumeRole", roleKrn);
   });
 
@@ -63,13 +63,13 @@ describe("CreateAccount / ListAccounts", () => {
   });
 
   test("only management account principals allowed iam:CreateAccount may create accounts", async () => {
-    const other = service.root(ACCOUNT);
+    const other = await service.root(ACCOUNT);
     await assertDenied(other.clients.iam.createAccount({ accountId: "888899990000" }), "iam:CreateAccount", `krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:account/888899990000`);
-    const weak = service.user(MANAGEMENT_ACCOUNT, "weak", ["KeyAdministrator"]);
+    const weak = await service.user(MANAGEMENT_ACCOUNT, "weak", ["KeyAdministrator"]);
     await assertDenied(weak.clients.iam.createAccount({ accountId: "888899990000" }), "iam:CreateAccount", `krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:account/888899990000`);
     await assertDenied(weak.clients.iam.listAccounts({}), "iam:ListAccounts", `krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:account/*`);
     await assertDenied(other.clients.iam.listAccounts({}), "iam:ListAccounts", `krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:account/*`);
-    const scoped = service.app.context.store.putPolicy({
+    const scoped = (await service.app.context.store.putPolicy({
       krn: `krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:policy/create-accounts`,
       accountId: MANAGEMENT_ACCOUNT,
       name: "create-accounts",
@@ -77,12 +77,12 @@ describe("CreateAccount / ListAccounts", () => {
       document: documentJson({ Effect: "Allow", Action: "iam:CreateAccount", Resource: `krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:account/8*` }),
       createdAt: START,
       updatedAt: START,
-    });
-    const creator = service.user(MANAGEMENT_ACCOUNT, "creator", [scoped.krn]);
+    }));
+    const creator = await service.user(MANAGEMENT_ACCOUNT, "creator", [scoped.krn]);
     assert.equal((await creator.clients.iam.createAccount({ accountId: "888899990000" })).account!.accountId, "888899990000");
     await assertDenied(creator.clients.iam.createAccount({ accountId: "777799990000" }), "iam:CreateAccount", `krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:account/777799990000`);
-    assert.equal(service.app.context.store.getAccount("888899990000")?.accountId, "888899990000");
-    assert.equal(service.app.context.store.getAccount("777799990000"), undefined);
+    assert.equal((await service.app.context.store.getAccount("888899990000"))?.accountId, "888899990000");
+    assert.equal(await service.app.context.store.getAccount("777799990000"), undefined);
   });
 
   test("ListAccounts pages through every account in id order", async () => {
@@ -96,7 +96,7 @@ describe("CreateAccount / ListAccounts", () => {
     } while (pageToken !== "");
     assert.deepEqual(seen, [...seen].sort());
     assert.ok(seen.includes(MANAGEMENT_ACCOUNT) && seen.includes("222233334444"));
-    assert.equal(seen.length, service.app.context.store.countAccounts());
+    assert.equal(seen.length, (await service.app.context.store.countAccounts()));
     assert.deepEqual(await refusal(service.admin.iam.listAccounts({ pageSize: 1001 })), invalid("page_size"));
     assert.deepEqual(await refusal(service.admin.iam.listAccounts({ pageToken: "garbage" })), invalid("page_token"));
   });

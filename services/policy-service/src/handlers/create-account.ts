@@ -31,7 +31,7 @@ export function createAccount(ctx: AppContext): UnaryHandler<typeof CreateAccoun
     if (!ACCOUNT_NAME.test(request.name)) throw invalidArgument("name", "must be printable ASCII");
     let accountId = request.accountId;
     if (accountId === "") {
-      for (let attempt = 0; attempt < 16 && (accountId === "" || ctx.store.getAccount(accountId) !== undefined); attempt++) accountId = ctx.ids.accountId();
+      for (let attempt = 0; attempt < 16 && (accountId === "" || (await ctx.store.getAccount(accountId)) !== undefined); attempt++) accountId = ctx.ids.accountId();
     }
     const resource = accountKrn(management, accountId);
     if (caller.accountId !== management) throw accessDenied("iam:CreateAccount", resource);
@@ -40,9 +40,9 @@ export function createAccount(ctx: AppContext): UnaryHandler<typeof CreateAccoun
     const now = ctx.clock.now();
     const account = { accountId, name: request.name, createdAt: now };
     const role = roleKrn(accountId, ACCOUNT_ACCESS_ROLE);
-    ctx.store.transaction(() => {
-      if (ctx.store.createAccount(account) === "exists") throw alreadyExists("account_id", "account");
-      ctx.store.createPrincipal({
+    await ctx.store.transaction(async (tx) => {
+      if ((await tx.createAccount(account)) === "exists") throw alreadyExists("account_id", "account");
+      await tx.createPrincipal({
         krn: role,
         accountId,
         type: "role",
@@ -50,7 +50,7 @@ export function createAccount(ctx: AppContext): UnaryHandler<typeof CreateAccoun
         trustPolicy: accountAccessTrustPolicy(management),
         createdAt: now,
       });
-      if (ctx.store.attachPolicy({ principalKrn: role, policyKrn: managedPolicyKrn("AdministratorAccess"), attachedAt: now }, false) !== "ok") {
+      if ((await tx.attachPolicy({ principalKrn: role, policyKrn: managedPolicyKrn("AdministratorAccess"), attachedAt: now }, false)) !== "ok") {
         throw new KeyholdError("INTERNAL", "could not set up the account access role");
       }
     });

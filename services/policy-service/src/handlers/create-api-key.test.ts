@@ -11,7 +11,7 @@ describe("CreateApiKey", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
@@ -26,7 +26,7 @@ describe("CreateApiKey", () => {
     assert.equal(apiKey!.status, ApiKeyStatus.ACTIVE);
     assert.deepEqual(timestampDate(apiKey!.creationDate!), START);
     assert.equal(apiKey!.lastUsedDate, undefined);
-    const stored = service.app.context.store.getApiKey(apiKey!.apiKeyId)!;
+    const stored = (await service.app.context.store.getApiKey(apiKey!.apiKeyId))!;
     assert.deepEqual(stored.secretHash, secretDigest(secret.slice(4 + 16 + 1)));
     assert.equal((await service.as(secret).sts.getCallerIdentity({})).principalKrn, appKrn);
     const listed = await admin.clients.iam.listApiKeys({ principalKrn: appKrn });
@@ -38,7 +38,7 @@ describe("CreateApiKey", () => {
   test("an empty principal_krn means the caller; the account root may hold keys", async () => {
     const mine = await admin.clients.iam.createApiKey({});
     assert.equal(mine.apiKey!.principalKrn, admin.krn);
-    const root = service.root(ACCOUNT);
+    const root = await service.root(ACCOUNT);
     const rootKey = await root.clients.iam.createApiKey({});
     assert.equal(rootKey.apiKey!.principalKrn, `krn:keyhold:iam::${ACCOUNT}:root`);
     assert.equal((await service.as(rootKey.secret).sts.getCallerIdentity({})).principalKrn, `krn:keyhold:iam::${ACCOUNT}:root`);
@@ -52,20 +52,20 @@ describe("CreateApiKey", () => {
   });
 
   test("a missing user, or a user of another account, is PRINCIPAL_NOT_FOUND and stores nothing", async () => {
-    const before = service.app.context.store.currentSequence();
+    const before = await service.app.context.store.currentSequence();
     assert.deepEqual(await refusal(admin.clients.iam.createApiKey({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:user/ghost` })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
-    const bob = service.user(OTHER_ACCOUNT, "bob");
-    const afterBob = service.app.context.store.currentSequence();
+    const bob = await service.user(OTHER_ACCOUNT, "bob");
+    const afterBob = await service.app.context.store.currentSequence();
     assert.deepEqual(await refusal(admin.clients.iam.createApiKey({ principalKrn: bob.krn })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
     assert.deepEqual(await refusal(admin.clients.iam.createApiKey({ principalKrn: `krn:keyhold:iam::${OTHER_ACCOUNT}:root` })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
     assert.ok(afterBob > before);
-    assert.equal(service.app.context.store.currentSequence(), afterBob);
+    assert.equal(await service.app.context.store.currentSequence(), afterBob);
   });
 
   test("needs iam:CreateApiKey on the owner: a user without policies cannot even make its own", async () => {
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     await assertDenied(nobody.clients.iam.createApiKey({}), "iam:CreateApiKey", nobody.krn);
-    const keyUser = service.user(ACCOUNT, "keyuser", ["KeyUser"]);
+    const keyUser = await service.user(ACCOUNT, "keyuser", ["KeyUser"]);
     await assertDenied(keyUser.clients.iam.createApiKey({ principalKrn: admin.krn }), "iam:CreateApiKey", admin.krn);
   });
 

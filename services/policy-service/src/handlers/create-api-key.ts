@@ -16,9 +16,9 @@ export function createApiKey(ctx: AppContext): UnaryHandler<typeof CreateApiKeyR
     const description = validateDescription(request.description, "description");
     await ctx.access.require(call, "iam:CreateApiKey", owner.krn, { notFound: () => principalNotFound("principal_krn") });
     const secret = newSecret(ctx.random);
-    const created = ctx.store.transaction((): ApiKeyRecord => {
+    const created = await ctx.store.transaction(async (tx): Promise<ApiKeyRecord> => {
       // Checked in the transaction that stores the key, so a key never outlives its owner.
-      const exists = owner.kind === "root" ? ctx.store.getAccount(owner.accountId) !== undefined : ctx.store.getPrincipal(owner.krn) !== undefined;
+      const exists = owner.kind === "root" ? (await tx.getAccount(owner.accountId)) !== undefined : (await tx.getPrincipal(owner.krn)) !== undefined;
       if (!exists) throw principalNotFound("principal_krn");
       for (let attempt = 0; attempt < 8; attempt++) {
         const record: ApiKeyRecord = {
@@ -31,7 +31,7 @@ export function createApiKey(ctx: AppContext): UnaryHandler<typeof CreateApiKeyR
           lastUsedAt: undefined,
           secretHash: secretDigest(secret),
         };
-        if (ctx.store.createApiKey(record) === "ok") return record;
+        if ((await tx.createApiKey(record)) === "ok") return record;
       }
       throw new KeyholdError("INTERNAL", "could not allocate an API key id");
     });

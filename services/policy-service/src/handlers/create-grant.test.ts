@@ -23,9 +23,9 @@ describe("CreateGrant / ListGrants / RevokeGrant (internal)", () => {
   let keyAdmin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    owner = service.root(ACCOUNT);
-    bob = service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
-    keyAdmin = service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
+    owner = await service.root(ACCOUNT);
+    bob = await service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
+    keyAdmin = await service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
   });
   after(() => service.close());
 
@@ -49,7 +49,7 @@ describe("CreateGrant / ListGrants / RevokeGrant (internal)", () => {
     });
     assert.match(grantId, /^[0-9a-f]{32}$/);
     assert.match(grantToken, new RegExp(`^khg_${grantId}_[A-Za-z0-9_-]{43}$`));
-    const stored = service.app.context.store.getGrant(grantId)!;
+    const stored = (await service.app.context.store.getGrant(grantId))!;
     assert.deepEqual(stored.operations, ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]);
     assert.deepEqual(stored.tokenHash, secretDigest(grantToken.slice(4 + 32 + 1)));
     assert.equal(stored.issuingPrincipal, owner.krn);
@@ -117,7 +117,7 @@ describe("CreateGrant / ListGrants / RevokeGrant (internal)", () => {
   });
 
   test("authorization of the END caller: kms:CreateGrant / kms:ListGrants / kms:RevokeGrant on the key", async () => {
-    const keyUser = service.user(ACCOUNT, "keyuser", ["KeyUser"]);
+    const keyUser = await service.user(ACCOUNT, "keyuser", ["KeyUser"]);
     await assertDenied(
       service.internal(keyUser.principal).createKeyGrant({ keyId: keyKrn(), granteePrincipal: keyUser.krn, operations: ["kms:Encrypt"] }),
       "kms:CreateGrant",
@@ -128,7 +128,7 @@ describe("CreateGrant / ListGrants / RevokeGrant (internal)", () => {
       "kms:CreateGrant",
       keyKrn(),
     );
-    await assertDenied(service.internal(service.user(ACCOUNT, "nobody").principal).listKeyGrants({ keyId: keyKrn() }), "kms:ListGrants", keyKrn());
+    await assertDenied(service.internal((await service.user(ACCOUNT, "nobody")).principal).listKeyGrants({ keyId: keyKrn() }), "kms:ListGrants", keyKrn());
     await assertDenied(service.internal(keyUser.principal).revokeKeyGrant({ keyId: keyKrn(), grantId: "0".repeat(32) }), "kms:RevokeGrant", keyKrn());
     assert.deepEqual(await refusal(service.internal().listKeyGrants({ keyId: keyKrn() })), notFound("KEY_NOT_FOUND", "key_id"), "the service itself is in no account");
     // Another account's key looks missing.

@@ -50,7 +50,7 @@ export function createKeyGrant(ctx: AppContext): UnaryHandler<typeof CreateKeyGr
         tokenHash: secretDigest(secret),
         createdAt: now,
       };
-      if (ctx.store.createGrant(grant) === "ok") return { grantId: grant.grantId, grantToken: formatToken("grant", grant.grantId, secret) };
+      if ((await ctx.store.createGrant(grant)) === "ok") return { grantId: grant.grantId, grantToken: formatToken("grant", grant.grantId, secret) };
     }
     throw new KeyholdError("INTERNAL", "could not allocate a grant id");
   };

@@ -22,7 +22,7 @@ describe("CreateRole / UpdateRoleTrustPolicy", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
@@ -68,7 +68,7 @@ describe("CreateRole / UpdateRoleTrustPolicy", () => {
     const next = documentJson({ Effect: "Allow", Principal: { KRN: `krn:keyhold:iam::${OTHER_ACCOUNT}:user/bob` }, Action: "sts:AssumeRole" });
     const { principal } = await admin.clients.iam.updateRoleTrustPolicy({ roleKrn: role, trustPolicy: next });
     assert.equal(principal!.trustPolicy, next);
-    assert.equal(service.app.context.store.getPrincipal(role)!.trustPolicy, next);
+    assert.equal((await service.app.context.store.getPrincipal(role))!.trustPolicy, next);
   });
 
   test("UpdateRoleTrustPolicy: validation, missing roles, users, other accounts' roles, authorization", async () => {
@@ -85,14 +85,14 @@ describe("CreateRole / UpdateRoleTrustPolicy", () => {
       await refusal(admin.clients.iam.updateRoleTrustPolicy({ roleKrn: `krn:keyhold:iam::${ACCOUNT}:role/missing`, trustPolicy: TRUST })),
       notFound("PRINCIPAL_NOT_FOUND", "role_krn"),
     );
-    const theirs = service.user(OTHER_ACCOUNT, "admin", ["AdministratorAccess"]);
+    const theirs = await service.user(OTHER_ACCOUNT, "admin", ["AdministratorAccess"]);
     await theirs.clients.iam.createRole({ roleName: "theirs", trustPolicy: TRUST });
     assert.deepEqual(
       await refusal(admin.clients.iam.updateRoleTrustPolicy({ roleKrn: `krn:keyhold:iam::${OTHER_ACCOUNT}:role/theirs`, trustPolicy: TRUST })),
       notFound("PRINCIPAL_NOT_FOUND", "role_krn"),
       "another account's role looks missing",
     );
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     await assertDenied(
       nobody.clients.iam.updateRoleTrustPolicy({ roleKrn: `krn:keyhold:iam::${ACCOUNT}:role/missing`, trustPolicy: TRUST }),
       "iam:UpdateRoleTrustPolicy",

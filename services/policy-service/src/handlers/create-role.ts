@@ -16,7 +16,7 @@ export function createRole(ctx: AppContext): UnaryHandler<typeof CreateRoleReque
     const krn = roleKrn(caller.accountId, name);
     await ctx.access.require(call, "iam:CreateRole", krn);
     const role: PrincipalRecord = { krn, accountId: caller.accountId, type: "role", name, trustPolicy: request.trustPolicy, createdAt: ctx.clock.now() };
-    if (ctx.store.createPrincipal(role) === "exists") throw alreadyExists("role_name", "role");
+    if ((await ctx.store.createPrincipal(role)) === "exists") throw alreadyExists("role_name", "role");
     return { principal: principalView(role) };
   };
 }

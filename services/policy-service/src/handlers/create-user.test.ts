@@ -13,7 +13,7 @@ describe("CreateUser", () => {
   after(() => service.close());
 
   test("creates a user in the caller's account", async () => {
-    const admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    const admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
     const { principal } = await admin.clients.iam.createUser({ userName: "alice.smith@example+ops=1,x_y-z" });
     assert.equal(principal!.krn, `krn:keyhold:iam::${ACCOUNT}:user/alice.smith@example+ops=1,x_y-z`);
     assert.equal(principal!.accountId, ACCOUNT);
@@ -25,13 +25,13 @@ describe("CreateUser", () => {
   });
 
   test("a duplicate name is ALREADY_EXISTS naming user_name", async () => {
-    const root = service.root(ACCOUNT);
+    const root = await service.root(ACCOUNT);
     await root.clients.iam.createUser({ userName: "dup" });
     assert.deepEqual(await refusal(root.clients.iam.createUser({ userName: "dup" })), { code: Code.AlreadyExists, reason: "ALREADY_EXISTS", field: "user_name" });
   });
 
   test("names: required, at most 64 characters of the IAM set", async () => {
-    const root = service.root(ACCOUNT);
+    const root = await service.root(ACCOUNT);
     for (const bad of ["", "u".repeat(65), "has space", "slash/name", "colon:name", "ü"]) {
       assert.deepEqual(await refusal(root.clients.iam.createUser({ userName: bad })), invalid("user_name"), bad);
     }
@@ -39,11 +39,11 @@ describe("CreateUser", () => {
   });
 
   test("needs iam:CreateUser on the new user's krn: a user without policies, a KeyAdministrator are denied", async () => {
-    const nobody = service.user(ACCOUNT, "nobody");
-    const keyAdmin = service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
+    const nobody = await service.user(ACCOUNT, "nobody");
+    const keyAdmin = await service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
     for (const caller of [nobody, keyAdmin]) {
       await assertDenied(caller.clients.iam.createUser({ userName: "mallory" }), "iam:CreateUser", `krn:keyhold:iam::${ACCOUNT}:user/mallory`);
     }
-    assert.equal(service.app.context.store.getPrincipal(`krn:keyhold:iam::${ACCOUNT}:user/mallory`), undefined);
+    assert.equal(await service.app.context.store.getPrincipal(`krn:keyhold:iam::${ACCOUNT}:user/mallory`), undefined);
   });
 });

@@ -14,7 +14,7 @@ export function createUser(ctx: AppContext): UnaryHandler<typeof CreateUserReque
     const krn = userKrn(caller.accountId, name);
     await ctx.access.require(call, "iam:CreateUser", krn);
     const user: PrincipalRecord = { krn, accountId: caller.accountId, type: "user", name, trustPolicy: undefined, createdAt: ctx.clock.now() };
-    if (ctx.store.createPrincipal(user) === "exists") throw alreadyExists("user_name", "user");
+    if ((await ctx.store.createPrincipal(user)) === "exists") throw alreadyExists("user_name", "user");
     return { principal: principalView(user) };
   };
 }

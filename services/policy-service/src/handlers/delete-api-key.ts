@@ -10,10 +10,10 @@ export function deleteApiKey(ctx: AppContext): UnaryHandler<typeof DeleteApiKeyR
   return async (request, call) => {
     const caller = callerOf(call);
     const apiKeyId = requireApiKeyId(request.apiKeyId, "api_key_id");
-    const existing = ctx.store.getApiKey(apiKeyId);
+    const existing = await ctx.store.getApiKey(apiKeyId);
     if (existing === undefined || existing.accountId !== caller.accountId) throw apiKeyNotFound("api_key_id");
     await ctx.access.require(call, "iam:DeleteApiKey", existing.principalKrn, { notFound: () => apiKeyNotFound("api_key_id") });
-    if (!ctx.store.deleteApiKey(apiKeyId)) throw apiKeyNotFound("api_key_id");
+    if (!(await ctx.store.deleteApiKey(apiKeyId))) throw apiKeyNotFound("api_key_id");
     return {};
   };
 }

@@ -11,7 +11,7 @@ export function deletePolicy(ctx: AppContext): UnaryHandler<typeof DeletePolicyR
     const target = requirePolicyKrn(request.policyKrn, "policy_krn");
     if (target.managed) throw invalidArgument("policy_krn", "Keyhold-managed policies cannot be deleted");
     await ctx.access.require(call, "iam:DeletePolicy", target.krn, { notFound: () => policyNotFound("policy_krn") });
-    if (!ctx.store.deletePolicy(target.krn)) throw policyNotFound("policy_krn");
+    if (!(await ctx.store.deletePolicy(target.krn))) throw policyNotFound("policy_krn");
     return {};
   };
 }

@@ -11,7 +11,7 @@ export function deletePrincipal(ctx: AppContext): UnaryHandler<typeof DeletePrin
     const target = requirePrincipalKrn(request.principalKrn, "principal_krn");
     if (target.kind === "root") throw invalidArgument("principal_krn", "the account root cannot be deleted");
     await ctx.access.require(call, "iam:DeletePrincipal", target.krn, { notFound: () => principalNotFound("principal_krn") });
-    if (!ctx.store.deletePrincipal(target.krn)) throw principalNotFound("principal_krn");
+    if (!(await ctx.store.deletePrincipal(target.krn))) throw principalNotFound("principal_krn");
     return {};
   };
 }

@@ -10,8 +10,8 @@ export function detachPolicy(ctx: AppContext): UnaryHandler<typeof DetachPolicyR
   return async (request, call) => {
     const { principal, policy } = attachmentFields(request.principalKrn, request.policyKrn);
     await ctx.access.require(call, "iam:DetachPolicy", principal.krn, { notFound: () => principalNotFound("principal_krn") });
-    if (ctx.store.getPrincipal(principal.krn) === undefined) throw principalNotFound("principal_krn");
-    if (!ctx.store.detachPolicy(principal.krn, policy.krn)) throw policyNotFound("policy_krn");
+    if ((await ctx.store.getPrincipal(principal.krn)) === undefined) throw principalNotFound("principal_krn");
+    if (!(await ctx.store.detachPolicy(principal.krn, policy.krn))) throw policyNotFound("policy_krn");
     return {};
   };
 }

@@ -11,10 +11,10 @@ describe("GetCallerIdentity", () => {
   after(() => service.close());
 
   test("answers any authenticated caller, with no permission needed", async () => {
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     const me = await nobody.clients.sts.getCallerIdentity({});
     assert.deepEqual([me.principalKrn, me.accountId, me.type, me.sessionName], [nobody.krn, ACCOUNT, PrincipalType.USER, ""]);
-    const root = await service.root(ACCOUNT).clients.sts.getCallerIdentity({});
+    const root = await (await service.root(ACCOUNT)).clients.sts.getCallerIdentity({});
     assert.deepEqual([root.principalKrn, root.type], [`krn:keyhold:iam::${ACCOUNT}:root`, PrincipalType.ROOT]);
     const admin = await service.admin.sts.getCallerIdentity({});
     assert.deepEqual([admin.principalKrn, admin.accountId], [`krn:keyhold:iam::${MANAGEMENT_ACCOUNT}:user/admin`, MANAGEMENT_ACCOUNT]);

@@ -21,7 +21,7 @@ describe("GetPolicy / ListPolicies / DeletePolicy", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
     for (const name of ["p1", "p2", "p3"]) await admin.clients.iam.putPolicy({ policyName: name, document: DOC });
   });
   after(() => service.close());
@@ -38,7 +38,7 @@ describe("GetPolicy / ListPolicies / DeletePolicy", () => {
 
   test("missing, unknown managed and other accounts' policies; malformed krns", async () => {
     assert.deepEqual(await refusal(admin.clients.iam.getPolicy({ policyKrn: `krn:keyhold:iam::${ACCOUNT}:policy/none` })), notFound("POLICY_NOT_FOUND", "policy_krn"));
-    const bob = service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
+    const bob = await service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
     await bob.clients.iam.putPolicy({ policyName: "theirs", document: DOC });
     assert.deepEqual(await refusal(admin.clients.iam.getPolicy({ policyKrn: `krn:keyhold:iam::${OTHER_ACCOUNT}:policy/theirs` })), notFound("POLICY_NOT_FOUND", "policy_krn"));
     assert.deepEqual(await refusal(admin.clients.iam.deletePolicy({ policyKrn: `krn:keyhold:iam::${OTHER_ACCOUNT}:policy/theirs` })), notFound("POLICY_NOT_FOUND", "policy_krn"));
@@ -68,22 +68,22 @@ describe("GetPolicy / ListPolicies / DeletePolicy", () => {
 
   test("deleting a policy detaches it from every principal, at once", async () => {
     const krn = `krn:keyhold:iam::${ACCOUNT}:policy/p3`;
-    const user = service.user(ACCOUNT, "holder", [krn]);
+    const user = await service.user(ACCOUNT, "holder", [krn]);
     assert.equal((await service.internal().authorize(authorizeRequest(user.krn, "kms:Encrypt"))).allowed, true);
     await admin.clients.iam.deletePolicy({ policyKrn: krn });
-    assert.deepEqual(service.app.context.store.listAttachments(user.krn), []);
+    assert.deepEqual(await service.app.context.store.listAttachments(user.krn), []);
     assert.equal((await service.internal().authorize(authorizeRequest(user.krn, "kms:Encrypt"))).allowed, false);
     assert.deepEqual(await refusal(admin.clients.iam.deletePolicy({ policyKrn: krn })), notFound("POLICY_NOT_FOUND", "policy_krn"));
     assert.deepEqual(await refusal(admin.clients.iam.deletePolicy({ policyKrn: "krn:keyhold:iam::keyhold:policy/KeyUser" })), invalid("policy_krn"));
   });
 
   test("authorization: iam:GetPolicy / iam:ListPolicies / iam:DeletePolicy", async () => {
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     await assertDenied(nobody.clients.iam.getPolicy({ policyKrn: `krn:keyhold:iam::${ACCOUNT}:policy/p1` }), "iam:GetPolicy", `krn:keyhold:iam::${ACCOUNT}:policy/p1`);
     await assertDenied(nobody.clients.iam.getPolicy({ policyKrn: "krn:keyhold:iam::keyhold:policy/KeyUser" }), "iam:GetPolicy", "krn:keyhold:iam::keyhold:policy/KeyUser");
     await assertDenied(nobody.clients.iam.listPolicies({}), "iam:ListPolicies", `krn:keyhold:iam::${ACCOUNT}:policy/*`);
     await assertDenied(nobody.clients.iam.deletePolicy({ policyKrn: `krn:keyhold:iam::${ACCOUNT}:policy/p1` }), "iam:DeletePolicy", `krn:keyhold:iam::${ACCOUNT}:policy/p1`);
-    const root = service.root(ACCOUNT);
+    const root = await service.root(ACCOUNT);
     assert.equal((await root.clients.iam.getPolicy({ policyKrn: "krn:keyhold:iam::keyhold:policy/ReadOnlyAudit" })).policy!.name, "ReadOnlyAudit");
   });
 });

@@ -19,7 +19,7 @@ export function getPolicy(ctx: AppContext): UnaryHandler<typeof GetPolicyRequest
       return { policy: managedPolicyView(target.name, caller.accountId) };
     }
     await ctx.access.require(call, "iam:GetPolicy", target.krn, { notFound: () => policyNotFound("policy_krn") });
-    const policy = ctx.store.getPolicy(target.krn);
+    const policy = await ctx.store.getPolicy(target.krn);
     if (policy === undefined) throw policyNotFound("policy_krn");
     return { policy: policyView(policy) };
   };

@@ -11,7 +11,7 @@ describe("GetPrincipal / ListPrincipals", () => {
   after(() => service.close());
 
   test("gets users, roles and the implicit root; lists the account's users and roles in pages", async () => {
-    const root = service.root(ACCOUNT);
+    const root = await service.root(ACCOUNT);
     for (const name of ["u1", "u2", "u3"]) await root.clients.iam.createUser({ userName: name });
     await root.clients.iam.createRole({ roleName: "r1", trustPolicy: '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}}' });
     const rootView = (await root.clients.iam.getPrincipal({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:root` })).principal!;
@@ -29,8 +29,8 @@ describe("GetPrincipal / ListPrincipals", () => {
   });
 
   test("missing and other accounts' principals are PRINCIPAL_NOT_FOUND; a malformed krn INVALID_ARGUMENT", async () => {
-    const root = service.root(ACCOUNT);
-    service.user(OTHER_ACCOUNT, "bob");
+    const root = await service.root(ACCOUNT);
+    await service.user(OTHER_ACCOUNT, "bob");
     assert.deepEqual(await refusal(root.clients.iam.getPrincipal({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:user/ghost` })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
     assert.deepEqual(await refusal(root.clients.iam.getPrincipal({ principalKrn: `krn:keyhold:iam::${OTHER_ACCOUNT}:user/bob` })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
     assert.deepEqual(await refusal(root.clients.iam.getPrincipal({ principalKrn: `krn:keyhold:iam::${OTHER_ACCOUNT}:root` })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
@@ -40,12 +40,12 @@ describe("GetPrincipal / ListPrincipals", () => {
   });
 
   test("authorization: iam:GetPrincipal on the krn, iam:ListPrincipals on the account", async () => {
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     await assertDenied(nobody.clients.iam.getPrincipal({ principalKrn: nobody.krn }), "iam:GetPrincipal", nobody.krn);
     await assertDenied(nobody.clients.iam.listPrincipals({}), "iam:ListPrincipals", `krn:keyhold:iam::${ACCOUNT}:*`);
-    const keyUser = service.user(ACCOUNT, "keyuser", ["KeyUser"]);
+    const keyUser = await service.user(ACCOUNT, "keyuser", ["KeyUser"]);
     await assertDenied(keyUser.clients.iam.listPrincipals({}), "iam:ListPrincipals", `krn:keyhold:iam::${ACCOUNT}:*`);
-    const admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    const admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
     assert.ok((await admin.clients.iam.listPrincipals({})).principals.length > 0);
   });
 });

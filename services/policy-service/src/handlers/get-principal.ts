@@ -12,11 +12,11 @@ export function getPrincipal(ctx: AppContext): UnaryHandler<typeof GetPrincipalR
     const target = requirePrincipalKrn(request.principalKrn, "principal_krn");
     await ctx.access.require(call, "iam:GetPrincipal", target.krn, { notFound: () => principalNotFound("principal_krn") });
     if (target.kind === "root") {
-      const account = ctx.store.getAccount(target.accountId);
+      const account = await ctx.store.getAccount(target.accountId);
       if (account === undefined) throw principalNotFound("principal_krn");
       return { principal: rootPrincipalView(account) };
     }
-    const principal = ctx.store.getPrincipal(target.krn);
+    const principal = await ctx.store.getPrincipal(target.krn);
     if (principal === undefined) throw principalNotFound("principal_krn");
     return { principal: principalView(principal) };
   };

@@ -13,7 +13,7 @@ export function getResourcePolicy(ctx: AppContext): UnaryHandler<typeof GetResou
     requireKeyholdService(call);
     const key = requireKeyKrn(request.resource, "resource");
     await ctx.access.require(call, "kms:GetKeyPolicy", key.krn, { notFound: () => keyNotFound("resource") });
-    const stored = ctx.store.getResourcePolicy(key.krn);
+    const stored = await ctx.store.getResourcePolicy(key.krn);
     return stored === undefined ? { document: defaultKeyPolicy(key.accountId), isDefault: true } : { document: stored.document, isDefault: false };
   };
 }

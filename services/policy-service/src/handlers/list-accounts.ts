@@ -15,7 +15,7 @@ export function listAccounts(ctx: AppContext): UnaryHandler<typeof ListAccountsR
     const resource = accountKrn(ctx.config.managementAccountId, "*");
     if (caller.accountId !== ctx.config.managementAccountId) throw accessDenied("iam:ListAccounts", resource);
     await ctx.access.require(call, "iam:ListAccounts", resource);
-    const page = ctx.store.listAccounts(after, limit);
+    const page = await ctx.store.listAccounts(after, limit);
     return { accounts: page.items.map(accountView), nextPageToken: encodePageToken("accounts", page.next) };
   };
 }

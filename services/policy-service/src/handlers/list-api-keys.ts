@@ -14,7 +14,7 @@ export function listApiKeys(ctx: AppContext): UnaryHandler<typeof ListApiKeysReq
     const list = `api-keys:${owner.krn}`;
     const after = decodePageToken(list, request.pageToken);
     await ctx.access.require(call, "iam:ListApiKeys", owner.krn, { notFound: () => principalNotFound("principal_krn") });
-    const page = ctx.store.listApiKeys(owner.krn, after, limit);
+    const page = await ctx.store.listApiKeys(owner.krn, after, limit);
     return { apiKeys: page.items.map(apiKeyView), nextPageToken: encodePageToken(list, page.next) };
   };
 }

@@ -12,16 +12,16 @@ export function listAttachedPolicies(ctx: AppContext): UnaryHandler<typeof ListA
     const principal = requirePrincipalKrn(request.principalKrn, "principal_krn");
     await ctx.access.require(call, "iam:ListAttachedPolicies", principal.krn, { notFound: () => principalNotFound("principal_krn") });
     if (principal.kind === "root") return { policies: [] };
-    if (ctx.store.getPrincipal(principal.krn) === undefined) throw principalNotFound("principal_krn");
+    if ((await ctx.store.getPrincipal(principal.krn)) === undefined) throw principalNotFound("principal_krn");
     const policies: Policy[] = [];
-    for (const attachment of ctx.store.listAttachments(principal.krn)) {
+    for (const attachment of await ctx.store.listAttachments(principal.krn)) {
       const parsed = parsePolicyKrn(attachment.policyKrn);
       if (parsed === undefined) continue;
       if (parsed.managed) {
         policies.push(managedPolicyView(parsed.name, principal.accountId));
         continue;
       }
-      const record = ctx.store.getPolicy(attachment.policyKrn);
+      const record = await ctx.store.getPolicy(attachment.policyKrn);
       if (record !== undefined) policies.push(policyView(record));
     }
     return { policies };

@@ -8,13 +8,13 @@ describe("ListCertificateIdentities", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
   test("lists a principal's identities in SAN order, and nobody else's", async () => {
-    const app = service.user(ACCOUNT, "app");
-    const other = service.user(ACCOUNT, "other");
+    const app = await service.user(ACCOUNT, "app");
+    const other = await service.user(ACCOUNT, "other");
     for (const san of ["spiffe://example.org/z", "app.example.org", "spiffe://example.org/a"]) {
       await admin.clients.iam.addCertificateIdentity({ principalKrn: app.krn, san });
     }
@@ -33,14 +33,14 @@ describe("ListCertificateIdentities", () => {
 
   test("a missing principal or one of another account is PRINCIPAL_NOT_FOUND; the root is not a holder", async () => {
     assert.deepEqual(await refusal(admin.clients.iam.listCertificateIdentities({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:user/ghost` })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
-    const stranger = service.user(OTHER_ACCOUNT, "stranger");
+    const stranger = await service.user(OTHER_ACCOUNT, "stranger");
     assert.deepEqual(await refusal(admin.clients.iam.listCertificateIdentities({ principalKrn: stranger.krn })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
     assert.deepEqual(await refusal(admin.clients.iam.listCertificateIdentities({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:root` })), invalid("principal_krn"));
     assert.deepEqual(await refusal(admin.clients.iam.listCertificateIdentities({ principalKrn: "" })), invalid("principal_krn"));
   });
 
   test("needs iam:ListCertificateIdentities on the principal", async () => {
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     await assertDenied(nobody.clients.iam.listCertificateIdentities({ principalKrn: nobody.krn }), "iam:ListCertificateIdentities", nobody.krn);
   });
 });

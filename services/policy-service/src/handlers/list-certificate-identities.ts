@@ -13,7 +13,7 @@ export function listCertificateIdentities(
   return async (request, call) => {
     const owner = requireIdentityOwner(request.principalKrn, "principal_krn");
     await ctx.access.require(call, "iam:ListCertificateIdentities", owner.krn, { notFound: () => principalNotFound("principal_krn") });
-    if (ctx.store.getPrincipal(owner.krn) === undefined) throw principalNotFound("principal_krn");
-    return { certificateIdentities: ctx.store.listCertificateIdentities(owner.krn).map(certificateIdentityView) };
+    if ((await ctx.store.getPrincipal(owner.krn)) === undefined) throw principalNotFound("principal_krn");
+    return { certificateIdentities: (await ctx.store.listCertificateIdentities(owner.krn)).map(certificateIdentityView) };
   };
 }

@@ -22,7 +22,7 @@ export function listKeyGrants(ctx: AppContext): UnaryHandler<typeof ListKeyGrant
     const list = `grants:${key.krn}:${filter.grantId ?? ""}:${filter.granteePrincipal ?? ""}`;
     const after = decodePageToken(list, request.pageToken);
     await ctx.access.require(call, "kms:ListGrants", key.krn, { notFound: () => keyNotFound("key_id") });
-    const page = ctx.store.listGrants(key.krn, filter, after, limit);
+    const page = await ctx.store.listGrants(key.krn, filter, after, limit);
     return { grants: page.items.map(grantView), nextPageToken: encodePageToken(list, page.next) };
   };
 }

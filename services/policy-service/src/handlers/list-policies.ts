@@ -16,7 +16,7 @@ export function listPolicies(ctx: AppContext): UnaryHandler<typeof ListPoliciesR
     const after = decodePageToken(list, request.pageToken);
     await ctx.access.require(call, "iam:ListPolicies", policyKrn(caller.accountId, "*"));
     // Customer policy krns (krn:keyhold:iam::<digits>:...) sort before managed ones (...::keyhold:...).
-    const page = ctx.store.listPolicies(caller.accountId, after, limit);
+    const page = await ctx.store.listPolicies(caller.accountId, after, limit);
     const policies: Policy[] = page.items.map(policyView);
     let next = page.next;
     if (request.includeManaged && next === undefined) {

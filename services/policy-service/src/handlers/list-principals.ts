@@ -12,7 +12,7 @@ export function listPrincipals(ctx: AppContext): UnaryHandler<typeof ListPrincip
     const limit = pageSize(request.pageSize);
     const after = decodePageToken("principals", request.pageToken);
     await ctx.access.require(call, "iam:ListPrincipals", iamAccountResource(caller.accountId));
-    const page = ctx.store.listPrincipals(caller.accountId, after, limit);
+    const page = await ctx.store.listPrincipals(caller.accountId, after, limit);
     return { principals: page.items.map(principalView), nextPageToken: encodePageToken("principals", page.next) };
   };
 }

@@ -22,7 +22,7 @@ describe("PutPolicy", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
@@ -66,7 +66,7 @@ describe("PutPolicy", () => {
     for (const [document, field] of cases) {
       assert.deepEqual(await refusal(admin.clients.iam.putPolicy({ policyName: "bad", document })), invalid(field), document);
     }
-    assert.equal(service.app.context.store.getPolicy(`krn:keyhold:iam::${ACCOUNT}:policy/bad`), undefined);
+    assert.equal(await service.app.context.store.getPolicy(`krn:keyhold:iam::${ACCOUNT}:policy/bad`), undefined);
   });
 
   test("names and descriptions are validated", async () => {
@@ -77,7 +77,7 @@ describe("PutPolicy", () => {
   });
 
   test("needs iam:PutPolicy on the policy krn", async () => {
-    const keyAdmin = service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
+    const keyAdmin = await service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
     await assertDenied(keyAdmin.clients.iam.putPolicy({ policyName: "mine", document: DOC }), "iam:PutPolicy", `krn:keyhold:iam::${ACCOUNT}:policy/mine`);
   });
 });

@@ -17,7 +17,7 @@ export function putPolicy(ctx: AppContext): UnaryHandler<typeof PutPolicyRequest
     const krn = policyKrn(caller.accountId, name);
     await ctx.access.require(call, "iam:PutPolicy", krn);
     const now = ctx.clock.now();
-    const stored = ctx.store.putPolicy({ krn, accountId: caller.accountId, name, description, document: request.document, createdAt: now, updatedAt: now });
+    const stored = await ctx.store.putPolicy({ krn, accountId: caller.accountId, name, description, document: request.document, createdAt: now, updatedAt: now });
     return { policy: policyView(stored) };
   };
 }

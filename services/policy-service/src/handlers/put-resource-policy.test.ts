@@ -26,9 +26,9 @@ describe("PutResourcePolicy / GetResourcePolicy (key policies, internal)", () =>
   let bob: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    keyAdmin = service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
-    keyUser = service.user(ACCOUNT, "keyuser", ["KeyUser"]);
-    bob = service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
+    keyAdmin = await service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
+    keyUser = await service.user(ACCOUNT, "keyuser", ["KeyUser"]);
+    bob = await service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
@@ -84,14 +84,14 @@ describe("PutResourcePolicy / GetResourcePolicy (key policies, internal)", () =>
   test("the END caller is authorized, never the calling service (no confused deputy)", async () => {
     const other = keyKrn(ACCOUNT, "00000000-0000-4000-8000-000000000001");
     await assertDenied(service.internal(keyUser.principal).putResourcePolicy({ resource: other, document: defaultKeyPolicy(ACCOUNT) }), "kms:PutKeyPolicy", other);
-    await assertDenied(service.internal(service.user(ACCOUNT, "nobody").principal).getResourcePolicy({ resource: other }), "kms:GetKeyPolicy", other);
+    await assertDenied(service.internal((await service.user(ACCOUNT, "nobody")).principal).getResourcePolicy({ resource: other }), "kms:GetKeyPolicy", other);
     // The service acting as itself has no permissions either (it is in no account: the key looks missing).
     assert.deepEqual(
       await refusal(service.internal().putResourcePolicy({ resource: other, document: defaultKeyPolicy(ACCOUNT) })),
       notFound("KEY_NOT_FOUND", "resource"),
     );
     assert.deepEqual(await refusal(service.internal(servicePrincipal("key-service")).getResourcePolicy({ resource: other })), notFound("KEY_NOT_FOUND", "resource"));
-    assert.equal(service.app.context.store.getResourcePolicy(other), undefined);
+    assert.equal(await service.app.context.store.getResourcePolicy(other), undefined);
   });
 
   test("another account's key that the caller may not use is KEY_NOT_FOUND", async () => {

@@ -15,7 +15,7 @@ export function putResourcePolicy(ctx: AppContext): UnaryHandler<typeof PutResou
     const key = requireKeyKrn(request.resource, "resource");
     validatePolicyDocument(request.document, "resource", "document");
     await ctx.access.require(call, "kms:PutKeyPolicy", key.krn, { notFound: () => keyNotFound("resource") });
-    ctx.store.putResourcePolicy({ resourceKrn: key.krn, accountId: key.accountId, document: request.document, updatedAt: ctx.clock.now() });
+    await ctx.store.putResourcePolicy({ resourceKrn: key.krn, accountId: key.accountId, document: request.document, updatedAt: ctx.clock.now() });
     return {};
   };
 }

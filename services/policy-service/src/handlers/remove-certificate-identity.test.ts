@@ -7,19 +7,19 @@ describe("RemoveCertificateIdentity", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
   test("removes the mapping at once: the certificate no longer authenticates; a credential change", async () => {
-    const app = service.user(ACCOUNT, "app");
+    const app = await service.user(ACCOUNT, "app");
     await admin.clients.iam.addCertificateIdentity({ principalKrn: app.krn, san: "spiffe://example.org/app" });
     await admin.clients.iam.addCertificateIdentity({ principalKrn: app.krn, san: "app.example.org" });
     const asApp = service.asCertificate({ uris: ["spiffe://example.org/app"], dnsNames: [] });
     assert.equal((await asApp.sts.getCallerIdentity({})).principalKrn, app.krn);
-    const before = service.app.context.store.currentSequence();
+    const before = await service.app.context.store.currentSequence();
     await admin.clients.iam.removeCertificateIdentity({ principalKrn: app.krn, san: "spiffe://example.org/app" });
-    assert.equal(service.app.context.store.currentSequence(), before + 1n);
+    assert.equal(await service.app.context.store.currentSequence(), before + 1n);
     assert.deepEqual(await refusal(asApp.sts.getCallerIdentity({})), UNAUTHENTICATED);
     // DNS names are matched in any case.
     await admin.clients.iam.removeCertificateIdentity({ principalKrn: app.krn, san: "APP.example.org" });
@@ -27,8 +27,8 @@ describe("RemoveCertificateIdentity", () => {
   });
 
   test("a SAN not mapped to that principal is CERTIFICATE_IDENTITY_NOT_FOUND, and another principal's mapping stays", async () => {
-    const a = service.user(ACCOUNT, "a");
-    const b = service.user(ACCOUNT, "b");
+    const a = await service.user(ACCOUNT, "a");
+    const b = await service.user(ACCOUNT, "b");
     await admin.clients.iam.addCertificateIdentity({ principalKrn: a.krn, san: "spiffe://example.org/a" });
     const missing = notFound("CERTIFICATE_IDENTITY_NOT_FOUND", "san");
     assert.deepEqual(await refusal(admin.clients.iam.removeCertificateIdentity({ principalKrn: b.krn, san: "spiffe://example.org/a" })), missing);
@@ -39,9 +39,9 @@ describe("RemoveCertificateIdentity", () => {
   test("validation and authorization", async () => {
     assert.deepEqual(await refusal(admin.clients.iam.removeCertificateIdentity({ principalKrn: admin.krn, san: "" })), invalid("san"));
     assert.deepEqual(await refusal(admin.clients.iam.removeCertificateIdentity({ principalKrn: `krn:keyhold:iam::${ACCOUNT}:root`, san: "spiffe://x.org/y" })), invalid("principal_krn"));
-    const nobody = service.user(ACCOUNT, "nobody");
+    const nobody = await service.user(ACCOUNT, "nobody");
     await assertDenied(nobody.clients.iam.removeCertificateIdentity({ principalKrn: nobody.krn, san: "spiffe://x.org/y" }), "iam:RemoveCertificateIdentity", nobody.krn);
-    const stranger = service.user(OTHER_ACCOUNT, "stranger");
+    const stranger = await service.user(OTHER_ACCOUNT, "stranger");
     assert.deepEqual(await refusal(admin.clients.iam.removeCertificateIdentity({ principalKrn: stranger.krn, san: "spiffe://x.org/y" })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
   });
 });

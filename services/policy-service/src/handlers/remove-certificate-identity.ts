@@ -15,7 +15,7 @@ export function removeCertificateIdentity(
     const owner = requireIdentityOwner(request.principalKrn, "principal_krn");
     const { san } = requireSan(request.san, "san");
     await ctx.access.require(call, "iam:RemoveCertificateIdentity", owner.krn, { notFound: () => principalNotFound("principal_krn") });
-    if (!ctx.store.removeCertificateIdentity(owner.krn, san)) throw certificateIdentityNotFound("san");
+    if (!(await ctx.store.removeCertificateIdentity(owner.krn, san))) throw certificateIdentityNotFound("san");
     return {};
   };
 }

@@ -22,10 +22,10 @@ export function retireKeyGrant(ctx: AppContext): UnaryHandler<typeof RetireKeyGr
       if (token === undefined || token.kind !== "grant") throw invalidArgument("grant_token", "is not a grant token (khg_<grant id>_<secret>)");
       if (request.grantId !== "" && request.grantId !== token.id) throw invalidArgument("grant_id", "does not name the grant of grant_token");
       const key = request.keyId === "" ? undefined : requireKeyKrn(request.keyId, "key_id");
-      const grant = ctx.store.getGrant(token.id);
+      const grant = await ctx.store.getGrant(token.id);
       const matches = digestsEqual(grant?.tokenHash ?? DUMMY_DIGEST, secretDigest(token.secret));
       if (!matches || grant === undefined || (key !== undefined && grant.keyKrn !== key.krn)) throw grantNotFound("grant_token");
-      if (!ctx.store.deleteGrant(grant.grantId)) throw grantNotFound("grant_token");
+      if (!(await ctx.store.deleteGrant(grant.grantId))) throw grantNotFound("grant_token");
       return {};
     }
     if (request.keyId === "" && request.grantId === "") throw invalidArgument("grant_token", "is required (or key_id and grant_id)");
@@ -33,7 +33,7 @@ export function retireKeyGrant(ctx: AppContext): UnaryHandler<typeof RetireKeyGr
     const grantId = requireGrantId(request.grantId, "grant_id");
     const sameAccount = caller.accountId === key.accountId;
     const allowedByPolicy = sameAccount && (await ctx.access.decide(call, "kms:RetireGrant", key.krn)).allowed;
-    const grant = ctx.store.getGrant(grantId);
+    const grant = await ctx.store.getGrant(grantId);
     const onKey = grant !== undefined && grant.keyKrn === key.krn;
     if (!allowedByPolicy) {
       const named = onKey && (grant.granteePrincipal === caller.krn || grant.retiringPrincipal === caller.krn);
@@ -42,7 +42,7 @@ export function retireKeyGrant(ctx: AppContext): UnaryHandler<typeof RetireKeyGr
         throw grantNotFound("grant_id");
       }
     }
-    if (!onKey || !ctx.store.deleteGrant(grantId)) throw grantNotFound("grant_id");
+    if (!onKey || !(await ctx.store.deleteGrant(grantId))) throw grantNotFound("grant_id");
     return {};
   };
 }

@@ -13,8 +13,8 @@ export function revokeKeyGrant(ctx: AppContext): UnaryHandler<typeof RevokeKeyGr
     const key = requireKeyKrn(request.keyId, "key_id");
     const grantId = requireGrantId(request.grantId, "grant_id");
     await ctx.access.require(call, "kms:RevokeGrant", key.krn, { notFound: () => keyNotFound("key_id") });
-    const grant = ctx.store.getGrant(grantId);
-    if (grant === undefined || grant.keyKrn !== key.krn || !ctx.store.deleteGrant(grantId)) throw grantNotFound("grant_id");
+    const grant = await ctx.store.getGrant(grantId);
+    if (grant === undefined || grant.keyKrn !== key.krn || !(await ctx.store.deleteGrant(grantId))) throw grantNotFound("grant_id");
     return {};
   };
 }

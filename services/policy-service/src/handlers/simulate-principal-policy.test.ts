@@ -7,12 +7,12 @@ describe("SimulatePrincipalPolicy", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
   test("answers allow or deny and the deciding statement, with context", async () => {
-    const alice = service.user(ACCOUNT, "alice", ["KeyUser"]);
+    const alice = await service.user(ACCOUNT, "alice", ["KeyUser"]);
     const allowed = await admin.clients.iam.simulatePrincipalPolicy({ principalKrn: alice.krn, action: "kms:Encrypt", resource: keyKrn() });
     assert.equal(allowed.allowed, true);
     assert.equal(allowed.reason, "allowed");
@@ -55,9 +55,9 @@ describe("SimulatePrincipalPolicy", () => {
       await refusal(admin.clients.iam.simulatePrincipalPolicy({ ...base, principalKrn: `krn:keyhold:iam::${ACCOUNT}:user/ghost` })),
       notFound("PRINCIPAL_NOT_FOUND", "principal_krn"),
     );
-    const bob = service.user(OTHER_ACCOUNT, "bob");
+    const bob = await service.user(OTHER_ACCOUNT, "bob");
     assert.deepEqual(await refusal(admin.clients.iam.simulatePrincipalPolicy({ ...base, principalKrn: bob.krn })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
-    const keyAdmin = service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
+    const keyAdmin = await service.user(ACCOUNT, "keyadmin", ["KeyAdministrator"]);
     await assertDenied(keyAdmin.clients.iam.simulatePrincipalPolicy(base), "iam:SimulatePrincipalPolicy", admin.krn);
   });
 });

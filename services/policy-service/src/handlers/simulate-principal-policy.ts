@@ -17,9 +17,9 @@ export function simulatePrincipalPolicy(
     const resource = requireResourceKrn(request.resource, "resource");
     if (request.sourceIp.length > 64) throw invalidArgument("source_ip", "must be an IPv4 or IPv6 address");
     await ctx.access.require(call, "iam:SimulatePrincipalPolicy", principal.krn, { notFound: () => principalNotFound("principal_krn") });
-    const exists = principal.kind === "root" ? ctx.store.getAccount(principal.accountId) !== undefined : ctx.store.getPrincipal(principal.krn) !== undefined;
+    const exists = principal.kind === "root" ? (await ctx.store.getAccount(principal.accountId)) !== undefined : (await ctx.store.getPrincipal(principal.krn)) !== undefined;
     if (!exists) throw principalNotFound("principal_krn");
-    const answer = ctx.authority.decide({
+    const answer = await ctx.authority.decide({
       principal: { krn: principal.krn, accountId: principal.accountId, kind: principal.kind, name: principal.name },
       action,
       resource,

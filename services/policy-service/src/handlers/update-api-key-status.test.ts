@@ -8,7 +8,7 @@ describe("ListApiKeys / UpdateApiKeyStatus / DeleteApiKey", () => {
   let admin: TestUser;
   before(async () => {
     service = await startTestPolicyService();
-    admin = service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
+    admin = await service.user(ACCOUNT, "admin", ["AdministratorAccess"]);
   });
   after(() => service.close());
 
@@ -58,13 +58,13 @@ describe("ListApiKeys / UpdateApiKeyStatus / DeleteApiKey", () => {
   });
 
   test("keys of other accounts look missing; managing another principal's keys needs permission", async () => {
-    const bob = service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
+    const bob = await service.user(OTHER_ACCOUNT, "bob", ["AdministratorAccess"]);
     const bobsKey = (await bob.clients.iam.createApiKey({})).apiKey!.apiKeyId;
     assert.deepEqual(await refusal(admin.clients.iam.updateApiKeyStatus({ apiKeyId: bobsKey, status: ApiKeyStatus.DISABLED })), notFound("API_KEY_NOT_FOUND", "api_key_id"));
     assert.deepEqual(await refusal(admin.clients.iam.deleteApiKey({ apiKeyId: bobsKey })), notFound("API_KEY_NOT_FOUND", "api_key_id"));
     assert.deepEqual(await refusal(admin.clients.iam.listApiKeys({ principalKrn: bob.krn })), notFound("PRINCIPAL_NOT_FOUND", "principal_krn"));
-    assert.equal(service.app.context.store.getApiKey(bobsKey)!.status, "active");
-    const keyUser = service.user(ACCOUNT, "keyuser", ["KeyUser"]);
+    assert.equal((await service.app.context.store.getApiKey(bobsKey))!.status, "active");
+    const keyUser = await service.user(ACCOUNT, "keyuser", ["KeyUser"]);
     const adminKey = (await admin.clients.iam.createApiKey({})).apiKey!.apiKeyId;
     await assertDenied(keyUser.clients.iam.updateApiKeyStatus({ apiKeyId: adminKey, status: ApiKeyStatus.DISABLED }), "iam:UpdateApiKeyStatus", admin.krn);
     await assertDenied(keyUser.clients.iam.deleteApiKey({ apiKeyId: adminKey }), "iam:DeleteApiKey", admin.krn);

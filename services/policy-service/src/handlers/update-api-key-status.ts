@@ -17,10 +17,10 @@ export function updateApiKeyStatus(ctx: AppContext): UnaryHandler<typeof UpdateA
     if (request.status === ApiKeyStatus.ACTIVE) status = "active";
     else if (request.status === ApiKeyStatus.DISABLED) status = "disabled";
     else throw invalidArgument("status", "must be API_KEY_STATUS_ACTIVE or API_KEY_STATUS_DISABLED");
-    const existing = ctx.store.getApiKey(apiKeyId);
+    const existing = await ctx.store.getApiKey(apiKeyId);
     if (existing === undefined || existing.accountId !== caller.accountId) throw apiKeyNotFound("api_key_id");
     await ctx.access.require(call, "iam:UpdateApiKeyStatus", existing.principalKrn, { notFound: () => apiKeyNotFound("api_key_id") });
-    const updated = ctx.store.updateApiKeyStatus(apiKeyId, status);
+    const updated = await ctx.store.updateApiKeyStatus(apiKeyId, status);
     if (updated === undefined) throw apiKeyNotFound("api_key_id");
     return { apiKey: apiKeyView(updated) };
   };

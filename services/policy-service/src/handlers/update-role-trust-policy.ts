@@ -12,7 +12,7 @@ export function updateRoleTrustPolicy(ctx: AppContext): UnaryHandler<typeof Upda
     const role = requireRoleKrn(request.roleKrn, "role_krn");
     validatePolicyDocument(request.trustPolicy, "trust", "trust_policy");
     await ctx.access.require(call, "iam:UpdateRoleTrustPolicy", role.krn, { notFound: () => principalNotFound("role_krn") });
-    const updated = ctx.store.updateTrustPolicy(role.krn, request.trustPolicy);
+    const updated = await ctx.store.updateTrustPolicy(role.krn, request.trustPolicy);
     if (updated === undefined) throw principalNotFound("role_krn");
     return { principal: principalView(updated) };
   };

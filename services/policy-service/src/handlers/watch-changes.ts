@@ -25,7 +25,13 @@ export function watchChanges(ctx: AppContext): ServerStreamHandler<typeof WatchC
       if (backlog.length > MAX_BACKLOG) backlog.splice(0, backlog.length - MAX_BACKLOG);
       wake?.();
     });
-    const hello = ctx.store.currentSequence();
+    let hello: bigint;
+    try {
+      hello = await ctx.store.currentSequence();
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
     // Unsubscribe on abort itself, not only when the generator finishes: a consumer that stops
     // pulling leaves the generator suspended at a yield, where no finally block would run.
     const onAbort = (): void => {

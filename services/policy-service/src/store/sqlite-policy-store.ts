@@ -1,9 +1,13 @@
 // PolicyStore on better-sqlite3: WAL journal, synchronous=FULL (every credential and policy
 // change is fsynced on commit), prepared statements, one transaction per write. The change
 // sequence is bumped inside the writing transaction; listeners run after the outermost commit.
+// The statements are synchronous (SqliteRecords); the store offers them as promises. While a
+// transaction() is open (BEGIN IMMEDIATE ... its work's awaits ... COMMIT) the store's own
+// methods wait for it to end, so no other call reads its uncommitted writes or slips a write
+// into it; its work uses the transaction's view, which runs on the open transaction.
 import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
-import type { AddCertificateIdentityOutcome, AttachOutcome, CreateOutcome, GrantFilter, Page, PolicyStore } from "./policy-store.ts";
+import type { AddCertificateIdentityOutcome, AttachOutcome, CreateOutcome, GrantFilter, Page, PolicyData, PolicyStore } from "./policy-store.ts";
 import type {
   AccountRecord,
   ApiKeyRecord,
@@ -12,209 +16,47 @@ import type {
   CertificateIdentityRecord,
   ChangeEvent,
   ChangeKind,
-  GrantConstraintsRecord,
   GrantRecord,
   PolicyRecord,
   PrincipalRecord,
   ResourcePolicyRecord,
   RoleSessionRecord,
-  SubjectAltNameTypeName,
 } from "./records.ts";
-
-interface AccountRow {
-  account_id: string;
-  name: string;
-  created_at: number;
-}
-
-interface PrincipalRow {
-  krn: string;
-  account_id: string;
-  type: "user" | "role";
-  name: string;
-  trust_policy: string | null;
-  created_at: number;
-}
-
-interface ApiKeyRow {
-  api_key_id: string;
-  principal_krn: string;
-  account_id: string;
-  description: string;
-  status: ApiKeyStatusName;
-  created_at: number;
-  last_used_at: number | null;
-  secret_hash: Buffer;
-}
-
-interface CertificateIdentityRow {
-  san: string;
-  type: SubjectAltNameTypeName;
-  principal_krn: string;
-  account_id: string;
-  created_at: number;
-}
-
-interface PolicyRow {
-  krn: string;
-  account_id: string;
-  name: string;
-  description: string;
-  document: string;
-  created_at: number;
-  updated_at: number;
-}
-
-interface AttachmentRow {
-  principal_krn: string;
-  policy_krn: string;
-  attached_at: number;
-}
-
-interface ResourcePolicyRow {
-  resource_krn: string;
-  account_id: string;
-  document: string;
-  updated_at: number;
-}
-
-interface GrantRow {
-  grant_id: string;
-  key_krn: string;
-  account_id: string;
-  grantee_principal: string;
-  retiring_principal: string | null;
-  operations: string;
-  constraints: string | null;
-  name: string;
-  issuing_principal: string;
-  token_hash: Buffer;
-  created_at: number;
-}
-
-interface SessionRow {
-  session_id: string;
-  role_krn: string;
-  account_id: string;
-  session_name: string;
-  source_principal: string;
-  secret_hash: Buffer;
-  created_at: number;
-  expires_at: number;
-}
-
-const toAccount = (row: AccountRow): AccountRecord => ({ accountId: row.account_id, name: row.name, createdAt: new Date(row.created_at) });
-
-const toPrincipal = (row: PrincipalRow): PrincipalRecord => ({
-  krn: row.krn,
-  accountId: row.account_id,
-  type: row.type,
-  name: row.name,
-  trustPolicy: row.trust_policy ?? undefined,
-  createdAt: new Date(row.created_at),
-});
-
-const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
-  apiKeyId: row.api_key_id,
-  principalKrn: row.principal_krn,
-  accountId: row.account_id,
-  description: row.description,
-  status: row.status,
-  createdAt: new Date(row.created_at),
-  lastUsedAt: row.last_used_at === null ? undefined : new Date(row.last_used_at),
-  secretHash: row.secret_hash,
-});
-
-const toCertificateIdentity = (row: CertificateIdentityRow): CertificateIdentityRecord => ({
-  san: row.san,
-  type: row.type,
-  principalKrn: row.principal_krn,
-  accountId: row.account_id,
-  createdAt: new Date(row.created_at),
-});
-
-const toPolicy = (row: PolicyRow): PolicyRecord => ({
-  krn: row.krn,
-  accountId: row.account_id,
-  name: row.name,
-  description: row.description,
-  document: row.document,
-  createdAt: new Date(row.created_at),
-  updatedAt: new Date(row.updated_at),
-});
-
-const toAttachment = (row: AttachmentRow): AttachmentRecord => ({
-  principalKrn: row.principal_krn,
-  policyKrn: row.policy_krn,
-  attachedAt: new Date(row.attached_at),
-});
-
-const toResourcePolicy = (row: ResourcePolicyRow): ResourcePolicyRecord => ({
-  resourceKrn: row.resource_krn,
-  accountId: row.account_id,
-  document: row.document,
-  updatedAt: new Date(row.updated_at),
-});
-
-interface ConstraintsJson {
-  readonly equals?: Record<string, string>;
-  readonly subset?: Record<string, string>;
-}
-
-function constraintsToJson(constraints: GrantConstraintsRecord | undefined): string | null {
-  if (constraints === undefined) return null;
-  const json: { equals?: Readonly<Record<string, string>>; subset?: Readonly<Record<string, string>> } = {};
-  if (constraints.encryptionContextEquals !== undefined) json.equals = constraints.encryptionContextEquals;
-  if (constraints.encryptionContextSubset !== undefined) json.subset = constraints.encryptionContextSubset;
-  return JSON.stringify(json);
-}
-
-function constraintsFromJson(text: string | null): GrantConstraintsRecord | undefined {
-  if (text === null) return undefined;
-  const json = JSON.parse(text) as ConstraintsJson;
-  return { encryptionContextEquals: json.equals, encryptionContextSubset: json.subset };
-}
-
-const toGrant = (row: GrantRow): GrantRecord => ({
-  grantId: row.grant_id,
-  keyKrn: row.key_krn,
-  accountId: row.account_id,
-  granteePrincipal: row.grantee_principal,
-  retiringPrincipal: row.retiring_principal ?? undefined,
-  operations: JSON.parse(row.operations) as string[],
-  constraints: constraintsFromJson(row.constraints),
-  name: row.name,
-  issuingPrincipal: row.issuing_principal,
-  tokenHash: row.token_hash,
-  createdAt: new Date(row.created_at),
-});
-
-const toSession = (row: SessionRow): RoleSessionRecord => ({
-  sessionId: row.session_id,
-  roleKrn: row.role_krn,
-  accountId: row.account_id,
-  sessionName: row.session_name,
-  sourcePrincipal: row.source_principal,
-  secretHash: row.secret_hash,
-  createdAt: new Date(row.created_at),
-  expiresAt: new Date(row.expires_at),
-});
+import {
+  changed,
+  constraintsToJson,
+  page,
+  toAccount,
+  toApiKey,
+  toAttachment,
+  toCertificateIdentity,
+  toGrant,
+  toPolicy,
+  toPrincipal,
+  toResourcePolicy,
+  toSession,
+  unchanged,
+  type AccountRow,
+  type ApiKeyRow,
+  type AttachmentRow,
+  type CertificateIdentityRow,
+  type GrantRow,
+  type PolicyRow,
+  type PrincipalRow,
+  type ResourcePolicyRow,
+  type SessionRow,
+  type Written,
+} from "./rows.ts";
 
 /** Opens (creating and migrating as needed) this service's database file, or ":memory:". */
 export function openSqliteDatabase(path: string): SqliteDatabase {
   return openMigratedDatabase(path, SQLITE_MIGRATIONS);
 }
 
-/** A write's result, and whether it changed anything (only changes bump the sequence). */
-interface Written<T> {
-  readonly value: T;
-  readonly changed: boolean;
-}
 
-const changed = <T>(value: T): Written<T> => ({ value, changed: true });
-const unchanged = <T>(value: T): Written<T> => ({ value, changed: false });
 
-export class SqlitePolicyStore implements PolicyStore {
+/** The synchronous statements and the change bookkeeping. */
+class SqliteRecords {
   private readonly db: SqliteDatabase;
   private readonly statements;
   private readonly listeners = new Set<(event: ChangeEvent) => void>();
@@ -329,8 +171,21 @@ export class SqlitePolicyStore implements PolicyStore {
     };
   }
 
-  transaction<T>(work: () => T): T {
-    return this.write("account", () => unchanged(work()));
+  /** Runs async `work` in one transaction (the caller makes sure nothing else runs on the connection meanwhile). */
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    const mark = this.pending.length;
+    this.db.exec("BEGIN IMMEDIATE");
+    let value: T;
+    try {
+      value = await work();
+      this.db.exec("COMMIT");
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      this.pending.length = mark;
+      throw error;
+    }
+    this.announce();
+    return value;
   }
 
   /** Runs a write in a transaction (a savepoint when nested), bumping the sequence when it changed something. */
@@ -658,8 +513,211 @@ export class SqlitePolicyStore implements PolicyStore {
   }
 }
 
-function page<T>(rows: T[], limit: number, sortKey: (item: T) => string): Page<T> {
-  if (rows.length <= limit) return { items: rows, next: undefined };
-  const items = rows.slice(0, limit);
-  return { items, next: sortKey(items[items.length - 1]!) };
+/** The records as promises, each run through `gate`. */
+class SqlitePolicyData implements PolicyData {
+  protected readonly records: SqliteRecords;
+  private readonly gate: <T>(run: () => T) => Promise<T>;
+
+  constructor(records: SqliteRecords, gate: <T>(run: () => T) => Promise<T>) {
+    this.records = records;
+    this.gate = gate;
+  }
+
+  async createAccount(account: AccountRecord): Promise<CreateOutcome> {
+    return this.gate(() => this.records.createAccount(account));
+  }
+
+  async getAccount(accountId: string): Promise<AccountRecord | undefined> {
+    return this.gate(() => this.records.getAccount(accountId));
+  }
+
+  async listAccounts(after: string | undefined, limit: number): Promise<Page<AccountRecord>> {
+    return this.gate(() => this.records.listAccounts(after, limit));
+  }
+
+  async countAccounts(): Promise<number> {
+    return this.gate(() => this.records.countAccounts());
+  }
+
+  async createPrincipal(principal: PrincipalRecord): Promise<CreateOutcome> {
+    return this.gate(() => this.records.createPrincipal(principal));
+  }
+
+  async getPrincipal(krn: string): Promise<PrincipalRecord | undefined> {
+    return this.gate(() => this.records.getPrincipal(krn));
+  }
+
+  async listPrincipals(accountId: string, after: string | undefined, limit: number): Promise<Page<PrincipalRecord>> {
+    return this.gate(() => this.records.listPrincipals(accountId, after, limit));
+  }
+
+  async updateTrustPolicy(roleKrn: string, trustPolicy: string): Promise<PrincipalRecord | undefined> {
+    return this.gate(() => this.records.updateTrustPolicy(roleKrn, trustPolicy));
+  }
+
+  async deletePrincipal(krn: string): Promise<boolean> {
+    return this.gate(() => this.records.deletePrincipal(krn));
+  }
+
+  async createApiKey(apiKey: ApiKeyRecord): Promise<CreateOutcome> {
+    return this.gate(() => this.records.createApiKey(apiKey));
+  }
+
+  async getApiKey(apiKeyId: string): Promise<ApiKeyRecord | undefined> {
+    return this.gate(() => this.records.getApiKey(apiKeyId));
+  }
+
+  async listApiKeys(principalKrn: string, after: string | undefined, limit: number): Promise<Page<ApiKeyRecord>> {
+    return this.gate(() => this.records.listApiKeys(principalKrn, after, limit));
+  }
+
+  async updateApiKeyStatus(apiKeyId: string, status: ApiKeyStatusName): Promise<ApiKeyRecord | undefined> {
+    return this.gate(() => this.records.updateApiKeyStatus(apiKeyId, status));
+  }
+
+  async deleteApiKey(apiKeyId: string): Promise<boolean> {
+    return this.gate(() => this.records.deleteApiKey(apiKeyId));
+  }
+
+  async touchApiKey(apiKeyId: string, at: Date): Promise<void> {
+    return this.gate(() => this.records.touchApiKey(apiKeyId, at));
+  }
+
+  async addCertificateIdentity(identity: CertificateIdentityRecord, maxPerPrincipal: number): Promise<AddCertificateIdentityOutcome> {
+    return this.gate(() => this.records.addCertificateIdentity(identity, maxPerPrincipal));
+  }
+
+  async removeCertificateIdentity(principalKrn: string, san: string): Promise<boolean> {
+    return this.gate(() => this.records.removeCertificateIdentity(principalKrn, san));
+  }
+
+  async listCertificateIdentities(principalKrn: string): Promise<readonly CertificateIdentityRecord[]> {
+    return this.gate(() => this.records.listCertificateIdentities(principalKrn));
+  }
+
+  async getCertificateIdentity(san: string): Promise<CertificateIdentityRecord | undefined> {
+    return this.gate(() => this.records.getCertificateIdentity(san));
+  }
+
+  async putPolicy(policy: PolicyRecord): Promise<PolicyRecord> {
+    return this.gate(() => this.records.putPolicy(policy));
+  }
+
+  async getPolicy(krn: string): Promise<PolicyRecord | undefined> {
+    return this.gate(() => this.records.getPolicy(krn));
+  }
+
+  async listPolicies(accountId: string, after: string | undefined, limit: number): Promise<Page<PolicyRecord>> {
+    return this.gate(() => this.records.listPolicies(accountId, after, limit));
+  }
+
+  async deletePolicy(krn: string): Promise<boolean> {
+    return this.gate(() => this.records.deletePolicy(krn));
+  }
+
+  async attachPolicy(attachment: AttachmentRecord, policyStored: boolean): Promise<AttachOutcome> {
+    return this.gate(() => this.records.attachPolicy(attachment, policyStored));
+  }
+
+  async detachPolicy(principalKrn: string, policyKrn: string): Promise<boolean> {
+    return this.gate(() => this.records.detachPolicy(principalKrn, policyKrn));
+  }
+
+  async listAttachments(principalKrn: string): Promise<readonly AttachmentRecord[]> {
+    return this.gate(() => this.records.listAttachments(principalKrn));
+  }
+
+  async putResourcePolicy(policy: ResourcePolicyRecord): Promise<void> {
+    return this.gate(() => this.records.putResourcePolicy(policy));
+  }
+
+  async getResourcePolicy(resourceKrn: string): Promise<ResourcePolicyRecord | undefined> {
+    return this.gate(() => this.records.getResourcePolicy(resourceKrn));
+  }
+
+  async createGrant(grant: GrantRecord): Promise<CreateOutcome> {
+    return this.gate(() => this.records.createGrant(grant));
+  }
+
+  async getGrant(grantId: string): Promise<GrantRecord | undefined> {
+    return this.gate(() => this.records.getGrant(grantId));
+  }
+
+  async listGrants(keyKrn: string, filter: GrantFilter, after: string | undefined, limit: number): Promise<Page<GrantRecord>> {
+    return this.gate(() => this.records.listGrants(keyKrn, filter, after, limit));
+  }
+
+  async grantsForKey(keyKrn: string): Promise<readonly GrantRecord[]> {
+    return this.gate(() => this.records.grantsForKey(keyKrn));
+  }
+
+  async deleteGrant(grantId: string): Promise<boolean> {
+    return this.gate(() => this.records.deleteGrant(grantId));
+  }
+
+  async createRoleSession(session: RoleSessionRecord, purgeBefore: Date): Promise<CreateOutcome> {
+    return this.gate(() => this.records.createRoleSession(session, purgeBefore));
+  }
+
+  async getRoleSession(sessionId: string): Promise<RoleSessionRecord | undefined> {
+    return this.gate(() => this.records.getRoleSession(sessionId));
+  }
+}
+
+/** Lets a transaction run alone: other calls wait until it has ended. */
+class TransactionGate {
+  /** Settles when the open transaction ends; undefined when none is open. */
+  private active: Promise<void> | undefined;
+
+  /** Runs `run` once no transaction is open. */
+  async exclusive<T>(run: () => T): Promise<T> {
+    while (this.active !== undefined) await this.active;
+    return run();
+  }
+
+  /** Runs `transaction` once no other is open, holding every other call back until it ends. */
+  async alone<T>(transaction: () => Promise<T>): Promise<T> {
+    while (this.active !== undefined) await this.active;
+    let done: () => void = () => undefined;
+    this.active = new Promise<void>((resolve) => (done = resolve));
+    try {
+      return await transaction();
+    } finally {
+      this.active = undefined;
+      done();
+    }
+  }
+}
+
+export class SqlitePolicyStore extends SqlitePolicyData implements PolicyStore {
+  private readonly transactions: TransactionGate;
+  private closed = false;
+
+  constructor(db: SqliteDatabase) {
+    const gate = new TransactionGate();
+    super(new SqliteRecords(db), (run) => gate.exclusive(run));
+    this.transactions = gate;
+  }
+
+  async currentSequence(): Promise<bigint> {
+    return this.transactions.exclusive(() => this.records.currentSequence());
+  }
+
+  onChange(listener: (event: ChangeEvent) => void): () => void {
+    return this.records.onChange(listener);
+  }
+
+  async transaction<T>(work: (tx: PolicyData) => Promise<T>): Promise<T> {
+    return this.transactions.alone(() => {
+      const tx = new SqlitePolicyData(this.records, async (run) => run());
+      return this.records.transaction(() => work(tx));
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.transactions.exclusive(() => undefined);
+    if (this.closed) return;
+    this.closed = true;
+    this.records.close();
+  }
 }
