@@ -41,7 +41,7 @@ export async function migrateRootKeyToHsm(config: DevConfig, logger: Logger, opt
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } finally {
-      store.close();
+      await store.close();
       await from.close();
       await to.close();
     }

@@ -116,7 +116,7 @@ export async function createKeyServiceApp(
       await privateKeys.close();
       xks.close();
       cache.clear();
-      store.close();
+      await store.close();
       await rootKey.close();
     },
   };

@@ -128,18 +128,18 @@ export function invalid(field: string): Refusal {
 }
 
 /** How many keys and aliases an account has in the store (to check refused calls stored nothing). */
-export function storedCounts(service: TestKeyService, accountId: string = TEST_ACCOUNT): { keys: number; aliases: number } {
+export async function storedCounts(service: TestKeyService, accountId: string = TEST_ACCOUNT): Promise<{ keys: number; aliases: number }> {
   const store = service.app.context.store;
   let keys = 0;
   let aliases = 0;
   let after: string | undefined;
   do {
-    const page = store.listKeys(accountId, after, 1000);
+    const page = await store.listKeys(accountId, after, 1000);
     keys += page.items.length;
     after = page.next;
   } while (after !== undefined);
   do {
-    const page = store.listAliases(accountId, undefined, after, 1000);
+    const page = await store.listAliases(accountId, undefined, after, 1000);
     aliases += page.items.length;
     after = page.next;
   } while (after !== undefined);

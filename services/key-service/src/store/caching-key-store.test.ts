@@ -18,9 +18,9 @@ function counting(store: KeyStore) {
   return { wrapped, reads };
 }
 
-function seed(store: KeyStore, keyId: string, versionId: string) {
+async function seed(store: KeyStore, keyId: string, versionId: string) {
   const now = new Date(0);
-  store.createKey({
+  await store.createKey({
     key: {
       keyId,
       accountId: ACCOUNT,
@@ -45,48 +45,48 @@ const K2 = "00000000-0000-4000-8000-000000000002";
 const V1 = "00000000-0000-4000-8000-0000000000a1";
 const V2 = "00000000-0000-4000-8000-0000000000a2";
 
-test("repeated reads of keys, versions and aliases reach the database once", () => {
+test("repeated reads of keys, versions and aliases reach the database once", async () => {
   const sqlite = new SqliteKeyStore(openSqliteDatabase(":memory:"));
-  seed(sqlite, K1, V1);
+  await seed(sqlite, K1, V1);
   const { wrapped, reads } = counting(sqlite);
   const store = new CachingKeyStore(wrapped, 100);
-  store.createAlias({ accountId: ACCOUNT, aliasName: "alias/a", targetKeyId: K1, createdAt: new Date(0), updatedAt: new Date(0) });
+  await store.createAlias({ accountId: ACCOUNT, aliasName: "alias/a", targetKeyId: K1, createdAt: new Date(0), updatedAt: new Date(0) });
   for (let i = 0; i < 5; i++) {
-    assert.equal(store.getKey(ACCOUNT, K1)?.keyId, K1);
-    assert.equal(store.getVersion(V1)?.keyId, K1);
-    assert.equal(store.getAlias(ACCOUNT, "alias/a")?.targetKeyId, K1);
+    assert.equal((await store.getKey(ACCOUNT, K1))?.keyId, K1);
+    assert.equal((await store.getVersion(V1))?.keyId, K1);
+    assert.equal((await store.getAlias(ACCOUNT, "alias/a"))?.targetKeyId, K1);
   }
   assert.deepEqual(reads, { getKey: 1, getVersion: 1, getAlias: 1 });
-  store.close();
+  await store.close();
 });
 
-test("writes are visible at once: key state, alias moves and deletes", () => {
+test("writes are visible at once: key state, alias moves and deletes", async () => {
   const store = new CachingKeyStore(new SqliteKeyStore(openSqliteDatabase(":memory:")), 100);
-  seed(store, K1, V1);
-  seed(store, K2, V2);
-  assert.equal(store.getKey(ACCOUNT, K1)?.state, KeyState.ENABLED);
-  store.updateKey(ACCOUNT, K1, { state: KeyState.DISABLED });
-  assert.equal(store.getKey(ACCOUNT, K1)?.state, KeyState.DISABLED);
+  await seed(store, K1, V1);
+  await seed(store, K2, V2);
+  assert.equal((await store.getKey(ACCOUNT, K1))?.state, KeyState.ENABLED);
+  await store.updateKey(ACCOUNT, K1, { state: KeyState.DISABLED });
+  assert.equal((await store.getKey(ACCOUNT, K1))?.state, KeyState.DISABLED);
 
-  store.createAlias({ accountId: ACCOUNT, aliasName: "alias/b", targetKeyId: K1, createdAt: new Date(0), updatedAt: new Date(0) });
-  assert.equal(store.getAlias(ACCOUNT, "alias/b")?.targetKeyId, K1);
-  store.updateAlias(ACCOUNT, "alias/b", K2, new Date(1));
-  assert.equal(store.getAlias(ACCOUNT, "alias/b")?.targetKeyId, K2);
-  store.deleteAlias(ACCOUNT, "alias/b");
-  assert.equal(store.getAlias(ACCOUNT, "alias/b"), undefined);
-  store.close();
+  await store.createAlias({ accountId: ACCOUNT, aliasName: "alias/b", targetKeyId: K1, createdAt: new Date(0), updatedAt: new Date(0) });
+  assert.equal((await store.getAlias(ACCOUNT, "alias/b"))?.targetKeyId, K1);
+  await store.updateAlias(ACCOUNT, "alias/b", K2, new Date(1));
+  assert.equal((await store.getAlias(ACCOUNT, "alias/b"))?.targetKeyId, K2);
+  await store.deleteAlias(ACCOUNT, "alias/b");
+  assert.equal((await store.getAlias(ACCOUNT, "alias/b")), undefined);
+  await store.close();
 });
 
-test("missing records are not cached, and the cache is bounded", () => {
+test("missing records are not cached, and the cache is bounded", async () => {
   const sqlite = new SqliteKeyStore(openSqliteDatabase(":memory:"));
   const { wrapped, reads } = counting(sqlite);
   const store = new CachingKeyStore(wrapped, 1);
-  assert.equal(store.getKey(ACCOUNT, K1), undefined);
-  seed(sqlite, K1, V1);
-  seed(sqlite, K2, V2);
-  assert.equal(store.getKey(ACCOUNT, K1)?.keyId, K1);
-  assert.equal(store.getKey(ACCOUNT, K2)?.keyId, K2); // evicts K1
-  assert.equal(store.getKey(ACCOUNT, K1)?.keyId, K1);
+  assert.equal((await store.getKey(ACCOUNT, K1)), undefined);
+  await seed(sqlite, K1, V1);
+  await seed(sqlite, K2, V2);
+  assert.equal((await store.getKey(ACCOUNT, K1))?.keyId, K1);
+  assert.equal((await store.getKey(ACCOUNT, K2))?.keyId, K2); // evicts K1
+  assert.equal((await store.getKey(ACCOUNT, K1))?.keyId, K1);
   assert.equal(reads.getKey, 4);
-  store.close();
+  await store.close();
 });

@@ -20,9 +20,9 @@ export interface WrappedRow {
 
 export interface RootKeyMigrationStore {
   /** Rows of `kind` with wrapped material, ordered by id, after `after`. */
-  listWrapped(kind: WrappedKind, after: string, limit: number): readonly WrappedRow[];
+  listWrapped(kind: WrappedKind, after: string, limit: number): Promise<readonly WrappedRow[]>;
   /** Replaces the row's material when it still is `expected`; false when it changed or is gone. */
-  replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): boolean;
+  replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): Promise<boolean>;
 }
 
 /** Where each kind of wrapped material lives (fixed identifiers, never input). */
@@ -40,7 +40,7 @@ export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
     this.#db = db;
   }
 
-  listWrapped(kind: WrappedKind, after: string, limit: number): readonly WrappedRow[] {
+  async listWrapped(kind: WrappedKind, after: string, limit: number): Promise<readonly WrappedRow[]> {
     const { table, id, column, keyId } = WRAPPED_COLUMNS[kind];
     const sql = `SELECT ${id} AS id, account_id, ${keyId} AS key_id, ${column} AS wrapped FROM ${table}
                  WHERE ${id} > ? AND length(${column}) > 0 ORDER BY ${id} LIMIT ?`;
@@ -48,7 +48,7 @@ export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
     return rows.map((row) => ({ kind, id: row.id, accountId: row.account_id, keyId: row.key_id, wrapped: row.wrapped }));
   }
 
-  replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): boolean {
+  async replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): Promise<boolean> {
     const run = this.#db.transaction((): boolean => {
       if (kind === "key-version") {
         return (
@@ -65,12 +65,14 @@ export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
 }
 
 /** The migration store on key-service's SQLite database (migrated to the current schema). */
-export function openRootKeyMigrationStore(databasePath: string): RootKeyMigrationStore & { close(): void } {
+export function openRootKeyMigrationStore(databasePath: string): RootKeyMigrationStore & { close(): Promise<void> } {
   const db = openSqliteDatabase(databasePath);
   const store = new SqliteRootKeyMigrationStore(db);
   return {
     listWrapped: (kind, after, limit) => store.listWrapped(kind, after, limit),
     replaceWrapped: (kind, id, expected, wrapped, wrappedBy) => store.replaceWrapped(kind, id, expected, wrapped, wrappedBy),
-    close: () => db.close(),
+    close: async () => {
+      db.close();
+    },
   };
 }
