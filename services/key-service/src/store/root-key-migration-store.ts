@@ -26,7 +26,7 @@ export interface RootKeyMigrationStore {
 }
 
 /** Where each kind of wrapped material lives (fixed identifiers, never input). */
-const WRAPPED_COLUMNS: Record<WrappedKind, { readonly table: string; readonly id: string; readonly column: string; readonly keyId: string }> = {
+export const WRAPPED_COLUMNS: Record<WrappedKind, { readonly table: string; readonly id: string; readonly column: string; readonly keyId: string }> = {
   "key-version": { table: "key_versions", id: "version_id", column: "wrapped_material", keyId: "key_id" },
   "import-token": { table: "import_tokens", id: "token_id", column: "wrapped_private_key", keyId: "key_id" },
   "xks-secret-access-key": { table: "external_key_stores", id: "external_key_store_id", column: "wrapped_secret_access_key", keyId: "''" },
