@@ -204,7 +204,7 @@ describe("PostgresKeyStore", { skip: binDir === undefined ? "PostgreSQL is not i
         b.updateKey(ACCOUNT, key.key.keyId, () => ({ state: KeyState.PENDING_DELETION, deletionDate: T0 })),
         ...Array.from({ length: 6 }, (_, i) => replica(i).updateKey(ACCOUNT, key.key.keyId, enable)),
       ]);
-      assert.equal(results[0]!.status, "fulfilled");
+      assert.equal(results[0].status, "fulfilled");
       assert.equal((await a.getKey(ACCOUNT, key.key.keyId))!.state, KeyState.PENDING_DELETION);
       for (const r of results.slice(1)) if (r.status === "rejected") assert.match(String(r.reason), /KEY_PENDING_DELETION/);
     });
