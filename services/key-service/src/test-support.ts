@@ -52,12 +52,14 @@ export interface TestKeyServiceOptions {
   readonly hsm?: HsmClient;
   /** Default: silent. */
   readonly logger?: Logger;
+  /** KEYHOLD_DATABASE_URL: the service runs on this PostgreSQL database instead of SQLite. */
+  readonly databaseUrl?: string;
 }
 
 /** The background jobs do not run on a timer here: tests call app.jobs.runOnce(). */
 export async function startTestKeyService(overrides: KeyServiceOverrides = {}, options: TestKeyServiceOptions = {}): Promise<TestKeyService> {
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), "keyhold-key-service-"));
-  const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1" }, dir);
+  const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1", ...(options.databaseUrl === undefined ? {} : { KEYHOLD_DATABASE_URL: options.databaseUrl }) }, dir);
   const logger = options.logger ?? createSilentLogger();
   const app = await createKeyServiceApp(config, logger, {
     authority: rootOnlyAuthority(),
@@ -65,7 +67,7 @@ export async function startTestKeyService(overrides: KeyServiceOverrides = {}, o
     policyTransport: createRouterTransport(() => {}),
     ...(options.hsm === undefined ? {} : { hsm: options.hsm }),
   }, {
-    store: new SqliteKeyStore(openSqliteDatabase(options.dataDir === undefined ? ":memory:" : config.databasePath)),
+    ...(options.databaseUrl === undefined ? { store: new SqliteKeyStore(openSqliteDatabase(options.dataDir === undefined ? ":memory:" : config.databasePath)) } : {}),
     startJobs: false,
     ...overrides,
   });
