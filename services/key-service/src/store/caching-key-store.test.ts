@@ -8,13 +8,25 @@ import { openSqliteDatabase, SqliteKeyStore } from "./sqlite-key-store.ts";
 
 const ACCOUNT = "111122223333";
 
+/** `store` with some methods replaced (the others called on `store` itself). */
+function withOverrides(store: KeyStore, overrides: Partial<KeyStore>): KeyStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof KeyStore];
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /** Counts the reads that reach the database. */
 function counting(store: KeyStore) {
   const reads = { getKey: 0, getVersion: 0, getAlias: 0 };
-  const wrapped: KeyStore = Object.create(store) as KeyStore;
-  wrapped.getKey = (a, k) => (reads.getKey++, store.getKey(a, k));
-  wrapped.getVersion = (v) => (reads.getVersion++, store.getVersion(v));
-  wrapped.getAlias = (a, n) => (reads.getAlias++, store.getAlias(a, n));
+  const wrapped = withOverrides(store, {
+    getKey: (a, k) => (reads.getKey++, store.getKey(a, k)),
+    getVersion: (v) => (reads.getVersion++, store.getVersion(v)),
+    getAlias: (a, n) => (reads.getAlias++, store.getAlias(a, n)),
+  });
   return { wrapped, reads };
 }
 
@@ -88,5 +100,42 @@ test("missing records are not cached, and the cache is bounded", async () => {
   assert.equal((await store.getKey(ACCOUNT, K2))?.keyId, K2); // evicts K1
   assert.equal((await store.getKey(ACCOUNT, K1))?.keyId, K1);
   assert.equal(reads.getKey, 4);
+  await store.close();
+});
+
+test("a read that started before a write and finishes after it does not put the old record back", async () => {
+  const sqlite = new SqliteKeyStore(openSqliteDatabase(":memory:"));
+  await seed(sqlite, K1, V1);
+  // The inner store answers this getKey late: with what it read before the write committed.
+  const stale = (await sqlite.getKey(ACCOUNT, K1))!;
+  let release: () => void = () => undefined;
+  let late = true;
+  const slow = withOverrides(sqlite, {
+    getKey: (a, k) =>
+      late
+        ? new Promise((resolve) => {
+            release = () => resolve(stale);
+          })
+        : sqlite.getKey(a, k),
+  });
+  const store = new CachingKeyStore(slow, 100);
+  const read = store.getKey(ACCOUNT, K1);
+  const disabled = await store.updateKey(ACCOUNT, K1, { state: KeyState.DISABLED });
+  release();
+  assert.equal((await read)!.state, KeyState.ENABLED, "the racing read answers what it read");
+  late = false;
+  assert.deepEqual(await store.getKey(ACCOUNT, K1), disabled, "but the cache holds the written record");
+  await store.close();
+});
+
+test("a write that overlaps another write on the same key leaves nothing cached (the next read goes to the store)", async () => {
+  const sqlite = new SqliteKeyStore(openSqliteDatabase(":memory:"));
+  await seed(sqlite, K1, V1);
+  const { wrapped, reads } = counting(sqlite);
+  const store = new CachingKeyStore(wrapped, 100);
+  await Promise.all([store.updateKey(ACCOUNT, K1, { description: "one" }), store.updateKey(ACCOUNT, K1, { description: "two" })]);
+  const before = reads.getKey;
+  assert.equal((await store.getKey(ACCOUNT, K1))!.description, (await sqlite.getKey(ACCOUNT, K1))!.description);
+  assert.equal(reads.getKey, before + 1);
   await store.close();
 });
