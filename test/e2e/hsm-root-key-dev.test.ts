@@ -82,7 +82,7 @@ describe("key-service on the HSM root key (keyhold dev, KEYHOLD_ROOT_KEY=hsm)", 
     assert.equal(existsSync(join(dataDir, "root-key.bin")), false, "no local root key file");
     assert.match(token.listObjects(), /label:\s+keyhold-root-key/);
     for (const key of [symmetric, hmac, signing]) {
-      const stored = dev!.keyService.context.store.getVersion(key.primaryVersionId);
+      const stored = (await dev!.keyService.context.store.getVersion(key.primaryVersionId));
       assert.equal(stored?.wrappedMaterial[0], HSM_WRAP_FORMAT, "wrapped by the HSM root key");
       assert.equal(stored?.wrappedBy, "HSM key keyhold-root-key");
     }

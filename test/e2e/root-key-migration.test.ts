@@ -48,12 +48,12 @@ describe("keyhold migrate-root-key --to hsm", () => {
     dev = undefined;
   };
   /** How many stored rows of wrapped material are in each format. */
-  const formats = () => {
+  const formats = async () => {
     const store = openRootKeyMigrationStore(join(dataDir, "key-service.sqlite"));
     try {
       const count = { file: 0, hsm: 0 };
       for (const kind of ["key-version", "import-token"] satisfies WrappedKind[]) {
-        for (const row of store.listWrapped(kind, "", 10_000)) {
+        for (const row of (await store.listWrapped(kind, "", 10_000))) {
           if (row.wrapped[0] === FILE_WRAP_FORMAT) count.file++;
           else if (row.wrapped[0] === HSM_WRAP_FORMAT) count.hsm++;
           else assert.fail(`unknown format ${row.wrapped[0]}`);
@@ -61,7 +61,7 @@ describe("keyhold migrate-root-key --to hsm", () => {
       }
       return count;
     } finally {
-      store.close();
+      await store.close();
     }
   };
 
@@ -115,7 +115,7 @@ describe("keyhold migrate-root-key --to hsm", () => {
     await stop();
     // 2 symmetric versions, HMAC, RSA, EC, imported material; 2 import tokens (the pending key's empty material is not a row).
     const total = 8;
-    assert.deepEqual(formats(), { file: total, hsm: 0 });
+    assert.deepEqual(await formats(), { file: total, hsm: 0 });
 
     // 2. A run stopped after 3 rows: those are re-wrapped, the rest untouched.
     const config = readDevConfig(env, process.cwd());
@@ -123,7 +123,7 @@ describe("keyhold migrate-root-key --to hsm", () => {
     const logger = createJsonLogger({ level: "debug", write: (line) => logLines.push(line) });
     const partial = await migrateRootKeyToHsm(config, logger, { stopAfter: 3 });
     assert.deepEqual(partial, { rewrapped: 3, alreadyMigrated: 0, changedMeanwhile: 0, complete: false });
-    assert.deepEqual(formats(), { file: total - 3, hsm: 3 });
+    assert.deepEqual(await formats(), { file: total - 3, hsm: 3 });
     assert.ok(logLines.some((line) => line.includes("created the root key in the HSM")));
     for (const line of logLines) assert.doesNotMatch(line, new RegExp(importedMaterial.toString("hex").slice(0, 16)));
 
@@ -134,7 +134,7 @@ describe("keyhold migrate-root-key --to hsm", () => {
     }
     const created = (await between.keys.createKey({ description: "made mid-migration" })).keyMetadata!;
     const underCreated = (await between.crypto.encrypt({ keyId: created.keyId, plaintext: message })).ciphertextBlob;
-    assert.deepEqual(formats(), { file: total - 3, hsm: 4 });
+    assert.deepEqual(await formats(), { file: total - 3, hsm: 4 });
 
     // 4. The command, run again (as a real process, while that Keyhold keeps running on the same
     // token and database), continues where the first run stopped.
@@ -144,7 +144,7 @@ describe("keyhold migrate-root-key --to hsm", () => {
     });
     assert.match(run.stderr, new RegExp(`${total - 3} re-wrapped by the HSM root key now, 4 already were`));
     assert.match(run.stderr, /Done\. Start Keyhold with KEYHOLD_ROOT_KEY=hsm/);
-    assert.deepEqual(formats(), { file: 0, hsm: total + 1 });
+    assert.deepEqual(await formats(), { file: 0, hsm: total + 1 });
     assert.deepEqual(Buffer.from((await between.crypto.decrypt({ ciphertextBlob: underImported })).plaintext), message, "the running Keyhold still serves");
     assert.equal((await between.crypto.verifyMac({ keyId: hmac.keyId, message, mac, macAlgorithm: MacAlgorithm.HMAC_SHA_256 })).macValid, true);
     await stop();
@@ -162,7 +162,7 @@ describe("keyhold migrate-root-key --to hsm", () => {
     const onHsm = await start({ KEYHOLD_ROOT_KEY: "hsm" });
     assert.equal(existsSync(rootKeyFile), false, "no key file is made on the HSM root");
     for (const versionId of [symmetric.primaryVersionId, hmac.primaryVersionId, rsa.primaryVersionId]) {
-      assert.equal(dev!.keyService.context.store.getVersion(versionId)?.wrappedBy, "HSM key keyhold-root-key");
+      assert.equal((await dev!.keyService.context.store.getVersion(versionId))?.wrappedBy, "HSM key keyhold-root-key");
     }
     for (const blob of [underV1, underV2]) {
       assert.deepEqual(Buffer.from((await onHsm.crypto.decrypt({ ciphertextBlob: blob, encryptionContext: context })).plaintext), message);

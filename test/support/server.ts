@@ -38,7 +38,8 @@ export const DEV_REGION = "local";
 /** The role CreateAccount makes in a new account for the management account to assume. */
 export const ACCOUNT_ACCESS_ROLE = "AccountAccessRole";
 
-export async function startTestServer(): Promise<TestServer> {
+/** `env`: more settings for the dev server (e.g. KEYHOLD_DATABASE_URL). */
+export async function startTestServer(env: Readonly<Record<string, string>> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), "keyhold-interop-"));
   const credential = generateApiKey();
   let dev: DevInstance;
@@ -51,6 +52,7 @@ export async function startTestServer(): Promise<TestServer> {
         KEYHOLD_LOG_LEVEL: "error",
         KEYHOLD_SHUTDOWN_GRACE_MS: "2000",
         KEYHOLD_BOOTSTRAP_API_KEY: credential,
+        ...env,
       },
       process.cwd(),
     );

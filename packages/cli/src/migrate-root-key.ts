@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { RemoteHsmClient } from "@keyhold/hsm-client";
 import { createHsmGatewayApp } from "@keyhold/hsm-gateway";
 import {
-  HsmRootKeyProvider, isHsmWrapped, LocalFileRootKeyProvider, migrateRootKey, openRootKeyMigrationStore,
+  HsmRootKeyProvider, isHsmWrapped, LocalFileRootKeyProvider, migrateRootKey, openConfiguredRootKeyMigrationStore,
   type RootKeyMigrationResult,
 } from "@keyhold/key-service";
 import { createInMemoryTransport, type Logger } from "@keyhold/server-kit";
@@ -33,7 +33,7 @@ export async function migrateRootKeyToHsm(config: DevConfig, logger: Logger, opt
     const hsm = new RemoteHsmClient(createInMemoryTransport(gateway.bindings, [], logger, { callingService: "key-service" }));
     const to = await HsmRootKeyProvider.open(hsm, config.keyService.hsmRootKeyId, logger);
     const from = await LocalFileRootKeyProvider.open(file, logger, { legacyReader: true });
-    const store = openRootKeyMigrationStore(config.keyService.databasePath);
+    const store = await openConfiguredRootKeyMigrationStore(config.keyService, logger);
     try {
       return await migrateRootKey({
         store, from, to, isTargetFormat: isHsmWrapped, logger,
@@ -41,7 +41,7 @@ export async function migrateRootKeyToHsm(config: DevConfig, logger: Logger, opt
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } finally {
-      store.close();
+      await store.close();
       await from.close();
       await to.close();
     }

@@ -20,7 +20,7 @@ import { XksProxies } from "./domain/xks-proxies.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
 import type { KeyStore } from "./store/key-store.ts";
-import { openSqliteDatabase, SqliteKeyStore } from "./store/sqlite-key-store.ts";
+import { openKeyStore } from "./store/open-store.ts";
 
 export interface KeyServiceOverrides {
   readonly store?: KeyStore;
@@ -66,7 +66,7 @@ export async function createKeyServiceApp(
   const log = logger.child({ service: "key-service" });
   const rootKey = overrides.rootKey ?? (await openRootKeyProvider(config, log, dependencies.hsm));
   const seal = sealControlOf(rootKey);
-  const store = new CachingKeyStore(overrides.store ?? new SqliteKeyStore(openSqliteDatabase(config.databasePath)), config.recordCacheSize);
+  const store = new CachingKeyStore(overrides.store ?? (await openKeyStore(config, log)), config.recordCacheSize);
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);
   seal.onSeal(() => cache.clear());
@@ -116,7 +116,7 @@ export async function createKeyServiceApp(
       await privateKeys.close();
       xks.close();
       cache.clear();
-      store.close();
+      await store.close();
       await rootKey.close();
     },
   };

@@ -15,3 +15,15 @@ test("KEYHOLD_ROOT_KEY: file by default, hsm or sealed on request, anything else
     assert.throws(() => readKeyServiceConfig({ KEYHOLD_ROOT_KEY_HSM_ID: bad }, "/data"), /KEYHOLD_ROOT_KEY_HSM_ID/);
   }
 });
+
+test("KEYHOLD_DATABASE_URL: unset or empty keeps SQLite; a postgres URL selects PostgreSQL; anything else is refused without echoing it", () => {
+  assert.equal(readKeyServiceConfig({}, "/data").databaseUrl, undefined);
+  assert.equal(readKeyServiceConfig({ KEYHOLD_DATABASE_URL: "" }, "/data").databaseUrl, undefined);
+  const url = "postgres://keys:secret@db.internal:5432/keyhold";
+  assert.equal(readKeyServiceConfig({ KEYHOLD_DATABASE_URL: url }, "/data").databaseUrl, url);
+  assert.equal(readKeyServiceConfig({ KEYHOLD_DATABASE_URL: "postgresql://db/keyhold" }, "/data").databaseUrl, "postgresql://db/keyhold");
+  assert.throws(
+    () => readKeyServiceConfig({ KEYHOLD_DATABASE_URL: "mysql://keys:hunter2@db/keyhold" }, "/data"),
+    (error: unknown) => error instanceof ConfigError && /KEYHOLD_DATABASE_URL must be a postgres/.test(error.message) && !error.message.includes("hunter2"),
+  );
+});

@@ -6,8 +6,13 @@ import { ConfigError, integerSetting, type Environment } from "@keyhold/server-k
 export interface KeyServiceConfig {
   /** Region segment of every krn. */
   readonly region: string;
-  /** SQLite database file. */
+  /** SQLite database file (used while databaseUrl is unset). */
   readonly databasePath: string;
+  /**
+   * KEYHOLD_DATABASE_URL: postgres://... of the PostgreSQL database replicas share (schema
+   * key_service); undefined: the SQLite file. Holds a credential: never log it.
+   */
+  readonly databaseUrl: string | undefined;
   /** Development root key file (the root of trust when rootKey is "file"). */
   readonly rootKeyFile: string;
   /**
@@ -58,6 +63,7 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     sealFile: env["KEYHOLD_SEAL_FILE"] ?? join(dataDir, "seal.json"),
     managementAccountId,
     databasePath: env["KEYHOLD_KEY_DB"] ?? join(dataDir, "key-service.sqlite"),
+    databaseUrl: databaseUrl(env["KEYHOLD_DATABASE_URL"]),
     rootKeyFile: env["KEYHOLD_ROOT_KEY_FILE"] ?? join(dataDir, "root-key.bin"),
     rootKey: rootKeyKind(env["KEYHOLD_ROOT_KEY"]),
     hsmRootKeyId: hsmRootKeyId(env["KEYHOLD_ROOT_KEY_HSM_ID"]),
@@ -69,6 +75,13 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     xksConnectTimeoutMs: positiveInteger(env, "KEYHOLD_XKS_CONNECT_TIMEOUT_MS", 2000),
     xksHealthCacheMs: positiveInteger(env, "KEYHOLD_XKS_HEALTH_CACHE_MS", 5000),
   };
+}
+
+function databaseUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  // The value is not repeated in the message: it carries the database password.
+  if (!/^postgres(ql)?:\/\/[^\s]+$/.test(raw)) throw new ConfigError("KEYHOLD_DATABASE_URL must be a postgres:// or postgresql:// URL");
+  return raw;
 }
 
 function rootKeyKind(raw: string | undefined): RootKeyKind {

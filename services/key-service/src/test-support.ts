@@ -52,12 +52,14 @@ export interface TestKeyServiceOptions {
   readonly hsm?: HsmClient;
   /** Default: silent. */
   readonly logger?: Logger;
+  /** KEYHOLD_DATABASE_URL: the service runs on this PostgreSQL database instead of SQLite. */
+  readonly databaseUrl?: string;
 }
 
 /** The background jobs do not run on a timer here: tests call app.jobs.runOnce(). */
 export async function startTestKeyService(overrides: KeyServiceOverrides = {}, options: TestKeyServiceOptions = {}): Promise<TestKeyService> {
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), "keyhold-key-service-"));
-  const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1" }, dir);
+  const config = readKeyServiceConfig({ KEYHOLD_REGION: "test-1", ...(options.databaseUrl === undefined ? {} : { KEYHOLD_DATABASE_URL: options.databaseUrl }) }, dir);
   const logger = options.logger ?? createSilentLogger();
   const app = await createKeyServiceApp(config, logger, {
     authority: rootOnlyAuthority(),
@@ -65,7 +67,7 @@ export async function startTestKeyService(overrides: KeyServiceOverrides = {}, o
     policyTransport: createRouterTransport(() => {}),
     ...(options.hsm === undefined ? {} : { hsm: options.hsm }),
   }, {
-    store: new SqliteKeyStore(openSqliteDatabase(options.dataDir === undefined ? ":memory:" : config.databasePath)),
+    ...(options.databaseUrl === undefined ? { store: new SqliteKeyStore(openSqliteDatabase(options.dataDir === undefined ? ":memory:" : config.databasePath)) } : {}),
     startJobs: false,
     ...overrides,
   });
@@ -128,18 +130,18 @@ export function invalid(field: string): Refusal {
 }
 
 /** How many keys and aliases an account has in the store (to check refused calls stored nothing). */
-export function storedCounts(service: TestKeyService, accountId: string = TEST_ACCOUNT): { keys: number; aliases: number } {
+export async function storedCounts(service: TestKeyService, accountId: string = TEST_ACCOUNT): Promise<{ keys: number; aliases: number }> {
   const store = service.app.context.store;
   let keys = 0;
   let aliases = 0;
   let after: string | undefined;
   do {
-    const page = store.listKeys(accountId, after, 1000);
+    const page = await store.listKeys(accountId, after, 1000);
     keys += page.items.length;
     after = page.next;
   } while (after !== undefined);
   do {
-    const page = store.listAliases(accountId, undefined, after, 1000);
+    const page = await store.listAliases(accountId, undefined, after, 1000);
     aliases += page.items.length;
     after = page.next;
   } while (after !== undefined);

@@ -7,7 +7,7 @@ import { assertEnabled } from "./key-resolver.ts";
 import { isAsymmetric } from "./key-specs.ts";
 import { primaryVersion } from "./symmetric-operations.ts";
 
-export function asymmetricVersion(deps: { readonly store: KeyStore }, key: KeyRecord, now: Date, field = "key_id"): KeyVersionRecord {
+export async function asymmetricVersion(deps: { readonly store: KeyStore }, key: KeyRecord, now: Date, field = "key_id"): Promise<KeyVersionRecord> {
   assertEnabled(key, field, now);
   if (!isAsymmetric(key.keySpec)) {
     throw new KeyholdError("KEY_USAGE_MISMATCH", `${field}: the key is not an asymmetric key`, { field });

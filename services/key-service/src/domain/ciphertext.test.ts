@@ -147,12 +147,12 @@ function deriveForTest(material: Buffer, blob: Buffer): { key: Buffer; iv: Buffe
 describe("ciphertext format v1", () => {
   afterEach(() => mock.restoreAll());
 
-  test("sizes", () => {
+  test("sizes", async () => {
     assert.equal(HEADER_LENGTH, 82);
     assert.equal(CIPHERTEXT_OVERHEAD, 98);
   });
 
-  test("round trip for many plaintext sizes; header carries the key version id", () => {
+  test("round trip for many plaintext sizes; header carries the key version id", async () => {
     for (const size of [0, 1, 15, 16, 17, 31, 32, 33, 4096, 65_537]) {
       const plaintext = crypto.randomBytes(size);
       const blob = sealSymmetric(MATERIAL, VERSION_ID, plaintext, CONTEXT);
@@ -164,20 +164,20 @@ describe("ciphertext format v1", () => {
     }
   });
 
-  test("the key version id is read back lower-case and hyphenated", () => {
+  test("the key version id is read back lower-case and hyphenated", async () => {
     const blob = sealSymmetric(MATERIAL, VERSION_ID.toUpperCase(), Buffer.from("x"), {});
     assert.equal(readKeyVersionId(blob), VERSION_ID);
     assert.deepEqual(blob.subarray(1, 17), Buffer.from(VERSION_ID.replaceAll("-", ""), "hex"));
   });
 
-  test("every encryption draws a fresh nonce", () => {
+  test("every encryption draws a fresh nonce", async () => {
     const a = sealSymmetric(MATERIAL, VERSION_ID, Buffer.from("same"), CONTEXT);
     const b = sealSymmetric(MATERIAL, VERSION_ID, Buffer.from("same"), CONTEXT);
     assert.notDeepEqual(a.subarray(18, 50), b.subarray(18, 50));
     assert.notDeepEqual(a, b);
   });
 
-  test("accepts Uint8Array views at an offset, not only Buffers", () => {
+  test("accepts Uint8Array views at an offset, not only Buffers", async () => {
     const blob = sealSymmetric(MATERIAL, VERSION_ID, Buffer.from("view"), CONTEXT);
     const backing = new Uint8Array(blob.length + 7);
     backing.set(blob, 7);
@@ -186,13 +186,13 @@ describe("ciphertext format v1", () => {
     assert.equal(openSymmetric(new Uint8Array(MATERIAL), view, CONTEXT).toString(), "view");
   });
 
-  test("context insertion order does not matter", () => {
+  test("context insertion order does not matter", async () => {
     const blob = sealSymmetric(MATERIAL, VERSION_ID, Buffer.from("x"), { a: "1", b: "2", c: "3" });
     assert.equal(openSymmetric(MATERIAL, blob, { c: "3", a: "1", b: "2" }).toString(), "x");
   });
 
   describe("known-answer vectors", () => {
-    test("seal gives the exact blob and open gives the plaintext back", () => {
+    test("seal gives the exact blob and open gives the plaintext back", async () => {
       for (const v of VECTORS) {
         assert.equal(sealVector(v).toString("hex"), v.blob, v.name);
         const opened = openSymmetric(Buffer.from(v.material, "hex"), Buffer.from(v.blob, "hex"), v.context);
@@ -201,7 +201,7 @@ describe("ciphertext format v1", () => {
       }
     });
 
-    test("docs/ciphertext.md lists exactly these vectors", () => {
+    test("docs/ciphertext.md lists exactly these vectors", async () => {
       const rows = docTable("## Test vectors");
       const fromDoc = rows.map(([name, material, keyVersionId, nonce, context, plaintext, blob]) => ({
         name,
@@ -217,7 +217,7 @@ describe("ciphertext format v1", () => {
       for (const v of fromDoc as Vector[]) assert.equal(sealVector(v).toString("hex"), v.blob, v.name);
     });
 
-    test("the context is bound: {a:'b,c=d'} and {a:'b',c:'d'} give different blobs", () => {
+    test("the context is bound: {a:'b,c=d'} and {a:'b',c:'d'} give different blobs", async () => {
       const [, onePair, twoPairs] = VECTORS;
       assert.ok(onePair && twoPairs);
       assert.notEqual(onePair.blob, twoPairs.blob);
@@ -240,14 +240,14 @@ describe("ciphertext format v1", () => {
       ["tag", blob.length - 16, blob.length],
     ];
 
-    test("invalidCiphertext() is that error", () => {
+    test("invalidCiphertext() is that error", async () => {
       assertInvalidCiphertext(() => {
         throw invalidCiphertext();
       });
     });
 
     for (const [region, start, end] of regions) {
-      test(`a flipped bit anywhere in the ${region}`, () => {
+      test(`a flipped bit anywhere in the ${region}`, async () => {
         for (let i = start; i < end; i++) {
           for (const mask of [0x01, 0x80]) {
             const tampered = Buffer.from(blob);
@@ -258,7 +258,7 @@ describe("ciphertext format v1", () => {
       });
     }
 
-    test("unknown format version or algorithm, also when only reading the key version id", () => {
+    test("unknown format version or algorithm, also when only reading the key version id", async () => {
       for (const [index, value] of [[0, 0x00], [0, 0x02], [0, 0xff], [17, 0x00], [17, 0x03], [17, 0xff]] as const) {
         const other = Buffer.from(blob);
         other[index] = value;
@@ -272,7 +272,7 @@ describe("ciphertext format v1", () => {
       assertInvalidCiphertext(() => openSymmetric(MATERIAL, hsm, CONTEXT));
     });
 
-    test("truncation at any length, and an empty blob", () => {
+    test("truncation at any length, and an empty blob", async () => {
       for (const length of [0, 1, 16, 17, 18, 49, 50, 81, 82, 83, 97, 98, 100, blob.length - 16, blob.length - 1]) {
         const truncated = blob.subarray(0, length);
         assertInvalidCiphertext(() => openSymmetric(MATERIAL, truncated, CONTEXT), `length ${length}`);
@@ -282,25 +282,25 @@ describe("ciphertext format v1", () => {
       assertInvalidCiphertext(() => readKeyVersionId(new Uint8Array(0)));
     });
 
-    test("extra bytes appended", () => {
+    test("extra bytes appended", async () => {
       assertInvalidCiphertext(() => openSymmetric(MATERIAL, Buffer.concat([blob, Buffer.of(0)]), CONTEXT));
     });
 
-    test("a blob of the right shape that was never sealed", () => {
+    test("a blob of the right shape that was never sealed", async () => {
       const forged = crypto.randomBytes(blob.length);
       forged[0] = 0x01;
       forged[17] = 0x01;
       assertInvalidCiphertext(() => openSymmetric(MATERIAL, forged, CONTEXT));
     });
 
-    test("the wrong key", () => {
+    test("the wrong key", async () => {
       assertInvalidCiphertext(() => openSymmetric(OTHER_MATERIAL, blob, CONTEXT));
       const oneBitOff = Buffer.from(MATERIAL);
       oneBitOff[31] = (oneBitOff[31] as number) ^ 1;
       assertInvalidCiphertext(() => openSymmetric(oneBitOff, blob, CONTEXT));
     });
 
-    test("the wrong context: extra key, missing key, other case, other value, empty", () => {
+    test("the wrong context: extra key, missing key, other case, other value, empty", async () => {
       const wrong: EncryptionContext[] = [
         { ...CONTEXT, extra: "1" },
         { tenant: "acme" },
@@ -317,7 +317,7 @@ describe("ciphertext format v1", () => {
       assertInvalidCiphertext(() => openSymmetric(MATERIAL, noContext, { a: "" }));
     });
 
-    test("a header spliced onto another message's body", () => {
+    test("a header spliced onto another message's body", async () => {
       const other = sealSymmetric(MATERIAL, VERSION_ID, plaintext, CONTEXT);
       const spliced = Buffer.concat([blob.subarray(0, HEADER_LENGTH), other.subarray(HEADER_LENGTH)]);
       assertInvalidCiphertext(() => openSymmetric(MATERIAL, spliced, CONTEXT));
@@ -327,7 +327,7 @@ describe("ciphertext format v1", () => {
   describe("key commitment", () => {
     const plaintext = Buffer.from("committed to one key");
 
-    test("a wrong key is refused at the commitment, before GCM runs", () => {
+    test("a wrong key is refused at the commitment, before GCM runs", async () => {
       const blob = sealSymmetric(MATERIAL, VERSION_ID, plaintext, CONTEXT);
       const decipher = mock.method(crypto, "createDecipheriv");
       assertInvalidCiphertext(() => openSymmetric(OTHER_MATERIAL, blob, CONTEXT));
@@ -341,7 +341,7 @@ describe("ciphertext format v1", () => {
       assert.equal(decipher.mock.callCount(), 1);
     });
 
-    test("a blob whose GCM part is valid under key B but commits to key A is refused by B", () => {
+    test("a blob whose GCM part is valid under key B but commits to key A is refused by B", async () => {
       // Sealed under A; then re-encrypt the body under B's derived key and IV with A's
       // commitment left in the header (and so in the AAD). GCM alone would accept it under B.
       const blob = sealSymmetric(MATERIAL, VERSION_ID, plaintext, CONTEXT);
@@ -368,7 +368,7 @@ describe("ciphertext format v1", () => {
       assertInvalidCiphertext(() => openSymmetric(MATERIAL, honestB, CONTEXT));
     });
 
-    test("the commitment in the header is the spec's derivation", () => {
+    test("the commitment in the header is the spec's derivation", async () => {
       const blob = sealSymmetric(MATERIAL, VERSION_ID, plaintext, CONTEXT);
       assert.deepEqual(blob.subarray(50, 82), deriveForTest(MATERIAL, blob).commitment);
     });
@@ -377,17 +377,17 @@ describe("ciphertext format v1", () => {
   describe("server-side faults are INTERNAL, not INVALID_CIPHERTEXT", () => {
     const blob = sealSymmetric(MATERIAL, VERSION_ID, Buffer.from("x"), {});
 
-    test("material of the wrong length", () => {
+    test("material of the wrong length", async () => {
       assertInternal(() => sealSymmetric(MATERIAL.subarray(0, 16), VERSION_ID, Buffer.from("x"), {}));
       assertInternal(() => openSymmetric(Buffer.concat([MATERIAL, Buffer.of(0)]), blob, {}));
     });
 
-    test("all-zero material (a cache buffer zeroed on eviction) is refused", () => {
+    test("all-zero material (a cache buffer zeroed on eviction) is refused", async () => {
       assertInternal(() => sealSymmetric(Buffer.alloc(32), VERSION_ID, Buffer.from("x"), {}));
       assertInternal(() => openSymmetric(Buffer.alloc(32), blob, {}));
     });
 
-    test("a key version id that is not a UUID, or a nonce of the wrong length", () => {
+    test("a key version id that is not a UUID, or a nonce of the wrong length", async () => {
       assertInternal(() => sealSymmetric(MATERIAL, "not-a-uuid", Buffer.from("x"), {}));
       assertInternal(() => sealSymmetric(MATERIAL, VERSION_ID.replaceAll("-", ""), Buffer.from("x"), {}));
       assertInternal(() => sealSymmetricWithNonce(MATERIAL, VERSION_ID, Buffer.from("x"), {}, Buffer.alloc(12)));

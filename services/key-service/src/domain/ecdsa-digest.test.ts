@@ -15,7 +15,7 @@ for (const [curve, hash] of [
   ["secp384r1", "sha384"],
   ["secp256k1", "sha256"],
 ] as const) {
-  test(`${curve} with ${hash}: interoperable with OpenSSL both ways`, () => {
+  test(`${curve} with ${hash}: interoperable with OpenSSL both ways`, async () => {
     const { privateKey, publicKey } = crypto.generateKeyPairSync("ec", { namedCurve: curve });
     const dir = mkdtempSync(join(tmpdir(), "keyhold-ecdsa-digest-"));
     try {
@@ -49,7 +49,7 @@ for (const [curve, hash] of [
   });
 }
 
-test("malformed DER is refused, not thrown", () => {
+test("malformed DER is refused, not thrown", async () => {
   const { publicKey } = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const digest = Buffer.alloc(32, 1);
   for (const bad of [Buffer.alloc(0), Buffer.of(0x30), Buffer.of(0x30, 0x02, 0x02, 0x00), Buffer.alloc(70, 0xff), Buffer.of(0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01)]) {

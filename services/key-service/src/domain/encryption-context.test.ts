@@ -39,11 +39,11 @@ function docTable(heading: string): string[][] {
 }
 
 describe("canonicalEncryptionContext", () => {
-  test("known encodings", () => {
+  test("known encodings", async () => {
     for (const [context, expected] of VECTORS) assert.equal(hex(context), expected, JSON.stringify(context));
   });
 
-  test("the table in docs/ciphertext.md matches the code", () => {
+  test("the table in docs/ciphertext.md matches the code", async () => {
     const rows = docTable("## Canonical encryption context encoding");
     assert.deepEqual(
       rows.map(([json, encoding]) => [JSON.parse(json ?? ""), encoding]),
@@ -52,14 +52,14 @@ describe("canonicalEncryptionContext", () => {
     for (const [json, encoding] of rows) assert.equal(hex(JSON.parse(json ?? "")), encoding);
   });
 
-  test("is unambiguous: a value holding separators is not two pairs", () => {
+  test("is unambiguous: a value holding separators is not two pairs", async () => {
     assert.notEqual(hex({ a: "b,c=d" }), hex({ a: "b", c: "d" }));
     assert.notEqual(hex({ ab: "c" }), hex({ a: "bc" }));
     assert.notEqual(hex({ a: "" }), hex({}));
     assert.notEqual(hex({ "a=b": "c" }), hex({ a: "b=c" }));
   });
 
-  test("insertion order does not matter", () => {
+  test("insertion order does not matter", async () => {
     const forward: Record<string, string> = {};
     const backward: Record<string, string> = {};
     const keys = ["zeta", "alpha", "Mu", "ß", "日本", "🔑", "10", "9"];
@@ -68,20 +68,20 @@ describe("canonicalEncryptionContext", () => {
     assert.equal(hex(forward), hex(backward));
   });
 
-  test("sorts by UTF-8 bytes, not UTF-16 code units", () => {
+  test("sorts by UTF-8 bytes, not UTF-16 code units", async () => {
     // UTF-16 puts U+1F600 (D83D DE00) before U+FF21; UTF-8 puts EF BC A1 before F0 9F 98 80.
     const encoded = canonicalEncryptionContext({ "😀": "1", "Ａ": "2" });
     assert.equal(encoded.indexOf(Buffer.from("Ａ")) < encoded.indexOf(Buffer.from("😀")), true);
   });
 
-  test("is exact and case-sensitive", () => {
+  test("is exact and case-sensitive", async () => {
     assert.notEqual(hex({ Tenant: "a" }), hex({ tenant: "a" }));
     assert.notEqual(hex({ tenant: "A" }), hex({ tenant: "a" }));
     assert.notEqual(hex({ tenant: "a " }), hex({ tenant: "a" }));
     assert.notEqual(hex({ "é": "x" }), hex({ "e\u0301": "x" })); // no Unicode normalisation
   });
 
-  test("prefixed form leaves room for a header and encodes the same", () => {
+  test("prefixed form leaves room for a header and encodes the same", async () => {
     const context = { b: "2", a: "1" };
     const prefixed = prefixedCanonicalEncryptionContext(82, context);
     assert.equal(prefixed.length, 82 + canonicalEncryptionContext(context).length);
@@ -105,20 +105,20 @@ describe("validateEncryptionContext", () => {
     );
   };
 
-  test("accepts ordinary contexts", () => {
+  test("accepts ordinary contexts", async () => {
     validateEncryptionContext({}, "encryption_context");
     validateEncryptionContext({ tenant: "acme", "😀": "", purpose: "a=b,c" }, "encryption_context");
   });
 
   test("refuses an empty key", () => invalid({ "": "x" }, "keys must not be empty"));
 
-  test("refuses lone surrogates, which have no UTF-8 form", () => {
+  test("refuses lone surrogates, which have no UTF-8 form", async () => {
     invalid({ a: "\uD800" }, "valid Unicode");
     invalid({ "\uDC00": "a" }, "valid Unicode");
     validateEncryptionContext({ a: "\uD83D\uDE00" }, "encryption_context"); // a proper pair
   });
 
-  test("limits the encoding to 8192 bytes, exactly", () => {
+  test("limits the encoding to 8192 bytes, exactly", async () => {
     const fill = (bytes: number) => ({ k: "v".repeat(bytes - 4 - 8 - 1) }); // canonical size = bytes
     assert.equal(canonicalEncryptionContext(fill(MAX_ENCRYPTION_CONTEXT_BYTES)).length, 8192);
     validateEncryptionContext(fill(MAX_ENCRYPTION_CONTEXT_BYTES), "encryption_context");
@@ -128,7 +128,7 @@ describe("validateEncryptionContext", () => {
     invalid({ k: "é".repeat(4100) }, "8192");
   });
 
-  test("messages never carry values", () => {
+  test("messages never carry values", async () => {
     const secret = "s3cr3t-value";
     for (const context of [{ "": secret }, { k: secret + "x".repeat(9000) }, { a: secret + "\uD800" }]) {
       try {

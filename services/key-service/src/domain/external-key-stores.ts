@@ -35,9 +35,9 @@ export function parseExternalKeyStoreRef(value: string, field: string, region: s
 }
 
 /** The caller's store named by the field, or EXTERNAL_KEY_STORE_NOT_FOUND. */
-export function resolveExternalKeyStore(store: KeyStore, region: string, accountId: string, value: string, field: string): ExternalKeyStoreRecord {
+export async function resolveExternalKeyStore(store: KeyStore, region: string, accountId: string, value: string, field: string): Promise<ExternalKeyStoreRecord> {
   const id = parseExternalKeyStoreRef(value, field, region, accountId);
-  const record = store.getExternalKeyStore(accountId, id);
+  const record = await store.getExternalKeyStore(accountId, id);
   if (record === undefined) throw externalKeyStoreNotFound(field);
   return record;
 }

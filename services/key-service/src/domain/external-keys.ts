@@ -26,7 +26,7 @@ export function validateExternalKeyFields(request: CreateKeyRequest, origin: Ori
 
 /** Resolves the store (id or krn) and asks its proxy about the external key (GetKeyMetadata). */
 export async function checkExternalKey(ctx: AppContext, call: CallContext, accountId: string, fields: ExternalKeyRef): Promise<ExternalKeyRef> {
-  const store = resolveExternalKeyStore(ctx.store, ctx.config.region, accountId, fields.externalKeyStoreId, "external_key_store_id");
+  const store = await resolveExternalKeyStore(ctx.store, ctx.config.region, accountId, fields.externalKeyStoreId, "external_key_store_id");
   if (store.connectionState !== ExternalKeyStoreConnectionState.CONNECTED) {
     throw new KeyholdError("EXTERNAL_KEY_STORE_INVALID_STATE", "external_key_store_id: the external key store must be connected (ConnectExternalKeyStore)", {
       field: "external_key_store_id",
@@ -49,7 +49,7 @@ export async function checkExternalKey(ctx: AppContext, call: CallContext, accou
  */
 export async function withAvailability(ctx: AppContext, key: KeyRecord, call: CallContext): Promise<KeyRecord> {
   if (key.origin !== Origin.EXTERNAL_KEY_STORE || key.state !== KeyState.ENABLED || key.externalKey === undefined) return key;
-  const store = ctx.store.getExternalKeyStore(key.accountId, key.externalKey.externalKeyStoreId);
+  const store = await ctx.store.getExternalKeyStore(key.accountId, key.externalKey.externalKeyStoreId);
   const available = store !== undefined && (await ctx.xks.isAvailable(store, originOf(call, keyKrn(ctx.config.region, key.accountId, key.keyId))));
   return available ? key : { ...key, state: KeyState.UNAVAILABLE };
 }

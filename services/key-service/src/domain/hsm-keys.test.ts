@@ -63,7 +63,7 @@ describe("keys with origin HSM (SoftHSMv2 through hsm-gateway)", () => {
     assert.equal((await service.keys.getKey({ keyId: created.keyId })).keyMetadata!.origin, Origin.HSM);
     const [version] = (await service.keys.listKeyVersions({ keyId: created.keyId })).keyVersions;
     assert.ok(labels(token).includes(version!.keyVersionId), "the token object is labelled with the key version id");
-    const record = service.app.context.store.getVersion(version!.keyVersionId)!;
+    const record = (await service.app.context.store.getVersion(version!.keyVersionId))!;
     assert.equal(record.wrappedMaterial.length, 0, "no material stored for an HSM key");
 
     const before = gateway.app.context.metrics.snapshot().operations["Encrypt"] ?? 0;
@@ -236,7 +236,7 @@ describe("keys with origin HSM (SoftHSMv2 through hsm-gateway)", () => {
     renameSync(tokenDir, `${tokenDir}.away`);
     try {
       assert.equal((await service.app.jobs.runOnce()).deleted, 0);
-      assert.ok(service.app.context.store.getKey(TEST_ACCOUNT, key.keyId) !== undefined, "still there while the HSM is away");
+      assert.ok((await service.app.context.store.getKey(TEST_ACCOUNT, key.keyId)) !== undefined, "still there while the HSM is away");
     } finally {
       renameSync(`${tokenDir}.away`, tokenDir);
     }
@@ -245,7 +245,7 @@ describe("keys with origin HSM (SoftHSMv2 through hsm-gateway)", () => {
     assert.equal((await service.app.jobs.runOnce()).deleted, 2);
     const left = labels(token);
     for (const id of [...versionIds, signingVersion]) assert.ok(!left.includes(id), `token object ${id} destroyed`);
-    assert.equal(service.app.context.store.getKey(TEST_ACCOUNT, key.keyId), undefined);
+    assert.equal((await service.app.context.store.getKey(TEST_ACCOUNT, key.keyId)), undefined);
   });
 
   test("the HSM out of reach is UNAVAILABLE HSM_UNAVAILABLE for every operation, and nothing hangs", async () => {
@@ -280,7 +280,7 @@ describe("keys with origin HSM (SoftHSMv2 through hsm-gateway)", () => {
     }
   });
 
-  test("a gateway timeout maps to HSM_UNAVAILABLE; a busy pool stays RESOURCE_EXHAUSTED; the rest is INTERNAL", () => {
+  test("a gateway timeout maps to HSM_UNAVAILABLE; a busy pool stays RESOURCE_EXHAUSTED; the rest is INTERNAL", async () => {
     assert.equal(hsmKeyError(new KeyholdError("HSM_TIMEOUT", "late"), "encrypt").reason, "HSM_UNAVAILABLE");
     assert.equal(hsmKeyError(new KeyholdError("SERVICE_UNAVAILABLE", "down"), "encrypt").reason, "HSM_UNAVAILABLE");
     assert.equal(hsmKeyError(new KeyholdError("HSM_BUSY", "busy"), "encrypt").reason, "HSM_BUSY");

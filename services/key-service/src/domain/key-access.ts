@@ -49,7 +49,7 @@ export async function authorizedKey(
   const notFound = () => (ref.kind === "alias" ? aliasNotFound(field) : keyNotFound(field));
   let keyId: string;
   if (ref.kind === "alias") {
-    const alias = deps.store.getAlias(accountId, ref.aliasName);
+    const alias = await deps.store.getAlias(accountId, ref.aliasName);
     if (alias === undefined) throw notFound();
     keyId = alias.targetKeyId;
   } else {
@@ -64,7 +64,7 @@ export async function authorizedKey(
     notFound,
     ...(options.encryptionContext === undefined ? {} : { encryptionContext: options.encryptionContext }),
   });
-  const key = deps.store.getKey(accountId, keyId);
+  const key = await deps.store.getKey(accountId, keyId);
   if (key === undefined) throw keyNotFound(field);
   return key;
 }

@@ -52,11 +52,11 @@ describe("key jobs while sealed", () => {
     const noisy = lines.filter((line) => /"level":"(warn|error)"/.test(line));
     assert.deepEqual(noisy, [], "no warnings or errors while sealed");
     assert.equal((await service.keys.listKeyVersions({ keyId: rotating })).keyVersions.length, 1, "not rotated while sealed");
-    assert.ok(service.app.context.store.getKey("111122223333", deleting) !== undefined, "not deleted while sealed");
+    assert.ok((await service.app.context.store.getKey("111122223333", deleting)) !== undefined, "not deleted while sealed");
 
     for (const share of shares.slice(1, 3)) seal.submitShare(share);
     assert.deepEqual(await service.app.jobs.runOnce(), { rotated: 1, deleted: 1, expired: 0, sealed: false });
     assert.equal((await service.keys.listKeyVersions({ keyId: rotating })).keyVersions.length, 2);
-    assert.equal(service.app.context.store.getKey("111122223333", deleting), undefined);
+    assert.equal((await service.app.context.store.getKey("111122223333", deleting)), undefined);
   });
 });

@@ -87,8 +87,8 @@ export class KeyJobs {
     if (this.#deps.seal.status().sealed) return { rotated: 0, deleted: 0, expired: 0, sealed: true };
     const now = this.#deps.clock.now();
     const deleted = await this.#deleteDue(now);
-    const expired = this.#expireMaterial(now);
-    this.#deps.store.deleteExpiredImportTokens(now);
+    const expired = await this.#expireMaterial(now);
+    await this.#deps.store.deleteExpiredImportTokens(now);
     const rotated = await this.#rotateDue(now);
     return { rotated, deleted, expired, sealed: false };
   }
@@ -97,7 +97,7 @@ export class KeyJobs {
     const { store, logger } = this.#deps;
     let rotated = 0;
     for (;;) {
-      const due = store.keysDueForRotation(now, BATCH);
+      const due = await store.keysDueForRotation(now, BATCH);
       let progressed = false;
       for (const key of due) {
         if (key.nextRotationAt === undefined || key.rotationPeriodDays === 0) continue;
@@ -123,14 +123,16 @@ export class KeyJobs {
     const { store, materials, logger } = this.#deps;
     let deleted = 0;
     for (;;) {
-      const due = store.keysDueForDeletion(now, BATCH);
+      const due = await store.keysDueForDeletion(now, BATCH);
       let skipped = 0;
       for (const key of due) {
         if (key.origin === Origin.HSM && !(await this.#destroyTokenObjects(key))) {
           skipped++;
           continue;
         }
-        const versionIds = store.purgeKey(key.accountId, key.keyId);
+        // Only while still due: a replica may have cancelled the deletion since the listing.
+        const versionIds = await store.purgeKey(key.accountId, key.keyId, { dueBy: now });
+        if (versionIds.length === 0) continue;
         for (const versionId of versionIds) materials.forget(versionId);
         deleted++;
         logger.info("deleted key and destroyed its key material", { keyId: key.keyId, versions: versionIds.length });
@@ -146,7 +148,7 @@ export class KeyJobs {
     let after: string | undefined;
     try {
       do {
-        const page = store.listVersions(key.accountId, key.keyId, after, BATCH);
+        const page = await store.listVersions(key.accountId, key.keyId, after, BATCH);
         for (const version of page.items) await hsmKeys.destroy(version.versionId);
         after = page.next;
       } while (after !== undefined);
@@ -157,15 +159,21 @@ export class KeyJobs {
     }
   }
 
-  #expireMaterial(now: Date): number {
+  async #expireMaterial(now: Date): Promise<number> {
     const { store, materials, logger } = this.#deps;
     let expired = 0;
     for (;;) {
-      const due = store.keysWithExpiredMaterial(now, BATCH);
+      const due = await store.keysWithExpiredMaterial(now, BATCH);
       for (const key of due) {
-        store.setVersionMaterial(key.primaryVersionId, Buffer.alloc(0));
+        // Checked again inside the write: a re-import since the listing moved the expiry on.
+        let destroyed = false;
+        await store.updateKey(key.accountId, key.keyId, (current) => {
+          destroyed = current.materialExpiresAt !== undefined && current.materialExpiresAt.getTime() <= now.getTime();
+          if (!destroyed) return undefined;
+          return { primaryVersionMaterial: Buffer.alloc(0), ...(current.state === KeyState.PENDING_DELETION ? {} : { state: KeyState.PENDING_IMPORT }) };
+        });
+        if (!destroyed) continue;
         materials.forget(key.primaryVersionId);
-        if (key.state !== KeyState.PENDING_DELETION) store.updateKey(key.accountId, key.keyId, { state: KeyState.PENDING_IMPORT });
         expired++;
         logger.info("imported key material expired and was deleted", { keyId: key.keyId });
       }

@@ -25,7 +25,7 @@ export function assertNotPendingDeletion(key: KeyRecord, field: string): void {
 }
 
 /** Whether the key's primary version holds key material (imported keys may have none). */
-export function hasMaterial(store: KeyStore, key: KeyRecord): boolean {
-  const version = store.getVersion(key.primaryVersionId);
+export async function hasMaterial(store: KeyStore, key: KeyRecord): Promise<boolean> {
+  const version = await store.getVersion(key.primaryVersionId);
   return version !== undefined && version.wrappedMaterial.length > 0;
 }

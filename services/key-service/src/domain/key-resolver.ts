@@ -14,25 +14,33 @@ export function aliasNotFound(field: string): KeyholdError {
   return new KeyholdError("ALIAS_NOT_FOUND", `${field}: alias not found`, { field });
 }
 
-export function resolveKeyRef(store: KeyStore, region: string, accountId: string, ref: KeyRef, field: string): KeyRecord {
+/** How often an alias write re-checks after other writers moved the alias in between. */
+export const ALIAS_WRITE_ATTEMPTS = 8;
+
+/** The alias kept moving under concurrent writers: the caller may retry. */
+export function aliasContended(field: string): KeyholdError {
+  return new KeyholdError("SERVICE_UNAVAILABLE", `${field}: the alias is being changed concurrently; retry`, { field });
+}
+
+export async function resolveKeyRef(store: KeyStore, region: string, accountId: string, ref: KeyRef, field: string): Promise<KeyRecord> {
   if ((ref.accountId !== undefined && ref.accountId !== accountId) || (ref.region !== undefined && ref.region !== region)) {
     throw ref.kind === "key" ? keyNotFound(field) : aliasNotFound(field);
   }
   let keyId: string;
   if (ref.kind === "alias") {
-    const alias = store.getAlias(accountId, ref.aliasName);
+    const alias = await store.getAlias(accountId, ref.aliasName);
     if (alias === undefined) throw aliasNotFound(field);
     keyId = alias.targetKeyId;
   } else {
     keyId = ref.keyId;
   }
-  const key = store.getKey(accountId, keyId);
+  const key = await store.getKey(accountId, keyId);
   if (key === undefined) throw keyNotFound(field);
   return key;
 }
 
 /** Parses and resolves a key_id-style field. */
-export function resolveKey(store: KeyStore, region: string, accountId: string, value: string, field: string): KeyRecord {
+export async function resolveKey(store: KeyStore, region: string, accountId: string, value: string, field: string): Promise<KeyRecord> {
   return resolveKeyRef(store, region, accountId, parseKeyRef(value, field), field);
 }
 

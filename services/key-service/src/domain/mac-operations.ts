@@ -32,7 +32,7 @@ export async function computeMac(deps: SymmetricDeps, key: KeyRecord, algorithm:
   const mac = specInfo(key.keySpec).mac;
   if (mac === undefined) throw new KeyholdError("KEY_USAGE_MISMATCH", "key_id: the key's usage does not allow this operation", { field: "key_id" });
   if (mac.algorithm !== algorithm) throw invalidArgument("mac_algorithm", `the key computes ${MacAlgorithm[mac.algorithm]} only`);
-  const version = primaryVersion(deps.store, key);
+  const version = await primaryVersion(deps.store, key);
   const digest = await deps.materials.withMaterial(version, (material) => crypto.createHmac(mac.digest, material).update(message).digest());
   return { mac: digest, version };
 }

@@ -6,7 +6,7 @@ const material = (byte: number) => Buffer.alloc(32, byte);
 const isZero = (buffer: Buffer) => buffer.every((byte) => byte === 0);
 
 describe("KeyMaterialCache", () => {
-  test("get returns what was set; unknown ids are undefined", () => {
+  test("get returns what was set; unknown ids are undefined", async () => {
     const cache = new KeyMaterialCache(4);
     const a = material(1);
     cache.set("a", a);
@@ -15,7 +15,7 @@ describe("KeyMaterialCache", () => {
     assert.equal(cache.size, 1);
   });
 
-  test("evicts the least recently used entry and zeroes it", () => {
+  test("evicts the least recently used entry and zeroes it", async () => {
     const cache = new KeyMaterialCache(2);
     const a = material(1);
     const b = material(2);
@@ -32,7 +32,7 @@ describe("KeyMaterialCache", () => {
     assert.ok(!isZero(a) && !isZero(c));
   });
 
-  test("evicts in insertion order when nothing is read", () => {
+  test("evicts in insertion order when nothing is read", async () => {
     const cache = new KeyMaterialCache(3);
     const buffers = [1, 2, 3, 4, 5].map(material);
     buffers.forEach((buffer, i) => cache.set(`v${i}`, buffer));
@@ -40,7 +40,7 @@ describe("KeyMaterialCache", () => {
     assert.deepEqual(buffers.map(isZero), [true, true, false, false, false]);
   });
 
-  test("replacing an entry zeroes the old buffer; setting the same buffer again keeps it", () => {
+  test("replacing an entry zeroes the old buffer; setting the same buffer again keeps it", async () => {
     const cache = new KeyMaterialCache(2);
     const old = material(1);
     const fresh = material(2);
@@ -53,7 +53,7 @@ describe("KeyMaterialCache", () => {
     assert.equal(cache.size, 1);
   });
 
-  test("replacing refreshes recency", () => {
+  test("replacing refreshes recency", async () => {
     const cache = new KeyMaterialCache(2);
     cache.set("a", material(1));
     cache.set("b", material(2));
@@ -63,7 +63,7 @@ describe("KeyMaterialCache", () => {
     assert.ok(cache.get("a"));
   });
 
-  test("delete zeroes; deleting an unknown id is a no-op", () => {
+  test("delete zeroes; deleting an unknown id is a no-op", async () => {
     const cache = new KeyMaterialCache(2);
     const a = material(1);
     cache.set("a", a);
@@ -74,7 +74,7 @@ describe("KeyMaterialCache", () => {
     assert.equal(cache.size, 0);
   });
 
-  test("clear zeroes everything", () => {
+  test("clear zeroes everything", async () => {
     const cache = new KeyMaterialCache(5);
     const buffers = [1, 2, 3].map(material);
     buffers.forEach((buffer, i) => cache.set(`v${i}`, buffer));
@@ -83,7 +83,7 @@ describe("KeyMaterialCache", () => {
     assert.ok(buffers.every(isZero));
   });
 
-  test("maxEntries must be a positive integer", () => {
+  test("maxEntries must be a positive integer", async () => {
     for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       assert.throws(() => new KeyMaterialCache(bad), RangeError);
     }

@@ -72,7 +72,7 @@ describe("migrateRootKey", () => {
       const keyId = randomUUID();
       const versionId = randomUUID();
       const wrappedMaterial = material === undefined ? Buffer.alloc(0) : await from.wrap(material, wrapAad(ACCOUNT, keyId, versionId));
-      keys.createKey({
+      await keys.createKey({
         key: {
           keyId, accountId: ACCOUNT, description: "", keySpec: KeySpec.SYMMETRIC_DEFAULT, keyUsage: KeyUsage.ENCRYPT_DECRYPT,
           origin: material === undefined ? Origin.EXTERNAL : Origin.SOFTWARE, keyManager: KeyManager.CUSTOMER, state: KeyState.ENABLED,
@@ -87,7 +87,7 @@ describe("migrateRootKey", () => {
     for (let i = 1; i <= count; i++) versions.push((await add(Buffer.alloc(32, i))).versionId);
     const pending = await add(undefined);
     const tokenId = randomUUID();
-    keys.putImportToken({
+    await keys.putImportToken({
       tokenId, accountId: ACCOUNT, keyId: pending.keyId, wrappingAlgorithm: WrappingAlgorithm.RSAES_OAEP_SHA_256, wrappingKeySpec: 2048,
       wrappedPrivateKey: await from.wrap(Buffer.alloc(48, 0xee), wrappingKeyAad(ACCOUNT, pending.keyId, tokenId)),
       createdAt: T0, expiresAt: new Date(T0.getTime() + 86_400_000),
@@ -99,7 +99,7 @@ describe("migrateRootKey", () => {
   async function assertIntact(keys: SqliteKeyStore, versions: readonly string[]): Promise<{ marked: number; unmarked: number }> {
     let marked = 0;
     for (const [index, versionId] of versions.entries()) {
-      const v = keys.getVersion(versionId)!;
+      const v = (await keys.getVersion(versionId))!;
       const root = isMarked(v.wrappedMaterial) ? to : from;
       if (root === to) marked++;
       assert.equal(v.wrappedBy, root.description);
@@ -118,7 +118,7 @@ describe("migrateRootKey", () => {
     const second = await migrateRootKey({ store, from, to, isTargetFormat: isMarked, logger, batchSize: 2 });
     assert.deepEqual(second, { rewrapped: 5, alreadyMigrated: 3, changedMeanwhile: 0, complete: true }, "7 versions and the import token");
     assert.deepEqual(await assertIntact(keys, versions), { marked: 7, unmarked: 0 });
-    const token = keys.getImportToken(tokenId)!;
+    const token = (await keys.getImportToken(tokenId))!;
     assert.ok(isMarked(token.wrappedPrivateKey));
     assert.deepEqual(await to.unwrap(token.wrappedPrivateKey, wrappingKeyAad(ACCOUNT, token.keyId, tokenId)), Buffer.alloc(48, 0xee));
     assert.deepEqual(await migrateRootKey({ store, from, to, isTargetFormat: isMarked, logger }), { rewrapped: 0, alreadyMigrated: 8, changedMeanwhile: 0, complete: true });
@@ -132,35 +132,35 @@ describe("migrateRootKey", () => {
     let replaced = 0;
     const racing: RootKeyMigrationStore = {
       listWrapped: (kind, afterId, limit) => inner.listWrapped(kind, afterId, limit),
-      replaceWrapped(kind, id, expected, wrapped, wrappedBy) {
+      async replaceWrapped(kind, id, expected, wrapped, wrappedBy) {
         replaced++;
         // A concurrent import rewrites the first row just before the migration's write.
-        if (replaced === 1) keys.setVersionMaterial(id, Buffer.concat([Buffer.of(0x01), expected.subarray(1)]).reverse());
+        if (replaced === 1) setVersionMaterial(db, id, Buffer.concat([Buffer.of(0x01), expected.subarray(1)]).reverse());
         if (replaced === 2) abort.abort();
-        return inner.replaceWrapped(kind, id, expected, wrapped, wrappedBy);
+        return (await inner.replaceWrapped(kind, id, expected, wrapped, wrappedBy));
       },
     };
     const ordered = [...versions].sort();
     const result = await migrateRootKey({ store: racing, from, to, isTargetFormat: isMarked, logger: createSilentLogger(), signal: abort.signal });
     assert.deepEqual(result, { rewrapped: 1, alreadyMigrated: 0, changedMeanwhile: 1, complete: false });
-    const first = keys.getVersion(ordered[0]!)!;
+    const first = (await keys.getVersion(ordered[0]!))!;
     assert.equal(isMarked(first.wrappedMaterial), false, "the concurrent write won");
-    assert.ok(isMarked(keys.getVersion(ordered[1]!)!.wrappedMaterial));
+    assert.ok(isMarked((await keys.getVersion(ordered[1]!))!.wrappedMaterial));
     db.close();
   });
 
   test("a row the old root cannot unwrap stops the run with an error; that row and the rest are untouched", async () => {
     const { db, keys, versions } = await seeded(3);
     const ordered = [...versions].sort();
-    const broken = keys.getVersion(ordered[1]!)!;
+    const broken = (await keys.getVersion(ordered[1]!))!;
     const corrupt = Buffer.from(broken.wrappedMaterial);
     corrupt[corrupt.length - 1] = corrupt[corrupt.length - 1]! ^ 1;
-    keys.setVersionMaterial(broken.versionId, corrupt);
+    setVersionMaterial(db, broken.versionId, corrupt);
     const store = new SqliteRootKeyMigrationStore(db);
     await assert.rejects(migrateRootKey({ store, from, to, isTargetFormat: isMarked, logger: createSilentLogger() }), /could not unwrap/);
-    assert.ok(isMarked(keys.getVersion(ordered[0]!)!.wrappedMaterial));
-    assert.deepEqual(keys.getVersion(ordered[1]!)!.wrappedMaterial, corrupt);
-    assert.equal(isMarked(keys.getVersion(ordered[2]!)!.wrappedMaterial), false);
+    assert.ok(isMarked((await keys.getVersion(ordered[0]!))!.wrappedMaterial));
+    assert.deepEqual((await keys.getVersion(ordered[1]!))!.wrappedMaterial, corrupt);
+    assert.equal(isMarked((await keys.getVersion(ordered[2]!))!.wrappedMaterial), false);
     db.close();
   });
 
@@ -171,7 +171,7 @@ describe("migrateRootKey", () => {
       const id = randomUUID();
       const secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
       const pem = "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----";
-      keys.createExternalKeyStore({
+      await keys.createExternalKeyStore({
         externalKeyStoreId: id, accountId: ACCOUNT, name: "s", endpoint: "https://xks.example.com", uriPath: "/kms/xks/v1", accessKeyId: "ABCDEFGHIJKLMNOPQRST",
         wrappedSecretAccessKey: await wrapSecretAccessKey(from, ACCOUNT, id, secret), tlsCaPem: "", tlsClientCertificatePem: "c",
         wrappedTlsClientKey: await wrapTlsClientKey(from, ACCOUNT, id, pem), tlsServerName: "",
@@ -179,13 +179,18 @@ describe("migrateRootKey", () => {
       });
       const result = await migrateRootKey({ store: new SqliteRootKeyMigrationStore(db), from, to, isTargetFormat: isMarked, logger: createSilentLogger() });
       assert.equal(result.rewrapped, 2);
-      const record = keys.getExternalKeyStore(ACCOUNT, id)!;
+      const record = (await keys.getExternalKeyStore(ACCOUNT, id))!;
       assert.ok(isMarked(record.wrappedSecretAccessKey) && isMarked(record.wrappedTlsClientKey));
       const secrets = await unwrapStoreSecrets(to, record);
       assert.equal(secrets.secretAccessKey, secret);
       assert.equal(secrets.tlsClientKey.toString("utf8"), pem);
     } finally {
-      keys.close();
+      await keys.close();
     }
   });
 });
+
+/** Rewrites a version's material behind the store's back (a concurrent import, a corrupted row). */
+function setVersionMaterial(db: SqliteDatabase, versionId: string, wrapped: Buffer): void {
+  db.prepare(`UPDATE key_versions SET wrapped_material = ? WHERE version_id = ?`).run(wrapped, versionId);
+}

@@ -63,7 +63,7 @@ export async function migrateRootKey(m: RootKeyMigration): Promise<RootKeyMigrat
   for (const kind of KINDS) {
     let after = "";
     for (;;) {
-      const rows = m.store.listWrapped(kind, after, batchSize);
+      const rows = await m.store.listWrapped(kind, after, batchSize);
       for (const row of rows) {
         if (stopped()) {
           m.logger.info("root key migration stopped before the end: run it again to continue", { rewrapped, alreadyMigrated });
@@ -93,7 +93,7 @@ async function rewrapRow(m: RootKeyMigration, row: WrappedRow): Promise<boolean>
     const same = check.equals(material);
     check.fill(0);
     if (!same) throw new Error(`re-wrapped material of ${row.kind} ${row.id} did not unwrap to the same bytes; nothing was written`);
-    return m.store.replaceWrapped(row.kind, row.id, row.wrapped, wrapped, m.to.description);
+    return await m.store.replaceWrapped(row.kind, row.id, row.wrapped, wrapped, m.to.description);
   } finally {
     material.fill(0);
   }

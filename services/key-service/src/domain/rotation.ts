@@ -83,7 +83,7 @@ export async function rotate(
   };
   let updated: KeyRecord | undefined;
   try {
-    updated = deps.store.addPrimaryVersion(schedule === undefined ? { version } : { version, schedule });
+    updated = await deps.store.addPrimaryVersion(schedule === undefined ? { version } : { version, schedule });
   } catch (error) {
     if (inToken) await deps.hsmKeys.destroy(versionId).catch(() => false);
     throw error;

@@ -89,7 +89,7 @@ describe("SealedRootKeyProvider", () => {
     await assert.rejects(SealedRootKeyProvider.open(join(tmpdir(), "no-such-dir-keyhold", "seal.json"), createSilentLogger()), /keyhold seal init/);
   });
 
-  test("NOT_SEALABLE reports not sealable and refuses the rest", () => {
+  test("NOT_SEALABLE reports not sealable and refuses the rest", async () => {
     assert.equal(NOT_SEALABLE.status().sealable, false);
     assert.throws(() => NOT_SEALABLE.submitShare("x"), reason("UNSUPPORTED_OPERATION"));
     assert.throws(() => NOT_SEALABLE.seal(), reason("UNSUPPORTED_OPERATION"));

@@ -48,8 +48,8 @@ export function validatePlaintext(plaintext: Uint8Array, field: string): void {
   }
 }
 
-export function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecord {
-  const version = store.getVersion(key.primaryVersionId);
+export async function primaryVersion(store: KeyStore, key: KeyRecord): Promise<KeyVersionRecord> {
+  const version = await store.getVersion(key.primaryVersionId);
   if (version === undefined) throw new KeyholdError("INTERNAL", "key has no primary version");
   return version;
 }
@@ -61,11 +61,11 @@ export function primaryVersion(store: KeyStore, key: KeyRecord): KeyVersionRecor
  */
 export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintext: Uint8Array, context: EncryptionContext, field: string, call?: CallContext): Promise<Sealed> {
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, field, deps.clock.now(), SYMMETRIC_SPECS);
-  const version = primaryVersion(deps.store, key);
+  const version = await primaryVersion(deps.store, key);
   if (key.origin === Origin.HSM) return { blob: await deps.hsmKeys.encrypt(version.versionId, plaintext, context), version };
   const inner = await deps.materials.withSymmetric(version, (material) => sealSymmetric(material, version.versionId, plaintext, context));
   if (key.origin !== Origin.EXTERNAL_KEY_STORE) return { blob: inner, version };
-  const { store, xksKeyId } = externalKeyOf(deps, key, field);
+  const { store, xksKeyId } = await externalKeyOf(deps, key, field);
   const aad = xksAad(version.versionId, xksKeyId, context);
   const outer = await deps.xks.encrypt(store, xksKeyId, inner, aad, originOf(call, keyKrn(deps.config.region, key.accountId, key.keyId)), field);
   const blob = assembleXksCiphertext({
@@ -80,9 +80,9 @@ export async function sealUnderKey(deps: SymmetricDeps, key: KeyRecord, plaintex
 }
 
 /** The store and external key id of an EXTERNAL_KEY_STORE key (its store gone: unavailable). */
-function externalKeyOf(deps: SymmetricDeps, key: KeyRecord, field: string) {
+async function externalKeyOf(deps: SymmetricDeps, key: KeyRecord, field: string) {
   if (key.externalKey === undefined) throw new KeyholdError("INTERNAL", "external key store key without an external key");
-  const store = deps.store.getExternalKeyStore(key.accountId, key.externalKey.externalKeyStoreId);
+  const store = await deps.store.getExternalKeyStore(key.accountId, key.externalKey.externalKeyStoreId);
   if (store === undefined) throw storeUnavailable(field, "it no longer exists");
   return { store, xksKeyId: key.externalKey.xksKeyId };
 }
@@ -91,16 +91,16 @@ function externalKeyOf(deps: SymmetricDeps, key: KeyRecord, field: string) {
  * The key version a ciphertext names. Anything malformed or unknown is the one uniform
  * INVALID_CIPHERTEXT (the caller authorizes on the version's key before opening it).
  */
-export function versionOfCiphertext(deps: SymmetricDeps, blob: Uint8Array, field: string): KeyVersionRecord {
+export async function versionOfCiphertext(deps: SymmetricDeps, blob: Uint8Array, field: string): Promise<KeyVersionRecord> {
   if (blob.byteLength === 0) throw invalidArgument(field, "must not be empty");
   if (isXksCiphertext(blob)) {
     if (blob.byteLength > MAX_CIPHERTEXT_BYTES + XKS_CIPHERTEXT_OVERHEAD) throw invalidCiphertext();
-    const version = deps.store.getVersion(parseXksCiphertext(blob).keyVersionId);
+    const version = await deps.store.getVersion(parseXksCiphertext(blob).keyVersionId);
     if (version === undefined) throw invalidCiphertext();
     return version;
   }
   if (blob.byteLength > MAX_CIPHERTEXT_BYTES) throw invalidCiphertext();
-  const version = deps.store.getVersion(readKeyVersionId(blob));
+  const version = await deps.store.getVersion(readKeyVersionId(blob));
   if (version === undefined) throw invalidCiphertext();
   return version;
 }
@@ -120,7 +120,7 @@ export async function openWithVersion(
   call?: CallContext,
 ): Promise<Opened> {
   if (expected !== undefined && (version.keyId !== expected.keyId || version.accountId !== expected.accountId)) throw invalidCiphertext();
-  const key = deps.store.getKey(version.accountId, version.keyId);
+  const key = await deps.store.getKey(version.accountId, version.keyId);
   if (key === undefined) throw invalidCiphertext();
   assertUsableFor(key, KeyUsage.ENCRYPT_DECRYPT, keyField, deps.clock.now(), SYMMETRIC_SPECS);
   // A v2 (double) ciphertext only for an EXTERNAL_KEY_STORE key, and only such one for it.
@@ -129,7 +129,7 @@ export async function openWithVersion(
   let inner: Buffer = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   if (key.origin === Origin.EXTERNAL_KEY_STORE) {
     const parts = parseXksCiphertext(blob);
-    const { store, xksKeyId } = externalKeyOf(deps, key, keyField);
+    const { store, xksKeyId } = await externalKeyOf(deps, key, keyField);
     if (parts.keyVersionId !== version.versionId || parts.xksKeyId !== xksKeyId) throw invalidCiphertext();
     inner = await deps.xks.decrypt(
       store,

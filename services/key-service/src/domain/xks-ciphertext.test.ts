@@ -8,7 +8,7 @@ import { assembleXksCiphertext, isXksCiphertext, parseXksCiphertext, xksAad } fr
 const VERSION = "0b6c1f6e-8f7e-4a4b-9d0e-5f1c2a3b4c5d";
 const invalidCiphertext = (e: unknown) => e instanceof KeyholdError && e.reason === "INVALID_CIPHERTEXT";
 
-test("the proxy's AAD: 0x02 ‖ version id ‖ 0x02 ‖ id length ‖ external key id ‖ canonical context (known answer)", () => {
+test("the proxy's AAD: 0x02 ‖ version id ‖ 0x02 ‖ id length ‖ external key id ‖ canonical context (known answer)", async () => {
   const aad = xksAad(VERSION, "ext-1", { b: "2", a: "1" });
   assert.equal(
     aad.toString("hex"),
@@ -19,7 +19,7 @@ test("the proxy's AAD: 0x02 ‖ version id ‖ 0x02 ‖ id length ‖ external k
   assert.equal(xksAad(VERSION, "ext-1", {}).toString("hex").endsWith("00000000"), true);
 });
 
-test("assemble and parse round-trip; the header starts with the AAD's header", () => {
+test("assemble and parse round-trip; the header starts with the AAD's header", async () => {
   const parts = {
     keyVersionId: VERSION,
     xksKeyId: "ext.key_1-A",
@@ -35,7 +35,7 @@ test("assemble and parse round-trip; the header starts with the AAD's header", (
   assert.deepEqual(blob.subarray(0, header.length - 4), header.subarray(0, header.length - 4));
 });
 
-test("malformed blobs are INVALID_CIPHERTEXT", () => {
+test("malformed blobs are INVALID_CIPHERTEXT", async () => {
   const blob = assembleXksCiphertext({
     keyVersionId: VERSION,
     xksKeyId: "k",

@@ -14,7 +14,7 @@ export function asymmetricDecrypt(ctx: AppContext): UnaryHandler<typeof Asymmetr
   return async (request, call) => {
     if (request.ciphertextBlob.byteLength === 0) throw invalidArgument("ciphertext_blob", "must not be empty");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:Decrypt");
-    const version = asymmetricVersion(ctx, key, ctx.clock.now());
+    const version = await asymmetricVersion(ctx, key, ctx.clock.now());
     const hash = oaepHashFor(key, request.encryptionAlgorithm, "encryption_algorithm");
     recordAuditDetails(call, { keyVersionId: version.versionId });
     if (request.ciphertextBlob.byteLength !== specInfo(key.keySpec).rsaBits! / 8) throw invalidCiphertext();

@@ -13,7 +13,7 @@ export function asymmetricEncrypt(ctx: AppContext): UnaryHandler<typeof Asymmetr
   return async (request, call) => {
     if (request.plaintext.byteLength === 0) throw invalidArgument("plaintext", "must not be empty");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:Encrypt");
-    const version = asymmetricVersion(ctx, key, ctx.clock.now());
+    const version = await asymmetricVersion(ctx, key, ctx.clock.now());
     const hash = oaepHashFor(key, request.encryptionAlgorithm, "encryption_algorithm");
     const max = oaepMaxPlaintext(specInfo(key.keySpec).rsaBits!, hash);
     if (request.plaintext.byteLength > max) throw invalidArgument("plaintext", `must be at most ${max} bytes for this key and algorithm`);

@@ -10,11 +10,13 @@ import { keyMetadata } from "./views.ts";
 export function cancelKeyDeletion(ctx: AppContext): UnaryHandler<typeof CancelKeyDeletionRequestSchema, typeof CancelKeyDeletionResponseSchema> {
   return async (request, call) => {
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:CancelKeyDeletion");
-    if (key.state !== KeyState.PENDING_DELETION) {
-      throw new KeyholdError("KEY_INVALID_STATE", "key_id: the key is not pending deletion", { field: "key_id" });
-    }
-    const state = hasMaterial(ctx.store, key) ? KeyState.DISABLED : KeyState.PENDING_IMPORT;
-    const updated = ctx.store.updateKey(key.accountId, key.keyId, { state, deletionDate: null });
+    const state = (await hasMaterial(ctx.store, key)) ? KeyState.DISABLED : KeyState.PENDING_IMPORT;
+    const updated = await ctx.store.updateKey(key.accountId, key.keyId, (current) => {
+      if (current.state !== KeyState.PENDING_DELETION) {
+        throw new KeyholdError("KEY_INVALID_STATE", "key_id: the key is not pending deletion", { field: "key_id" });
+      }
+      return { state, deletionDate: null };
+    });
     if (updated === undefined) throw keyNotFound("key_id");
     return { keyMetadata: keyMetadata(updated, ctx.config.region) };
   };

@@ -89,13 +89,13 @@ describe("CreateAlias", () => {
 
   test("refused requests store nothing", async () => {
     await service.keys.createAlias({ aliasName: "alias/refusals", targetKeyId: key.keyId });
-    const before = storedCounts(service);
+    const before = (await storedCounts(service));
     await refusal(service.keys.createAlias({ aliasName: "alias/keyhold/reserved", targetKeyId: key.keyId }));
     await refusal(service.keys.createAlias({ aliasName: "alias/refusals", targetKeyId: key.keyId }));
     await refusal(service.keys.createAlias({ aliasName: "alias/no-target", targetKeyId: "00000000-0000-4000-8000-000000000000" }));
     await refusal(service.as(OTHER_ACCOUNT).keys.createAlias({ aliasName: "alias/cross", targetKeyId: key.keyId }));
-    assert.deepEqual(storedCounts(service), before);
-    assert.equal(storedCounts(service, OTHER_ACCOUNT).aliases, 0);
+    assert.deepEqual((await storedCounts(service)), before);
+    assert.equal((await storedCounts(service, OTHER_ACCOUNT)).aliases, 0);
   });
 
   test("another account cannot point an alias at the key: it looks missing", async () => {

@@ -18,9 +18,9 @@ export function createAlias(ctx: AppContext): UnaryHandler<typeof CreateAliasReq
     if (key.accountId !== accountId) throw keyNotFound("target_key_id");
     const now = ctx.clock.now();
     const alias = { accountId, aliasName: request.aliasName, targetKeyId: key.keyId, createdAt: now, updatedAt: now };
-    if (ctx.store.createAlias(alias) === "exists") {
-      throw new KeyholdError("ALREADY_EXISTS", "alias_name: an alias with this name already exists", { field: "alias_name" });
-    }
+    const outcome = await ctx.store.createAlias(alias);
+    if (outcome === "exists") throw new KeyholdError("ALREADY_EXISTS", "alias_name: an alias with this name already exists", { field: "alias_name" });
+    if (outcome !== "ok") throw keyNotFound("target_key_id");
     return { alias: aliasEntry(alias, ctx.config.region) };
   };
 }

@@ -39,7 +39,7 @@ export function createExternalKeyStore(ctx: AppContext): UnaryHandler<typeof Cre
       createdAt: now,
       updatedAt: now,
     };
-    if (ctx.store.createExternalKeyStore(record) === "exists") {
+    if (await ctx.store.createExternalKeyStore(record) === "exists") {
       throw new KeyholdError("ALREADY_EXISTS", "external_key_store_name: the account already has an external key store with this name", { field: "external_key_store_name" });
     }
     recordAuditDetails(call, { resource: externalKeyStoreKrn(ctx.config.region, accountId, id) });

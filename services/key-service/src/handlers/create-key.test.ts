@@ -67,12 +67,12 @@ describe("CreateKey", () => {
   });
 
   test("two requests without a token create two different keys with different material", async () => {
-    const before = storedCounts(service).keys;
+    const before = (await storedCounts(service)).keys;
     const a = (await service.keys.createKey({ description: "same" })).keyMetadata!;
     const b = (await service.keys.createKey({ description: "same" })).keyMetadata!;
     assert.notEqual(a.keyId, b.keyId);
     assert.notEqual(a.primaryVersionId, b.primaryVersionId);
-    assert.equal(storedCounts(service).keys, before + 2);
+    assert.equal((await storedCounts(service)).keys, before + 2);
     const blob = (await service.crypto.encrypt({ keyId: a.keyId, plaintext: new Uint8Array([7]) })).ciphertextBlob;
     assert.equal((await refusal(service.crypto.decrypt({ ciphertextBlob: blob, keyId: b.keyId }))).reason, "INVALID_CIPHERTEXT");
   });
@@ -133,11 +133,11 @@ describe("CreateKey", () => {
   });
 
   test("refused requests store nothing", async () => {
-    const before = storedCounts(service);
+    const before = (await storedCounts(service));
     await refusal(service.keys.createKey({ keySpec: KeySpec.SM4, idempotencyToken: "refused-1" }));
     await refusal(service.keys.createKey({ tags: [{ tagKey: "keyhold:x", tagValue: "" }], idempotencyToken: "refused-2" }));
     await refusal(service.keys.createKey({ description: "d".repeat(8193) }));
-    assert.deepEqual(storedCounts(service), before);
+    assert.deepEqual((await storedCounts(service)), before);
     // The tokens of refused requests were not consumed.
     const created = await service.keys.createKey({ description: "now valid", idempotencyToken: "refused-1" });
     assert.equal(created.keyMetadata!.description, "now valid");
@@ -146,11 +146,11 @@ describe("CreateKey", () => {
   describe("idempotency", () => {
     test("the same token and body return the same key and store one key", async () => {
       const request = { description: "idem", tags: [{ tagKey: "env", tagValue: "prod" }], idempotencyToken: "create-once" };
-      const before = storedCounts(service).keys;
+      const before = (await storedCounts(service)).keys;
       const first = (await service.keys.createKey(request)).keyMetadata!;
       const second = (await service.keys.createKey(request)).keyMetadata!;
       assert.deepEqual(second, first);
-      assert.equal(storedCounts(service).keys, before + 1);
+      assert.equal((await storedCounts(service)).keys, before + 1);
       const tags = await service.keys.listResourceTags({ keyId: first.keyId });
       assert.deepEqual(
         tags.tags.map((t) => [t.tagKey, t.tagValue]),
@@ -160,7 +160,7 @@ describe("CreateKey", () => {
 
     test("the same token with another body is ALREADY_EXISTS IDEMPOTENCY_CONFLICT and stores nothing", async () => {
       const first = (await service.keys.createKey({ description: "one", idempotencyToken: "conflict" })).keyMetadata!;
-      const before = storedCounts(service).keys;
+      const before = (await storedCounts(service)).keys;
       assert.deepEqual(await refusal(service.keys.createKey({ description: "two", idempotencyToken: "conflict" })), {
         code: Code.AlreadyExists,
         reason: "IDEMPOTENCY_CONFLICT",
@@ -171,7 +171,7 @@ describe("CreateKey", () => {
         reason: "IDEMPOTENCY_CONFLICT",
         field: "idempotency_token",
       });
-      assert.equal(storedCounts(service).keys, before);
+      assert.equal((await storedCounts(service)).keys, before);
       const unchanged = await service.keys.getKey({ keyId: first.keyId });
       assert.equal(unchanged.keyMetadata!.description, "one");
       // The original body still replays.
@@ -180,11 +180,11 @@ describe("CreateKey", () => {
 
     test("concurrent requests with the same token and body all get the one key", async () => {
       const request = { description: "racing", idempotencyToken: "race" };
-      const before = storedCounts(service).keys;
+      const before = (await storedCounts(service)).keys;
       const results = await Promise.all(Array.from({ length: 5 }, () => service.keys.createKey(request)));
       const ids = new Set(results.map((r) => r.keyMetadata!.keyId));
       assert.equal(ids.size, 1);
-      assert.equal(storedCounts(service).keys, before + 1);
+      assert.equal((await storedCounts(service)).keys, before + 1);
       const [keyId] = ids;
       const blob = (await service.crypto.encrypt({ keyId: keyId!, plaintext: new Uint8Array([1]) })).ciphertextBlob;
       assert.deepEqual((await service.crypto.decrypt({ ciphertextBlob: blob })).plaintext, new Uint8Array([1]));
@@ -193,11 +193,11 @@ describe("CreateKey", () => {
     test("tokens are per account: the same token in another account creates that account's own key", async () => {
       const request = { description: "shared token", idempotencyToken: "per-account" };
       const mine = (await service.keys.createKey(request)).keyMetadata!;
-      const otherBefore = storedCounts(service, OTHER_ACCOUNT).keys;
+      const otherBefore = (await storedCounts(service, OTHER_ACCOUNT)).keys;
       const theirs = (await service.as(OTHER_ACCOUNT).keys.createKey(request)).keyMetadata!;
       assert.notEqual(theirs.keyId, mine.keyId);
       assert.equal(theirs.accountId, OTHER_ACCOUNT);
-      assert.equal(storedCounts(service, OTHER_ACCOUNT).keys, otherBefore + 1);
+      assert.equal((await storedCounts(service, OTHER_ACCOUNT)).keys, otherBefore + 1);
     });
   });
 

@@ -33,9 +33,9 @@ export function validateDescription(description: string): void {
  * Runs the store write for a key whose version is already a token object; when the write fails,
  * the object is destroyed again (in the background) so the token holds no orphan.
  */
-function storeOrUndo<T>(ctx: AppContext, inToken: boolean, versionId: string, write: () => T): T {
+async function storeOrUndo<T>(ctx: AppContext, inToken: boolean, versionId: string, write: () => Promise<T>): Promise<T> {
   try {
-    return write();
+    return await write();
   } catch (error) {
     if (inToken) destroyQuietly(ctx, versionId);
     throw error;
@@ -68,17 +68,17 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
       throw invalidArgument("idempotency_token", "must be 1-64 characters of letters, digits, '_' and '-'");
     }
     const hash = token === "" ? "" : requestHash(request);
-    const replay = (requestHashSeen: string, keyId: string): MessageInitShape<typeof CreateKeyResponseSchema> => {
+    const replay = async (requestHashSeen: string, keyId: string): Promise<MessageInitShape<typeof CreateKeyResponseSchema>> => {
       if (requestHashSeen !== hash) {
         throw new KeyholdError("IDEMPOTENCY_CONFLICT", "idempotency_token: already used with a different request", { field: "idempotency_token" });
       }
-      const existing = ctx.store.getKey(caller.accountId, keyId);
+      const existing = await ctx.store.getKey(caller.accountId, keyId);
       // The key was created with this token and has since been deleted.
       if (existing === undefined) throw new KeyholdError("KEY_NOT_FOUND", "idempotency_token: the key created with this token has been deleted", { field: "idempotency_token" });
       return { keyMetadata: keyMetadata(existing, ctx.config.region) };
     };
     if (token !== "") {
-      const previous = ctx.store.findIdempotency(caller.accountId, "CreateKey", token);
+      const previous = await ctx.store.findIdempotency(caller.accountId, "CreateKey", token);
       if (previous !== undefined) return replay(previous.requestHash, previous.resourceId);
     }
 
@@ -92,7 +92,7 @@ export function createKey(ctx: AppContext): UnaryHandler<typeof CreateKeyRequest
     if (origin === Origin.EXTERNAL) material = { wrapped: Buffer.alloc(0), publicKey: undefined };
     else if (hsmSpec !== undefined) material = { wrapped: Buffer.alloc(0), publicKey: (await ctx.hsmKeys.create(versionId, hsmSpec)).publicKey };
     else material = await generateMaterial(ctx, keySpec, caller.accountId, keyId, versionId);
-    const outcome = storeOrUndo(ctx, hsmSpec !== undefined, versionId, () => ctx.store.createKey({
+    const outcome = await storeOrUndo(ctx, hsmSpec !== undefined, versionId, () => ctx.store.createKey({
       key: {
         keyId,
         accountId: caller.accountId,

@@ -162,7 +162,7 @@ describe("Decrypt", () => {
   test("a key pending deletion refuses with KEY_PENDING_DELETION", async () => {
     const keyId = (await service.keys.createKey({})).keyMetadata!.keyId;
     const { ciphertextBlob } = await service.crypto.encrypt({ keyId, plaintext });
-    service.app.context.store.updateKey(TEST_ACCOUNT, keyId, { state: KeyState.PENDING_DELETION });
+    await service.app.context.store.updateKey(TEST_ACCOUNT, keyId, { state: KeyState.PENDING_DELETION });
     assert.deepEqual(await refusal(service.crypto.decrypt({ ciphertextBlob })), {
       code: Code.FailedPrecondition,
       reason: "KEY_PENDING_DELETION",

@@ -13,7 +13,7 @@ export function decrypt(ctx: AppContext): UnaryHandler<typeof DecryptRequestSche
     symmetricAlgorithm(request.encryptionAlgorithm);
     const context = encryptionContext(request.encryptionContext, "encryption_context");
     const expected = await expectedKey(ctx, call, request.keyId, "key_id", "kms:Decrypt", { encryptionContext: context });
-    const version = versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
+    const version = await versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
     const krn = keyKrn(ctx.config.region, version.accountId, version.keyId);
     // The event names the key and version the ciphertext was sealed under.
     recordAuditDetails(call, { resource: krn, keyVersionId: version.versionId, encryptionContext: context });

@@ -18,10 +18,10 @@ describe("DeleteAlias", () => {
   test("deletes the alias and nothing else", async () => {
     await service.keys.createAlias({ aliasName: "alias/delete-me", targetKeyId: key.keyId });
     await service.keys.createAlias({ aliasName: "alias/keep-me", targetKeyId: key.keyId });
-    const before = storedCounts(service);
+    const before = (await storedCounts(service));
     const response = await service.keys.deleteAlias({ aliasName: "alias/delete-me" });
     assert.equal(response.$typeName, "keyhold.key.v1.DeleteAliasResponse");
-    assert.deepEqual(storedCounts(service), { keys: before.keys, aliases: before.aliases - 1 });
+    assert.deepEqual((await storedCounts(service)), { keys: before.keys, aliases: before.aliases - 1 });
     assert.deepEqual(await refusal(service.keys.getKey({ keyId: "alias/delete-me" })), { code: Code.NotFound, reason: "ALIAS_NOT_FOUND", field: "key_id" });
     assert.deepEqual(await refusal(service.crypto.encrypt({ keyId: "alias/delete-me", plaintext: new Uint8Array([1]) })), {
       code: Code.NotFound,
@@ -46,11 +46,11 @@ describe("DeleteAlias", () => {
 
   test("refuses malformed and reserved names without deleting anything", async () => {
     await service.keys.createAlias({ aliasName: "alias/survivor", targetKeyId: key.keyId });
-    const before = storedCounts(service);
+    const before = (await storedCounts(service));
     for (const aliasName of ["", "survivor", "alias/", "alias/bad name", "alias/keyhold/survivor", `krn:keyhold:kms:test-1:111122223333:alias/survivor`]) {
       assert.deepEqual(await refusal(service.keys.deleteAlias({ aliasName })), invalid("alias_name"), aliasName);
     }
-    assert.deepEqual(storedCounts(service), before);
+    assert.deepEqual((await storedCounts(service)), before);
   });
 
   test("another account cannot delete the alias: it looks missing and the alias remains", async () => {

@@ -2,7 +2,7 @@ import { recordAuditDetails } from "@keyhold/audit-client";
 import type { DeleteAliasRequestSchema, DeleteAliasResponseSchema } from "@keyhold/proto";
 import { callerOf, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
-import { aliasNotFound } from "../domain/key-resolver.ts";
+import { aliasContended, ALIAS_WRITE_ATTEMPTS, aliasNotFound } from "../domain/key-resolver.ts";
 import { aliasKrn, keyKrn, validateCustomerAliasName } from "../domain/names.ts";
 
 /** Deleting an alias needs kms:DeleteAlias on the alias and on its key. */
@@ -12,10 +12,15 @@ export function deleteAlias(ctx: AppContext): UnaryHandler<typeof DeleteAliasReq
     validateCustomerAliasName(request.aliasName, "alias_name");
     recordAuditDetails(call, { resource: aliasKrn(ctx.config.region, accountId, request.aliasName) });
     await ctx.access.require(call, "kms:DeleteAlias", aliasKrn(ctx.config.region, accountId, request.aliasName));
-    const existing = ctx.store.getAlias(accountId, request.aliasName);
-    if (existing === undefined) throw aliasNotFound("alias_name");
-    await ctx.access.require(call, "kms:DeleteAlias", keyKrn(ctx.config.region, accountId, existing.targetKeyId));
-    if (ctx.store.deleteAlias(accountId, request.aliasName) === "missing") throw aliasNotFound("alias_name");
-    return {};
+    // Authorized on the key the alias points at, and deleted only while it still points there.
+    for (let attempt = 0; ; attempt++) {
+      const existing = await ctx.store.getAlias(accountId, request.aliasName);
+      if (existing === undefined) throw aliasNotFound("alias_name");
+      await ctx.access.require(call, "kms:DeleteAlias", keyKrn(ctx.config.region, accountId, existing.targetKeyId));
+      const outcome = await ctx.store.deleteAlias(accountId, request.aliasName, existing.targetKeyId);
+      if (outcome === "ok") return {};
+      if (outcome === "missing") throw aliasNotFound("alias_name");
+      if (attempt >= ALIAS_WRITE_ATTEMPTS) throw aliasContended("alias_name");
+    }
   };
 }

@@ -11,7 +11,7 @@ export function deleteExternalKeyStore(ctx: AppContext): UnaryHandler<typeof Del
     if (store.connectionState === ExternalKeyStoreConnectionState.CONNECTED || store.connectionState === ExternalKeyStoreConnectionState.CONNECTING) {
       throw new KeyholdError("EXTERNAL_KEY_STORE_INVALID_STATE", `${FIELD}: disconnect the external key store before deleting it`, { field: FIELD });
     }
-    const outcome = ctx.store.deleteExternalKeyStore(store.accountId, store.externalKeyStoreId);
+    const outcome = await ctx.store.deleteExternalKeyStore(store.accountId, store.externalKeyStoreId);
     if (outcome === "missing") throw externalKeyStoreNotFound(FIELD);
     if (outcome === "in-use") {
       throw new KeyholdError("EXTERNAL_KEY_STORE_INVALID_STATE", `${FIELD}: keys still use the external key store: delete them (ScheduleKeyDeletion) and wait for their deletion first`, {

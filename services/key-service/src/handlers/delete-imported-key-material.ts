@@ -13,12 +13,12 @@ export function deleteImportedKeyMaterial(ctx: AppContext): UnaryHandler<typeof 
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:DeleteImportedKeyMaterial");
     assertExternal(key, "key_id");
     recordAuditDetails(call, { keyVersionId: key.primaryVersionId });
-    ctx.store.setVersionMaterial(key.primaryVersionId, Buffer.alloc(0));
-    ctx.materials.forget(key.primaryVersionId);
-    const updated = ctx.store.updateKey(key.accountId, key.keyId, {
-      ...(key.state === KeyState.PENDING_DELETION ? {} : { state: KeyState.PENDING_IMPORT }),
+    const updated = await ctx.store.updateKey(key.accountId, key.keyId, (current) => ({
+      ...(current.state === KeyState.PENDING_DELETION ? {} : { state: KeyState.PENDING_IMPORT }),
       materialExpiresAt: null,
-    });
+      primaryVersionMaterial: Buffer.alloc(0),
+    }));
+    ctx.materials.forget(key.primaryVersionId);
     if (updated === undefined) throw keyNotFound("key_id");
     return { keyMetadata: keyMetadata(updated, ctx.config.region) };
   };

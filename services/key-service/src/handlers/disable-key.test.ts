@@ -45,22 +45,22 @@ describe("DisableKey", () => {
   test("refuses a key pending deletion or pending import, leaving its state", async () => {
     const store = service.app.context.store;
     const pendingDeletion = await newKey();
-    store.updateKey(TEST_ACCOUNT, pendingDeletion.keyId, { state: KeyState.PENDING_DELETION });
+    await store.updateKey(TEST_ACCOUNT, pendingDeletion.keyId, { state: KeyState.PENDING_DELETION });
     assert.deepEqual(await refusal(service.keys.disableKey({ keyId: pendingDeletion.keyId })), {
       code: Code.FailedPrecondition,
       reason: "KEY_PENDING_DELETION",
       field: "key_id",
     });
-    assert.equal(store.getKey(TEST_ACCOUNT, pendingDeletion.keyId)!.state, KeyState.PENDING_DELETION);
+    assert.equal((await store.getKey(TEST_ACCOUNT, pendingDeletion.keyId))!.state, KeyState.PENDING_DELETION);
 
     const pendingImport = await newKey();
-    store.updateKey(TEST_ACCOUNT, pendingImport.keyId, { state: KeyState.PENDING_IMPORT });
+    await store.updateKey(TEST_ACCOUNT, pendingImport.keyId, { state: KeyState.PENDING_IMPORT });
     assert.deepEqual(await refusal(service.keys.disableKey({ keyId: pendingImport.keyId })), {
       code: Code.FailedPrecondition,
       reason: "KEY_PENDING_IMPORT",
       field: "key_id",
     });
-    assert.equal(store.getKey(TEST_ACCOUNT, pendingImport.keyId)!.state, KeyState.PENDING_IMPORT);
+    assert.equal((await store.getKey(TEST_ACCOUNT, pendingImport.keyId))!.state, KeyState.PENDING_IMPORT);
   });
 
   test("refuses a missing or malformed key_id", async () => {

@@ -9,6 +9,6 @@ import { externalKeyStoreView } from "./views.ts";
 export function disconnectExternalKeyStore(ctx: AppContext): UnaryHandler<typeof DisconnectExternalKeyStoreRequestSchema, typeof DisconnectExternalKeyStoreResponseSchema> {
   return async (request, call) => {
     const store = await authorizedStore(ctx, call, request.externalKeyStoreId, "kms:DisconnectExternalKeyStore");
-    return { externalKeyStore: externalKeyStoreView(disconnect(ctx, store, FIELD), ctx.config.region) };
+    return { externalKeyStore: externalKeyStoreView(await disconnect(ctx, store, FIELD), ctx.config.region) };
   };
 }

@@ -52,9 +52,9 @@ describe("EnableKey", () => {
       [KeyState.PENDING_IMPORT, "KEY_PENDING_IMPORT"],
     ] as const) {
       const key = await disabledKey();
-      store.updateKey(TEST_ACCOUNT, key.keyId, { state });
+      await store.updateKey(TEST_ACCOUNT, key.keyId, { state });
       assert.deepEqual(await refusal(service.keys.enableKey({ keyId: key.keyId })), { code: Code.FailedPrecondition, reason, field: "key_id" });
-      assert.equal(store.getKey(TEST_ACCOUNT, key.keyId)!.state, state);
+      assert.equal((await store.getKey(TEST_ACCOUNT, key.keyId))!.state, state);
     }
   });
 

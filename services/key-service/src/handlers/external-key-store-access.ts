@@ -19,7 +19,7 @@ export async function authorizedStore(ctx: AppContext, call: CallContext, value:
   const krn = externalKeyStoreKrn(ctx.config.region, accountId, id);
   recordAuditDetails(call, { resource: krn });
   await ctx.access.require(call, action, krn);
-  const store = ctx.store.getExternalKeyStore(accountId, id);
+  const store = await ctx.store.getExternalKeyStore(accountId, id);
   if (store === undefined) throw externalKeyStoreNotFound(FIELD);
   return store;
 }

@@ -51,7 +51,7 @@ describe("external key stores", () => {
     assert.equal(store.krn, `krn:keyhold:kms:test-1:${TEST_ACCOUNT}:external-key-store/${storeId}`);
     assert.equal(toJsonString(ExternalKeyStoreSchema, store).includes(proxy.credential.rawSecretAccessKey), false);
     // Stored wrapped by the root key, not in the clear.
-    const record = service.app.context.store.getExternalKeyStore(TEST_ACCOUNT, storeId)!;
+    const record = (await service.app.context.store.getExternalKeyStore(TEST_ACCOUNT, storeId))!;
     assert.equal(record.wrappedSecretAccessKey.includes(Buffer.from(proxy.credential.rawSecretAccessKey)), false);
     const listed = await service.keys.listExternalKeyStores({});
     assert.deepEqual(listed.externalKeyStores.map((s) => s.externalKeyStoreId), [storeId]);

@@ -13,7 +13,7 @@ export function getKeyVersion(ctx: AppContext): UnaryHandler<typeof GetKeyVersio
     if (!isUuid(request.keyVersionId)) throw invalidArgument("key_version_id", "must be a key version id (UUID)");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GetKeyVersion");
     assertVersionsListable(key, "key_id");
-    const version = ctx.store.getVersion(request.keyVersionId);
+    const version = await ctx.store.getVersion(request.keyVersionId);
     if (version === undefined || version.keyId !== key.keyId || version.accountId !== key.accountId) {
       throw new KeyholdError("KEY_VERSION_NOT_FOUND", "key_version_id: the key has no such version", { field: "key_version_id" });
     }

@@ -23,7 +23,7 @@ export function getParametersForImport(ctx: AppContext): UnaryHandler<typeof Get
     const now = ctx.clock.now();
     const expiresAt = new Date(now.getTime() + IMPORT_PARAMETERS_TTL_MS);
     try {
-      ctx.store.putImportToken({
+      await ctx.store.putImportToken({
         tokenId,
         accountId: key.accountId,
         keyId: key.keyId,

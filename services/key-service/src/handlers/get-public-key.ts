@@ -10,7 +10,7 @@ import { keyKrn } from "../domain/names.ts";
 export function getPublicKey(ctx: AppContext): UnaryHandler<typeof GetPublicKeyRequestSchema, typeof GetPublicKeyResponseSchema> {
   return async (request, call) => {
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:GetPublicKey");
-    const version = asymmetricVersion(ctx, key, ctx.clock.now());
+    const version = await asymmetricVersion(ctx, key, ctx.clock.now());
     recordAuditDetails(call, { keyVersionId: version.versionId });
     // A key with origin HSM: read from the token, where the key pair lives.
     const spki = key.origin === Origin.HSM ? await ctx.hsmKeys.publicKey(version.versionId) : publicKeyOf(version);

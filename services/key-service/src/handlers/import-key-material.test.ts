@@ -111,7 +111,7 @@ describe("imported key material: GetParametersForImport, ImportKeyMaterial, Dele
     assert.deepEqual(await refusal(service.crypto.decrypt({ ciphertextBlob: sealed.ciphertextBlob })), pendingImport);
     assert.ok((await service.app.jobs.runOnce()).expired >= 1);
     assert.equal((await service.keys.getKey({ keyId: key.keyId })).keyMetadata!.keyState, KeyState.PENDING_IMPORT);
-    assert.equal(service.app.context.store.getVersion(key.primaryVersionId)!.wrappedMaterial.length, 0, "the expired material is gone");
+    assert.equal((await service.app.context.store.getVersion(key.primaryVersionId))!.wrappedMaterial.length, 0, "the expired material is gone");
     const other = crypto.randomBytes(32);
     assert.deepEqual(await refusal(importWith(key.keyId, other)), { code: Code.InvalidArgument, reason: "INCORRECT_KEY_MATERIAL", field: "encrypted_key_material" });
     const again = (await importWith(key.keyId, material)).keyMetadata!;
@@ -153,7 +153,7 @@ describe("imported key material: GetParametersForImport, ImportKeyMaterial, Dele
     clock.set(new Date(T0.getTime() + 2 * DAY));
     await service.app.jobs.runOnce();
     assert.equal((await service.keys.getKey({ keyId: expiring.keyId })).keyMetadata!.keyState, KeyState.PENDING_DELETION);
-    assert.equal(service.app.context.store.getVersion(expiring.primaryVersionId)!.wrappedMaterial.length, 0);
+    assert.equal((await service.app.context.store.getVersion(expiring.primaryVersionId))!.wrappedMaterial.length, 0);
     // A disabled key whose material expires becomes PendingImport too.
     const disabled = await externalKey();
     await importWith(disabled.keyId, crypto.randomBytes(32), { validTo: new Date(clock.now().getTime() + DAY) });

@@ -56,7 +56,7 @@ export function importKeyMaterial(ctx: AppContext): UnaryHandler<typeof ImportKe
     assertNotPendingDeletion(key, "key_id");
     recordAuditDetails(call, { keyVersionId: key.primaryVersionId });
     const tokenId = importTokenId(request.importToken);
-    const token = ctx.store.getImportToken(tokenId);
+    const token = await ctx.store.getImportToken(tokenId);
     if (token === undefined || token.accountId !== key.accountId || token.keyId !== key.keyId || token.expiresAt.getTime() <= now.getTime()) throw invalidImportToken();
 
     const wrappingKey = await ctx.rootKey.unwrap(token.wrappedPrivateKey, wrappingKeyAad(key.accountId, key.keyId, tokenId));
@@ -86,18 +86,32 @@ export function importKeyMaterial(ctx: AppContext): UnaryHandler<typeof ImportKe
     try {
       checkMaterialLength(key.keySpec, material);
       const commitment = materialCommitment(key.keyId, material);
-      if (key.importedMaterialDigest !== undefined && !sameCommitment(key.importedMaterialDigest, commitment)) {
-        throw new KeyholdError("INCORRECT_KEY_MATERIAL", "encrypted_key_material: this key takes only the key material first imported into it", {
-          field: "encrypted_key_material",
-        });
-      }
+      const refuseOther = (digest: Buffer | undefined) => {
+        if (digest !== undefined && !sameCommitment(digest, commitment)) {
+          throw new KeyholdError("INCORRECT_KEY_MATERIAL", "encrypted_key_material: this key takes only the key material first imported into it", {
+            field: "encrypted_key_material",
+          });
+        }
+      };
+      refuseOther(key.importedMaterialDigest);
       const wrapped = await ctx.materials.adopt(key.accountId, key.keyId, key.primaryVersionId, material);
-      ctx.store.setVersionMaterial(key.primaryVersionId, wrapped);
-      const updated = ctx.store.updateKey(key.accountId, key.keyId, {
-        ...(key.state === KeyState.PENDING_IMPORT ? { state: KeyState.ENABLED } : {}),
-        materialExpiresAt: expiresAt ?? null,
-        importedMaterialDigest: commitment,
-      });
+      // The material, the commitment and the state in one write, checked against the key as it is
+      // then: of two concurrent first imports of different material, only one commits.
+      const updated = await ctx.store
+        .updateKey(key.accountId, key.keyId, (current) => {
+          assertNotPendingDeletion(current, "key_id");
+          refuseOther(current.importedMaterialDigest);
+          return {
+            ...(current.state === KeyState.PENDING_IMPORT ? { state: KeyState.ENABLED } : {}),
+            materialExpiresAt: expiresAt ?? null,
+            importedMaterialDigest: commitment,
+            primaryVersionMaterial: wrapped,
+          };
+        })
+        .catch((error: unknown) => {
+          ctx.materials.forget(key.primaryVersionId);
+          throw error;
+        });
       if (updated === undefined) throw keyNotFound("key_id");
       return { keyMetadata: keyMetadata(updated, ctx.config.region) };
     } finally {

@@ -21,7 +21,7 @@ export function listAliases(ctx: AppContext): UnaryHandler<typeof ListAliasesReq
       keyId = key.keyId;
     }
     const list = keyId === undefined ? "aliases" : `aliases:${keyId}`;
-    const page = ctx.store.listAliases(accountId, keyId, decodePageToken(list, request.pageToken), limit);
+    const page = await ctx.store.listAliases(accountId, keyId, decodePageToken(list, request.pageToken), limit);
     return { aliases: page.items.map((a) => aliasEntry(a, ctx.config.region)), nextPageToken: encodePageToken(list, page.next) };
   };
 }

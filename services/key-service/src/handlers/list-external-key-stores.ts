@@ -13,7 +13,7 @@ export function listExternalKeyStores(ctx: AppContext): UnaryHandler<typeof List
     await ctx.access.require(call, "kms:ListExternalKeyStores", krn);
     const limit = pageSize(request.pageSize);
     const after = decodePageToken("external-key-stores", request.pageToken);
-    const page = ctx.store.listExternalKeyStores(accountId, after, limit);
+    const page = await ctx.store.listExternalKeyStores(accountId, after, limit);
     return {
       externalKeyStores: page.items.map((store) => externalKeyStoreView(store, ctx.config.region)),
       nextPageToken: encodePageToken("external-key-stores", page.next),

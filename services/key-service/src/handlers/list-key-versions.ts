@@ -15,7 +15,7 @@ export function listKeyVersions(ctx: AppContext): UnaryHandler<typeof ListKeyVer
     const list = `versions:${key.keyId}`;
     const after = decodePageToken(list, request.pageToken);
     if (after !== undefined && !VERSION_CURSOR.test(after)) throw invalidArgument("page_token", "is not a token this list returned");
-    const page = ctx.store.listVersions(key.accountId, key.keyId, after, limit);
+    const page = await ctx.store.listVersions(key.accountId, key.keyId, after, limit);
     return {
       keyVersions: page.items.map((version) => keyVersionView(version, key, ctx.config.region)),
       nextPageToken: encodePageToken(list, page.next),

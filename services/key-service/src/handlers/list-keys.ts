@@ -12,7 +12,7 @@ export function listKeys(ctx: AppContext): UnaryHandler<typeof ListKeysRequestSc
     await ctx.access.require(call, "kms:ListKeys", accountKeysKrn(ctx.config.region, accountId));
     const limit = pageSize(request.pageSize);
     const after = decodePageToken("keys", request.pageToken);
-    const page = ctx.store.listKeys(accountId, after, limit);
+    const page = await ctx.store.listKeys(accountId, after, limit);
     return {
       keys: page.items.map((key) => ({ keyId: key.keyId, krn: keyKrn(ctx.config.region, key.accountId, key.keyId) })),
       nextPageToken: encodePageToken("keys", page.next),

@@ -9,7 +9,7 @@ export function listResourceTags(ctx: AppContext): UnaryHandler<typeof ListResou
     const accountId = key.accountId;
     const limit = pageSize(request.pageSize);
     const list = `tags:${key.keyId}`;
-    const page = ctx.store.listTags(accountId, key.keyId, decodePageToken(list, request.pageToken), limit);
+    const page = await ctx.store.listTags(accountId, key.keyId, decodePageToken(list, request.pageToken), limit);
     return { tags: page.items.map((t) => ({ tagKey: t.key, tagValue: t.value })), nextPageToken: encodePageToken(list, page.next) };
   };
 }

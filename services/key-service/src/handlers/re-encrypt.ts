@@ -14,7 +14,7 @@ export function reEncrypt(ctx: AppContext): UnaryHandler<typeof ReEncryptRequest
     const sourceContext = encryptionContext(request.sourceEncryptionContext, "source_encryption_context");
     const destinationContext = encryptionContext(request.destinationEncryptionContext, "destination_encryption_context");
     const expected = await expectedKey(ctx, call, request.sourceKeyId, "source_key_id", "kms:ReEncryptFrom", { encryptionContext: sourceContext });
-    const version = versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
+    const version = await versionOfCiphertext(ctx, request.ciphertextBlob, "ciphertext_blob");
     const sourceKrn = keyKrn(ctx.config.region, version.accountId, version.keyId);
     // The event names the source key and version (whose material the call unlocks) and context.
     recordAuditDetails(call, { resource: sourceKrn, keyVersionId: version.versionId, encryptionContext: sourceContext });

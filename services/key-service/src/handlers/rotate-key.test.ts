@@ -124,7 +124,7 @@ describe("RotateKey, ListKeyVersions, GetKeyVersion", () => {
     ] as const) {
       const keyId = crypto.randomUUID();
       const versionId = crypto.randomUUID();
-      store.createKey({
+      await store.createKey({
         key: { keyId, accountId: TEST_ACCOUNT, description: "", keySpec, keyUsage, origin, keyManager: KeyManager.CUSTOMER, state: KeyState.ENABLED, createdAt: T0, primaryVersionId: versionId, ...NEW_KEY_LIFECYCLE },
         firstVersion: { versionId, keyId, accountId: TEST_ACCOUNT, wrappedMaterial: Buffer.alloc(61, 1), wrappedBy: "t", createdAt: T0, source: KeyVersionSource.CREATION, publicKey: undefined },
         tags: [],

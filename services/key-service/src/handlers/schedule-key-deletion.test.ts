@@ -111,8 +111,8 @@ describe("ScheduleKeyDeletion, CancelKeyDeletion, UpdateDeletionProtection and t
       assert.deepEqual(await refusal(service.crypto.decrypt({ ciphertextBlob: blob })), { code: Code.InvalidArgument, reason: "INVALID_CIPHERTEXT", field: "ciphertext_blob" });
     }
     const store = service.app.context.store;
-    assert.equal(store.getVersion(key.primaryVersionId), undefined);
-    assert.equal(store.getVersion(rotated), undefined);
+    assert.equal((await store.getVersion(key.primaryVersionId)), undefined);
+    assert.equal((await store.getVersion(rotated)), undefined);
     const listed = (await service.keys.listKeys({ pageSize: 1000 })).keys.map((k) => k.keyId);
     assert.ok(!listed.includes(key.keyId));
     assert.ok(listed.includes(kept.keyId));

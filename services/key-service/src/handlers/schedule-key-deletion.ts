@@ -11,12 +11,14 @@ export function scheduleKeyDeletion(ctx: AppContext): UnaryHandler<typeof Schedu
   return async (request, call) => {
     const days = pendingWindowDays(request.pendingWindowInDays, "pending_window_in_days");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:ScheduleKeyDeletion");
-    assertNotPendingDeletion(key, "key_id");
-    if (key.deletionProtection) {
-      throw new KeyholdError("DELETION_PROTECTED", "key_id: the key has deletion protection; turn it off first", { field: "key_id" });
-    }
     const deletionDate = new Date(ctx.clock.now().getTime() + days * DAY_MS);
-    const updated = ctx.store.updateKey(key.accountId, key.keyId, { state: KeyState.PENDING_DELETION, deletionDate });
+    const updated = await ctx.store.updateKey(key.accountId, key.keyId, (current) => {
+      assertNotPendingDeletion(current, "key_id");
+      if (current.deletionProtection) {
+        throw new KeyholdError("DELETION_PROTECTED", "key_id: the key has deletion protection; turn it off first", { field: "key_id" });
+      }
+      return { state: KeyState.PENDING_DELETION, deletionDate };
+    });
     if (updated === undefined) throw keyNotFound("key_id");
     return { keyMetadata: keyMetadata(updated, ctx.config.region) };
   };

@@ -14,7 +14,7 @@ import { keyKrn } from "../domain/names.ts";
 export function sign(ctx: AppContext): UnaryHandler<typeof SignRequestSchema, typeof SignResponseSchema> {
   return async (request, call) => {
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:Sign");
-    const version = asymmetricVersion(ctx, key, ctx.clock.now());
+    const version = await asymmetricVersion(ctx, key, ctx.clock.now());
     const input = signInput(key, request.signingAlgorithm, request.messageType, request.message);
     recordAuditDetails(call, { keyVersionId: version.versionId });
     const signature =

@@ -10,7 +10,7 @@ export function tagResource(ctx: AppContext): UnaryHandler<typeof TagResourceReq
     const accountId = key.accountId;
     if (request.tags.length === 0) throw invalidArgument("tags", "at least one tag is required");
     const tags = validateTags(request.tags, "tags");
-    if (ctx.store.putTags(accountId, key.keyId, tags, MAX_TAGS_PER_RESOURCE) === "limit") {
+    if (await ctx.store.putTags(accountId, key.keyId, tags, MAX_TAGS_PER_RESOURCE) === "limit") {
       throw invalidArgument("tags", `a resource can have at most ${MAX_TAGS_PER_RESOURCE} tags`);
     }
     return {};

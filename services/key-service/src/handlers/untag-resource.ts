@@ -11,7 +11,7 @@ export function untagResource(ctx: AppContext): UnaryHandler<typeof UntagResourc
     if (request.tagKeys.length === 0) throw invalidArgument("tag_keys", "at least one tag key is required");
     if (request.tagKeys.length > MAX_TAGS_PER_RESOURCE) throw invalidArgument("tag_keys", `at most ${MAX_TAGS_PER_RESOURCE} tag keys`);
     request.tagKeys.forEach((tagKey, i) => validateTagKey(tagKey, `tag_keys[${i}]`));
-    ctx.store.removeTags(accountId, key.keyId, request.tagKeys);
+    await ctx.store.removeTags(accountId, key.keyId, request.tagKeys);
     return {};
   };
 }

@@ -93,7 +93,7 @@ describe("UpdateAlias", () => {
     const store = service.app.context.store;
     const hmacKeyId = "11111111-2222-4333-8444-555555555555";
     const versionId = "11111111-2222-4333-8444-666666666666";
-    store.createKey({
+    await store.createKey({
       key: {
         keyId: hmacKeyId,
         accountId: TEST_ACCOUNT,
@@ -134,6 +134,6 @@ describe("UpdateAlias", () => {
     assert.deepEqual(await detailedRefusal(other.keys.updateAlias({ aliasName: "alias/mine-only", targetKeyId: theirKey.keyId })), missing);
     assert.equal(missing.reason, "ALIAS_NOT_FOUND");
     assert.equal(await aliasOf("alias/mine-only"), a.keyId);
-    assert.equal(storedCounts(service, OTHER_ACCOUNT).aliases, 0);
+    assert.equal((await storedCounts(service, OTHER_ACCOUNT)).aliases, 0);
   });
 });

@@ -9,8 +9,10 @@ import { keyMetadata } from "./views.ts";
 export function updateDeletionProtection(ctx: AppContext): UnaryHandler<typeof UpdateDeletionProtectionRequestSchema, typeof UpdateDeletionProtectionResponseSchema> {
   return async (request, call) => {
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:UpdateDeletionProtection");
-    if (request.enabled) assertNotPendingDeletion(key, "key_id");
-    const updated = key.deletionProtection === request.enabled ? key : ctx.store.updateKey(key.accountId, key.keyId, { deletionProtection: request.enabled });
+    const updated = await ctx.store.updateKey(key.accountId, key.keyId, (current) => {
+      if (request.enabled) assertNotPendingDeletion(current, "key_id");
+      return current.deletionProtection === request.enabled ? undefined : { deletionProtection: request.enabled };
+    });
     if (updated === undefined) throw keyNotFound("key_id");
     return { keyMetadata: keyMetadata(updated, ctx.config.region) };
   };

@@ -61,11 +61,11 @@ export function updateExternalKeyStore(ctx: AppContext): UnaryHandler<typeof Upd
         throw new KeyholdError("EXTERNAL_KEY_STORE_UNAVAILABLE", `${field}: the XKS proxy could not confirm the new settings; the store keeps its current ones`, { field });
       }
     }
-    const outcome = ctx.store.updateExternalKeyStore(store.accountId, store.externalKeyStoreId, patch);
+    const outcome = await ctx.store.updateExternalKeyStore(store.accountId, store.externalKeyStoreId, patch);
     if (outcome === "missing") throw externalKeyStoreNotFound(FIELD);
     if (outcome === "exists") throw new KeyholdError("ALREADY_EXISTS", "new_external_key_store_name: the account already has an external key store with this name", { field: "new_external_key_store_name" });
     if (proxyFacing) ctx.xks.forget(store.externalKeyStoreId);
-    const updated = ctx.store.getExternalKeyStore(store.accountId, store.externalKeyStoreId);
+    const updated = await ctx.store.getExternalKeyStore(store.accountId, store.externalKeyStoreId);
     if (updated === undefined) throw externalKeyStoreNotFound(FIELD);
     return { externalKeyStore: externalKeyStoreView(updated, ctx.config.region) };
   };

@@ -10,7 +10,7 @@ export function updateKey(ctx: AppContext): UnaryHandler<typeof UpdateKeyRequest
   return async (request, call) => {
     validateDescription(request.description);
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:UpdateKey");
-    const updated = ctx.store.updateKey(key.accountId, key.keyId, { description: request.description });
+    const updated = await ctx.store.updateKey(key.accountId, key.keyId, { description: request.description });
     if (updated === undefined) throw keyNotFound("key_id");
     return { keyMetadata: keyMetadata(updated, ctx.config.region) };
   };

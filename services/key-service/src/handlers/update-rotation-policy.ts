@@ -16,10 +16,11 @@ export function updateRotationPolicy(ctx: AppContext): UnaryHandler<typeof Updat
     const period = requestedRotationPeriod(request.enabled, request.rotationPeriodInDays, "rotation_period_in_days");
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:UpdateRotationPolicy");
     assertRotatable(key, "key_id");
-    assertNotPendingDeletion(key, "key_id");
-    if (period === key.rotationPeriodDays) return { rotationPolicy: rotationPolicyView(key, ctx.config.region) };
     const next = period === 0 ? null : new Date(ctx.clock.now().getTime() + period * DAY_MS);
-    const updated = ctx.store.updateKey(key.accountId, key.keyId, { rotationPeriodDays: period, nextRotationAt: next });
+    const updated = await ctx.store.updateKey(key.accountId, key.keyId, (current) => {
+      assertNotPendingDeletion(current, "key_id");
+      return period === current.rotationPeriodDays ? undefined : { rotationPeriodDays: period, nextRotationAt: next };
+    });
     if (updated === undefined) throw keyNotFound("key_id");
     return { rotationPolicy: rotationPolicyView(updated, ctx.config.region) };
   };

@@ -25,7 +25,7 @@ export function verify(ctx: AppContext): UnaryHandler<typeof VerifyRequestSchema
     if (request.signature.byteLength === 0) throw invalidArgument("signature", "is required");
     if (request.signature.byteLength > MAX_SIGNATURE_BYTES) throw invalidArgument("signature", `must be at most ${MAX_SIGNATURE_BYTES} bytes`);
     const key = await authorizedKey(ctx, call, request.keyId, "key_id", "kms:Verify");
-    const version = asymmetricVersion(ctx, key, ctx.clock.now());
+    const version = await asymmetricVersion(ctx, key, ctx.clock.now());
     const input = signInput(key, request.signingAlgorithm, request.messageType, request.message);
     recordAuditDetails(call, { keyVersionId: version.versionId });
     const valid = key.origin === Origin.HSM ? await ctx.hsmKeys.verify(version.versionId, request.signingAlgorithm, request.message, input.digest, request.signature) : await verifyInProcess(ctx, version, input, request.message, request.signature);

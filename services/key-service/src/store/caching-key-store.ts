@@ -1,9 +1,14 @@
 // A read-through cache in front of a KeyStore, so the hot path (Encrypt, Decrypt,
-// GenerateDataKey) resolves keys, aliases and versions without a database query. Writes go
-// through this process's store and update or drop the cached entries at once; replicas that
-// share a database add cross-process invalidation through invalidate*().
+// GenerateDataKey) resolves keys, aliases and versions without a database query: a hit is
+// answered from memory (one resolved promise, no I/O). Writes go through this process's store
+// and update or drop the cached entries at once; replicas that share a database add
+// cross-process invalidation through invalidate*(). Because the store is asynchronous, a read
+// that started before a write may finish after it: every map counts its invalidations, and a
+// loaded or written record is cached only when no invalidation happened while it was in flight
+// (so a slow read never puts back what a write replaced). While the database is unreachable,
+// cached keys, aliases and versions keep answering; everything else fails UNAVAILABLE.
 import type {
-  AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite,
+  AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyChange, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, PurgeCondition, TagWrite,
 } from "./key-store.ts";
 import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
@@ -11,6 +16,8 @@ import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportToke
 class BoundedMap<V> {
   private readonly entries = new Map<string, V>();
   private readonly max: number;
+  /** Counts invalidations: a load started at another generation may be stale. */
+  generation = 0;
 
   constructor(max: number) {
     this.max = max;
@@ -31,11 +38,28 @@ class BoundedMap<V> {
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 
+  /** Caches what a read started at `generation` found, unless something was invalidated meanwhile. */
+  offer(key: string, value: V | undefined, generation: number): void {
+    if (value !== undefined && generation === this.generation) this.set(key, value);
+  }
+
+  /**
+   * After a write started at `generation`: invalidates again (reads that overlapped the write
+   * may hold the old record) and caches the written record unless another write overlapped.
+   */
+  settle(key: string, value: V | undefined, generation: number): void {
+    const alone = generation === this.generation;
+    this.delete(key);
+    if (alone && value !== undefined) this.set(key, value);
+  }
+
   delete(key: string): void {
+    this.generation++;
     this.entries.delete(key);
   }
 
   clear(): void {
+    this.generation++;
     this.entries.clear();
   }
 }
@@ -69,115 +93,130 @@ export class CachingKeyStore implements KeyStore {
     this.aliases.clear();
   }
 
-  createKey(newKey: NewKey): CreateKeyOutcome {
-    const outcome = this.inner.createKey(newKey);
-    if (outcome.kind === "created") this.keys.set(scoped(outcome.key.accountId, outcome.key.keyId), outcome.key);
+  async createKey(newKey: NewKey): Promise<CreateKeyOutcome> {
+    const generation = this.keys.generation;
+    const outcome = await this.inner.createKey(newKey);
+    if (outcome.kind === "created") this.keys.settle(scoped(outcome.key.accountId, outcome.key.keyId), outcome.key, generation);
     return outcome;
   }
 
-  findIdempotency(accountId: string, operation: string, token: string): IdempotencyRecord | undefined {
+  findIdempotency(accountId: string, operation: string, token: string): Promise<IdempotencyRecord | undefined> {
     return this.inner.findIdempotency(accountId, operation, token);
   }
 
-  getKey(accountId: string, keyId: string): KeyRecord | undefined {
+  async getKey(accountId: string, keyId: string): Promise<KeyRecord | undefined> {
     const id = scoped(accountId, keyId);
     const cached = this.keys.get(id);
     if (cached !== undefined) return cached;
-    const key = this.inner.getKey(accountId, keyId);
-    if (key !== undefined) this.keys.set(id, key);
+    const generation = this.keys.generation;
+    const key = await this.inner.getKey(accountId, keyId);
+    this.keys.offer(id, key, generation);
     return key;
   }
 
-  listKeys(accountId: string, after: string | undefined, limit: number): Page<KeyRecord> {
+  listKeys(accountId: string, after: string | undefined, limit: number): Promise<Page<KeyRecord>> {
     return this.inner.listKeys(accountId, after, limit);
   }
 
-  updateKey(accountId: string, keyId: string, patch: KeyPatch): KeyRecord | undefined {
-    this.invalidateKey(accountId, keyId);
-    const updated = this.inner.updateKey(accountId, keyId, patch);
-    if (updated !== undefined) this.keys.set(scoped(accountId, keyId), updated);
+  async updateKey(accountId: string, keyId: string, change: KeyPatch | KeyChange): Promise<KeyRecord | undefined> {
+    const id = scoped(accountId, keyId);
+    this.keys.delete(id);
+    const generation = this.keys.generation;
+    const updated = await this.inner.updateKey(accountId, keyId, change);
+    this.keys.settle(id, updated, generation);
+    // A change of the primary version's material (import, deletion, expiry) drops that version.
+    if (updated !== undefined && (typeof change === "function" || change.primaryVersionMaterial !== undefined)) this.versions.delete(updated.primaryVersionId);
     return updated;
   }
 
-  getVersion(versionId: string): KeyVersionRecord | undefined {
+  async getVersion(versionId: string): Promise<KeyVersionRecord | undefined> {
     const cached = this.versions.get(versionId);
     if (cached !== undefined) return cached;
-    const version = this.inner.getVersion(versionId);
-    if (version !== undefined) this.versions.set(versionId, version);
+    const generation = this.versions.generation;
+    const version = await this.inner.getVersion(versionId);
+    this.versions.offer(versionId, version, generation);
     return version;
   }
 
-  getAlias(accountId: string, aliasName: string): AliasRecord | undefined {
+  async getAlias(accountId: string, aliasName: string): Promise<AliasRecord | undefined> {
     const id = scoped(accountId, aliasName);
     const cached = this.aliases.get(id);
     if (cached !== undefined) return cached;
-    const alias = this.inner.getAlias(accountId, aliasName);
-    if (alias !== undefined) this.aliases.set(id, alias);
+    const generation = this.aliases.generation;
+    const alias = await this.inner.getAlias(accountId, aliasName);
+    this.aliases.offer(id, alias, generation);
     return alias;
   }
 
-  createAlias(alias: AliasRecord): AliasWrite {
+  async createAlias(alias: AliasRecord): Promise<AliasWrite> {
     this.invalidateAlias(alias.accountId, alias.aliasName);
-    return this.inner.createAlias(alias);
+    return this.#thenInvalidateAlias(alias.accountId, alias.aliasName, this.inner.createAlias(alias));
   }
 
-  updateAlias(accountId: string, aliasName: string, targetKeyId: string, at: Date): AliasWrite {
+  async updateAlias(accountId: string, aliasName: string, targetKeyId: string, at: Date, expectedKeyId?: string): Promise<AliasWrite> {
     this.invalidateAlias(accountId, aliasName);
-    return this.inner.updateAlias(accountId, aliasName, targetKeyId, at);
+    return this.#thenInvalidateAlias(accountId, aliasName, this.inner.updateAlias(accountId, aliasName, targetKeyId, at, expectedKeyId));
   }
 
-  deleteAlias(accountId: string, aliasName: string): AliasWrite {
+  async deleteAlias(accountId: string, aliasName: string, expectedKeyId?: string): Promise<AliasWrite> {
     this.invalidateAlias(accountId, aliasName);
-    return this.inner.deleteAlias(accountId, aliasName);
+    return this.#thenInvalidateAlias(accountId, aliasName, this.inner.deleteAlias(accountId, aliasName, expectedKeyId));
   }
 
-  listAliases(accountId: string, keyId: string | undefined, after: string | undefined, limit: number): Page<AliasRecord> {
+  /** Drops the alias again once the write is done: a read racing the write may have cached the old target. */
+  async #thenInvalidateAlias(accountId: string, aliasName: string, write: Promise<AliasWrite>): Promise<AliasWrite> {
+    try {
+      return await write;
+    } finally {
+      this.invalidateAlias(accountId, aliasName);
+    }
+  }
+
+  listAliases(accountId: string, keyId: string | undefined, after: string | undefined, limit: number): Promise<Page<AliasRecord>> {
     return this.inner.listAliases(accountId, keyId, after, limit);
   }
 
-  putTags(accountId: string, keyId: string, tags: readonly TagRecord[], maxTags: number): TagWrite {
+  putTags(accountId: string, keyId: string, tags: readonly TagRecord[], maxTags: number): Promise<TagWrite> {
     return this.inner.putTags(accountId, keyId, tags, maxTags);
   }
 
-  removeTags(accountId: string, keyId: string, tagKeys: readonly string[]): void {
-    this.inner.removeTags(accountId, keyId, tagKeys);
+  removeTags(accountId: string, keyId: string, tagKeys: readonly string[]): Promise<void> {
+    return this.inner.removeTags(accountId, keyId, tagKeys);
   }
 
-  listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Page<TagRecord> {
+  listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Promise<Page<TagRecord>> {
     return this.inner.listTags(accountId, keyId, after, limit);
   }
 
-  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Page<KeyVersionRecord> {
+  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Promise<Page<KeyVersionRecord>> {
     return this.inner.listVersions(accountId, keyId, after, limit);
   }
 
-  addPrimaryVersion(write: NewPrimaryVersion): KeyRecord | undefined {
+  async addPrimaryVersion(write: NewPrimaryVersion): Promise<KeyRecord | undefined> {
     const { accountId, keyId } = write.version;
-    this.invalidateKey(accountId, keyId);
-    const updated = this.inner.addPrimaryVersion(write);
-    if (updated !== undefined) this.keys.set(scoped(accountId, keyId), updated);
+    const id = scoped(accountId, keyId);
+    this.keys.delete(id);
+    const generation = this.keys.generation;
+    const updated = await this.inner.addPrimaryVersion(write);
+    this.keys.settle(id, updated, generation);
     return updated;
   }
 
-  setVersionMaterial(versionId: string, wrappedMaterial: Buffer): void {
-    this.versions.delete(versionId);
-    this.inner.setVersionMaterial(versionId, wrappedMaterial);
-  }
-
-  keysDueForRotation(now: Date, limit: number): readonly KeyRecord[] {
+  keysDueForRotation(now: Date, limit: number): Promise<readonly KeyRecord[]> {
     return this.inner.keysDueForRotation(now, limit);
   }
 
-  keysDueForDeletion(now: Date, limit: number): readonly KeyRecord[] {
+  keysDueForDeletion(now: Date, limit: number): Promise<readonly KeyRecord[]> {
     return this.inner.keysDueForDeletion(now, limit);
   }
 
-  keysWithExpiredMaterial(now: Date, limit: number): readonly KeyRecord[] {
+  keysWithExpiredMaterial(now: Date, limit: number): Promise<readonly KeyRecord[]> {
     return this.inner.keysWithExpiredMaterial(now, limit);
   }
 
-  purgeKey(accountId: string, keyId: string): readonly string[] {
-    const versionIds = this.inner.purgeKey(accountId, keyId);
+  async purgeKey(accountId: string, keyId: string, condition?: PurgeCondition): Promise<readonly string[]> {
+    const versionIds = await this.inner.purgeKey(accountId, keyId, condition);
+    if (versionIds.length === 0) return versionIds;
     this.invalidateKey(accountId, keyId);
     for (const versionId of versionIds) this.versions.delete(versionId);
     // Aliases of the key are gone too; which names they had is not known here.
@@ -185,40 +224,40 @@ export class CachingKeyStore implements KeyStore {
     return versionIds;
   }
 
-  putImportToken(token: ImportTokenRecord): void {
-    this.inner.putImportToken(token);
+  putImportToken(token: ImportTokenRecord): Promise<void> {
+    return this.inner.putImportToken(token);
   }
 
-  getImportToken(tokenId: string): ImportTokenRecord | undefined {
+  getImportToken(tokenId: string): Promise<ImportTokenRecord | undefined> {
     return this.inner.getImportToken(tokenId);
   }
 
-  deleteExpiredImportTokens(now: Date): number {
+  deleteExpiredImportTokens(now: Date): Promise<number> {
     return this.inner.deleteExpiredImportTokens(now);
   }
 
-  createExternalKeyStore(store: ExternalKeyStoreRecord): ExternalKeyStoreWrite {
+  createExternalKeyStore(store: ExternalKeyStoreRecord): Promise<ExternalKeyStoreWrite> {
     return this.inner.createExternalKeyStore(store);
   }
 
-  getExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreRecord | undefined {
+  getExternalKeyStore(accountId: string, externalKeyStoreId: string): Promise<ExternalKeyStoreRecord | undefined> {
     return this.inner.getExternalKeyStore(accountId, externalKeyStoreId);
   }
 
-  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Page<ExternalKeyStoreRecord> {
+  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Promise<Page<ExternalKeyStoreRecord>> {
     return this.inner.listExternalKeyStores(accountId, after, limit);
   }
 
-  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): ExternalKeyStoreWrite {
+  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): Promise<ExternalKeyStoreWrite> {
     return this.inner.updateExternalKeyStore(accountId, externalKeyStoreId, patch);
   }
 
-  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreWrite {
+  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): Promise<ExternalKeyStoreWrite> {
     return this.inner.deleteExternalKeyStore(accountId, externalKeyStoreId);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.invalidateAll();
-    this.inner.close();
+    await this.inner.close();
   }
 }

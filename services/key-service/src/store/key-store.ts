@@ -1,5 +1,8 @@
-// The storage contract of key-service. SQLite implements it now; PostgreSQL comes later and
-// must pass the same tests (key-store.contract.ts).
+// The storage contract of key-service, asynchronous so that SQLite (one process) and PostgreSQL
+// (replicas sharing one database) implement it alike and pass the same conformance suite
+// (key-store.conformance.ts). Whatever a caller decides from a read and then writes is one store
+// operation (a check function or an expected value evaluated inside the write's transaction),
+// never a read followed by a separate write: another replica may write in between.
 import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
 export interface NewKey {
@@ -25,6 +28,20 @@ export interface KeyPatch {
   readonly deletionProtection?: boolean;
   readonly materialExpiresAt?: Date | null;
   readonly importedMaterialDigest?: Buffer;
+  /** Replaces the wrapped material of the key's primary version (imported material; empty when deleted). */
+  readonly primaryVersionMaterial?: Buffer;
+}
+
+/**
+ * Decides a key update from the key as it is inside the write's transaction (locked): returns
+ * the fields to change, or undefined to change nothing. May throw (a KeyholdError) to refuse:
+ * nothing is written and the error reaches the caller.
+ */
+export type KeyChange = (current: KeyRecord) => KeyPatch | undefined;
+
+/** Purges only a key still pending deletion whose deletion date is at or before `dueBy`. */
+export interface PurgeCondition {
+  readonly dueBy: Date;
 }
 
 /**
@@ -37,7 +54,8 @@ export interface NewPrimaryVersion {
   readonly schedule?: { readonly expected: Date; readonly next: Date };
 }
 
-export type AliasWrite = "ok" | "exists" | "missing";
+/** "moved": the alias no longer points at the expected key (nothing changed). */
+export type AliasWrite = "ok" | "exists" | "missing" | "moved";
 /** "exists": another store of the account has the name; "in-use": keys still reference the store. */
 export type ExternalKeyStoreWrite = "ok" | "exists" | "missing" | "in-use";
 
@@ -66,51 +84,53 @@ export interface Page<T> {
 }
 
 export interface KeyStore {
-  createKey(newKey: NewKey): CreateKeyOutcome;
-  findIdempotency(accountId: string, operation: string, token: string): IdempotencyRecord | undefined;
-  getKey(accountId: string, keyId: string): KeyRecord | undefined;
-  listKeys(accountId: string, after: string | undefined, limit: number): Page<KeyRecord>;
-  updateKey(accountId: string, keyId: string, patch: KeyPatch): KeyRecord | undefined;
-  getVersion(versionId: string): KeyVersionRecord | undefined;
+  createKey(newKey: NewKey): Promise<CreateKeyOutcome>;
+  findIdempotency(accountId: string, operation: string, token: string): Promise<IdempotencyRecord | undefined>;
+  getKey(accountId: string, keyId: string): Promise<KeyRecord | undefined>;
+  listKeys(accountId: string, after: string | undefined, limit: number): Promise<Page<KeyRecord>>;
+  /** Applies `change` (a patch, or a check deciding one inside the transaction); undefined when the key is missing. */
+  updateKey(accountId: string, keyId: string, change: KeyPatch | KeyChange): Promise<KeyRecord | undefined>;
+  getVersion(versionId: string): Promise<KeyVersionRecord | undefined>;
 
-  getAlias(accountId: string, aliasName: string): AliasRecord | undefined;
-  createAlias(alias: AliasRecord): AliasWrite;
-  updateAlias(accountId: string, aliasName: string, targetKeyId: string, at: Date): AliasWrite;
-  deleteAlias(accountId: string, aliasName: string): AliasWrite;
-  listAliases(accountId: string, keyId: string | undefined, after: string | undefined, limit: number): Page<AliasRecord>;
+  getAlias(accountId: string, aliasName: string): Promise<AliasRecord | undefined>;
+  createAlias(alias: AliasRecord): Promise<AliasWrite>;
+  /** Points the alias at `targetKeyId`; with `expectedKeyId`, only while it still points there ("moved" otherwise). */
+  updateAlias(accountId: string, aliasName: string, targetKeyId: string, at: Date, expectedKeyId?: string): Promise<AliasWrite>;
+  /** Deletes the alias; with `expectedKeyId`, only while it still points there ("moved" otherwise). */
+  deleteAlias(accountId: string, aliasName: string, expectedKeyId?: string): Promise<AliasWrite>;
+  listAliases(accountId: string, keyId: string | undefined, after: string | undefined, limit: number): Promise<Page<AliasRecord>>;
 
   /** Adds or overwrites tags; refuses (changing nothing) when the total would pass maxTags. */
-  putTags(accountId: string, keyId: string, tags: readonly TagRecord[], maxTags: number): TagWrite;
-  removeTags(accountId: string, keyId: string, tagKeys: readonly string[]): void;
-  listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Page<TagRecord>;
+  putTags(accountId: string, keyId: string, tags: readonly TagRecord[], maxTags: number): Promise<TagWrite>;
+  removeTags(accountId: string, keyId: string, tagKeys: readonly string[]): Promise<void>;
+  listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Promise<Page<TagRecord>>;
 
   /** A key's versions, oldest first; the page cursor is opaque. */
-  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Page<KeyVersionRecord>;
+  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Promise<Page<KeyVersionRecord>>;
   /** Adds a version and makes it primary; undefined when the key is gone or the schedule moved. */
-  addPrimaryVersion(write: NewPrimaryVersion): KeyRecord | undefined;
-  /** Replaces a version's wrapped material (imported material; empty when deleted). */
-  setVersionMaterial(versionId: string, wrappedMaterial: Buffer): void;
+  addPrimaryVersion(write: NewPrimaryVersion): Promise<KeyRecord | undefined>;
   /** Enabled keys whose automatic rotation is due at `now`. */
-  keysDueForRotation(now: Date, limit: number): readonly KeyRecord[];
+  keysDueForRotation(now: Date, limit: number): Promise<readonly KeyRecord[]>;
   /** Keys pending deletion whose waiting period has ended at `now`. */
-  keysDueForDeletion(now: Date, limit: number): readonly KeyRecord[];
+  keysDueForDeletion(now: Date, limit: number): Promise<readonly KeyRecord[]>;
   /** EXTERNAL keys whose imported material has expired at `now` and is still stored. */
-  keysWithExpiredMaterial(now: Date, limit: number): readonly KeyRecord[];
+  keysWithExpiredMaterial(now: Date, limit: number): Promise<readonly KeyRecord[]>;
   /**
    * Destroys a key: its versions (wrapped material), aliases, tags and import tokens, and the
-   * key itself, in one transaction. Returns the destroyed version ids.
+   * key itself, in one transaction. Returns the destroyed version ids (none when the key is
+   * missing, or `condition` no longer holds: its deletion was cancelled meanwhile).
    */
-  purgeKey(accountId: string, keyId: string): readonly string[];
-  putImportToken(token: ImportTokenRecord): void;
-  getImportToken(tokenId: string): ImportTokenRecord | undefined;
+  purgeKey(accountId: string, keyId: string, condition?: PurgeCondition): Promise<readonly string[]>;
+  putImportToken(token: ImportTokenRecord): Promise<void>;
+  getImportToken(tokenId: string): Promise<ImportTokenRecord | undefined>;
   /** Deletes import tokens (and their wrapping keys) that expired by `now`; returns how many. */
-  deleteExpiredImportTokens(now: Date): number;
+  deleteExpiredImportTokens(now: Date): Promise<number>;
 
-  createExternalKeyStore(store: ExternalKeyStoreRecord): ExternalKeyStoreWrite;
-  getExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreRecord | undefined;
-  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Page<ExternalKeyStoreRecord>;
-  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): ExternalKeyStoreWrite;
+  createExternalKeyStore(store: ExternalKeyStoreRecord): Promise<ExternalKeyStoreWrite>;
+  getExternalKeyStore(accountId: string, externalKeyStoreId: string): Promise<ExternalKeyStoreRecord | undefined>;
+  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Promise<Page<ExternalKeyStoreRecord>>;
+  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): Promise<ExternalKeyStoreWrite>;
   /** Refuses ("in-use") while any key, pending deletion or not, references the store. */
-  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreWrite;
-  close(): void;
+  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): Promise<ExternalKeyStoreWrite>;
+  close(): Promise<void>;
 }

@@ -20,13 +20,13 @@ export interface WrappedRow {
 
 export interface RootKeyMigrationStore {
   /** Rows of `kind` with wrapped material, ordered by id, after `after`. */
-  listWrapped(kind: WrappedKind, after: string, limit: number): readonly WrappedRow[];
+  listWrapped(kind: WrappedKind, after: string, limit: number): Promise<readonly WrappedRow[]>;
   /** Replaces the row's material when it still is `expected`; false when it changed or is gone. */
-  replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): boolean;
+  replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): Promise<boolean>;
 }
 
 /** Where each kind of wrapped material lives (fixed identifiers, never input). */
-const WRAPPED_COLUMNS: Record<WrappedKind, { readonly table: string; readonly id: string; readonly column: string; readonly keyId: string }> = {
+export const WRAPPED_COLUMNS: Record<WrappedKind, { readonly table: string; readonly id: string; readonly column: string; readonly keyId: string }> = {
   "key-version": { table: "key_versions", id: "version_id", column: "wrapped_material", keyId: "key_id" },
   "import-token": { table: "import_tokens", id: "token_id", column: "wrapped_private_key", keyId: "key_id" },
   "xks-secret-access-key": { table: "external_key_stores", id: "external_key_store_id", column: "wrapped_secret_access_key", keyId: "''" },
@@ -40,7 +40,7 @@ export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
     this.#db = db;
   }
 
-  listWrapped(kind: WrappedKind, after: string, limit: number): readonly WrappedRow[] {
+  async listWrapped(kind: WrappedKind, after: string, limit: number): Promise<readonly WrappedRow[]> {
     const { table, id, column, keyId } = WRAPPED_COLUMNS[kind];
     const sql = `SELECT ${id} AS id, account_id, ${keyId} AS key_id, ${column} AS wrapped FROM ${table}
                  WHERE ${id} > ? AND length(${column}) > 0 ORDER BY ${id} LIMIT ?`;
@@ -48,7 +48,7 @@ export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
     return rows.map((row) => ({ kind, id: row.id, accountId: row.account_id, keyId: row.key_id, wrapped: row.wrapped }));
   }
 
-  replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): boolean {
+  async replaceWrapped(kind: WrappedKind, id: string, expected: Buffer, wrapped: Buffer, wrappedBy: string): Promise<boolean> {
     const run = this.#db.transaction((): boolean => {
       if (kind === "key-version") {
         return (
@@ -65,12 +65,14 @@ export class SqliteRootKeyMigrationStore implements RootKeyMigrationStore {
 }
 
 /** The migration store on key-service's SQLite database (migrated to the current schema). */
-export function openRootKeyMigrationStore(databasePath: string): RootKeyMigrationStore & { close(): void } {
+export function openRootKeyMigrationStore(databasePath: string): RootKeyMigrationStore & { close(): Promise<void> } {
   const db = openSqliteDatabase(databasePath);
   const store = new SqliteRootKeyMigrationStore(db);
   return {
     listWrapped: (kind, after, limit) => store.listWrapped(kind, after, limit),
     replaceWrapped: (kind, id, expected, wrapped, wrappedBy) => store.replaceWrapped(kind, id, expected, wrapped, wrappedBy),
-    close: () => db.close(),
+    close: async () => {
+      db.close();
+    },
   };
 }

@@ -2,9 +2,10 @@
 // commit), prepared statements, one transaction per multi-row write.
 import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import type {
-  AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite,
+  AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyChange, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, PurgeCondition, TagWrite,
 } from "./key-store.ts";
 import { KeyState } from "@keyhold/proto";
+import { applyPatch, purgeDue } from "./key-patch.ts";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
@@ -136,6 +137,27 @@ const toKey = (row: KeyRow): KeyRecord => ({
     row.external_key_store_id === null || row.xks_key_id === null ? undefined : { externalKeyStoreId: row.external_key_store_id, xksKeyId: row.xks_key_id },
 });
 
+const keyRow = (key: KeyRecord): KeyRow => ({
+  key_id: key.keyId,
+  account_id: key.accountId,
+  description: key.description,
+  key_spec: key.keySpec,
+  key_usage: key.keyUsage,
+  origin: key.origin,
+  key_manager: key.keyManager,
+  state: key.state,
+  created_at: key.createdAt.getTime(),
+  primary_version_id: key.primaryVersionId,
+  deletion_date: key.deletionDate?.getTime() ?? null,
+  rotation_period_days: key.rotationPeriodDays,
+  next_rotation_at: key.nextRotationAt?.getTime() ?? null,
+  deletion_protection: key.deletionProtection ? 1 : 0,
+  material_expires_at: key.materialExpiresAt?.getTime() ?? null,
+  imported_material_digest: key.importedMaterialDigest ?? null,
+  external_key_store_id: key.externalKey?.externalKeyStoreId ?? null,
+  xks_key_id: key.externalKey?.xksKeyId ?? null,
+});
+
 const toVersion = (row: VersionRow): KeyVersionRecord => ({
   versionId: row.version_id,
   keyId: row.key_id,
@@ -202,11 +224,10 @@ export class SqliteKeyStore implements KeyStore {
       listKeys: db.prepare<[string, string, number], KeyRow>(
         `SELECT * FROM keys WHERE account_id = ? AND key_id > ? ORDER BY key_id LIMIT ?`,
       ),
-      updateDescription: db.prepare(`UPDATE keys SET description = ? WHERE account_id = ? AND key_id = ?`),
-      updateState: db.prepare(`UPDATE keys SET state = ? WHERE account_id = ? AND key_id = ?`),
-      updateLifecycle: db.prepare(
-        `UPDATE keys SET deletion_date = @deletion_date, rotation_period_days = @rotation_period_days, next_rotation_at = @next_rotation_at,
-           deletion_protection = @deletion_protection, material_expires_at = @material_expires_at, imported_material_digest = @imported_material_digest
+      updateKey: db.prepare(
+        `UPDATE keys SET description = @description, state = @state, deletion_date = @deletion_date, rotation_period_days = @rotation_period_days,
+           next_rotation_at = @next_rotation_at, deletion_protection = @deletion_protection, material_expires_at = @material_expires_at,
+           imported_material_digest = @imported_material_digest
          WHERE account_id = @account_id AND key_id = @key_id`,
       ),
       setPrimary: db.prepare(`UPDATE keys SET primary_version_id = ? WHERE account_id = ? AND key_id = ?`),
@@ -255,6 +276,7 @@ export class SqliteKeyStore implements KeyStore {
       ),
       updateAlias: db.prepare(`UPDATE aliases SET target_key_id = ?, updated_at = ? WHERE account_id = ? AND alias_name = ?`),
       deleteAlias: db.prepare(`DELETE FROM aliases WHERE account_id = ? AND alias_name = ?`),
+      keyExists: db.prepare<[string, string], { one: number }>(`SELECT 1 AS one FROM keys WHERE account_id = ? AND key_id = ?`),
       listAliases: db.prepare<[string, string, number], AliasRow>(
         `SELECT * FROM aliases WHERE account_id = ? AND alias_name > ? ORDER BY alias_name LIMIT ?`,
       ),
@@ -296,23 +318,23 @@ export class SqliteKeyStore implements KeyStore {
     };
   }
 
-  createExternalKeyStore(store: ExternalKeyStoreRecord): ExternalKeyStoreWrite {
+  async createExternalKeyStore(store: ExternalKeyStoreRecord): Promise<ExternalKeyStoreWrite> {
     return this.statements.insertExternalKeyStore.run(externalKeyStoreRow(store)).changes === 1 ? "ok" : "exists";
   }
 
-  getExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreRecord | undefined {
+  async getExternalKeyStore(accountId: string, externalKeyStoreId: string): Promise<ExternalKeyStoreRecord | undefined> {
     const row = this.statements.getExternalKeyStore.get(accountId, externalKeyStoreId);
     return row === undefined ? undefined : toExternalKeyStore(row);
   }
 
-  listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Page<ExternalKeyStoreRecord> {
+  async listExternalKeyStores(accountId: string, after: string | undefined, limit: number): Promise<Page<ExternalKeyStoreRecord>> {
     const rows = this.statements.listExternalKeyStores.all(accountId, after ?? "", limit + 1);
     return page(rows.map(toExternalKeyStore), limit, (s) => s.externalKeyStoreId);
   }
 
-  updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): ExternalKeyStoreWrite {
+  async updateExternalKeyStore(accountId: string, externalKeyStoreId: string, patch: ExternalKeyStorePatch): Promise<ExternalKeyStoreWrite> {
     return this.db.transaction((): ExternalKeyStoreWrite => {
-      const current = this.getExternalKeyStore(accountId, externalKeyStoreId);
+      const current = this.#externalKeyStore(accountId, externalKeyStoreId);
       if (current === undefined) return "missing";
       if (patch.name !== undefined && patch.name !== current.name) {
         if (this.statements.externalKeyStoreByName.get(accountId, patch.name) !== undefined) return "exists";
@@ -323,42 +345,23 @@ export class SqliteKeyStore implements KeyStore {
     }).immediate();
   }
 
-  deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreWrite {
+  async deleteExternalKeyStore(accountId: string, externalKeyStoreId: string): Promise<ExternalKeyStoreWrite> {
     return this.db.transaction((): ExternalKeyStoreWrite => {
-      if (this.getExternalKeyStore(accountId, externalKeyStoreId) === undefined) return "missing";
+      if (this.#externalKeyStore(accountId, externalKeyStoreId) === undefined) return "missing";
       if (this.statements.keysInExternalKeyStore.get(externalKeyStoreId)!.n > 0) return "in-use";
       this.statements.deleteExternalKeyStore.run(accountId, externalKeyStoreId);
       return "ok";
     }).immediate();
   }
 
-  createKey(newKey: NewKey): CreateKeyOutcome {
+  async createKey(newKey: NewKey): Promise<CreateKeyOutcome> {
     const { key, firstVersion, tags, idempotency } = newKey;
     return this.db.transaction((): CreateKeyOutcome => {
       if (idempotency !== undefined) {
-        const previous = this.findIdempotency(key.accountId, idempotency.operation, idempotency.token);
+        const previous = this.#idempotency(key.accountId, idempotency.operation, idempotency.token);
         if (previous !== undefined) return { kind: "replayed", previous };
       }
-      this.statements.insertKey.run({
-        key_id: key.keyId,
-        account_id: key.accountId,
-        description: key.description,
-        key_spec: key.keySpec,
-        key_usage: key.keyUsage,
-        origin: key.origin,
-        key_manager: key.keyManager,
-        state: key.state,
-        created_at: key.createdAt.getTime(),
-        primary_version_id: key.primaryVersionId,
-        deletion_date: key.deletionDate?.getTime() ?? null,
-        rotation_period_days: key.rotationPeriodDays,
-        next_rotation_at: key.nextRotationAt?.getTime() ?? null,
-        deletion_protection: key.deletionProtection ? 1 : 0,
-        material_expires_at: key.materialExpiresAt?.getTime() ?? null,
-        imported_material_digest: key.importedMaterialDigest ?? null,
-        external_key_store_id: key.externalKey?.externalKeyStoreId ?? null,
-        xks_key_id: key.externalKey?.xksKeyId ?? null,
-      });
+      this.statements.insertKey.run(keyRow(key));
       this.insertVersion(firstVersion);
       for (const tag of tags) this.statements.upsertTag.run(key.keyId, tag.key, tag.value);
       if (idempotency !== undefined) {
@@ -375,43 +378,46 @@ export class SqliteKeyStore implements KeyStore {
     }).immediate();
   }
 
-  findIdempotency(accountId: string, operation: string, token: string): IdempotencyRecord | undefined {
+  async findIdempotency(accountId: string, operation: string, token: string): Promise<IdempotencyRecord | undefined> {
     const row = this.statements.findIdempotency.get(accountId, operation, token);
     return row === undefined ? undefined : { requestHash: row.request_hash, resourceId: row.resource_id };
   }
 
-  getKey(accountId: string, keyId: string): KeyRecord | undefined {
+  #key(accountId: string, keyId: string): KeyRecord | undefined {
     const row = this.statements.getKey.get(accountId, keyId);
     return row === undefined ? undefined : toKey(row);
   }
 
-  listKeys(accountId: string, after: string | undefined, limit: number): Page<KeyRecord> {
+  #idempotency(accountId: string, operation: string, token: string): IdempotencyRecord | undefined {
+    const row = this.statements.findIdempotency.get(accountId, operation, token);
+    return row === undefined ? undefined : { requestHash: row.request_hash, resourceId: row.resource_id };
+  }
+
+  #externalKeyStore(accountId: string, externalKeyStoreId: string): ExternalKeyStoreRecord | undefined {
+    const row = this.statements.getExternalKeyStore.get(accountId, externalKeyStoreId);
+    return row === undefined ? undefined : toExternalKeyStore(row);
+  }
+
+  async getKey(accountId: string, keyId: string): Promise<KeyRecord | undefined> {
+    const row = this.statements.getKey.get(accountId, keyId);
+    return row === undefined ? undefined : toKey(row);
+  }
+
+  async listKeys(accountId: string, after: string | undefined, limit: number): Promise<Page<KeyRecord>> {
     const rows = this.statements.listKeys.all(accountId, after ?? "", limit + 1);
     return page(rows.map(toKey), limit, (k) => k.keyId);
   }
 
-  updateKey(accountId: string, keyId: string, patch: KeyPatch): KeyRecord | undefined {
-    return this.db.transaction(() => {
-      if (patch.description !== undefined) this.statements.updateDescription.run(patch.description, accountId, keyId);
-      if (patch.state !== undefined) this.statements.updateState.run(patch.state, accountId, keyId);
-      const current = this.getKey(accountId, keyId);
+  async updateKey(accountId: string, keyId: string, change: KeyPatch | KeyChange): Promise<KeyRecord | undefined> {
+    return this.db.transaction((): KeyRecord | undefined => {
+      const current = this.#key(accountId, keyId);
       if (current === undefined) return undefined;
-      const touchesLifecycle = (
-        ["deletionDate", "rotationPeriodDays", "nextRotationAt", "deletionProtection", "materialExpiresAt", "importedMaterialDigest"] as const
-      ).some((field) => patch[field] !== undefined);
-      if (!touchesLifecycle) return current;
-      const ms = (value: Date | null | undefined, existing: Date | undefined) => (value === undefined ? (existing?.getTime() ?? null) : (value?.getTime() ?? null));
-      this.statements.updateLifecycle.run({
-        account_id: accountId,
-        key_id: keyId,
-        deletion_date: ms(patch.deletionDate, current.deletionDate),
-        rotation_period_days: patch.rotationPeriodDays ?? current.rotationPeriodDays,
-        next_rotation_at: ms(patch.nextRotationAt, current.nextRotationAt),
-        deletion_protection: (patch.deletionProtection ?? current.deletionProtection) ? 1 : 0,
-        material_expires_at: ms(patch.materialExpiresAt, current.materialExpiresAt),
-        imported_material_digest: patch.importedMaterialDigest ?? current.importedMaterialDigest ?? null,
-      });
-      return this.getKey(accountId, keyId);
+      const patch = typeof change === "function" ? change(current) : change;
+      if (patch === undefined) return current;
+      const next = applyPatch(current, patch);
+      this.statements.updateKey.run(keyRow(next));
+      if (patch.primaryVersionMaterial !== undefined) this.statements.setVersionMaterial.run(patch.primaryVersionMaterial, current.primaryVersionId);
+      return next;
     }).immediate();
   }
 
@@ -428,16 +434,16 @@ export class SqliteKeyStore implements KeyStore {
     );
   }
 
-  listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Page<KeyVersionRecord> {
+  async listVersions(accountId: string, keyId: string, after: string | undefined, limit: number): Promise<Page<KeyVersionRecord>> {
     const [createdAt, versionId] = parseVersionCursor(after);
     const rows = this.statements.listVersions.all(accountId, keyId, createdAt, createdAt, versionId, limit + 1);
     return page(rows.map(toVersion), limit, versionCursor);
   }
 
-  addPrimaryVersion(write: NewPrimaryVersion): KeyRecord | undefined {
+  async addPrimaryVersion(write: NewPrimaryVersion): Promise<KeyRecord | undefined> {
     const { version, schedule } = write;
     const run = this.db.transaction((): KeyRecord | undefined => {
-      const key = this.getKey(version.accountId, version.keyId);
+      const key = this.#key(version.accountId, version.keyId);
       if (key === undefined) return undefined;
       this.insertVersion(version);
       const changes =
@@ -452,7 +458,7 @@ export class SqliteKeyStore implements KeyStore {
               KeyState.ENABLED,
             ).changes;
       if (changes !== 1) throw new ScheduleMoved();
-      return this.getKey(version.accountId, version.keyId);
+      return this.#key(version.accountId, version.keyId);
     });
     try {
       return run.immediate();
@@ -462,25 +468,23 @@ export class SqliteKeyStore implements KeyStore {
     }
   }
 
-  setVersionMaterial(versionId: string, wrappedMaterial: Buffer): void {
-    this.statements.setVersionMaterial.run(wrappedMaterial, versionId);
-  }
 
-  keysDueForRotation(now: Date, limit: number): readonly KeyRecord[] {
+  async keysDueForRotation(now: Date, limit: number): Promise<readonly KeyRecord[]> {
     return this.statements.dueForRotation.all(now.getTime(), KeyState.ENABLED, limit).map(toKey);
   }
 
-  keysDueForDeletion(now: Date, limit: number): readonly KeyRecord[] {
+  async keysDueForDeletion(now: Date, limit: number): Promise<readonly KeyRecord[]> {
     return this.statements.dueForDeletion.all(now.getTime(), KeyState.PENDING_DELETION, limit).map(toKey);
   }
 
-  keysWithExpiredMaterial(now: Date, limit: number): readonly KeyRecord[] {
+  async keysWithExpiredMaterial(now: Date, limit: number): Promise<readonly KeyRecord[]> {
     return this.statements.expiredMaterial.all(now.getTime(), limit).map(toKey);
   }
 
-  purgeKey(accountId: string, keyId: string): readonly string[] {
+  async purgeKey(accountId: string, keyId: string, condition?: PurgeCondition): Promise<readonly string[]> {
     return this.db.transaction((): string[] => {
-      if (this.getKey(accountId, keyId) === undefined) return [];
+      const key = this.#key(accountId, keyId);
+      if (key === undefined || (condition !== undefined && !purgeDue(key, condition))) return [];
       const versionIds = this.statements.versionIdsOfKey.all(keyId).map((r) => r.version_id);
       this.statements.purgeAliases.run(keyId);
       this.statements.purgeTags.run(keyId);
@@ -491,7 +495,7 @@ export class SqliteKeyStore implements KeyStore {
     }).immediate();
   }
 
-  putImportToken(token: ImportTokenRecord): void {
+  async putImportToken(token: ImportTokenRecord): Promise<void> {
     this.statements.insertImportToken.run(
       token.tokenId,
       token.accountId,
@@ -504,46 +508,55 @@ export class SqliteKeyStore implements KeyStore {
     );
   }
 
-  getImportToken(tokenId: string): ImportTokenRecord | undefined {
+  async getImportToken(tokenId: string): Promise<ImportTokenRecord | undefined> {
     const row = this.statements.getImportToken.get(tokenId);
     return row === undefined ? undefined : toImportToken(row);
   }
 
-  deleteExpiredImportTokens(now: Date): number {
+  async deleteExpiredImportTokens(now: Date): Promise<number> {
     return this.statements.deleteExpiredImportTokens.run(now.getTime()).changes;
   }
 
-  getVersion(versionId: string): KeyVersionRecord | undefined {
+  async getVersion(versionId: string): Promise<KeyVersionRecord | undefined> {
     const row = this.statements.getVersion.get(versionId);
     return row === undefined ? undefined : toVersion(row);
   }
 
-  getAlias(accountId: string, aliasName: string): AliasRecord | undefined {
+  async getAlias(accountId: string, aliasName: string): Promise<AliasRecord | undefined> {
     const row = this.statements.getAlias.get(accountId, aliasName);
     return row === undefined ? undefined : toAlias(row);
   }
 
-  createAlias(alias: AliasRecord): AliasWrite {
-    const result = this.statements.insertAlias.run(
-      alias.accountId,
-      alias.aliasName,
-      alias.targetKeyId,
-      alias.createdAt.getTime(),
-      alias.updatedAt.getTime(),
-    );
-    return result.changes === 1 ? "ok" : "exists";
+  async createAlias(alias: AliasRecord): Promise<AliasWrite> {
+    return this.db.transaction((): AliasWrite => {
+      if (this.statements.keyExists.get(alias.accountId, alias.targetKeyId) === undefined) return "missing";
+      const result = this.statements.insertAlias.run(alias.accountId, alias.aliasName, alias.targetKeyId, alias.createdAt.getTime(), alias.updatedAt.getTime());
+      return result.changes === 1 ? "ok" : "exists";
+    }).immediate();
   }
 
-  updateAlias(accountId: string, aliasName: string, targetKeyId: string, at: Date): AliasWrite {
-    const result = this.statements.updateAlias.run(targetKeyId, at.getTime(), accountId, aliasName);
-    return result.changes === 1 ? "ok" : "missing";
+  async updateAlias(accountId: string, aliasName: string, targetKeyId: string, at: Date, expectedKeyId?: string): Promise<AliasWrite> {
+    return this.db.transaction((): AliasWrite => {
+      const current = this.statements.getAlias.get(accountId, aliasName);
+      if (current === undefined) return "missing";
+      if (expectedKeyId !== undefined && current.target_key_id !== expectedKeyId) return "moved";
+      if (this.statements.keyExists.get(accountId, targetKeyId) === undefined) return "missing";
+      this.statements.updateAlias.run(targetKeyId, at.getTime(), accountId, aliasName);
+      return "ok";
+    }).immediate();
   }
 
-  deleteAlias(accountId: string, aliasName: string): AliasWrite {
-    return this.statements.deleteAlias.run(accountId, aliasName).changes === 1 ? "ok" : "missing";
+  async deleteAlias(accountId: string, aliasName: string, expectedKeyId?: string): Promise<AliasWrite> {
+    return this.db.transaction((): AliasWrite => {
+      const current = this.statements.getAlias.get(accountId, aliasName);
+      if (current === undefined) return "missing";
+      if (expectedKeyId !== undefined && current.target_key_id !== expectedKeyId) return "moved";
+      this.statements.deleteAlias.run(accountId, aliasName);
+      return "ok";
+    }).immediate();
   }
 
-  listAliases(accountId: string, keyId: string | undefined, after: string | undefined, limit: number): Page<AliasRecord> {
+  async listAliases(accountId: string, keyId: string | undefined, after: string | undefined, limit: number): Promise<Page<AliasRecord>> {
     const rows =
       keyId === undefined
         ? this.statements.listAliases.all(accountId, after ?? "", limit + 1)
@@ -551,9 +564,9 @@ export class SqliteKeyStore implements KeyStore {
     return page(rows.map(toAlias), limit, (a) => a.aliasName);
   }
 
-  putTags(accountId: string, keyId: string, tags: readonly TagRecord[], maxTags: number): TagWrite {
+  async putTags(accountId: string, keyId: string, tags: readonly TagRecord[], maxTags: number): Promise<TagWrite> {
     return this.db.transaction((): TagWrite => {
-      if (this.getKey(accountId, keyId) === undefined) return "ok";
+      if (this.#key(accountId, keyId) === undefined) return "ok";
       const existing = new Set(this.statements.tagKeys.all(keyId).map((r) => r.tag_key));
       for (const tag of tags) existing.add(tag.key);
       if (existing.size > maxTags) return "limit";
@@ -562,15 +575,15 @@ export class SqliteKeyStore implements KeyStore {
     }).immediate();
   }
 
-  removeTags(accountId: string, keyId: string, tagKeys: readonly string[]): void {
+  async removeTags(accountId: string, keyId: string, tagKeys: readonly string[]): Promise<void> {
     this.db.transaction(() => {
-      if (this.getKey(accountId, keyId) === undefined) return;
+      if (this.#key(accountId, keyId) === undefined) return;
       for (const tagKey of tagKeys) this.statements.deleteTag.run(keyId, tagKey);
     }).immediate();
   }
 
-  listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Page<TagRecord> {
-    if (this.getKey(accountId, keyId) === undefined) return { items: [], next: undefined };
+  async listTags(accountId: string, keyId: string, after: string | undefined, limit: number): Promise<Page<TagRecord>> {
+    if (this.#key(accountId, keyId) === undefined) return { items: [], next: undefined };
     const rows = this.statements.listTags.all(keyId, after ?? "", limit + 1);
     return page(
       rows.map((r) => ({ key: r.tag_key, value: r.tag_value })),
@@ -579,7 +592,7 @@ export class SqliteKeyStore implements KeyStore {
     );
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 }
