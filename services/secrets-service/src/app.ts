@@ -121,7 +121,7 @@ export async function createSecretsServiceApp(
     async close() {
       await scheduler.stop();
       dataKeys.clear();
-      store.close();
+      await store.close();
     },
   };
 }
