@@ -132,6 +132,7 @@ describe("secrets-service on PostgreSQL, two replicas", { skip: binDir === undef
         () => b.putSecretValue({ secretId: "outage", secretString: "new", versionId: V(51) }),
         () => a.createSecret({ name: "during-outage", secretString: "x" }),
         () => b.listSecrets({}),
+        () => b.batchGetSecretValue({ secretIds: ["outage", "shared"] }),
         () => a.updateSecretVersionStage({ secretId: "outage", versionStage: "blue", moveToVersionId: V(50) }),
       ]) {
         const refused = await refusal(call());
