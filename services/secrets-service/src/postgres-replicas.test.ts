@@ -9,7 +9,8 @@ import { Code, type Client } from "@connectrpc/connect";
 import { createTestDatabase, postgresBinDir, startPostgres, type TestDatabase, type TestPostgres } from "@keyhold/postgres/testing";
 import type { SecretsService } from "@keyhold/proto";
 import pg from "pg";
-import { refusal, startTestSecretsService, type TestSecretsService } from "./test-support.ts";
+import { SecretType } from "@keyhold/proto";
+import { refusal, startTestSecretsService, type Replica, type TestSecretsService } from "./test-support.ts";
 
 const binDir = postgresBinDir();
 if (binDir === undefined) {
@@ -25,13 +26,15 @@ describe("secrets-service on PostgreSQL, two replicas", { skip: binDir === undef
   /** Replica A (t.app) and replica B, as the administrator. */
   let a: Client<typeof SecretsService>;
   let b: Client<typeof SecretsService>;
+  let replicaB: Replica;
 
   before(async () => {
     server = await startPostgres(binDir!);
     database = await createTestDatabase(server);
     t = await startTestSecretsService({}, { KEYHOLD_DATABASE_URL: database.url });
     a = t.admin.secrets;
-    b = (await t.replica()).secretsAs(t.adminKey);
+    replicaB = await t.replica();
+    b = replicaB.secretsAs(t.adminKey);
   });
   after(async () => {
     await t?.close();
@@ -121,6 +124,37 @@ describe("secrets-service on PostgreSQL, two replicas", { skip: binDir === undef
     for (let i = 0; i < 10; i++) assert.deepEqual(holders.get(`label-${i}`), [V(40 + (i % 5))]);
     assert.deepEqual(holders.get("PREVIOUS"), [V(40)]);
     assert.notDeepEqual(holders.get("CURRENT"), [V(40)]);
+  });
+
+  test("rotations through both replicas: one runs at a time, and a due rotation runs once whichever schedulers see it", async () => {
+    const principal = await t.user("rotated-principal");
+    await a.createSecret({ name: "api-key/rotated", secretType: SecretType.KEYHOLD_API_KEY, apiKeyPrincipalKrn: principal.krn });
+    const before = (await a.getSecretValue({ secretId: "api-key/rotated" })).versionId;
+    const outcomes = await Promise.allSettled([a.rotateSecret({ secretId: "api-key/rotated" }), b.rotateSecret({ secretId: "api-key/rotated" })]);
+    const done = outcomes.filter((o) => o.status === "fulfilled");
+    assert.ok(done.length >= 1, "at least one rotation ran");
+    for (const outcome of outcomes) {
+      if (outcome.status === "rejected") assert.equal((await refusal(Promise.reject(outcome.reason as Error))).reason, "ROTATION_IN_PROGRESS");
+    }
+    const labelled = (await b.describeSecret({ secretId: "api-key/rotated" })).metadata!.versions;
+    const current = labelled.find((v) => v.versionStages.includes("CURRENT"))!.versionId;
+    assert.notEqual(current, before);
+    // One rotation (the other refused): PREVIOUS is the old value; two in turn: the first one's.
+    const previous = labelled.find((v) => v.versionStages.includes("PREVIOUS"))?.versionId;
+    if (done.length === 1) assert.equal(previous, before);
+    else assert.ok(previous !== undefined && previous !== before && previous !== current);
+    assert.equal(labelled.filter((v) => v.versionStages.includes("PENDING")).length, 0, "no rotation left half-done");
+
+    // Automatic rotation, due now: both replicas' schedulers tick at once.
+    await a.updateSecretRotationPolicy({ secretId: "api-key/rotated", rotationEnabled: true, rotationIntervalSeconds: BigInt(6 * 3600) });
+    t.clock.advance(6 * 3_600_000 + 1);
+    const versionsBefore = (await a.listSecretVersionIds({ secretId: "api-key/rotated", includeDeprecated: true })).versions.length;
+    const ticks = await Promise.all([t.app.scheduler.tick(), replicaB.app.scheduler.tick()]);
+    assert.equal(ticks[0].rotated + ticks[1].rotated, 1, "rotated once");
+    assert.equal(ticks[0].failed + ticks[1].failed, 0);
+    assert.equal((await a.listSecretVersionIds({ secretId: "api-key/rotated", includeDeprecated: true })).versions.length, versionsBefore + 1);
+    const again = await Promise.all([t.app.scheduler.tick(), replicaB.app.scheduler.tick()]);
+    assert.equal(again[0].rotated + again[1].rotated, 0, "not due any more");
   });
 
   test("a database outage: calls fail UNAVAILABLE with DATABASE_UNAVAILABLE, and recover once it is back", async () => {

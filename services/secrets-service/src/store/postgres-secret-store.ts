@@ -298,12 +298,15 @@ export class PostgresSecretStore implements SecretStore {
     return rows.map(toSecret);
   }
 
-  async acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date): Promise<boolean> {
-    // One statement: of replicas racing for the lease, exactly one updates the row.
+  async acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date, onlyIfDue = false): Promise<boolean> {
+    // One statement: of replicas racing for the lease, exactly one updates the row (the others
+    // wait for its row lock, then find the lease taken).
     const rows = await this.query(
       `UPDATE secrets SET rotation_token = $2, rotation_lease_until = $3
-       WHERE secret_id = $1 AND (rotation_lease_until IS NULL OR rotation_lease_until <= $4) RETURNING secret_id`,
-      [secretId, token, leaseUntil, now],
+       WHERE secret_id = $1 AND (rotation_lease_until IS NULL OR rotation_lease_until <= $4)
+         AND (NOT $5 OR (rotation_enabled AND next_rotation_at IS NOT NULL AND next_rotation_at <= $4 AND deletion_date IS NULL))
+       RETURNING secret_id`,
+      [secretId, token, leaseUntil, now, onlyIfDue],
     );
     return rows.length === 1;
   }

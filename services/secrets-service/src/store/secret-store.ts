@@ -81,9 +81,10 @@ export interface SecretStore {
   dueRotations(now: Date, limit: number): Promise<readonly SecretRecord[]>;
   /**
    * Takes the rotation lease of a secret when free (or expired) and records the rotation's
-   * version id. False when another rotation holds it.
+   * version id, in one statement. False when another rotation holds it, or, with `onlyIfDue`
+   * (the scheduler), when its automatic rotation is no longer due (another replica just did it).
    */
-  acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date): Promise<boolean>;
+  acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date, onlyIfDue?: boolean): Promise<boolean>;
   /** Ends a rotation: releases the lease and applies the outcome (atomically). */
   finishRotation(secretId: string, update: SecretUpdate): Promise<void>;
   /** Secrets scheduled for deletion whose window has ended. */

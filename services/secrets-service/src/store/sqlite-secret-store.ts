@@ -294,11 +294,12 @@ export class SqliteSecretStore implements SecretStore {
     return rows.map(toSecret);
   }
 
-  async acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date): Promise<boolean> {
+  async acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date, onlyIfDue = false): Promise<boolean> {
     const result = this.prepare(
       `UPDATE secrets SET rotation_token = @token, rotation_lease_until = @until
-       WHERE secret_id = @id AND (rotation_lease_until IS NULL OR rotation_lease_until <= @now)`,
-    ).run({ id: secretId, token, until: leaseUntil.getTime(), now: now.getTime() });
+       WHERE secret_id = @id AND (rotation_lease_until IS NULL OR rotation_lease_until <= @now)
+         AND (@due = 0 OR (rotation_enabled = 1 AND next_rotation_at IS NOT NULL AND next_rotation_at <= @now AND deletion_date IS NULL))`,
+    ).run({ id: secretId, token, until: leaseUntil.getTime(), now: now.getTime(), due: onlyIfDue ? 1 : 0 });
     return result.changes === 1;
   }
 

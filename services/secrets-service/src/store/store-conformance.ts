@@ -282,6 +282,15 @@ export function secretStoreConformance(name: string, open: StoreFactory): void {
       assert.equal(finished?.rotationToken, undefined);
       assert.deepEqual(finished?.nextRotationAt, new Date(T0.getTime() + 86_400_000));
       assert.equal(await store.acquireRotation(due.secretId, "r4", T0, until), true, "free again");
+      await store.finishRotation(due.secretId, {});
+      // The scheduler takes the lease only while the rotation is still due.
+      const notYet = (await store.getSecret("000000000001", "notyet"))!;
+      assert.equal(await store.acquireRotation(notYet.secretId, "s1", T0, until, true), false, "not due yet");
+      const off = (await store.getSecret("000000000001", "off"))!;
+      assert.equal(await store.acquireRotation(off.secretId, "s2", T0, until, true), false, "automatic rotation off");
+      assert.equal(await store.acquireRotation(off.secretId, "s3", T0, until), true, "on demand, whatever the schedule");
+      assert.equal(await store.acquireRotation(due.secretId, "s4", T0, until, true), false, "rotated: next time is a day later");
+      assert.equal(await store.acquireRotation(due.secretId, "s5", new Date(T0.getTime() + 86_400_000), new Date(T0.getTime() + 86_460_000), true), true, "due again");
     });
 
     withStore("default keys: the first recorded stays; API key retirements by date", async (store) => {

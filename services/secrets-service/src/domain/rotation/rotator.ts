@@ -71,9 +71,11 @@ export class Rotator {
 
   /**
    * Rotates now; returns the version id that is CURRENT afterwards. `onVersion` learns the
-   * rotation's version id as soon as it is chosen (for the audit event).
+   * rotation's version id as soon as it is chosen (for the audit event). With `onlyIfDue` (the
+   * scheduler) it rotates only while the automatic rotation is still due when it takes the lease,
+   * so replicas that saw the same due secret rotate it once.
    */
-  async rotate(secret: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void): Promise<string> {
+  async rotate(secret: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void, onlyIfDue = false): Promise<string> {
     const { store, clock, config } = this.deps;
     if (this.running.has(secret.secretId)) throw inProgress();
     try {
@@ -92,7 +94,7 @@ export class Rotator {
     const versionId = requestedVersionId ?? (pending !== undefined && pending === secret.rotationToken ? pending : this.deps.newId());
     onVersion?.(versionId);
     const now = clock.now();
-    if (!(await store.acquireRotation(secret.secretId, versionId, now, new Date(now.getTime() + config.rotationLeaseMs)))) throw inProgress();
+    if (!(await store.acquireRotation(secret.secretId, versionId, now, new Date(now.getTime() + config.rotationLeaseMs), onlyIfDue))) throw inProgress();
     this.running.add(secret.secretId);
     const krn = secretKrn(config.region, secret.accountId, secret.name);
     const steps = this.stepsFor(secret);
@@ -130,6 +132,11 @@ export class Rotator {
     }));
     return versionId;
   }
+}
+
+/** Whether `error` says another rotation holds the secret (or, for the scheduler, just did it). */
+export function isRotationInProgress(error: unknown): boolean {
+  return error instanceof KeyholdError && error.reason === "ROTATION_IN_PROGRESS";
 }
 
 function inProgress(): KeyholdError {

@@ -9,7 +9,7 @@ import type { Logger } from "@keyhold/server-kit";
 import type { Clock } from "../../context.ts";
 import type { SecretStore } from "../../store/secret-store.ts";
 import { disableApiKey } from "./api-key-rotation.ts";
-import type { Rotator } from "./rotator.ts";
+import { isRotationInProgress, type Rotator } from "./rotator.ts";
 
 const BATCH = 100;
 
@@ -74,10 +74,11 @@ export class Scheduler {
     for (const secret of await store.dueRotations(clock.now(), BATCH)) {
       if (rotator.isRunning(secret.secretId)) continue;
       try {
-        await rotator.rotate(secret);
+        await rotator.rotate(secret, undefined, undefined, true);
         rotated++;
-      } catch {
-        failed++;
+      } catch (error) {
+        // Another replica rotates it (or just did): not a failure of this one.
+        if (!isRotationInProgress(error)) failed++;
       }
     }
     for (const retirement of await store.dueApiKeyRetirements(clock.now(), BATCH)) {
