@@ -311,8 +311,13 @@ export class PostgresSecretStore implements SecretStore {
     return rows.length === 1;
   }
 
-  async finishRotation(secretId: string, update: SecretUpdate): Promise<void> {
-    await this.transaction((client) => this.update(client, secretId, (current) => ({ ...patchFor(update, current), rotationLeaseUntil: undefined })));
+  async finishRotation(secretId: string, token: string, update: SecretUpdate): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const current = await this.lockSecret(client, secretId);
+      if (current?.rotationToken !== token) return false;
+      await this.write(client, current, { ...patchFor(update, current), rotationLeaseUntil: undefined });
+      return true;
+    });
   }
 
   async duePurges(now: Date, limit: number): Promise<readonly SecretRecord[]> {

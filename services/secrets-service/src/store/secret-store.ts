@@ -85,8 +85,12 @@ export interface SecretStore {
    * (the scheduler), when its automatic rotation is no longer due (another replica just did it).
    */
   acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date, onlyIfDue?: boolean): Promise<boolean>;
-  /** Ends a rotation: releases the lease and applies the outcome (atomically). */
-  finishRotation(secretId: string, update: SecretUpdate): Promise<void>;
+  /**
+   * Ends the rotation that took the lease with `token`: releases the lease and applies the
+   * outcome, atomically. False (nothing changed) when the lease is no longer that rotation's
+   * (it expired and another rotation took it over).
+   */
+  finishRotation(secretId: string, token: string, update: SecretUpdate): Promise<boolean>;
   /** Secrets scheduled for deletion whose window has ended. */
   duePurges(now: Date, limit: number): Promise<readonly SecretRecord[]>;
 

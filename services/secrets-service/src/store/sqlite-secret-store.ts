@@ -303,8 +303,13 @@ export class SqliteSecretStore implements SecretStore {
     return result.changes === 1;
   }
 
-  async finishRotation(secretId: string, update: SecretUpdate): Promise<void> {
-    this.inTransaction(() => this.update(secretId, (current) => ({ ...patchFor(update, current), rotationLeaseUntil: undefined })));
+  async finishRotation(secretId: string, token: string, update: SecretUpdate): Promise<boolean> {
+    return this.inTransaction(() => {
+      const current = this.secretById(secretId);
+      if (current?.rotationToken !== token) return false;
+      this.update(secretId, { ...patchFor(update, current), rotationLeaseUntil: undefined });
+      return true;
+    });
   }
 
   async duePurges(now: Date, limit: number): Promise<readonly SecretRecord[]> {

@@ -276,13 +276,15 @@ export function secretStoreConformance(name: string, open: StoreFactory): void {
       assert.equal(stored?.rotationToken, "r1");
       assert.deepEqual(stored?.rotationLeaseUntil, until);
       assert.equal(await store.acquireRotation(due.secretId, "r3", until, new Date(until.getTime() + 60_000)), true, "an expired lease is taken over");
-      await store.finishRotation(due.secretId, (current) => ({ rotationToken: undefined, lastRotatedAt: T0, nextRotationAt: new Date(T0.getTime() + current.rotationIntervalSeconds * 1000) }));
+      assert.equal(await store.finishRotation(due.secretId, "r1", { lastRotationError: "late" }), false, "r1's lease was taken over by r3");
+      assert.equal((await store.getSecretById(due.secretId))?.lastRotationError, "");
+      assert.equal(await store.finishRotation(due.secretId, "r3", (current) => ({ rotationToken: undefined, lastRotatedAt: T0, nextRotationAt: new Date(T0.getTime() + current.rotationIntervalSeconds * 1000) })), true);
       const finished = await store.getSecretById(due.secretId);
       assert.equal(finished?.rotationLeaseUntil, undefined);
       assert.equal(finished?.rotationToken, undefined);
       assert.deepEqual(finished?.nextRotationAt, new Date(T0.getTime() + 86_400_000));
       assert.equal(await store.acquireRotation(due.secretId, "r4", T0, until), true, "free again");
-      await store.finishRotation(due.secretId, {});
+      assert.equal(await store.finishRotation(due.secretId, "r4", {}), true);
       // The scheduler takes the lease only while the rotation is still due.
       const notYet = (await store.getSecret("000000000001", "notyet"))!;
       assert.equal(await store.acquireRotation(notYet.secretId, "s1", T0, until, true), false, "not due yet");

@@ -110,26 +110,29 @@ export class Rotator {
     } catch (error) {
       const reason = `${STEP_NAMES[current]} step failed: ${describeFailure(error)}`;
       const after = clock.now();
-      const retryIn = Math.min(ROTATION_RETRY_MS, Math.max(secret.rotationIntervalSeconds * 1000, 60_000));
-      await store.finishRotation(secret.secretId, {
+      // The rotation policy as stored when written (it may have changed while the steps ran).
+      await store.finishRotation(secret.secretId, versionId, (fresh) => ({
         lastRotationError: reason,
         rotationToken: versionId,
-        ...(secret.rotationEnabled ? { nextRotationAt: new Date(after.getTime() + retryIn) } : {}),
-      });
+        ...(fresh.rotationEnabled
+          ? { nextRotationAt: new Date(after.getTime() + Math.min(ROTATION_RETRY_MS, Math.max(fresh.rotationIntervalSeconds * 1000, 60_000))) }
+          : {}),
+      }));
       this.deps.logger.warn("secret rotation failed", { secretId: secret.secretId, step: STEP_NAMES[current] ?? "", reason: error instanceof KeyholdError ? error.reason : "handler" });
       throw new KeyholdError("ROTATION_FAILED", `secret_id: rotation ${reason}`, { field: "secret_id", cause: error });
     } finally {
       this.running.delete(secret.secretId);
     }
     const done = clock.now();
-    // The rotation policy as stored when written (it may have changed while the steps ran).
-    await store.finishRotation(secret.secretId, (fresh) => ({
+    // A rotation that outlived its lease and was taken over leaves the outcome to the one that took it.
+    const finished = await store.finishRotation(secret.secretId, versionId, (fresh) => ({
       lastRotatedAt: done,
       lastRotationError: "",
       rotationToken: undefined,
       nextRotationAt: fresh.rotationEnabled ? new Date(done.getTime() + fresh.rotationIntervalSeconds * 1000) : undefined,
       updatedAt: done,
     }));
+    if (!finished) this.deps.logger.warn("secret rotation outlived its lease; another rotation took the secret over", { secretId: secret.secretId });
     return versionId;
   }
 }
