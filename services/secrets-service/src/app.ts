@@ -21,7 +21,7 @@ import { Rotator, type RotationSteps } from "./domain/rotation/rotator.ts";
 import { Scheduler } from "./domain/rotation/scheduler.ts";
 import { secretsServiceBindings } from "./routes.ts";
 import type { SecretStore } from "./store/secret-store.ts";
-import { openSqliteDatabase, SqliteSecretStore } from "./store/sqlite-secret-store.ts";
+import { openSecretStore } from "./store/open-store.ts";
 
 export interface SecretsServiceOverrides {
   readonly store?: SecretStore;
@@ -71,7 +71,7 @@ export async function createSecretsServiceApp(
   overrides: SecretsServiceOverrides = {},
 ): Promise<SecretsServiceApp> {
   const log = logger.child({ service: "secrets-service" });
-  const store = overrides.store ?? new SqliteSecretStore(openSqliteDatabase(config.databasePath));
+  const store = overrides.store ?? (await openSecretStore(config, log));
   const clock = overrides.clock ?? systemClock;
   const newId = overrides.newId ?? randomUUID;
   const keys = new KeyPeer(createClient(CryptoService, dependencies.keyTransport), createClient(KeyService, dependencies.keyTransport));
@@ -121,7 +121,7 @@ export async function createSecretsServiceApp(
     async close() {
       await scheduler.stop();
       dataKeys.clear();
-      store.close();
+      await store.close();
     },
   };
 }

@@ -1,12 +1,17 @@
 // The only reader of the environment for secrets-service: typed, validated, defaults in one place.
 import { join } from "node:path";
-import { ConfigError, integerSetting, type Environment } from "@keyhold/server-kit";
+import { ConfigError, integerSetting, RedactedSecret, type Environment } from "@keyhold/server-kit";
 
 export interface SecretsServiceConfig {
   /** Region segment of every krn. */
   readonly region: string;
-  /** SQLite database file. */
+  /** SQLite database file (when no PostgreSQL database is configured). */
   readonly databasePath: string;
+  /**
+   * KEYHOLD_DATABASE_URL: the PostgreSQL database replicas share (schema secrets_service), or
+   * undefined for the SQLite file. Holds a password: redacted when printed.
+   */
+  readonly databaseUrl: RedactedSecret | undefined;
   /** Versions kept per secret: beyond it, the oldest versions without a label are removed (AWS: 100). */
   readonly maxVersionsPerSecret: number;
   /** Stage labels attached across all versions of a secret (AWS: 20). */
@@ -41,8 +46,13 @@ export function readSecretsServiceConfig(env: Environment, dataDir: string): Sec
   if (maxVersionsPerSecret < 3) throw new ConfigError("KEYHOLD_SECRETS_MAX_VERSIONS must be at least 3 (CURRENT, PREVIOUS and PENDING)");
   const maxLabelsPerSecret = positiveInteger(env, "KEYHOLD_SECRETS_MAX_LABELS", 20);
   if (maxLabelsPerSecret < 3) throw new ConfigError("KEYHOLD_SECRETS_MAX_LABELS must be at least 3 (CURRENT, PREVIOUS and PENDING)");
+  const databaseUrl = env["KEYHOLD_DATABASE_URL"];
+  if (databaseUrl !== undefined && databaseUrl !== "" && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("KEYHOLD_DATABASE_URL must be a postgres:// or postgresql:// URL");
+  }
   return {
     region,
+    databaseUrl: databaseUrl === undefined || databaseUrl === "" ? undefined : new RedactedSecret(databaseUrl, "DatabaseUrl"),
     databasePath: env["KEYHOLD_SECRETS_DB"] ?? join(dataDir, "secrets-service.sqlite"),
     maxVersionsPerSecret,
     maxLabelsPerSecret,

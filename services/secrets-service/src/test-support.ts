@@ -52,7 +52,18 @@ export interface TestSecretsService {
   as(credential: string): Clients;
   /** A user of ACCOUNT with these inline policy statements (or none), and its clients. */
   user(name: string, statements?: readonly object[]): Promise<{ krn: string; apiKey: string; clients: Clients }>;
+  /**
+   * Another secrets-service replica: the same configuration (so the same PostgreSQL database
+   * when KEYHOLD_DATABASE_URL is set), peers and clock, its own store connections. Closed by close().
+   */
+  replica(): Promise<Replica>;
   close(): Promise<void>;
+}
+
+export interface Replica {
+  readonly app: SecretsServiceApp;
+  /** A SecretsService client of this replica with a bearer credential. */
+  secretsAs(credential: string): Client<typeof SecretsService>;
 }
 
 export function apiKeyLike(): string {
@@ -64,23 +75,28 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
   const logger = createSilentLogger();
   const adminKey = apiKeyLike();
   const baseEnv = { KEYHOLD_REGION: REGION, KEYHOLD_BOOTSTRAP_API_KEY: adminKey, ...env };
-  const policyService = await createPolicyServiceApp(readPolicyServiceConfig(baseEnv, dir), logger);
+  // The peers keep their SQLite files: a KEYHOLD_DATABASE_URL given here is secrets-service's alone.
+  const { KEYHOLD_DATABASE_URL: _secretsDatabase, ...peerEnv } = baseEnv as Record<string, string>;
+  const policyService = await createPolicyServiceApp(readPolicyServiceConfig(peerEnv, dir), logger);
   const policyFor = (callingService: string) => createInMemoryTransport(policyService.bindings, policyService.interceptors, logger, { callingService });
-  const keyService = await createKeyServiceApp(readKeyServiceConfig(baseEnv, dir), logger, {
+  const keyService = await createKeyServiceApp(readKeyServiceConfig(peerEnv, dir), logger, {
     authority: policyService.authority,
     policyTransport: policyFor("key-service"),
   });
   const clock = new ManualClock();
-  const app = await createSecretsServiceApp(
-    readSecretsServiceConfig(baseEnv, dir),
-    logger,
-    {
-      authority: policyService.authority,
-      keyTransport: createInMemoryTransport(keyService.bindings, [], logger, { callingService: "secrets-service" }),
-      iamTransport: policyFor("secrets-service"),
-    },
-    { clock, ...overrides },
-  );
+  const createApp = () =>
+    createSecretsServiceApp(
+      readSecretsServiceConfig(baseEnv, dir),
+      logger,
+      {
+        authority: policyService.authority,
+        keyTransport: createInMemoryTransport(keyService.bindings, [], logger, { callingService: "secrets-service" }),
+        iamTransport: policyFor("secrets-service"),
+      },
+      { clock, ...overrides },
+    );
+  const app = await createApp();
+  const replicas: SecretsServiceApp[] = [];
   const as = (credential: string): Clients => {
     const headers = { authorization: `Bearer ${credential}` };
     const secretsTransport = createInMemoryTransport(app.bindings, [], logger, { headers });
@@ -111,7 +127,17 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
       const apiKey = (await admin.iam.createApiKey({ principalKrn: krn })).secret;
       return { krn, apiKey, clients: as(apiKey) };
     },
+    async replica() {
+      const replica = await createApp();
+      replicas.push(replica);
+      return {
+        app: replica,
+        secretsAs: (credential) =>
+          createClient(SecretsService, createInMemoryTransport(replica.bindings, [], logger, { headers: { authorization: `Bearer ${credential}` } })),
+      };
+    },
     async close() {
+      for (const replica of replicas) await replica.close();
       await app.close();
       await keyService.close();
       await policyService.close();

@@ -15,15 +15,15 @@ export class DefaultKeys {
 
   /** The krn of the account's default secrets key, created when it has none yet. */
   async keyOf(accountId: string): Promise<string> {
-    const known = this.store.getDefaultKey(accountId);
+    const known = await this.store.getDefaultKey(accountId);
     if (known !== undefined) return known;
     let pending = this.creating.get(accountId);
     if (pending === undefined) {
       pending = (async () => {
         try {
           const krn = await this.keys.createDefaultKey(accountId);
-          this.store.setDefaultKey(accountId, krn);
-          return this.store.getDefaultKey(accountId) ?? krn;
+          // Another replica may have recorded its own meanwhile: every replica uses the one recorded first.
+          return await this.store.setDefaultKey(accountId, krn);
         } finally {
           this.creating.delete(accountId);
         }

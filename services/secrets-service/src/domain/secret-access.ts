@@ -44,7 +44,7 @@ export async function authorizedSecret(
   const krn = secretKrn(deps.config.region, accountId, ref.name);
   recordAuditDetails(call, { resource: krn });
   await deps.access.require(call, action, krn, { notFound: () => secretNotFound(field) });
-  const secret = deps.store.getSecret(accountId, ref.name);
+  const secret = await deps.store.getSecret(accountId, ref.name);
   if (secret === undefined) throw secretNotFound(field);
   if (secret.deletionDate !== undefined && options.allowPendingDeletion !== true) throw pendingDeletion(field);
   return { secret, krn };

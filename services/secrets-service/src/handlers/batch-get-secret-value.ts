@@ -22,7 +22,8 @@ export function batchGetSecretValue(ctx: AppContext): UnaryHandler<typeof BatchG
       try {
         values.push(await readSecretValue(ctx, call, secretId, "", "", "secrets:GetSecretValue"));
       } catch (error) {
-        if (!(error instanceof KeyholdError) || error.reason === "INTERNAL") throw error;
+        // A database outage fails the whole call (UNAVAILABLE: retry), not one secret of it.
+        if (!(error instanceof KeyholdError) || error.reason === "INTERNAL" || error.reason === "DATABASE_UNAVAILABLE") throw error;
         errors.push({ secretId, reason: error.reason, message: error.message });
       }
     }

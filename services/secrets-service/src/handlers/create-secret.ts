@@ -6,7 +6,7 @@ import { secretKrn, validateSecretName } from "../domain/names.ts";
 import { parseApiKeyValue, prepareApiKeySecret, type ApiKeyValue } from "../domain/rotation/api-key-rotation.ts";
 import { validateTags } from "../domain/tags.ts";
 import { requestValue, sameValue, type SecretValue } from "../domain/values.ts";
-import { openVersionForCaller, putVersion } from "../domain/versions.ts";
+import { firstVersion, openVersionForCaller } from "../domain/versions.ts";
 import type { SecretRecord } from "../store/records.ts";
 import { validateDescription, validateKeyRef, versionIdOrNew } from "./fields.ts";
 
@@ -33,20 +33,23 @@ export function createSecret(ctx: AppContext): UnaryHandler<typeof CreateSecretR
     }
     if (grace < 0 || grace > MAX_GRACE_SECONDS) throw invalidArgument("api_key_grace_period_seconds", `must be between 0 and ${MAX_GRACE_SECONDS}`);
 
-    const existing = ctx.store.getSecret(caller.accountId, name);
-    if (existing !== undefined) {
-      // A replay of the same request (same version id and value) answers as the first time did.
-      const version = request.versionId === "" ? undefined : ctx.store.getVersion(existing.secretId, versionId);
-      if (version !== undefined && value !== undefined && existing.deletionDate === undefined) {
-        const stored = await openVersionForCaller(ctx, call, existing, version, "name");
-        try {
-          if (sameValue(stored, value)) return { name, krn, versionId };
-        } finally {
-          stored.bytes.fill(0);
+    // A replay of the same request (same version id and value) answers as the first time did.
+    const replayOf = async (existing: SecretRecord | undefined): Promise<CreateAnswer> => {
+      if (existing !== undefined && request.versionId !== "" && value !== undefined && existing.deletionDate === undefined) {
+        const version = await ctx.store.getVersion(existing.secretId, versionId);
+        if (version !== undefined) {
+          const stored = await openVersionForCaller(ctx, call, existing, version, "name");
+          try {
+            if (sameValue(stored, value)) return { name, krn, versionId };
+          } finally {
+            stored.bytes.fill(0);
+          }
         }
       }
       throw secretExists();
-    }
+    };
+    const existing = await ctx.store.getSecret(caller.accountId, name);
+    if (existing !== undefined) return replayOf(existing);
 
     if (secretType === SecretType.KEYHOLD_API_KEY) {
       if (request.apiKeyPrincipalKrn === "") throw invalidArgument("api_key_principal_krn", "is required for API key secrets");
@@ -81,20 +84,27 @@ export function createSecret(ctx: AppContext): UnaryHandler<typeof CreateSecretR
       apiKeyPrincipalKrn: request.apiKeyPrincipalKrn,
       apiKeyGracePeriodSeconds: secretType === SecretType.KEYHOLD_API_KEY ? (grace === 0 ? DEFAULT_API_KEY_GRACE_SECONDS : grace) : 0,
     };
-    if (!ctx.store.createSecret(secret, tags, undefined)) throw secretExists();
-    if (value === undefined) return { name, krn, versionId: "" };
+    if (value === undefined) {
+      if (!(await ctx.store.createSecret(secret, tags, undefined))) throw secretExists();
+      return { name, krn, versionId: "" };
+    }
     try {
-      await putVersion(ctx, caller, secret, versionId, value, []);
-    } catch (error) {
-      // No half-made secret: without its first value the name is free again.
-      ctx.store.purgeSecret(secret.secretId);
-      throw error;
+      // The secret and its first value in one transaction: never a secret without its value.
+      const first = await firstVersion(ctx, caller, secret, versionId, value);
+      // Another call created the name meanwhile (a concurrent replay answers as the first call).
+      if (!(await ctx.store.createSecret(secret, tags, first))) return await replayOf(await ctx.store.getSecret(caller.accountId, name));
     } finally {
       value.bytes.fill(0);
     }
     recordAuditDetails(call, { keyVersionId: versionId });
     return { name, krn, versionId };
   };
+}
+
+interface CreateAnswer {
+  readonly name: string;
+  readonly krn: string;
+  readonly versionId: string;
 }
 
 function apiKeyValueOf(value: SecretValue): ApiKeyValue | undefined {

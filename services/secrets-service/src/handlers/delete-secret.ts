@@ -2,6 +2,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { DeleteSecretRequestSchema, DeleteSecretResponseSchema } from "@keyhold/proto";
 import { invalidArgument, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
+import { secretNotFound } from "../domain/names.ts";
 import { authorizedSecret } from "../domain/secret-access.ts";
 
 export const DEFAULT_RECOVERY_WINDOW_DAYS = 30;
@@ -18,16 +19,16 @@ export function deleteSecret(ctx: AppContext): UnaryHandler<typeof DeleteSecretR
     }
     const now = ctx.clock.now();
     if (request.forceDeleteWithoutRecovery) {
-      ctx.store.purgeSecret(secret.secretId);
+      await ctx.store.purgeSecret(secret.secretId);
       return { name: secret.name, krn, deletionDate: timestampFromDate(now) };
     }
     if (days !== 0 && (days < MIN_RECOVERY_WINDOW_DAYS || days > MAX_RECOVERY_WINDOW_DAYS)) {
       throw invalidArgument("recovery_window_in_days", `must be between ${MIN_RECOVERY_WINDOW_DAYS} and ${MAX_RECOVERY_WINDOW_DAYS}`);
     }
     // Deleting a secret already scheduled for deletion answers its existing date (as AWS).
-    if (secret.deletionDate !== undefined) return { name: secret.name, krn, deletionDate: timestampFromDate(secret.deletionDate) };
     const deletionDate = new Date(now.getTime() + (days === 0 ? DEFAULT_RECOVERY_WINDOW_DAYS : days) * DAY_MS);
-    ctx.store.updateSecret(secret.secretId, { deletionDate, updatedAt: now });
-    return { name: secret.name, krn, deletionDate: timestampFromDate(deletionDate) };
+    const after = await ctx.store.updateSecret(secret.secretId, (current) => (current.deletionDate === undefined ? { deletionDate, updatedAt: now } : {}));
+    if (after?.deletionDate === undefined) throw secretNotFound("secret_id");
+    return { name: secret.name, krn, deletionDate: timestampFromDate(after.deletionDate) };
   };
 }

@@ -22,7 +22,7 @@ export async function readSecretValue(
   const { secret, krn } = await authorizedSecret(ctx, call, secretId, "secret_id", action);
   if (versionId !== "") validateVersionId(versionId, "version_id");
   const stage = versionStage === "" ? "" : canonicalLabel(versionStage, "version_stage");
-  const { version, stages } = versionToRead(ctx.store, secret, versionId, stage);
+  const { version, stages } = await versionToRead(ctx.store, secret, versionId, stage);
   recordAuditDetails(call, { keyVersionId: version.versionId });
   const value = await openVersionForCaller(ctx, call, secret, version, "secret_id");
   try {

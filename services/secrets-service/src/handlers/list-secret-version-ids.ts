@@ -10,8 +10,8 @@ export function listSecretVersionIds(ctx: AppContext): UnaryHandler<typeof ListS
     const limit = pageSize(request.pageSize);
     const list = `versions ${secret.secretId} ${request.includeDeprecated}`;
     const after = decodePageToken(list, request.pageToken);
-    const labels = ctx.store.labels(secret.secretId);
-    const versions = ctx.store.listVersions(secret.secretId).filter((v) => request.includeDeprecated || (labels.get(v.versionId)?.length ?? 0) > 0);
+    const labels = await ctx.store.labels(secret.secretId);
+    const versions = (await ctx.store.listVersions(secret.secretId)).filter((v) => request.includeDeprecated || (labels.get(v.versionId)?.length ?? 0) > 0);
     // Newest first, as AWS lists them.
     versions.reverse();
     const start = after === undefined ? 0 : versions.findIndex((v) => v.versionId === after) + 1;

@@ -19,15 +19,19 @@ export function listSecrets(ctx: AppContext): UnaryHandler<typeof ListSecretsReq
     if (request.tagKey !== "") validateTagKey(request.tagKey, "tag_key");
     if (request.tagValue !== "" && request.tagKey === "") throw invalidArgument("tag_value", "needs tag_key");
     if (request.tagValue.length > 256) throw invalidArgument("tag_value", "must be at most 256 characters");
-    const page = ctx.store.listSecrets(
+    const page = await ctx.store.listSecrets(
       accountId,
       { namePrefix: request.namePrefix, tagKey: request.tagKey, tagValue: request.tagValue, includePlannedDeletion: request.includePlannedDeletion },
       after,
       limit,
     );
-    const defaultKey = ctx.store.getDefaultKey(accountId);
+    const defaultKey = await ctx.store.getDefaultKey(accountId);
+    const secrets = [];
+    for (const secret of page.items) {
+      secrets.push(secretMetadata(secret, ctx.config.region, await ctx.store.listTags(secret.secretId), await ctx.store.labels(secret.secretId), defaultKey));
+    }
     return {
-      secrets: page.items.map((secret) => secretMetadata(secret, ctx.config.region, ctx.store.listTags(secret.secretId), ctx.store.labels(secret.secretId), defaultKey)),
+      secrets,
       nextPageToken: encodePageToken(`secrets ${filterKey}`, page.next),
     };
   };

@@ -6,7 +6,7 @@ import { authorizedSecret } from "../domain/secret-access.ts";
 export function restoreSecret(ctx: AppContext): UnaryHandler<typeof RestoreSecretRequestSchema, typeof RestoreSecretResponseSchema> {
   return async (request, call) => {
     const { secret, krn } = await authorizedSecret(ctx, call, request.secretId, "secret_id", "secrets:RestoreSecret", { allowPendingDeletion: true });
-    if (secret.deletionDate !== undefined) ctx.store.updateSecret(secret.secretId, { deletionDate: undefined, updatedAt: ctx.clock.now() });
+    if (secret.deletionDate !== undefined) await ctx.store.updateSecret(secret.secretId, { deletionDate: undefined, updatedAt: ctx.clock.now() });
     return { name: secret.name, krn };
   };
 }

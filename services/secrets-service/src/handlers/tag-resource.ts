@@ -3,7 +3,7 @@ import { invalidArgument, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { authorizedSecret } from "../domain/secret-access.ts";
 import { MAX_TAGS_PER_SECRET, validateTags } from "../domain/tags.ts";
-import { TagLimitExceeded } from "../store/sqlite-secret-store.ts";
+import { TagLimitExceeded } from "../store/secret-store.ts";
 
 export function tagResource(ctx: AppContext): UnaryHandler<typeof SecretsServiceTagResourceRequestSchema, typeof SecretsServiceTagResourceResponseSchema> {
   return async (request, call) => {
@@ -11,7 +11,7 @@ export function tagResource(ctx: AppContext): UnaryHandler<typeof SecretsService
     if (request.tags.length === 0) throw invalidArgument("tags", "name at least one tag");
     const tags = validateTags(request.tags, "tags");
     try {
-      ctx.store.putTags(secret.secretId, tags, MAX_TAGS_PER_SECRET);
+      await ctx.store.putTags(secret.secretId, tags, MAX_TAGS_PER_SECRET);
     } catch (error) {
       if (error instanceof TagLimitExceeded) throw invalidArgument("tags", `a secret has at most ${MAX_TAGS_PER_SECRET} tags`);
       throw error;

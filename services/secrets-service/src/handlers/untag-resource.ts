@@ -10,7 +10,7 @@ export function untagResource(ctx: AppContext): UnaryHandler<typeof SecretsServi
     if (request.tagKeys.length === 0) throw invalidArgument("tag_keys", "name at least one tag key");
     if (request.tagKeys.length > MAX_TAGS_PER_SECRET) throw invalidArgument("tag_keys", `at most ${MAX_TAGS_PER_SECRET} tag keys`);
     request.tagKeys.forEach((key, i) => validateTagKey(key, `tag_keys[${i}]`));
-    ctx.store.removeTags(secret.secretId, request.tagKeys);
+    await ctx.store.removeTags(secret.secretId, request.tagKeys);
     return {};
   };
 }

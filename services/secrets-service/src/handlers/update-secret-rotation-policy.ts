@@ -29,15 +29,17 @@ export function updateSecretRotationPolicy(
       throw invalidArgument("rotation_handler_url", "is required to rotate a generic secret");
     }
     const now = ctx.clock.now();
-    const base = secret.lastRotatedAt ?? now;
-    const next = request.rotationEnabled ? new Date(Math.max(base.getTime() + interval * 1000, now.getTime())) : undefined;
-    ctx.store.updateSecret(secret.secretId, {
-      rotationEnabled: request.rotationEnabled,
-      rotationIntervalSeconds: request.rotationEnabled || interval !== 0 ? interval : secret.rotationIntervalSeconds,
-      rotationHandlerUrl: handlerUrl,
-      nextRotationAt: next,
-      updatedAt: now,
+    // Decided from the secret as stored when written (a rotation finishing meanwhile moves lastRotatedAt).
+    await ctx.store.updateSecret(secret.secretId, (current) => {
+      const base = current.lastRotatedAt ?? now;
+      return {
+        rotationEnabled: request.rotationEnabled,
+        rotationIntervalSeconds: request.rotationEnabled || interval !== 0 ? interval : current.rotationIntervalSeconds,
+        rotationHandlerUrl: handlerUrl,
+        nextRotationAt: request.rotationEnabled ? new Date(Math.max(base.getTime() + interval * 1000, now.getTime())) : undefined,
+        updatedAt: now,
+      };
     });
-    return { metadata: describe(ctx, secret.secretId) };
+    return { metadata: await describe(ctx, secret.secretId) };
   };
 }

@@ -2,7 +2,7 @@ import type { UpdateSecretVersionStageRequestSchema, UpdateSecretVersionStageRes
 import { invalidArgument, type UnaryHandler } from "@keyhold/server-kit";
 import type { AppContext } from "../context.ts";
 import { canonicalLabel, labelsAfterStageUpdate } from "../domain/labels.ts";
-import { validateVersionId } from "../domain/names.ts";
+import { secretNotFound, validateVersionId } from "../domain/names.ts";
 import { authorizedSecret } from "../domain/secret-access.ts";
 
 export function updateSecretVersionStage(
@@ -14,8 +14,15 @@ export function updateSecretVersionStage(
     const label = canonicalLabel(request.versionStage, "version_stage");
     const moveTo = request.moveToVersionId === "" ? undefined : validateVersionId(request.moveToVersionId, "move_to_version_id");
     const removeFrom = request.removeFromVersionId === "" ? undefined : validateVersionId(request.removeFromVersionId, "remove_from_version_id");
-    const labels = labelsAfterStageUpdate(ctx.store.labels(secret.secretId), { label, moveTo, removeFrom }, { maxLabelsPerSecret: ctx.config.maxLabelsPerSecret });
-    ctx.store.applyVersionChange(secret.secretId, { newVersion: undefined, labels, prune: [], updatedAt: ctx.clock.now() });
+    const limits = { maxLabelsPerSecret: ctx.config.maxLabelsPerSecret };
+    // Decided and written in one transaction holding the secret: concurrent moves never lose one another.
+    const after = await ctx.store.changeVersions(secret.secretId, (state) => ({
+      newVersion: undefined,
+      labels: labelsAfterStageUpdate(state.labels, { label, moveTo, removeFrom }, limits),
+      prune: [],
+      updatedAt: ctx.clock.now(),
+    }));
+    if (after === undefined) throw secretNotFound("secret_id");
     return { name: secret.name, krn };
   };
 }

@@ -23,7 +23,7 @@ export function updateSecret(ctx: AppContext): UnaryHandler<typeof UpdateSecretR
     const now = ctx.clock.now();
     const fullPatch: SecretPatch = { ...patch, updatedAt: now };
     if (value === undefined) {
-      ctx.store.updateSecret(secret.secretId, fullPatch);
+      await ctx.store.updateSecret(secret.secretId, fullPatch);
       return { name: secret.name, krn, versionId: "" };
     }
     recordAuditDetails(call, { keyVersionId: versionId });

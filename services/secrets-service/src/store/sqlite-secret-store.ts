@@ -1,10 +1,12 @@
 // SecretStore on better-sqlite3: WAL journal, synchronous=FULL (a value is on disk when the call
-// answers), prepared statements, one transaction per multi-row write.
+// answers), prepared statements, one transaction per multi-row write. better-sqlite3 is
+// synchronous: each method does all its work in one tick (read-then-write included, inside an
+// IMMEDIATE transaction) and answers a settled promise.
 import type Database from "better-sqlite3";
 import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import type { ApiKeyRetirement, SecretRecord, SecretVersionRecord, TagRecord, ValueKind } from "./records.ts";
-import type { Page, SecretFilter, SecretPatch, SecretStore, VersionChange } from "./secret-store.ts";
+import { patchFor, TagLimitExceeded, type Page, type SecretFilter, type SecretStore, type SecretUpdate, type VersionChange, type VersionPlan } from "./secret-store.ts";
 
 interface SecretRow {
   secret_id: string;
@@ -126,29 +128,38 @@ export class SqliteSecretStore implements SecretStore {
     return statement;
   }
 
-  createSecret(secret: SecretRecord, tags: readonly TagRecord[], first: VersionChange | undefined): boolean {
-    return this.db.transaction(() => {
+  /** Runs `work` in one IMMEDIATE transaction (the write lock taken up front). */
+  private inTransaction<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+
+  async createSecret(secret: SecretRecord, tags: readonly TagRecord[], first: VersionChange | undefined): Promise<boolean> {
+    return this.inTransaction(() => {
       const taken = this.prepare("SELECT 1 FROM secrets WHERE account_id = ? AND name = ?").get(secret.accountId, secret.name);
       if (taken !== undefined) return false;
       this.prepare(`INSERT INTO secrets (${SECRET_COLUMNS.join(", ")}) VALUES (${SECRET_COLUMNS.map((c) => `@${c}`).join(", ")})`).run(secretRow(secret));
       const insertTag = this.prepare("INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?, ?, ?)");
       for (const tag of tags) insertTag.run(secret.secretId, tag.key, tag.value);
-      if (first !== undefined) this.applyVersionChangeInTransaction(secret.secretId, first);
+      if (first !== undefined) this.applyVersionChange(secret.secretId, first);
       return true;
-    })();
+    });
   }
 
-  getSecret(accountId: string, name: string): SecretRecord | undefined {
+  async getSecret(accountId: string, name: string): Promise<SecretRecord | undefined> {
     const row = this.prepare("SELECT * FROM secrets WHERE account_id = ? AND name = ?").get(accountId, name) as SecretRow | undefined;
     return row === undefined ? undefined : toSecret(row);
   }
 
-  getSecretById(secretId: string): SecretRecord | undefined {
+  async getSecretById(secretId: string): Promise<SecretRecord | undefined> {
+    return this.secretById(secretId);
+  }
+
+  private secretById(secretId: string): SecretRecord | undefined {
     const row = this.prepare("SELECT * FROM secrets WHERE secret_id = ?").get(secretId) as SecretRow | undefined;
     return row === undefined ? undefined : toSecret(row);
   }
 
-  listSecrets(accountId: string, filter: SecretFilter, after: string | undefined, limit: number): Page<SecretRecord> {
+  async listSecrets(accountId: string, filter: SecretFilter, after: string | undefined, limit: number): Promise<Page<SecretRecord>> {
     const where = ["s.account_id = @account", "s.name > @after"];
     if (filter.namePrefix !== "") where.push("substr(s.name, 1, length(@prefix)) = @prefix");
     if (!filter.includePlannedDeletion) where.push("s.deletion_date IS NULL");
@@ -171,36 +182,42 @@ export class SqliteSecretStore implements SecretStore {
     return { items, next: rows.length > limit ? items[items.length - 1]!.name : undefined };
   }
 
-  updateSecret(secretId: string, patch: SecretPatch): SecretRecord | undefined {
-    return this.db.transaction(() => {
-      const current = this.getSecretById(secretId);
-      if (current === undefined) return undefined;
-      const next: SecretRecord = { ...current, ...patch };
-      const columns = SECRET_COLUMNS.filter((c) => c !== "secret_id");
-      this.prepare(`UPDATE secrets SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE secret_id = @secret_id`).run(secretRow(next));
-      return next;
-    })();
+  async updateSecret(secretId: string, update: SecretUpdate): Promise<SecretRecord | undefined> {
+    return this.inTransaction(() => this.update(secretId, update));
   }
 
-  purgeSecret(secretId: string): void {
-    this.db.transaction(() => {
+  private update(secretId: string, update: SecretUpdate): SecretRecord | undefined {
+    const current = this.secretById(secretId);
+    if (current === undefined) return undefined;
+    const next: SecretRecord = { ...current, ...patchFor(update, current) };
+    const columns = SECRET_COLUMNS.filter((c) => c !== "secret_id");
+    this.prepare(`UPDATE secrets SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE secret_id = @secret_id`).run(secretRow(next));
+    return next;
+  }
+
+  async purgeSecret(secretId: string): Promise<void> {
+    this.inTransaction(() => {
       this.prepare("DELETE FROM version_labels WHERE secret_id = ?").run(secretId);
       this.prepare("DELETE FROM secret_versions WHERE secret_id = ?").run(secretId);
       this.prepare("DELETE FROM secret_tags WHERE secret_id = ?").run(secretId);
       this.prepare("DELETE FROM secrets WHERE secret_id = ?").run(secretId);
-    })();
+    });
   }
 
-  listVersions(secretId: string): readonly SecretVersionRecord[] {
+  async listVersions(secretId: string): Promise<readonly SecretVersionRecord[]> {
     return (this.prepare("SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY seq").all(secretId) as VersionRow[]).map(toVersion);
   }
 
-  getVersion(secretId: string, versionId: string): SecretVersionRecord | undefined {
+  async getVersion(secretId: string, versionId: string): Promise<SecretVersionRecord | undefined> {
     const row = this.prepare("SELECT * FROM secret_versions WHERE secret_id = ? AND version_id = ?").get(secretId, versionId) as VersionRow | undefined;
     return row === undefined ? undefined : toVersion(row);
   }
 
-  labels(secretId: string): Map<string, string[]> {
+  async labels(secretId: string): Promise<Map<string, string[]>> {
+    return this.readLabels(secretId);
+  }
+
+  private readLabels(secretId: string): Map<string, string[]> {
     const labels = new Map<string, string[]>();
     for (const row of this.prepare("SELECT version_id FROM secret_versions WHERE secret_id = ? ORDER BY seq").all(secretId) as { version_id: string }[]) {
       labels.set(row.version_id, []);
@@ -213,20 +230,26 @@ export class SqliteSecretStore implements SecretStore {
     return labels;
   }
 
-  applyVersionChange(secretId: string, change: VersionChange): void {
-    this.db.transaction(() => this.applyVersionChangeInTransaction(secretId, change))();
+  async changeVersions(secretId: string, plan: VersionPlan): Promise<Map<string, string[]> | undefined> {
+    return this.inTransaction(() => {
+      const secret = this.secretById(secretId);
+      if (secret === undefined) return undefined;
+      const labels = this.readLabels(secretId);
+      const change = plan({ secret, labels });
+      if (change === undefined) return labels;
+      this.applyVersionChange(secretId, change);
+      return this.readLabels(secretId);
+    });
   }
 
-  private applyVersionChangeInTransaction(secretId: string, change: VersionChange): void {
+  private applyVersionChange(secretId: string, change: VersionChange): void {
     const version = change.newVersion;
     if (version !== undefined) {
       const seq = (this.prepare("SELECT coalesce(max(seq), 0) + 1 AS seq FROM secret_versions WHERE secret_id = ?").get(secretId) as { seq: number }).seq;
-      this.db
-        .prepare(
-          `INSERT INTO secret_versions (secret_id, version_id, seq, created_at, key_krn, encrypted_data_key, sealed_value, value_kind)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(secretId, version.versionId, seq, version.createdAt.getTime(), version.keyKrn, version.encryptedDataKey, version.sealedValue, version.valueKind);
+      this.prepare(
+        `INSERT INTO secret_versions (secret_id, version_id, seq, created_at, key_krn, encrypted_data_key, sealed_value, value_kind)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(secretId, version.versionId, seq, version.createdAt.getTime(), version.keyKrn, version.encryptedDataKey, version.sealedValue, version.valueKind);
     }
     this.prepare("DELETE FROM version_labels WHERE secret_id = ?").run(secretId);
     const insert = this.prepare("INSERT INTO version_labels (secret_id, label, version_id) VALUES (?, ?, ?)");
@@ -234,96 +257,100 @@ export class SqliteSecretStore implements SecretStore {
     const prune = this.prepare("DELETE FROM secret_versions WHERE secret_id = ? AND version_id = ?");
     for (const versionId of change.prune) prune.run(secretId, versionId);
     this.prepare("UPDATE secrets SET updated_at = ? WHERE secret_id = ?").run(change.updatedAt.getTime(), secretId);
-    if (change.patch !== undefined) {
-      const current = this.getSecretById(secretId);
-      if (current !== undefined) {
-        const next = secretRow({ ...current, ...change.patch });
-        const columns = SECRET_COLUMNS.filter((c) => c !== "secret_id");
-        this.prepare(`UPDATE secrets SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE secret_id = @secret_id`).run(next);
-      }
-    }
+    if (change.patch !== undefined) this.update(secretId, change.patch);
   }
 
-  listTags(secretId: string): readonly TagRecord[] {
+  async listTags(secretId: string): Promise<readonly TagRecord[]> {
     return (this.prepare("SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = ? ORDER BY tag_key").all(secretId) as {
       tag_key: string;
       tag_value: string;
     }[]).map((row) => ({ key: row.tag_key, value: row.tag_value }));
   }
 
-  putTags(secretId: string, tags: readonly TagRecord[], maxTags: number): boolean {
-    return this.db.transaction(() => {
+  async putTags(secretId: string, tags: readonly TagRecord[], maxTags: number): Promise<void> {
+    this.inTransaction(() => {
       const upsert = this.prepare(
         "INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (secret_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
       );
       for (const tag of tags) upsert.run(secretId, tag.key, tag.value);
       const count = (this.prepare("SELECT count(*) AS n FROM secret_tags WHERE secret_id = ?").get(secretId) as { n: number }).n;
       if (count > maxTags) throw new TagLimitExceeded();
-      return true;
-    })();
+    });
   }
 
-  removeTags(secretId: string, keys: readonly string[]): void {
+  async removeTags(secretId: string, keys: readonly string[]): Promise<void> {
     const remove = this.prepare("DELETE FROM secret_tags WHERE secret_id = ? AND tag_key = ?");
-    this.db.transaction(() => {
+    this.inTransaction(() => {
       for (const key of keys) remove.run(secretId, key);
-    })();
+    });
   }
 
-  dueRotations(now: Date, limit: number): readonly SecretRecord[] {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM secrets WHERE rotation_enabled = 1 AND next_rotation_at IS NOT NULL AND next_rotation_at <= @now
-           AND deletion_date IS NULL AND (rotation_lease_until IS NULL OR rotation_lease_until <= @now)
-         ORDER BY next_rotation_at LIMIT @limit`,
-      )
-      .all({ now: now.getTime(), limit }) as SecretRow[];
+  async dueRotations(now: Date, limit: number): Promise<readonly SecretRecord[]> {
+    const rows = this.prepare(
+      `SELECT * FROM secrets WHERE rotation_enabled = 1 AND next_rotation_at IS NOT NULL AND next_rotation_at <= @now
+         AND deletion_date IS NULL AND (rotation_lease_until IS NULL OR rotation_lease_until <= @now)
+       ORDER BY next_rotation_at LIMIT @limit`,
+    ).all({ now: now.getTime(), limit }) as SecretRow[];
     return rows.map(toSecret);
   }
 
-  acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date): boolean {
-    const result = this.db
-      .prepare(
-        `UPDATE secrets SET rotation_token = @token, rotation_lease_until = @until
-         WHERE secret_id = @id AND (rotation_lease_until IS NULL OR rotation_lease_until <= @now)`,
-      )
-      .run({ id: secretId, token, until: leaseUntil.getTime(), now: now.getTime() });
+  async acquireRotation(secretId: string, token: string, now: Date, leaseUntil: Date, onlyIfDue = false): Promise<boolean> {
+    const result = this.prepare(
+      `UPDATE secrets SET rotation_token = @token, rotation_lease_until = @until
+       WHERE secret_id = @id AND (rotation_lease_until IS NULL OR rotation_lease_until <= @now)
+         AND (@due = 0 OR (rotation_enabled = 1 AND next_rotation_at IS NOT NULL AND next_rotation_at <= @now AND deletion_date IS NULL))`,
+    ).run({ id: secretId, token, until: leaseUntil.getTime(), now: now.getTime(), due: onlyIfDue ? 1 : 0 });
     return result.changes === 1;
   }
 
-  finishRotation(secretId: string, patch: SecretPatch): void {
-    this.updateSecret(secretId, { ...patch, rotationLeaseUntil: undefined });
+  async finishRotation(secretId: string, token: string, update: SecretUpdate): Promise<boolean> {
+    return this.inTransaction(() => {
+      const current = this.secretById(secretId);
+      if (current?.rotationToken !== token) return false;
+      this.update(secretId, { ...patchFor(update, current), rotationLeaseUntil: undefined });
+      return true;
+    });
   }
 
-  duePurges(now: Date, limit: number): readonly SecretRecord[] {
-    const rows = this.db
-      .prepare("SELECT * FROM secrets WHERE deletion_date IS NOT NULL AND deletion_date <= ? ORDER BY deletion_date LIMIT ?")
-      .all(now.getTime(), limit) as SecretRow[];
+  async duePurges(now: Date, limit: number): Promise<readonly SecretRecord[]> {
+    const rows = this.prepare("SELECT * FROM secrets WHERE deletion_date IS NOT NULL AND deletion_date <= ? ORDER BY deletion_date LIMIT ?").all(
+      now.getTime(),
+      limit,
+    ) as SecretRow[];
     return rows.map(toSecret);
   }
 
-  getDefaultKey(accountId: string): string | undefined {
+  async getDefaultKey(accountId: string): Promise<string | undefined> {
+    return this.defaultKey(accountId);
+  }
+
+  private defaultKey(accountId: string): string | undefined {
     const row = this.prepare("SELECT key_krn FROM default_keys WHERE account_id = ?").get(accountId) as { key_krn: string } | undefined;
     return row?.key_krn;
   }
 
-  setDefaultKey(accountId: string, keyKrn: string): void {
-    this.prepare("INSERT INTO default_keys (account_id, key_krn) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING").run(accountId, keyKrn);
+  async setDefaultKey(accountId: string, keyKrn: string): Promise<string> {
+    return this.inTransaction(() => {
+      this.prepare("INSERT INTO default_keys (account_id, key_krn) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING").run(accountId, keyKrn);
+      return this.defaultKey(accountId) ?? keyKrn;
+    });
   }
 
-  addApiKeyRetirement(retirement: ApiKeyRetirement): void {
-    this.db
-      .prepare(
-        `INSERT INTO api_key_retirements (secret_id, account_id, principal_krn, api_key_id, disable_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (api_key_id) DO NOTHING`,
-      )
-      .run(retirement.secretId, retirement.accountId, retirement.principalKrn, retirement.apiKeyId, retirement.disableAt.getTime());
+  async addApiKeyRetirement(retirement: ApiKeyRetirement): Promise<void> {
+    this.prepare(
+      `INSERT INTO api_key_retirements (secret_id, account_id, principal_krn, api_key_id, disable_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (api_key_id) DO NOTHING`,
+    ).run(retirement.secretId, retirement.accountId, retirement.principalKrn, retirement.apiKeyId, retirement.disableAt.getTime());
   }
 
-  dueApiKeyRetirements(now: Date, limit: number): readonly ApiKeyRetirement[] {
-    const rows = this.db
-      .prepare("SELECT * FROM api_key_retirements WHERE disable_at <= ? ORDER BY disable_at LIMIT ?")
-      .all(now.getTime(), limit) as { secret_id: string; account_id: string; principal_krn: string; api_key_id: string; disable_at: number }[];
+  async dueApiKeyRetirements(now: Date, limit: number): Promise<readonly ApiKeyRetirement[]> {
+    const rows = this.prepare("SELECT * FROM api_key_retirements WHERE disable_at <= ? ORDER BY disable_at LIMIT ?").all(now.getTime(), limit) as {
+      secret_id: string;
+      account_id: string;
+      principal_krn: string;
+      api_key_id: string;
+      disable_at: number;
+    }[];
     return rows.map((row) => ({
       secretId: row.secret_id,
       accountId: row.account_id,
@@ -333,16 +360,11 @@ export class SqliteSecretStore implements SecretStore {
     }));
   }
 
-  removeApiKeyRetirement(apiKeyId: string): void {
+  async removeApiKeyRetirement(apiKeyId: string): Promise<void> {
     this.prepare("DELETE FROM api_key_retirements WHERE api_key_id = ?").run(apiKeyId);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
-}
-
-/** Thrown inside putTags' transaction (rolled back) when the tag limit would be exceeded. */
-export class TagLimitExceeded extends Error {
-  override readonly name = "TagLimitExceeded";
 }

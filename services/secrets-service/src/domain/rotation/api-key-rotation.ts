@@ -97,7 +97,7 @@ export class ApiKeyRotation implements ManagedRotation {
 
   async finished(secret: SecretRecord, previous: SecretValue): Promise<void> {
     const old = parseApiKeyValue(previous);
-    this.deps.store.addApiKeyRetirement({
+    await this.deps.store.addApiKeyRetirement({
       secretId: secret.secretId,
       accountId: secret.accountId,
       principalKrn: old.principalKrn,

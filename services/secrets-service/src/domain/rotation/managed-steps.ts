@@ -33,13 +33,13 @@ export class ManagedRotationSteps implements RotationSteps {
   }
 
   private async open(secret: SecretRecord, versionId: string): Promise<SecretValue> {
-    const version = this.deps.store.getVersion(secret.secretId, versionId);
+    const version = await this.deps.store.getVersion(secret.secretId, versionId);
     if (version === undefined) throw new KeyholdError("SECRET_VERSION_NOT_FOUND", `version ${versionId} not found`);
     return openVersion(this.deps, accountRoot(secret.accountId), secret, version, "secret_id");
   }
 
-  private currentVersionId(secret: SecretRecord): string {
-    const current = versionWith(this.deps.store.labels(secret.secretId), CURRENT);
+  private async currentVersionId(secret: SecretRecord): Promise<string> {
+    const current = versionWith(await this.deps.store.labels(secret.secretId), CURRENT);
     if (current === undefined) throw new KeyholdError("ROTATION_FAILED", "the secret has no CURRENT value");
     return current;
   }
@@ -54,14 +54,14 @@ export class ManagedRotationSteps implements RotationSteps {
     try {
       switch (step) {
         case RotationStep.CREATE: {
-          if (this.deps.store.getVersion(secret.secretId, versionId) !== undefined) return;
-          const next = await this.rotation.create(secret, await open(this.currentVersionId(secret)), signal);
+          if ((await this.deps.store.getVersion(secret.secretId, versionId)) !== undefined) return;
+          const next = await this.rotation.create(secret, await open(await this.currentVersionId(secret)), signal);
           values.push(next);
           await putVersion(this.deps, accountRoot(secret.accountId), secret, versionId, next, [PENDING]);
           return;
         }
         case RotationStep.SET: {
-          const current = this.currentVersionId(secret);
+          const current = await this.currentVersionId(secret);
           if (current === versionId) return;
           await this.rotation.set(secret, await open(versionId), await open(current), signal);
           return;
@@ -70,14 +70,16 @@ export class ManagedRotationSteps implements RotationSteps {
           await this.rotation.test(secret, await open(versionId), signal);
           return;
         case RotationStep.FINISH: {
-          const current = this.currentVersionId(secret);
+          const current = await this.currentVersionId(secret);
           if (current === versionId) return;
-          const labels = labelsAfterStageUpdate(
-            this.deps.store.labels(secret.secretId),
-            { label: CURRENT, moveTo: versionId, removeFrom: current },
-            { maxLabelsPerSecret: this.deps.config.maxLabelsPerSecret },
-          );
-          this.deps.store.applyVersionChange(secret.secretId, { newVersion: undefined, labels, prune: [], updatedAt: this.deps.clock.now() });
+          const limits = { maxLabelsPerSecret: this.deps.config.maxLabelsPerSecret };
+          // CURRENT moves from where it is when written (the version read above, unless a label move intervened).
+          await this.deps.store.changeVersions(secret.secretId, (state) => {
+            const holder = versionWith(state.labels, CURRENT);
+            if (holder === versionId) return undefined;
+            const labels = labelsAfterStageUpdate(state.labels, { label: CURRENT, moveTo: versionId, removeFrom: holder }, limits);
+            return { newVersion: undefined, labels, prune: [], updatedAt: this.deps.clock.now() };
+          });
           await this.rotation.finished(secret, await open(current), await open(versionId));
           return;
         }

@@ -214,10 +214,10 @@ export class PostgresRotation implements ManagedRotation {
     if ((ref.accountId !== undefined && ref.accountId !== secret.accountId) || (ref.region !== undefined && ref.region !== this.deps.config.region)) {
       throw new KeyholdError("ROTATION_FAILED", "the master secret must be in the same account and region");
     }
-    const master = this.deps.store.getSecret(secret.accountId, ref.name);
+    const master = await this.deps.store.getSecret(secret.accountId, ref.name);
     if (master === undefined || master.deletionDate !== undefined) throw new KeyholdError("ROTATION_FAILED", "the master secret does not exist");
-    const currentId = versionWith(this.deps.store.labels(master.secretId), CURRENT);
-    const version = currentId === undefined ? undefined : this.deps.store.getVersion(master.secretId, currentId);
+    const currentId = versionWith(await this.deps.store.labels(master.secretId), CURRENT);
+    const version = currentId === undefined ? undefined : await this.deps.store.getVersion(master.secretId, currentId);
     if (version === undefined) throw new KeyholdError("ROTATION_FAILED", "the master secret has no value");
     const value = await openVersion(this.deps, accountRoot(secret.accountId), master, version, "secret_id");
     try {

@@ -153,9 +153,9 @@ describe("rotation", () => {
     assert.equal((await refusal(Promise.reject(rejected.reason as Error))).reason, "ROTATION_IN_PROGRESS");
 
     // A process that died mid-rotation holds the lease until it expires; then the rotation runs.
-    const secret = t.app.context.store.getSecret("000000000001", "scheduled")!;
+    const secret = (await t.app.context.store.getSecret("000000000001", "scheduled"))!;
     t.clock.advance(7 * HOUR);
-    assert.ok(t.app.context.store.acquireRotation(secret.secretId, "crashed-rotation-version-id-0000000", t.clock.now(), new Date(t.clock.now().getTime() + 15 * 60_000)));
+    assert.ok(await t.app.context.store.acquireRotation(secret.secretId, "crashed-rotation-version-id-0000000", t.clock.now(), new Date(t.clock.now().getTime() + 15 * 60_000)));
     const held = (await value("scheduled")).versionId;
     await t.app.scheduler.tick();
     assert.equal((await value("scheduled")).versionId, held, "held by the crashed rotation");

@@ -55,11 +55,11 @@ export class Rotator {
   }
 
   /** Throws unless the secret can be rotated now (has a value; generic secrets need a handler). */
-  checkRotatable(secret: SecretRecord): void {
+  async checkRotatable(secret: SecretRecord): Promise<void> {
     if (secret.secretType === SecretType.GENERIC && secret.rotationHandlerUrl === "") {
       throw new KeyholdError("ROTATION_FAILED", "secret_id: the secret has no rotation handler (set one with UpdateSecretRotationPolicy)", { field: "secret_id" });
     }
-    if (versionWith(this.deps.store.labels(secret.secretId), CURRENT) === undefined) {
+    if (versionWith(await this.deps.store.labels(secret.secretId), CURRENT) === undefined) {
       throw new KeyholdError("ROTATION_FAILED", "secret_id: the secret has no value to rotate", { field: "secret_id" });
     }
   }
@@ -71,28 +71,30 @@ export class Rotator {
 
   /**
    * Rotates now; returns the version id that is CURRENT afterwards. `onVersion` learns the
-   * rotation's version id as soon as it is chosen (for the audit event).
+   * rotation's version id as soon as it is chosen (for the audit event). With `onlyIfDue` (the
+   * scheduler) it rotates only while the automatic rotation is still due when it takes the lease,
+   * so replicas that saw the same due secret rotate it once.
    */
-  async rotate(secret: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void): Promise<string> {
+  async rotate(secret: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void, onlyIfDue = false): Promise<string> {
     const { store, clock, config } = this.deps;
     if (this.running.has(secret.secretId)) throw inProgress();
     try {
-      this.checkRotatable(secret);
+      await this.checkRotatable(secret);
     } catch (error) {
       // Recorded (and an automatic rotation retried later), without touching a running rotation's lease.
       if (secret.rotationEnabled) {
         const retryIn = Math.min(ROTATION_RETRY_MS, Math.max(secret.rotationIntervalSeconds * 1000, 60_000));
-        store.updateSecret(secret.secretId, { lastRotationError: describeFailure(error), nextRotationAt: new Date(clock.now().getTime() + retryIn) });
+        await store.updateSecret(secret.secretId, { lastRotationError: describeFailure(error), nextRotationAt: new Date(clock.now().getTime() + retryIn) });
       }
       throw error;
     }
-    const labels = store.labels(secret.secretId);
+    const labels = await store.labels(secret.secretId);
     const pending = versionWith(labels, PENDING);
     // Resume the failed rotation (its PENDING version) unless the caller names a version.
     const versionId = requestedVersionId ?? (pending !== undefined && pending === secret.rotationToken ? pending : this.deps.newId());
     onVersion?.(versionId);
     const now = clock.now();
-    if (!store.acquireRotation(secret.secretId, versionId, now, new Date(now.getTime() + config.rotationLeaseMs))) throw inProgress();
+    if (!(await store.acquireRotation(secret.secretId, versionId, now, new Date(now.getTime() + config.rotationLeaseMs), onlyIfDue))) throw inProgress();
     this.running.add(secret.secretId);
     const krn = secretKrn(config.region, secret.accountId, secret.name);
     const steps = this.stepsFor(secret);
@@ -102,34 +104,42 @@ export class Rotator {
         current = step;
         await withTimeout(config.rotationStepTimeoutMs, (signal) => steps.run(step, secret, krn, versionId, signal));
       }
-      if (versionWith(store.labels(secret.secretId), CURRENT) !== versionId) {
+      if (versionWith(await store.labels(secret.secretId), CURRENT) !== versionId) {
         throw new Error(`the finish step did not move CURRENT to version ${versionId}`);
       }
     } catch (error) {
       const reason = `${STEP_NAMES[current]} step failed: ${describeFailure(error)}`;
       const after = clock.now();
-      const retryIn = Math.min(ROTATION_RETRY_MS, Math.max(secret.rotationIntervalSeconds * 1000, 60_000));
-      store.finishRotation(secret.secretId, {
+      // The rotation policy as stored when written (it may have changed while the steps ran).
+      await store.finishRotation(secret.secretId, versionId, (fresh) => ({
         lastRotationError: reason,
         rotationToken: versionId,
-        ...(secret.rotationEnabled ? { nextRotationAt: new Date(after.getTime() + retryIn) } : {}),
-      });
+        ...(fresh.rotationEnabled
+          ? { nextRotationAt: new Date(after.getTime() + Math.min(ROTATION_RETRY_MS, Math.max(fresh.rotationIntervalSeconds * 1000, 60_000))) }
+          : {}),
+      }));
       this.deps.logger.warn("secret rotation failed", { secretId: secret.secretId, step: STEP_NAMES[current] ?? "", reason: error instanceof KeyholdError ? error.reason : "handler" });
       throw new KeyholdError("ROTATION_FAILED", `secret_id: rotation ${reason}`, { field: "secret_id", cause: error });
     } finally {
       this.running.delete(secret.secretId);
     }
     const done = clock.now();
-    const fresh = store.getSecretById(secret.secretId) ?? secret;
-    store.finishRotation(secret.secretId, {
+    // A rotation that outlived its lease and was taken over leaves the outcome to the one that took it.
+    const finished = await store.finishRotation(secret.secretId, versionId, (fresh) => ({
       lastRotatedAt: done,
       lastRotationError: "",
       rotationToken: undefined,
       nextRotationAt: fresh.rotationEnabled ? new Date(done.getTime() + fresh.rotationIntervalSeconds * 1000) : undefined,
       updatedAt: done,
-    });
+    }));
+    if (!finished) this.deps.logger.warn("secret rotation outlived its lease; another rotation took the secret over", { secretId: secret.secretId });
     return versionId;
   }
+}
+
+/** Whether `error` says another rotation holds the secret (or, for the scheduler, just did it). */
+export function isRotationInProgress(error: unknown): boolean {
+  return error instanceof KeyholdError && error.reason === "ROTATION_IN_PROGRESS";
 }
 
 function inProgress(): KeyholdError {

@@ -9,7 +9,7 @@ import type { Logger } from "@keyhold/server-kit";
 import type { Clock } from "../../context.ts";
 import type { SecretStore } from "../../store/secret-store.ts";
 import { disableApiKey } from "./api-key-rotation.ts";
-import type { Rotator } from "./rotator.ts";
+import { isRotationInProgress, type Rotator } from "./rotator.ts";
 
 const BATCH = 100;
 
@@ -66,24 +66,25 @@ export class Scheduler {
     let failed = 0;
     let purged = 0;
     let keysDisabled = 0;
-    for (const secret of store.duePurges(clock.now(), BATCH)) {
+    for (const secret of await store.duePurges(clock.now(), BATCH)) {
       if (rotator.isRunning(secret.secretId)) continue;
-      store.purgeSecret(secret.secretId);
+      await store.purgeSecret(secret.secretId);
       purged++;
     }
-    for (const secret of store.dueRotations(clock.now(), BATCH)) {
+    for (const secret of await store.dueRotations(clock.now(), BATCH)) {
       if (rotator.isRunning(secret.secretId)) continue;
       try {
-        await rotator.rotate(secret);
+        await rotator.rotate(secret, undefined, undefined, true);
         rotated++;
-      } catch {
-        failed++;
+      } catch (error) {
+        // Another replica rotates it (or just did): not a failure of this one.
+        if (!isRotationInProgress(error)) failed++;
       }
     }
-    for (const retirement of store.dueApiKeyRetirements(clock.now(), BATCH)) {
+    for (const retirement of await store.dueApiKeyRetirements(clock.now(), BATCH)) {
       try {
         await disableApiKey(this.deps.iam, retirement.accountId, retirement.apiKeyId);
-        store.removeApiKeyRetirement(retirement.apiKeyId);
+        await store.removeApiKeyRetirement(retirement.apiKeyId);
         keysDisabled++;
       } catch (error) {
         logger.warn("disabling a rotated-out API key failed; retrying later", { cause: error instanceof Error ? error.message : "unknown" });

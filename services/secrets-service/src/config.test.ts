@@ -1,0 +1,22 @@
+// KEYHOLD_DATABASE_URL: PostgreSQL when set (held redacted), SQLite when unset or empty, a clear
+// ConfigError for anything that is not a postgres:// URL.
+import assert from "node:assert/strict";
+import { inspect } from "node:util";
+import { test } from "node:test";
+import { ConfigError, readSecretsServiceConfig } from "./config.ts";
+
+test("KEYHOLD_DATABASE_URL selects PostgreSQL and never prints its password", () => {
+  const url = "postgres://secrets:s3cret-pw@db.internal:5432/keyhold";
+  const config = readSecretsServiceConfig({ KEYHOLD_DATABASE_URL: url }, "/data");
+  assert.equal(config.databaseUrl?.reveal(), url);
+  for (const shown of [JSON.stringify(config), inspect(config), String(config.databaseUrl)]) assert.doesNotMatch(shown, /s3cret-pw/);
+  assert.equal(readSecretsServiceConfig({ KEYHOLD_DATABASE_URL: "postgresql://h/db" }, "/data").databaseUrl?.reveal(), "postgresql://h/db");
+  for (const env of [{}, { KEYHOLD_DATABASE_URL: "" }]) {
+    const sqlite = readSecretsServiceConfig(env, "/data");
+    assert.equal(sqlite.databaseUrl, undefined);
+    assert.equal(sqlite.databasePath, "/data/secrets-service.sqlite");
+  }
+  for (const bad of ["mysql://h/db", "db.internal:5432", "file:/tmp/x"]) {
+    assert.throws(() => readSecretsServiceConfig({ KEYHOLD_DATABASE_URL: bad }, "/data"), (error: unknown) => error instanceof ConfigError && /KEYHOLD_DATABASE_URL/.test(error.message) && !error.message.includes(bad));
+  }
+});
