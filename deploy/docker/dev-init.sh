@@ -1,5 +1,5 @@
 #!/bin/sh
-# Development secrets for deploy/compose, made once and kept in their volumes (re-running changes
+# keyhold-dev-init (in the image): development secrets for deploy/compose, made once and kept in their volumes (re-running changes
 # nothing): the development CA and one certificate per service (keyhold dev-ca), the audit HMAC
 # key every audited service shares, and the PINs of the SoftHSMv2 tokens. Runs as the image's
 # non-root user; every file is mode 0600 in a 0700 directory.

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Initializes a SoftHSMv2 token unless one with that label exists (SOFTHSM2_CONF of the image:
-# tokens under /var/lib/keyhold-hsm/tokens, a volume). Usage: init-token.sh LABEL PIN_FILE SO_PIN_FILE
+# keyhold-init-token (in the image): initializes a SoftHSMv2 token unless one with that label exists (SOFTHSM2_CONF of the image:
+# tokens under /var/lib/keyhold-hsm/tokens, a volume). Usage: keyhold-init-token LABEL PIN_FILE SO_PIN_FILE
 set -eu
 label=$1
 pin_file=$2
