@@ -5,8 +5,8 @@
 # non-root user; every file is mode 0600 in a 0700 directory.
 set -eu
 umask 077
-tls=/etc/keyhold/tls
-secrets=/etc/keyhold/secrets
+tls=${DEV_INIT_TLS_DIR:-/etc/keyhold/tls}
+secrets=${DEV_INIT_SECRETS_DIR:-/etc/keyhold/secrets}
 
 if [ ! -s "$tls/ca.crt" ]; then
   keyhold dev-ca "$tls"

@@ -3,7 +3,7 @@
 // features deploy/k8s uses (resources, nested kustomizations, configMapGenerator, namespace,
 // labels, images), so the checks still run without it.
 import { execFile } from "node:child_process";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { toolPath } from "../support/tools.ts";
 import { arr, isObject, K8S_DIR, obj, parseYaml, parseYamlStream, readText, repoPath, str, type JsonObject } from "./support.ts";
@@ -24,6 +24,11 @@ export async function renderK8s(dir = K8S_DIR): Promise<Rendered> {
     return { objects: parseYamlStream(stdout, "kustomize build").map((o) => obj(o, "rendered object")), renderer: "kustomize" };
   }
   return { objects: renderInTypeScript(dir), renderer: "typescript" };
+}
+
+/** The TypeScript rendering alone (the fallback), to compare with kustomize's. */
+export function renderK8sInTypeScript(dir = K8S_DIR): JsonObject[] {
+  return renderInTypeScript(dir);
 }
 
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass"]);
@@ -98,5 +103,3 @@ export function find(objects: readonly JsonObject[], kind: string, name: string)
 export function generatedName(name: string): string {
   return name.replace(/-[a-z0-9]{10}$/, "");
 }
-
-export const kustomizationDir = (file: string): string => dirname(file);
