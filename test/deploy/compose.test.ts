@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { describeRun, runTool, toolPath } from "../support/tools.ts";
 import {
   arr, AUDITED_SERVICES, COMPOSE_FILE, DATA_DIR, DEPLOY_DIR, GRPC_PORT, isObject, KEYHOLD_SERVICES, loadCompose, obj, readText, str,
-  type JsonObject, type KeyholdService,
+  type KeyholdService, show,
 } from "./support.ts";
 import { join } from "node:path";
 
@@ -31,7 +31,7 @@ function env(name: string): Record<string, string> {
   const raw = obj(services[name], name)["environment"];
   if (raw === undefined) return {};
   const map = obj(raw, `${name}.environment`);
-  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)]));
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, show(v)]));
 }
 
 function volumeMounts(name: string): { source: string; target: string; readOnly: boolean }[] {
@@ -228,7 +228,7 @@ describe("compose.yaml", () => {
     for (const name of allContainers) {
       const ports = obj(services[name], name)["ports"];
       if (ports === undefined) continue;
-      for (const port of arr(ports, `${name}.ports`)) assert.match(String(port), /^127\.0\.0\.1:/, `${name} publishes on loopback only`);
+      for (const port of arr(ports, `${name}.ports`)) assert.match(show(port), /^127\.0\.0\.1:/, `${name} publishes on loopback only`);
     }
   });
 

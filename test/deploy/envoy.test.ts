@@ -8,7 +8,7 @@ import { describeRun, runTool, toolPath } from "../support/tools.ts";
 import { find, generatedName, nameOf, podSpec, renderK8s } from "./k8s-render.ts";
 import {
   arr, ENVOY_FILE, GRPC_PORT, HTTP_PORT, isObject, loadCompose, loadEnvoy, obj, protoServices, readText, SERVICE_VISIBILITY, str,
-  type JsonObject,
+  type JsonObject, show,
 } from "./support.ts";
 
 const envoy = loadEnvoy();
@@ -206,7 +206,7 @@ describe("envoy.yaml", () => {
       const volumes = arr(pod["volumes"], "volumes").map((v) => obj(v, "volume"));
       const config = obj(volumes.find((v) => v["name"] === "config")?.["configMap"], "config volume");
       const configMap = k8s.find((o) => o["kind"] === "ConfigMap" && nameOf(o) === str(config["name"], "name"));
-      assert.ok(configMap !== undefined, `ConfigMap ${String(config["name"])}`);
+      assert.ok(configMap !== undefined, `ConfigMap ${show(config["name"])}`);
       assert.equal(generatedName(nameOf(configMap)), "envoy-config");
       assert.equal(obj(configMap["data"], "data")["envoy.yaml"], readText(ENVOY_FILE), "the ConfigMap holds deploy/envoy/envoy.yaml");
       const tls = obj(volumes.find((v) => v["name"] === "tls")?.["secret"], "tls volume");

@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { toolPath } from "../support/tools.ts";
-import { arr, isObject, K8S_DIR, obj, parseYaml, parseYamlStream, readText, repoPath, str, type JsonObject } from "./support.ts";
+import { arr, isObject, K8S_DIR, obj, parseYaml, parseYamlStream, readText, repoPath, str, type JsonObject, show } from "./support.ts";
 import { statSync } from "node:fs";
 
 const run = promisify(execFile);
@@ -56,7 +56,7 @@ function renderInTypeScript(dir: string): JsonObject[] {
   const images = arr(k["images"] ?? [], "images").map((i) => obj(i, "images[]"));
   for (const o of objects) {
     const metadata = obj(o["metadata"], "metadata");
-    if (typeof namespace === "string" && !CLUSTER_SCOPED.has(String(o["kind"]))) metadata["namespace"] = namespace;
+    if (typeof namespace === "string" && !CLUSTER_SCOPED.has(show(o["kind"]))) metadata["namespace"] = namespace;
     if (typeof namespace === "string" && o["kind"] === "Namespace") metadata["name"] = namespace;
     for (const l of labels) {
       const pairs = obj(l["pairs"], "pairs");

@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { describeRun, runTool, toolPath } from "../support/tools.ts";
+import { describeRun, runTool, toolPath, type ToolResult } from "../support/tools.ts";
 import { find, generatedName, nameOf, podContainers, podSpec, renderK8s, renderK8sInTypeScript, type Rendered } from "./k8s-render.ts";
 import {
   arr, AUDITED_SERVICES, DATA_DIR, GRPC_PORT, HTTP_PORT, isObject, K8S_DIR, KEYHOLD_SERVICES, loadCompose, obj, parseYamlStream, readText, str,
-  type JsonObject,
+  type JsonObject, show,
 } from "./support.ts";
 
 /** The Keyhold services the base runs (xki-proxy, the customer-side HYOK proxy, is optional: compose profile hyok). */
@@ -41,7 +41,7 @@ function environment(container: JsonObject): Record<string, string> {
   for (const from of arr(container["envFrom"] ?? [], "envFrom")) {
     const ref = obj(obj(from, "envFrom[]")["configMapRef"], "configMapRef");
     const configMap = find(objects, "ConfigMap", str(ref["name"], "name"));
-    assert.ok(configMap !== undefined, `ConfigMap ${String(ref["name"])}`);
+    assert.ok(configMap !== undefined, `ConfigMap ${show(ref["name"])}`);
     Object.assign(env, obj(configMap["data"], "data"));
   }
   for (const e of arr(container["env"] ?? [], "env")) {
@@ -70,12 +70,12 @@ describe("deploy/k8s", () => {
     t.diagnostic(`rendered by ${rendered.renderer}: ${objects.length} objects`);
     assert.ok(objects.length >= 15);
     if (rendered.renderer === "kustomize") {
-      const key = (o: JsonObject) => `${String(o["kind"])}/${generatedName(nameOf(o))}`;
+      const key = (o: JsonObject) => `${show(o["kind"])}/${generatedName(nameOf(o))}`;
       assert.deepEqual(renderK8sInTypeScript().map(key).sort(), objects.map(key).sort(), "the fallback renders what kustomize does");
     }
     for (const o of objects) {
       if (o["kind"] === "Namespace") continue;
-      assert.equal(obj(o["metadata"], "metadata")["namespace"], "keyhold", `${String(o["kind"])} ${nameOf(o)} is in namespace keyhold`);
+      assert.equal(obj(o["metadata"], "metadata")["namespace"], "keyhold", `${show(o["kind"])} ${nameOf(o)} is in namespace keyhold`);
     }
   });
 
@@ -100,7 +100,7 @@ describe("deploy/k8s", () => {
     const render = await runTool(kustomize, ["build", K8S_DIR]);
     assert.equal(render.code, 0, describeRun("kustomize build", render));
     for (const file of ["-", join(K8S_DIR, "secrets.template.yaml")]) {
-      const result = file === "-" ? await runShell(`"${kustomize}" build "${K8S_DIR}" | "${check}" -`) : await runTool(check, [file]);
+      const result: ToolResult = file === "-" ? await runShell(`"${kustomize}" build "${K8S_DIR}" | "${check}" -`) : await runTool(check, [file]);
       assert.equal(result.code, 0, describeRun(`k8s-check ${file}`, result));
     }
   });
@@ -123,7 +123,7 @@ describe("deploy/k8s", () => {
       const service = obj(s, name);
       const command = service["command"];
       if (!Array.isArray(command) || command[0] !== "serve" || service["profiles"] !== undefined) continue;
-      assert.doesNotThrow(() => workloadOf(String(command[1])), `${name}: keyhold serve ${String(command[1])}`);
+      assert.doesNotThrow(() => workloadOf(show(command[1])), `${name}: keyhold serve ${show(command[1])}`);
     }
   });
 
@@ -166,7 +166,7 @@ describe("deploy/k8s", () => {
       assert.deepEqual(podSecurity["seccompProfile"], { type: "RuntimeDefault" });
       assert.equal(pod["automountServiceAccountToken"], false, `${nameOf(workload)} needs no API token`);
       for (const c of podContainers(workload)) {
-        const what = `${nameOf(workload)}/${String(c["name"])}`;
+        const what = `${nameOf(workload)}/${show(c["name"])}`;
         const security = obj(c["securityContext"], `${what} securityContext`);
         assert.equal(security["readOnlyRootFilesystem"], true, what);
         assert.equal(security["allowPrivilegeEscalation"], false, what);
@@ -188,7 +188,7 @@ describe("deploy/k8s", () => {
       const mount = arr(container["volumeMounts"], "volumeMounts").map((m) => obj(m, "mount")).find((m) => m["mountPath"] === dataDir);
       assert.ok(mount !== undefined, `${service} mounts a volume at ${dataDir}`);
       const templates = arr(spec["volumeClaimTemplates"], "volumeClaimTemplates").map((t) => nameOf(obj(t, "template")));
-      assert.ok(templates.includes(str(mount["name"], "mount.name")), `${service}'s ${String(mount["name"])} is a volumeClaimTemplate (one PVC per replica)`);
+      assert.ok(templates.includes(str(mount["name"], "mount.name")), `${service}'s ${show(mount["name"])} is a volumeClaimTemplate (one PVC per replica)`);
       assert.deepEqual(spec["persistentVolumeClaimRetentionPolicy"], { whenDeleted: "Retain", whenScaled: "Retain" }, `${service}: unshipped events survive scale-down`);
       assert.equal(environment(container)["KEYHOLD_AUDIT_HMAC_KEY_FILE"]?.startsWith("/run/keyhold/secrets/"), true, `${service} reads the audit HMAC key copied with mode 0600`);
     }
@@ -206,7 +206,7 @@ describe("deploy/k8s", () => {
       const containerPorts = arr(mainContainer(workload)["ports"], "ports").map((p) => obj(p, "p"));
       for (const p of arr(spec["ports"], "ports").map((x) => obj(x, "port"))) {
         const target = containerPorts.find((c) => c["name"] === p["targetPort"]);
-        assert.ok(target !== undefined && target["containerPort"] === p["port"], `${service} port ${String(p["name"])} → ${String(p["targetPort"])}`);
+        assert.ok(target !== undefined && target["containerPort"] === p["port"], `${service} port ${show(p["name"])} → ${show(p["targetPort"])}`);
       }
       if (workload["kind"] === "StatefulSet") assert.equal(obj(workload["spec"], "spec")["serviceName"], service);
     }
@@ -221,7 +221,7 @@ describe("deploy/k8s", () => {
     for (const [key, peer] of Object.entries(peers)) {
       const [host, p] = str(config[key], key).split(":");
       assert.equal(host, peer, key);
-      const svc = find(objects, "Service", host!);
+      const svc = find(objects, "Service", host);
       assert.ok(svc !== undefined && arr(obj(svc["spec"], "spec")["ports"], "ports").some((x) => obj(x, "port")["name"] === "grpc" && obj(x, "port")["port"] === Number(p)), `${key} → ${peer}'s gRPC port`);
     }
   });
@@ -237,7 +237,7 @@ describe("deploy/k8s", () => {
         if (isObject(v["secret"])) {
           const name = str(v["secret"]["secretName"], "secretName");
           assert.ok(secretKeys.has(name), `${nameOf(workload)}: Secret ${name} is in secrets.template.yaml`);
-          for (const item of arr(v["secret"]["items"] ?? [], "items")) assert.ok(secretKeys.get(name)!.includes(str(obj(item, "item")["key"], "key")), `${name} has ${String(obj(item, "item")["key"])}`);
+          for (const item of arr(v["secret"]["items"] ?? [], "items")) assert.ok(secretKeys.get(name)!.includes(str(obj(item, "item")["key"], "key")), `${name} has ${show(obj(item, "item")["key"])}`);
         }
         if (isObject(v["configMap"])) {
           const name = str(v["configMap"]["name"], "configMap.name");
@@ -246,12 +246,12 @@ describe("deploy/k8s", () => {
       }
       for (const c of podContainers(workload)) {
         const mounts = arr(c["volumeMounts"] ?? [], "volumeMounts").map((m) => obj(m, "mount"));
-        for (const m of mounts) assert.ok(volumeNames.includes(str(m["name"], "mount.name")), `${nameOf(workload)}/${String(c["name"])} mounts ${String(m["name"])}, which exists`);
+        for (const m of mounts) assert.ok(volumeNames.includes(str(m["name"], "mount.name")), `${nameOf(workload)}/${show(c["name"])} mounts ${show(m["name"])}, which exists`);
         for (const e of arr(c["env"] ?? [], "env").map((x) => obj(x, "env"))) {
           const ref = isObject(e["valueFrom"]) && isObject(e["valueFrom"]["secretKeyRef"]) ? e["valueFrom"]["secretKeyRef"] : undefined;
           if (ref !== undefined) {
             const name = str(ref["name"], "secretKeyRef.name");
-            assert.ok(secretKeys.get(name)?.includes(str(ref["key"], "key")), `${nameOf(workload)}: ${String(e["name"])} from ${name}/${String(ref["key"])}, in secrets.template.yaml`);
+            assert.ok(secretKeys.get(name)?.includes(str(ref["key"], "key")), `${nameOf(workload)}: ${show(e["name"])} from ${name}/${show(ref["key"])}, in secrets.template.yaml`);
           }
         }
         if (c === podContainers(workload).at(-1) || arr(pod["containers"], "containers").includes(c)) {
@@ -275,6 +275,6 @@ describe("deploy/k8s", () => {
   });
 });
 
-function runShell(command: string) {
+function runShell(command: string): Promise<ToolResult> {
   return runTool("/bin/sh", ["-c", `set -e; ${command}`]);
 }

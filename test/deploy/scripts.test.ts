@@ -14,7 +14,7 @@ import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
 import { createSilentLogger } from "@keyhold/server-kit";
 import { postgresBinDir, startPostgres, type TestPostgres } from "../support/postgres.ts";
 import { describeRun, REPO_ROOT, runTool, toolPath } from "../support/tools.ts";
-import { arr, DEPLOY_DIR, K8S_DIR, loadCompose, obj, str } from "./support.ts";
+import { arr, DEPLOY_DIR, K8S_DIR, loadCompose, obj, str, show } from "./support.ts";
 import { nameOf, podSpec, renderK8s } from "./k8s-render.ts";
 
 const INIT_ROLES = join(DEPLOY_DIR, "compose", "postgres", "init-roles.sh");
@@ -49,7 +49,7 @@ describe("postgres/init-roles.sh (a real PostgreSQL server)", () => {
       return;
     }
     const s = server;
-    const env = { PATH: process.env["PATH"] ?? "", PGHOST: s.host, PGPORT: String(s.port), PGPASSWORD: s.superPassword, POSTGRES_USER: s.superuser, POSTGRES_DB: "keyhold", ...passwords };
+    const env = { PATH: process.env["PATH"] ?? "", PGHOST: s.host, PGPORT: show(s.port), PGPASSWORD: s.superPassword, POSTGRES_USER: s.superuser, POSTGRES_DB: "keyhold", ...passwords };
     execFileSync("psql", ["-v", "ON_ERROR_STOP=1", "-U", s.superuser, "-d", "postgres", "-c", "CREATE DATABASE keyhold"], { env, stdio: "pipe" });
     const result = await runTool("/bin/sh", [INIT_ROLES], { env });
     assert.equal(result.code, 0, describeRun("init-roles.sh", result));
@@ -145,7 +145,7 @@ describe("the healthcheck and readiness probe commands (a real Keyhold server re
       process.cwd(),
     );
     instance = await startDev(config, createSilentLogger());
-    grpcPort = instance.addresses.grpcPort;
+    grpcPort = instance.addresses.grpcPort ?? 0;
   });
   after(async () => {
     await instance?.stop();

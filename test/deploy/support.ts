@@ -195,3 +195,8 @@ export function settingsNamedInDeploy(): Map<string, string[]> {
   }
   return names;
 }
+
+/** A YAML value as text: strings as they are, anything else as JSON (for messages and comparisons). */
+export function show(value: unknown): string {
+  return typeof value === "string" ? value : (JSON.stringify(value) ?? "undefined");
+}
