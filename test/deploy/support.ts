@@ -182,10 +182,10 @@ export function settingsReadByCode(): Set<string> {
   return names;
 }
 
-/** Every KEYHOLD_* name written anywhere under deploy/ (with the file that names it). */
+/** Every KEYHOLD_* name written anywhere under deploy/ or in docs/deploy.md (with the file that names it). */
 export function settingsNamedInDeploy(): Map<string, string[]> {
   const names = new Map<string, string[]>();
-  for (const file of filesUnder(DEPLOY_DIR)) {
+  for (const file of [...filesUnder(DEPLOY_DIR), join(REPO_ROOT, "docs", "deploy.md")]) {
     if (file.includes(`${join(DEPLOY_DIR, "tools")}/`)) continue;
     for (const m of readText(file).matchAll(/\bKEYHOLD_[A-Z0-9_]*[A-Z0-9]\b/g)) {
       const list = names.get(m[0]) ?? [];
