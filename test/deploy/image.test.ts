@@ -91,8 +91,8 @@ describe("the image (deploy/docker/Dockerfile)", () => {
     const tokenDir = /^directories\.tokendir = (.+)$/m.exec(conf)?.[1];
     assert.equal(tokenDir, "/var/lib/keyhold-hsm/tokens");
     assert.ok((gateway["volumes"] as string[]).includes("hsm-tokens:/var/lib/keyhold-hsm"));
-    assert.match(readText(join(K8S_DIR, "hsm-gateway.yaml")), /\{ name: hsm-tokens, mountPath: \/var\/lib\/keyhold-hsm \}/);
-    assert.match(readText(join(K8S_DIR, "hsm-gateway.yaml")), new RegExp(`KEYHOLD_HSM_MODULE, value: ${modulePath.replaceAll(".", "\\.")} `));
+    assert.match(readText(join(K8S_DIR, "base", "hsm-gateway.yaml")), /\{ name: hsm-tokens, mountPath: \/var\/lib\/keyhold-hsm \}/);
+    assert.match(readText(join(K8S_DIR, "base", "hsm-gateway.yaml")), new RegExp(`KEYHOLD_HSM_MODULE, value: ${modulePath.replaceAll(".", "\\.")} `));
     let files: string;
     try {
       // softhsm2 depends on libsofthsm2, which ships the module (and /usr/lib/softhsm's arch-independent link).

@@ -37,7 +37,8 @@ function renderInTypeScript(dir: string): JsonObject[] {
   const file = join(dir, "kustomization.yaml");
   const k = obj(parseYaml(readText(file), repoPath(file)), repoPath(file));
   const objects: JsonObject[] = [];
-  for (const resource of arr(k["resources"] ?? [], "resources")) {
+  // Components (kind: Component) add their resources to the kustomization that lists them.
+  for (const resource of [...arr(k["resources"] ?? [], "resources"), ...arr(k["components"] ?? [], "components")]) {
     const path = join(dir, str(resource, "resource"));
     if (statSync(path).isDirectory()) objects.push(...renderInTypeScript(path));
     else objects.push(...parseYamlStream(readText(path), repoPath(path)).map((o) => obj(o, repoPath(path))));
@@ -69,7 +70,7 @@ function renderInTypeScript(dir: string): JsonObject[] {
       }
     }
     for (const container of podContainers(o)) {
-      const image = images.find((i) => i["name"] === container["image"]);
+      const image = images.find((i) => i["name"] === container["image"] || `${show(i["newName"])}:${show(i["newTag"])}` === container["image"]);
       if (image !== undefined) container["image"] = `${str(image["newName"] ?? image["name"], "newName")}:${str(image["newTag"], "newTag")}`;
     }
   }

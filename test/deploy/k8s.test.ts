@@ -10,7 +10,7 @@ import { before, describe, test } from "node:test";
 import { describeRun, runTool, toolPath, type ToolResult } from "../support/tools.ts";
 import { find, generatedName, nameOf, podContainers, podSpec, renderK8s, renderK8sInTypeScript, type Rendered } from "./k8s-render.ts";
 import {
-  arr, AUDITED_SERVICES, DATA_DIR, GRPC_PORT, HTTP_PORT, isObject, K8S_DIR, KEYHOLD_SERVICES, loadCompose, obj, parseYamlStream, readText, str,
+  arr, AUDITED_SERVICES, DATA_DIR, GRPC_PORT, HTTP_PORT, isObject, K8S_DIR, K8S_HYOK_DIR, KEYHOLD_SERVICES, loadCompose, obj, parseYamlStream, readText, str,
   type JsonObject, show,
 } from "./support.ts";
 
@@ -19,14 +19,15 @@ const BASE_SERVICES = KEYHOLD_SERVICES.filter((s) => s !== "xki-proxy");
 
 let rendered: Rendered;
 let objects: JsonObject[];
+let hyok: Rendered;
 const secretsTemplate = parseYamlStream(readText(join(K8S_DIR, "secrets.template.yaml")), "secrets.template.yaml").map((o) => obj(o, "secret"));
 
-function workloads(): JsonObject[] {
-  return objects.filter((o) => o["kind"] === "Deployment" || o["kind"] === "StatefulSet");
+function workloads(from: readonly JsonObject[] = objects): JsonObject[] {
+  return from.filter((o) => o["kind"] === "Deployment" || o["kind"] === "StatefulSet");
 }
 
-function workloadOf(service: string): JsonObject {
-  const found = workloads().filter((w) => podContainers(w).some((c) => JSON.stringify(c["args"]) === JSON.stringify(["serve", service])));
+function workloadOf(service: string, from: readonly JsonObject[] = objects): JsonObject {
+  const found = workloads(from).filter((w) => podContainers(w).some((c) => JSON.stringify(c["args"]) === JSON.stringify(["serve", service])));
   assert.equal(found.length, 1, `one workload runs keyhold serve ${service}`);
   return found[0]!;
 }
@@ -36,11 +37,11 @@ function mainContainer(workload: JsonObject): JsonObject {
 }
 
 /** The container's environment: the ConfigMaps it imports, then its own env (literal values; references as "<secret:name/key>"). */
-function environment(container: JsonObject): Record<string, string> {
+function environment(container: JsonObject, from: readonly JsonObject[] = objects): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const from of arr(container["envFrom"] ?? [], "envFrom")) {
-    const ref = obj(obj(from, "envFrom[]")["configMapRef"], "configMapRef");
-    const configMap = find(objects, "ConfigMap", str(ref["name"], "name"));
+  for (const source of arr(container["envFrom"] ?? [], "envFrom")) {
+    const ref = obj(obj(source, "envFrom[]")["configMapRef"], "configMapRef");
+    const configMap = find(from, "ConfigMap", str(ref["name"], "name"));
     assert.ok(configMap !== undefined, `ConfigMap ${show(ref["name"])}`);
     Object.assign(env, obj(configMap["data"], "data"));
   }
@@ -64,23 +65,28 @@ describe("deploy/k8s", () => {
   before(async () => {
     rendered = await renderK8s();
     objects = rendered.objects;
+    hyok = await renderK8s(K8S_HYOK_DIR);
   });
 
-  test("renders, and the TypeScript fallback renders the same objects as kustomize", (t) => {
-    t.diagnostic(`rendered by ${rendered.renderer}: ${objects.length} objects`);
-    assert.ok(objects.length >= 15);
-    if (rendered.renderer === "kustomize") {
-      const key = (o: JsonObject) => `${show(o["kind"])}/${generatedName(nameOf(o))}`;
-      assert.deepEqual(renderK8sInTypeScript().map(key).sort(), objects.map(key).sort(), "the fallback renders what kustomize does");
+  test("renders (the base, and with xki-proxy), and the TypeScript fallback renders the same objects as kustomize", (t) => {
+    for (const [dir, render] of [[K8S_DIR, rendered], [K8S_HYOK_DIR, hyok]] as const) {
+      t.diagnostic(`${dir}: rendered by ${render.renderer}: ${render.objects.length} objects`);
+      assert.ok(render.objects.length >= 15);
+      if (render.renderer === "kustomize") {
+        const key = (o: JsonObject) => `${show(o["kind"])}/${generatedName(nameOf(o))}/${show(obj(o["metadata"], "metadata")["namespace"])}`;
+        assert.deepEqual(renderK8sInTypeScript(dir).map(key).sort(), render.objects.map(key).sort(), "the fallback renders what kustomize does");
+      }
+      for (const o of render.objects) {
+        if (o["kind"] === "Namespace") continue;
+        assert.equal(obj(o["metadata"], "metadata")["namespace"], "keyhold", `${show(o["kind"])} ${nameOf(o)} is in namespace keyhold`);
+      }
     }
-    for (const o of objects) {
-      if (o["kind"] === "Namespace") continue;
-      assert.equal(obj(o["metadata"], "metadata")["namespace"], "keyhold", `${show(o["kind"])} ${nameOf(o)} is in namespace keyhold`);
-    }
+    const added = hyok.objects.filter((o) => !objects.some((b) => b["kind"] === o["kind"] && nameOf(b) === nameOf(o)));
+    assert.deepEqual(added.map((o) => `${show(o["kind"])}/${nameOf(o)}`).sort(), ["NetworkPolicy/xki-proxy", "Service/xki-proxy", "StatefulSet/xki-proxy"]);
   });
 
   test("every object, and every Secret template, is valid by the Kubernetes API schema (kubernetes-models)", async () => {
-    for (const o of [...objects, ...secretsTemplate]) {
+    for (const o of [...hyok.objects, ...secretsTemplate]) {
       const apiVersion = str(o["apiVersion"], "apiVersion");
       const kind = str(o["kind"], "kind");
       const module = (await import(`kubernetes-models/${apiVersion}`)) as Record<string, new (data: unknown) => { validate(): void }>;
@@ -97,12 +103,14 @@ describe("deploy/k8s", () => {
       t.skip("k8s-check or kustomize is not built (source scripts/lib/toolchain.sh && ensure_deploy_tools)");
       return;
     }
-    const render = await runTool(kustomize, ["build", K8S_DIR]);
-    assert.equal(render.code, 0, describeRun("kustomize build", render));
-    for (const file of ["-", join(K8S_DIR, "secrets.template.yaml")]) {
-      const result: ToolResult = file === "-" ? await runShell(`"${kustomize}" build "${K8S_DIR}" | "${check}" -`) : await runTool(check, [file]);
-      assert.equal(result.code, 0, describeRun(`k8s-check ${file}`, result));
+    for (const dir of [K8S_DIR, K8S_HYOK_DIR]) {
+      const render = await runTool(kustomize, ["build", dir]);
+      assert.equal(render.code, 0, describeRun(`kustomize build ${dir}`, render));
+      const result: ToolResult = await runShell(`"${kustomize}" build "${dir}" | "${check}" -`);
+      assert.equal(result.code, 0, describeRun(`kustomize build ${dir} | k8s-check -`, result));
     }
+    const templates = await runTool(check, [join(K8S_DIR, "secrets.template.yaml")]);
+    assert.equal(templates.code, 0, describeRun("k8s-check secrets.template.yaml", templates));
   });
 
   test("one workload per Keyhold service, running the one image; key-service with two replicas", () => {
@@ -117,14 +125,29 @@ describe("deploy/k8s", () => {
     assert.equal(images.size, 1, `one Keyhold image: ${[...images].join(", ")}`);
   });
 
-  test("every Keyhold service compose runs (outside optional profiles) has a Kubernetes workload", () => {
+  test("every Keyhold service compose runs has a Kubernetes workload (its hyok profile: in overlays/hyok)", () => {
     const services = obj(loadCompose()["services"], "services");
     for (const [name, s] of Object.entries(services)) {
       const service = obj(s, name);
       const command = service["command"];
-      if (!Array.isArray(command) || command[0] !== "serve" || service["profiles"] !== undefined) continue;
-      assert.doesNotThrow(() => workloadOf(show(command[1])), `${name}: keyhold serve ${show(command[1])}`);
+      if (!Array.isArray(command) || command[0] !== "serve") continue;
+      const from = service["profiles"] === undefined ? objects : hyok.objects;
+      assert.doesNotThrow(() => workloadOf(show(command[1]), from), `${name}: keyhold serve ${show(command[1])}`);
     }
+  });
+
+  test("xki-proxy (overlays/hyok): its data directory on a retained volume of its own, readiness on the XKS ping path", () => {
+    const workload = workloadOf("xki-proxy", hyok.objects);
+    const container = mainContainer(workload);
+    const env = environment(container, hyok.objects);
+    const mount = arr(container["volumeMounts"], "volumeMounts").map((m) => obj(m, "mount")).find((m) => m["mountPath"] === env["KEYHOLD_XKI_DATA_DIR"]);
+    assert.ok(mount !== undefined, "KEYHOLD_XKI_DATA_DIR is a mount");
+    const templates = arr(obj(workload["spec"], "spec")["volumeClaimTemplates"], "vct").map((t) => nameOf(obj(t, "t")));
+    assert.ok(templates.includes(str(mount["name"], "name")));
+    const port = Number(str(env["KEYHOLD_XKI_ADDR"], "KEYHOLD_XKI_ADDR").split(":")[1]);
+    const xks = arr(container["ports"], "ports").map((p) => obj(p, "port")).find((p) => p["name"] === "xks");
+    assert.equal(xks?.["containerPort"], port, "the xks port is KEYHOLD_XKI_ADDR's");
+    assert.deepEqual(obj(container["readinessProbe"], "readinessProbe")["httpGet"], { path: "/ping", port: "xks", scheme: "HTTPS" });
   });
 
   test("a PodDisruptionBudget keeps a key-service replica up during voluntary disruptions", () => {
@@ -159,7 +182,7 @@ describe("deploy/k8s", () => {
   });
 
   test("pods are hardened: non-root, read-only root filesystem, no privilege escalation, all capabilities dropped, resources set", () => {
-    for (const workload of workloads()) {
+    for (const workload of workloads(hyok.objects)) {
       const pod = podSpec(workload)!;
       const podSecurity = obj(pod["securityContext"], `${nameOf(workload)} securityContext`);
       assert.equal(podSecurity["runAsNonRoot"], true, nameOf(workload));
@@ -228,7 +251,7 @@ describe("deploy/k8s", () => {
 
   test("every Secret, key, ConfigMap and volume a workload uses is defined, and files read from env lie in mounted volumes", () => {
     const secretKeys = new Map(secretsTemplate.map((s) => [nameOf(s), Object.keys({ ...obj(s["stringData"] ?? {}, "stringData"), ...obj(s["data"] ?? {}, "data") })]));
-    for (const workload of workloads()) {
+    for (const workload of workloads(hyok.objects)) {
       const pod = podSpec(workload)!;
       const claimNames = arr(obj(workload["spec"], "spec")["volumeClaimTemplates"] ?? [], "vct").map((t) => nameOf(obj(t, "t")));
       const volumes = arr(pod["volumes"] ?? [], "volumes").map((v) => obj(v, "volume"));
@@ -241,7 +264,7 @@ describe("deploy/k8s", () => {
         }
         if (isObject(v["configMap"])) {
           const name = str(v["configMap"]["name"], "configMap.name");
-          assert.ok(objects.some((o) => o["kind"] === "ConfigMap" && (nameOf(o) === name || generatedName(nameOf(o)) === generatedName(name))), `ConfigMap ${name}`);
+          assert.ok(hyok.objects.some((o) => o["kind"] === "ConfigMap" && (nameOf(o) === name || generatedName(nameOf(o)) === generatedName(name))), `ConfigMap ${name}`);
         }
       }
       for (const c of podContainers(workload)) {
@@ -255,7 +278,7 @@ describe("deploy/k8s", () => {
           }
         }
         if (c === podContainers(workload).at(-1) || arr(pod["containers"], "containers").includes(c)) {
-          for (const [key, value] of Object.entries(environment(c))) {
+          for (const [key, value] of Object.entries(environment(c, hyok.objects))) {
             if (!key.endsWith("_FILE")) continue;
             assert.ok(mounts.some((m) => value.startsWith(`${str(m["mountPath"], "mountPath")}/`)), `${nameOf(workload)}: ${key}=${value} lies in a mounted volume`);
           }

@@ -10,6 +10,8 @@ export const DEPLOY_DIR = join(REPO_ROOT, "deploy");
 export const COMPOSE_FILE = join(DEPLOY_DIR, "compose", "compose.yaml");
 export const ENVOY_FILE = join(DEPLOY_DIR, "envoy", "envoy.yaml");
 export const K8S_DIR = join(DEPLOY_DIR, "k8s");
+/** The base plus xki-proxy (components/xki-proxy), as compose's hyok profile. */
+export const K8S_HYOK_DIR = join(K8S_DIR, "overlays", "hyok");
 export const DOCKERFILE = join(DEPLOY_DIR, "docker", "Dockerfile");
 
 /** The Keyhold services `keyhold serve <service>` runs (the brief's names). */

@@ -71,6 +71,9 @@ func main() {
 		}
 		count++
 	}
+	if count == 0 {
+		errs = append(errs, errors.New("no objects: nothing was checked"))
+	}
 	if len(errs) > 0 {
 		fail(errors.Join(errs...))
 	}
