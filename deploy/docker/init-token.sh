@@ -5,6 +5,11 @@ set -eu
 label=$1
 pin_file=$2
 so_pin_file=$3
+# A fresh volume (a new PersistentVolumeClaim) is empty: make the token directory SoftHSM expects.
+tokendir=$(sed -n 's/^[[:space:]]*directories\.tokendir[[:space:]]*=[[:space:]]*//p' "${SOFTHSM2_CONF:-/etc/softhsm/softhsm2.conf}")
+if [ -n "$tokendir" ] && [ ! -d "$tokendir" ]; then
+  mkdir -p -m 0700 "$tokendir"
+fi
 if softhsm2-util --show-slots | grep -Eq "^[[:space:]]*Label:[[:space:]]+$label[[:space:]]*$"; then
   echo "init-token: token \"$label\" exists"
   exit 0

@@ -44,8 +44,8 @@ describe("the image (deploy/docker/Dockerfile)", () => {
   test("builds with production dependencies of the keyhold command only, and runs on bookworm-slim", () => {
     const build = stage("build").join("\n");
     assert.match(build, /^FROM node:\$\{NODE_VERSION\}-bookworm AS build$/m);
-    assert.match(build, /pnpm install --offline --frozen-lockfile --prod --filter "@keyhold\/cli\.\.\."/);
-    assert.match(build, /pnpm fetch --prod/);
+    assert.match(build, /pnpm install --offline --frozen-lockfile --prod --filter "@keyhold\/cli\.\.\." --store-dir \/pnpm\/store/);
+    assert.match(build, /pnpm fetch --prod --store-dir \/pnpm\/store/);
     assert.match(stage("runtime")[0]!, /^FROM node:\$\{NODE_VERSION\}-bookworm-slim AS runtime$/);
   });
 
@@ -127,6 +127,10 @@ describe("the image (deploy/docker/Dockerfile)", () => {
       const store = readdirSync(join(dir, "node_modules", ".pnpm"));
       for (const dev of ["typescript@", "eslint@", "@bufbuild+buf@", "kubernetes-models@", "yaml@"]) {
         assert.ok(!store.some((p) => p.startsWith(dev)), `${dev} (a devDependency or test dependency) is not installed`);
+      }
+      // As the Dockerfile does: no test files in the image; the command must not need them.
+      for (const top of ["packages", "services"]) {
+        execFileSync("find", [top, "-name", "*.test.ts", "-delete"], { cwd: dir });
       }
       const help = await runTool(process.execPath, [join(dir, "packages", "cli", "src", "main.ts"), "help"], { cwd: dir });
       assert.equal(help.code, 0, describeRun("keyhold help", help));

@@ -87,7 +87,7 @@ describe("keyhold-init-token (a real SoftHSMv2)", () => {
     }
     const dir = mkdtempSync(join(tmpdir(), "keyhold-deploy-token-"));
     try {
-      mkdirSync(join(dir, "tokens"));
+      // No tokens directory yet, as on a new volume: the script makes it.
       const conf = join(dir, "softhsm2.conf");
       writeFileSync(conf, readFileSync(join(DEPLOY_DIR, "docker", "softhsm2.conf"), "utf8").replace("/var/lib/keyhold-hsm/tokens", join(dir, "tokens")));
       writeFileSync(join(dir, "pin"), "1234-user-pin\n");
