@@ -4,7 +4,8 @@
 // checks and the x-forwarded-client-cert handling the services' KEYHOLD_TRUSTED_PROXIES expects.
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { describeRun, runTool, toolPath } from "../support/tools.ts";
+import { join } from "node:path";
+import { describeRun, REPO_ROOT, runTool, toolPath } from "../support/tools.ts";
 import { find, generatedName, nameOf, podSpec, renderK8s } from "./k8s-render.ts";
 import {
   arr, ENVOY_FILE, GRPC_PORT, HTTP_PORT, isObject, loadCompose, loadEnvoy, obj, protoServices, readText, SERVICE_VISIBILITY, str,
@@ -156,6 +157,12 @@ describe("envoy.yaml", () => {
     const details = obj(hcm["set_current_client_cert_details"], "set_current_client_cert_details");
     assert.equal(details["uri"], true, "the SPIFFE id / URI SAN is forwarded");
     assert.equal(details["dns"], true, "DNS SANs are forwarded");
+  });
+
+  test("the header peer services use to forward the end caller is dropped from every outside request", () => {
+    const removed = arr(obj(hcm["route_config"], "route_config")["request_headers_to_remove"], "request_headers_to_remove");
+    assert.ok(removed.includes("x-keyhold-caller"), "x-keyhold-caller (packages/authz FORWARDED_CALLER_HEADER)");
+    assert.match(readText(join(REPO_ROOT, "packages", "authz", "src", "forwarded-caller.ts")), /FORWARDED_CALLER_HEADER = "x-keyhold-caller"/, "the header's name in the code");
   });
 
   test("the admin interface listens on loopback only", () => {
