@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: what `npm test` and .ci/run run. Installs what it needs when missing
-# (Node 24, pnpm, dependencies, ghz, grpcurl, a Python venv with grpcio, SoftHSMv2 and
+# (Node 24, pnpm, dependencies, ghz, grpcurl, kustomize and deploy/'s validators, a Python venv with grpcio, SoftHSMv2 and
 # pkcs11-tool), then checks protos,
 # generated code, types and lint, and runs every test with Node's test runner.
 source "$(dirname "$0")/lib/toolchain.sh"
 ensure_toolchain
 ensure_go_tools
+ensure_deploy_tools
 ensure_python_grpc
 # A real PostgreSQL server for the PostgreSQL store and secret rotation tests (they start their own clusters).
 ensure_apt postgresql || log "WARNING: could not install postgresql; the PostgreSQL tests will skip"

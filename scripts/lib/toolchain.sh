@@ -10,6 +10,8 @@ NODE_VERSION_PIN="24.22.3"
 PNPM_VERSION_PIN="10.34.9"
 GHZ_VERSION_PIN="v0.121.0"
 GRPCURL_VERSION_PIN="v1.9.3"
+KUSTOMIZE_VERSION_PIN="v5.8.1"
+GRPC_HEALTH_PROBE_VERSION_PIN="v0.4.63"
 
 log() { printf '\033[1m[keyhold]\033[0m %s\n' "$*" >&2; }
 
@@ -80,6 +82,34 @@ ensure_go_tools() {
   if [ ! -x "$KEYHOLD_TOOLS/bin/grpcurl" ]; then
     log "building grpcurl $GRPCURL_VERSION_PIN"
     GOBIN="$KEYHOLD_TOOLS/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION_PIN" >&2
+  fi
+}
+
+# What test/deploy validates deploy/ with, built from the Go module proxy into .tools/bin:
+# kustomize (renders deploy/k8s), grpc-health-probe (the probe the image runs, pinned as in
+# deploy/docker/Dockerfile), and deploy/tools' validators (compose-check: compose-go, as `docker
+# compose config`; envoy-check: Envoy's API protos and their validation rules; k8s-check: strict
+# decoding into the Kubernetes API types). Rebuilt when deploy/tools' sources change.
+ensure_deploy_tools() {
+  export PATH="$KEYHOLD_TOOLS/bin:$PATH"
+  if ! command -v go >/dev/null; then
+    ensure_apt golang-go
+  fi
+  if [ ! -x "$KEYHOLD_TOOLS/bin/kustomize" ]; then
+    log "building kustomize $KUSTOMIZE_VERSION_PIN"
+    GOBIN="$KEYHOLD_TOOLS/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION_PIN" >&2
+  fi
+  if [ ! -x "$KEYHOLD_TOOLS/bin/grpc-health-probe" ]; then
+    log "building grpc-health-probe $GRPC_HEALTH_PROBE_VERSION_PIN"
+    CGO_ENABLED=0 GOBIN="$KEYHOLD_TOOLS/bin" go install "github.com/grpc-ecosystem/grpc-health-probe@$GRPC_HEALTH_PROBE_VERSION_PIN" >&2
+  fi
+  local stamp="$KEYHOLD_TOOLS/bin/.deploy-tools-stamp"
+  local want
+  want="$(cd "$KEYHOLD_ROOT/deploy/tools" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$KEYHOLD_TOOLS/bin/envoy-check" ]; then
+    log "building deploy/tools (compose-check, envoy-check, k8s-check)"
+    (cd "$KEYHOLD_ROOT/deploy/tools" && GOFLAGS=-mod=readonly go build -o "$KEYHOLD_TOOLS/bin/" ./cmd/... >&2)
+    echo "$want" >"$stamp"
   fi
 }
 
