@@ -7,8 +7,8 @@ source "$(dirname "$0")/lib/toolchain.sh"
 ensure_toolchain
 ensure_go_tools
 ensure_python_grpc
-# A real PostgreSQL server for the database secret rotation tests (they start their own cluster).
-ensure_apt postgresql || log "WARNING: could not install postgresql; the PostgreSQL secret rotation tests will skip"
+# A real PostgreSQL server for the PostgreSQL store and secret rotation tests (they start their own clusters).
+ensure_apt postgresql || log "WARNING: could not install postgresql; the PostgreSQL tests will skip"
 ensure_softhsm
 cd "$KEYHOLD_ROOT"
 

@@ -60,6 +60,8 @@ export const REASON_CODES = {
   HSM_TIMEOUT: Code.DeadlineExceeded,
   EXTERNAL_KEY_STORE_UNAVAILABLE: Code.Unavailable,
   AUDIT_UNAVAILABLE: Code.Unavailable,
+  /** The service's PostgreSQL database cannot be reached (refused, reset, timed out, shutting down). */
+  DATABASE_UNAVAILABLE: Code.Unavailable,
   SERVICE_UNAVAILABLE: Code.Unavailable,
   THROTTLED: Code.ResourceExhausted,
   INTERNAL: Code.Internal,
