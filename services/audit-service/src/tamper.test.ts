@@ -187,7 +187,7 @@ describe("tampering with the store file", () => {
       assert.equal(firstBadIndex, -1n);
       assert.equal(problem, "checkpoint at size 30: root does not match records 0..29 (a rewritten or forked log)");
       // Every record chains; only the signed roots give the rewrite away.
-      const records = restarted.app.context.store.records(0, 50, 100);
+      const records = await restarted.app.context.store.records(0, 50, 100);
       assert.equal(records[10]!.columns.action, eventColumns(decodeEvent(records[10]!.eventBytes)).action);
       // The service noticed at start: nothing more is appended to or signed over the rewritten log.
       assert.equal(restarted.app.context.log.halted, "checkpoint at size 50: chain hash does not match record 49 (a rewritten or forked log)");
