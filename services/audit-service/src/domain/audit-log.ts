@@ -50,7 +50,7 @@ export interface VerifyOutcome {
 /** Records read per store query while walking the log (the event loop runs between chunks). */
 const CHUNK = 2000;
 /** Drafts of one checkpoint when other replicas keep storing theirs first. */
-const DRAFT_ATTEMPTS = 5;
+const DRAFT_ATTEMPTS = 10;
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
@@ -202,7 +202,15 @@ export class AuditLog {
       this.signer,
     );
     const stored: StoredCheckpoint = { ...signed, frontier: draft.frontier };
-    await this.writer.putCheckpoint(stored, draft.previousSize);
+    try {
+      await this.writer.putCheckpoint(stored, draft.previousSize);
+    } catch (error) {
+      if (!(error instanceof CheckpointConflictError)) throw error;
+      // Another replica stored one first: when it covers everything this draft did, it is the answer.
+      const latest = await this.store.latestCheckpoint();
+      if (latest !== undefined && latest.treeSize >= draft.treeSize) return latest;
+      throw error;
+    }
     this.logger.debug("signed a checkpoint", { treeSize: stored.treeSize });
     return stored;
   }
