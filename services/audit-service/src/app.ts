@@ -11,7 +11,6 @@ import { LocalFileCheckpointSigner, type CheckpointSigner } from "./domain/check
 import { LocalLogWriter, type LogWriter } from "./domain/log-writer.ts";
 import { AUTHORIZATION_EXEMPT_METHODS, auditServiceBindings } from "./routes.ts";
 import type { AuditStore } from "./store/audit-store.ts";
-import { openPostgresAuditStore } from "./store/postgres-audit-store.ts";
 import { openSqliteDatabase, SqliteAuditStore } from "./store/sqlite-audit-store.ts";
 import { WorkerLogWriter } from "./writer/worker-log-writer.ts";
 
@@ -117,6 +116,8 @@ export async function createAuditServiceApp(
 /** The log's store on this thread: PostgreSQL (schema migrated) when configured, else the SQLite file. */
 async function openStore(config: AuditServiceConfig, log: Logger): Promise<AuditStore> {
   if (config.databaseUrl === undefined) return new SqliteAuditStore(openSqliteDatabase(config.databasePath));
+  // Loaded only when used: the PostgreSQL client adds seconds to a SQLite deployment's start on a busy machine.
+  const { openPostgresAuditStore } = await import("./store/postgres-audit-store.ts");
   const store = openPostgresAuditStore(config.databaseUrl, { schema: POSTGRES_SCHEMA, logger: log });
   try {
     await store.migrate();

@@ -5,7 +5,6 @@ import { parentPort, workerData } from "node:worker_threads";
 import { unpackEvents } from "@keyhold/audit-client";
 import { LocalLogWriter } from "../domain/log-writer.ts";
 import type { AuditStore } from "../store/audit-store.ts";
-import { openPostgresAuditStore } from "../store/postgres-audit-store.ts";
 import { openSqliteDatabase, SqliteAuditStore } from "../store/sqlite-audit-store.ts";
 import { reviveCheckpoint, toWireError, type WriterReply, type WriterRequest, type WriterThreadConfig } from "./protocol.ts";
 import { lowerThreadPriority } from "./thread-priority.ts";
@@ -20,12 +19,16 @@ function post(reply: WriterReply): void {
   port!.postMessage(reply);
 }
 
+/** The thread's store; the PostgreSQL client is loaded only when the log is there. */
+async function openStore(database: WriterThreadConfig["database"]): Promise<AuditStore> {
+  if (database.kind === "sqlite") return new SqliteAuditStore(openSqliteDatabase(database.path));
+  const { openPostgresAuditStore } = await import("../store/postgres-audit-store.ts");
+  return openPostgresAuditStore(database.url, { schema: database.schema, maxConnections: 2, applicationName: "keyhold-audit-log-writer" });
+}
+
 let store: AuditStore;
 try {
-  store =
-    config.database.kind === "sqlite"
-      ? new SqliteAuditStore(openSqliteDatabase(config.database.path))
-      : openPostgresAuditStore(config.database.url, { schema: config.database.schema, maxConnections: 2, applicationName: "keyhold-audit-log-writer" });
+  store = await openStore(config.database);
 } catch (error) {
   post({ type: "open-failed", message: error instanceof Error ? error.message : String(error) });
   throw error;
