@@ -68,6 +68,11 @@ export interface LogWriter {
 
 /** Records read per store query while re-deriving records. */
 const CHUNK = 2000;
+/**
+ * A tail not brought up to date for this long is caught up before an append, outside the append
+ * lock: the records other replicas appended meanwhile are then not read while holding it.
+ */
+const STALE_TAIL_MS = 5000;
 const PRUNE_BATCH = 5000;
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
@@ -95,6 +100,8 @@ export class LocalLogWriter implements LogWriter {
   private readonly store: AuditStore;
   private haltedBecause: string | undefined;
   private tail: TailState | undefined;
+  /** When the tail last matched the stored head (performance.now()). */
+  private tailSyncedAt = 0;
   /** Operations run one at a time (they read and move the cached tail). */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -125,6 +132,7 @@ export class LocalLogWriter implements LogWriter {
     const events = prepareBatch(source, encoded);
     const leaves = events.map((event) => leafHash(event.bytes));
     const tail = await this.tailState();
+    if (performance.now() - this.tailSyncedAt > STALE_TAIL_MS) await this.catchUp(tail);
     let unseen: readonly ChainLink[] = [];
     let appended: Buffer[] = [];
     let chain = tail.chain;
@@ -161,6 +169,7 @@ export class LocalLogWriter implements LogWriter {
     }
     tail.size += unseen.length + appended.length;
     tail.chain = chain;
+    this.tailSyncedAt = performance.now();
     return done.acknowledgedThrough;
   }
 
@@ -213,6 +222,7 @@ export class LocalLogWriter implements LogWriter {
     if (!same(head.chainHash, tail.chain)) {
       this.integrityFailure(`the stored log has ${head.size} records, not the ${tail.size} this writer appended, or another last chain hash (changed or deleted records)`);
     }
+    this.tailSyncedAt = performance.now();
   }
 
   draftCheckpoint(): Promise<DraftOutcome> {
@@ -357,6 +367,7 @@ export class LocalLogWriter implements LogWriter {
       }
     }
     this.tail = { size: head.size, chain, frontier, base, added };
+    this.tailSyncedAt = performance.now();
     return this.tail;
   }
 }
