@@ -4,7 +4,7 @@
 // pruneIntervalMs, and signs a last checkpoint when closed.
 import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess, type PolicyAuthority } from "@keyhold/authz";
 import type { CallInterceptor, Logger, ServiceBinding } from "@keyhold/server-kit";
-import type { AuditServiceConfig } from "./config.ts";
+import { POSTGRES_SCHEMA, type AuditServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
 import { AuditLog } from "./domain/audit-log.ts";
 import { LocalFileCheckpointSigner, type CheckpointSigner } from "./domain/checkpoint.ts";
@@ -15,7 +15,7 @@ import { openSqliteDatabase, SqliteAuditStore } from "./store/sqlite-audit-store
 import { WorkerLogWriter } from "./writer/worker-log-writer.ts";
 
 export interface AuditServiceOverrides {
-  /** A store to use instead of the database file; writes then run on the event loop (LocalLogWriter). */
+  /** A store to use instead of the configured database; writes then run on the event loop (LocalLogWriter). */
   readonly store?: AuditStore;
   readonly signer?: CheckpointSigner;
   readonly clock?: Clock;
@@ -47,24 +47,25 @@ export async function createAuditServiceApp(
 ): Promise<AuditServiceApp> {
   const log = logger.child({ service: "audit-service" });
   const clock = overrides.clock ?? systemClock;
-  // The database is created and migrated here first; then the log writer thread opens its own
-  // connection for every write, and this one serves reads. An injected store or an in-memory
-  // database (one connection only) is written on the event loop instead.
-  const store = overrides.store ?? new SqliteAuditStore(openSqliteDatabase(config.databasePath));
+  // The database is created and migrated here first (the SQLite file, or the audit_service
+  // schema on the PostgreSQL server that every replica shares); then the log writer thread opens
+  // its own connection for every write, and this one serves reads. An injected store or an
+  // in-memory database (one connection only) is written on the event loop instead.
+  const store = overrides.store ?? (await openStore(config, log));
   let signer: CheckpointSigner | undefined;
   let writer: LogWriter | undefined;
   let auditLog: AuditLog;
   try {
     writer =
-      overrides.store !== undefined || config.databasePath === ":memory:"
+      overrides.store !== undefined || (config.databaseUrl === undefined && config.databasePath === ":memory:")
         ? new LocalLogWriter(store)
         : await startLogWriterThread(config, log);
     signer = overrides.signer ?? (await LocalFileCheckpointSigner.open(config.signingKeyFile, log));
-    auditLog = new AuditLog({ store, writer, signer, clock, logger: log, retentionDays: config.retentionDays });
+    auditLog = await AuditLog.open({ store, writer, signer, clock, logger: log, retentionDays: config.retentionDays });
   } catch (error) {
     await writer?.close();
     if (overrides.signer === undefined) await signer?.close();
-    store.close();
+    await store.close();
     throw error;
   }
   const context: AppContext = {
@@ -107,14 +108,31 @@ export async function createAuditServiceApp(
       if (auditLog.halted === undefined) await auditLog.checkpoint().catch(report("final checkpoint"));
       await auditLog.close();
       await signer.close();
-      store.close();
+      await store.close();
     },
   };
 }
 
+/** The log's store on this thread: PostgreSQL (schema migrated) when configured, else the SQLite file. */
+async function openStore(config: AuditServiceConfig, log: Logger): Promise<AuditStore> {
+  if (config.databaseUrl === undefined) return new SqliteAuditStore(openSqliteDatabase(config.databasePath));
+  // Loaded only when used: the PostgreSQL client adds seconds to a SQLite deployment's start on a busy machine.
+  const { openPostgresAuditStore } = await import("./store/postgres-audit-store.ts");
+  const store = openPostgresAuditStore(config.databaseUrl, { schema: POSTGRES_SCHEMA, logger: log });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
 /** The log writer thread, at the configured lower priority (said once in the log). */
 async function startLogWriterThread(config: AuditServiceConfig, log: Logger): Promise<WorkerLogWriter> {
-  const writer = await WorkerLogWriter.start({ databasePath: config.databasePath, nice: config.writerNice });
+  const database =
+    config.databaseUrl === undefined ? ({ kind: "sqlite", path: config.databasePath } as const) : ({ kind: "postgres", url: config.databaseUrl, schema: POSTGRES_SCHEMA } as const);
+  const writer = await WorkerLogWriter.start({ database, nice: config.writerNice });
   const priority = writer.priority;
   if (priority.applied) log.info("audit log writer thread runs at a lower priority than calls", { nice: priority.nice });
   else if (config.writerNice !== 0) log.warn("audit log writer thread runs at the same priority as calls", { reason: priority.reason });

@@ -24,3 +24,14 @@ test("other settings are checked too", () => {
   assert.throws(() => readAuditServiceConfig({ KEYHOLD_AUDIT_PRUNE_INTERVAL_SECONDS: "0" }, "/d"), ConfigError);
   assert.throws(() => readAuditServiceConfig({ KEYHOLD_AUDIT_RETENTION_DAYS: "-3" }, "/d"), ConfigError);
 });
+
+test("KEYHOLD_DATABASE_URL selects PostgreSQL; unset (or empty), the SQLite file as before", () => {
+  assert.equal(readAuditServiceConfig({}, "/d").databaseUrl, undefined);
+  assert.equal(readAuditServiceConfig({ KEYHOLD_DATABASE_URL: "" }, "/d").databaseUrl, undefined);
+  const url = "postgres://keyhold:secret@db.internal:5432/keyhold";
+  assert.equal(readAuditServiceConfig({ KEYHOLD_DATABASE_URL: url }, "/d").databaseUrl, url);
+  assert.equal(readAuditServiceConfig({ KEYHOLD_DATABASE_URL: "postgresql://h/db" }, "/d").databaseUrl, "postgresql://h/db");
+  for (const bad of ["mysql://h/db", "/var/lib/db", "postgres://has space/db"]) {
+    assert.throws(() => readAuditServiceConfig({ KEYHOLD_DATABASE_URL: bad }, "/d"), (error: unknown) => error instanceof ConfigError && error.message.includes("KEYHOLD_DATABASE_URL") && !error.message.includes(bad), bad);
+  }
+});

@@ -7,7 +7,12 @@ export interface AuditServiceConfig {
   readonly region: string;
   /** The account whose principals (when authorized) see every account's events. */
   readonly managementAccountId: string;
-  /** SQLite database file of the log. */
+  /**
+   * PostgreSQL server of the log (KEYHOLD_DATABASE_URL, postgres://...), shared by every
+   * audit-service replica, in schema audit_service; undefined: the SQLite file databasePath.
+   */
+  readonly databaseUrl: string | undefined;
+  /** SQLite database file of the log (when databaseUrl is not set). */
   readonly databasePath: string;
   /** The checkpoint signing key (Ed25519, PKCS#8 PEM), created 0600 on first start. */
   readonly signingKeyFile: string;
@@ -23,6 +28,9 @@ export interface AuditServiceConfig {
    */
   readonly writerNice: number;
 }
+
+/** audit-service's PostgreSQL schema (every service has its own). */
+export const POSTGRES_SCHEMA = "audit_service";
 
 /** The log writer thread's default nice value: well below the call-serving threads, never starved. */
 export const DEFAULT_WRITER_NICE = 10;
@@ -41,9 +49,12 @@ export function readAuditServiceConfig(env: Environment, dataDir: string): Audit
   if (pruneSeconds === 0) throw new ConfigError("KEYHOLD_AUDIT_PRUNE_INTERVAL_SECONDS must be a positive integer");
   const writerNice = nonNegativeInteger(env, "KEYHOLD_AUDIT_WRITER_NICE", DEFAULT_WRITER_NICE);
   if (writerNice > 19) throw new ConfigError(`KEYHOLD_AUDIT_WRITER_NICE must be an integer from 0 to 19, got "${env["KEYHOLD_AUDIT_WRITER_NICE"]}"`);
+  const databaseUrl = env["KEYHOLD_DATABASE_URL"] === "" ? undefined : env["KEYHOLD_DATABASE_URL"];
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl)) throw new ConfigError("KEYHOLD_DATABASE_URL must be a postgres:// URL");
   return {
     region,
     managementAccountId,
+    databaseUrl,
     databasePath: env["KEYHOLD_AUDIT_DB"] ?? join(dataDir, "audit-service.sqlite"),
     signingKeyFile: env["KEYHOLD_AUDIT_SIGNING_KEY_FILE"] ?? join(dataDir, "audit-checkpoint-key.pem"),
     checkpointIntervalMs: nonNegativeInteger(env, "KEYHOLD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", 10) * 1000,

@@ -1,5 +1,6 @@
-// For tests beside the code: audit-service on a real SQLite file and signing key file in a
-// temporary directory (so tests can tamper with the file and restart), behind rootOnlyAuthority
+// For tests beside the code: audit-service on a real SQLite file (or, with KEYHOLD_DATABASE_URL
+// in `env`, a PostgreSQL database) and signing key file in a temporary directory (so tests can
+// tamper with the store and restart), behind rootOnlyAuthority
 // ("root:<account>" credentials), served through in-memory Connect transports with the app's
 // own interceptors: outside callers by bearer credential, and key-service as the trusted
 // Keyhold service that ships events.
@@ -90,6 +91,8 @@ export interface TestAuditService {
   readonly app: AuditServiceApp;
   readonly dir: string;
   readonly databasePath: string;
+  /** The PostgreSQL database when the service runs on one (env KEYHOLD_DATABASE_URL). */
+  readonly databaseUrl: string | undefined;
   readonly signingKeyFile: string;
   readonly clock: ManualClock;
   /** AuditService as the root principal of `accountId` (undefined: no credential). */
@@ -134,6 +137,7 @@ export async function startTestAuditService(options: StartOptions = {}): Promise
     app,
     dir,
     databasePath: config.databasePath,
+    databaseUrl: config.databaseUrl,
     signingKeyFile: config.signingKeyFile,
     clock,
     as: (accountId) => createClient(AuditService, outside(accountId)),

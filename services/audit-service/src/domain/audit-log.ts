@@ -10,7 +10,7 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { KeyObject } from "node:crypto";
 import type { Logger } from "@keyhold/server-kit";
-import type { AuditStore, StoredCheckpoint, StoredRecord } from "../store/audit-store.ts";
+import { CheckpointConflictError, type AuditStore, type StoredCheckpoint, type StoredRecord } from "../store/audit-store.ts";
 import { GENESIS_CHAIN_HASH } from "./chain.ts";
 import { parsePublicKey, signCheckpoint, type CheckpointSigner } from "./checkpoint.ts";
 import { logHalted } from "./errors.ts";
@@ -49,6 +49,8 @@ export interface VerifyOutcome {
 
 /** Records read per store query while walking the log (the event loop runs between chunks). */
 const CHUNK = 2000;
+/** Drafts of one checkpoint when other replicas keep storing theirs first. */
+const DRAFT_ATTEMPTS = 10;
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
@@ -83,7 +85,14 @@ export class AuditLog {
   /** Exports in progress (pruning waits for them). */
   private readers = 0;
 
-  constructor(options: AuditLogOptions) {
+  /** Opens the log over its store, after the checks at start (see checkAtStart). */
+  static async open(options: AuditLogOptions): Promise<AuditLog> {
+    const log = new AuditLog(options);
+    await log.checkAtStart();
+    return log;
+  }
+
+  private constructor(options: AuditLogOptions) {
     this.store = options.store;
     this.writer = options.writer;
     this.signer = options.signer;
@@ -93,7 +102,6 @@ export class AuditLog {
     const publicKey = parsePublicKey(options.signer.publicKeyPem);
     if (publicKey === undefined) throw new Error("checkpoint signer: the public key is not Ed25519");
     this.publicKey = publicKey;
-    this.checkAtStart();
   }
 
   /** Why the log is halted, or undefined while it is healthy. */
@@ -117,18 +125,18 @@ export class AuditLog {
    * Cheap checks at start: the store still reaches the latest checkpoint, whose Merkle state
    * matches its root and whose chain hash is the stored one of its last record.
    */
-  private checkAtStart(): void {
-    const latest = this.store.latestCheckpoint();
+  private async checkAtStart(): Promise<void> {
+    const latest = await this.store.latestCheckpoint();
     if (latest === undefined) return;
     try {
-      const head = this.store.head();
+      const head = await this.store.head();
       if (head.size < latest.treeSize) {
         this.halt(`checkpoint size ${latest.treeSize} but only ${head.size} records (the log was truncated or replaced)`);
       }
       if (!same(MerkleFrontier.fromHashes(latest.treeSize, latest.frontier).root(), latest.rootHash)) {
         this.halt(`checkpoint at size ${latest.treeSize}: its stored Merkle state does not match its root`);
       }
-      const last = latest.treeSize === 0 ? undefined : this.store.record(latest.treeSize - 1);
+      const last = latest.treeSize === 0 ? undefined : await this.store.record(latest.treeSize - 1);
       if (last !== undefined && !same(last.chainHash, latest.chainHash)) {
         this.halt(`checkpoint at size ${latest.treeSize}: chain hash does not match record ${latest.treeSize - 1} (a rewritten or forked log)`);
       }
@@ -149,7 +157,7 @@ export class AuditLog {
     return this.writer.append(source, events, this.clock.now().getTime());
   }
 
-  latestCheckpoint(): StoredCheckpoint | undefined {
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     return this.store.latestCheckpoint();
   }
 
@@ -164,7 +172,19 @@ export class AuditLog {
     return this.serialize(() => this.signNext());
   }
 
+  /** Drafts, signs and stores; drafts again when another replica stored a checkpoint meanwhile. */
   private async signNext(): Promise<StoredCheckpoint> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.signOnce();
+      } catch (error) {
+        if (!(error instanceof CheckpointConflictError) || attempt >= DRAFT_ATTEMPTS) throw error;
+        this.logger.debug("another replica stored a checkpoint first: drafting again", { attempt });
+      }
+    }
+  }
+
+  private async signOnce(): Promise<StoredCheckpoint> {
     if (this.haltedBecause !== undefined) throw logHalted(this.haltedBecause);
     const outcome = await this.writer.draftCheckpoint();
     if (outcome.kind === "unchanged") return outcome.latest;
@@ -182,19 +202,27 @@ export class AuditLog {
       this.signer,
     );
     const stored: StoredCheckpoint = { ...signed, frontier: draft.frontier };
-    await this.writer.putCheckpoint(stored);
+    try {
+      await this.writer.putCheckpoint(stored, draft.previousSize);
+    } catch (error) {
+      if (!(error instanceof CheckpointConflictError)) throw error;
+      // Another replica stored one first: when it covers everything this draft did, it is the answer.
+      const latest = await this.store.latestCheckpoint();
+      if (latest !== undefined && latest.treeSize >= draft.treeSize) return latest;
+      throw error;
+    }
     this.logger.debug("signed a checkpoint", { treeSize: stored.treeSize });
     return stored;
   }
 
   /** The state just before record `index` (for exports): chain hash and Merkle frontier. */
-  startState(index: number): StartState {
-    const base = this.store.checkpointAtOrBefore(index);
+  async startState(index: number): Promise<StartState> {
+    const base = await this.store.checkpointAtOrBefore(index);
     const baseSize = base?.treeSize ?? 0;
-    if (base === undefined && this.store.retainedStart() > 0) throw new Error("audit log: the retention checkpoint is missing");
+    if (base === undefined && (await this.store.retainedStart()) > 0) throw new Error("audit log: the retention checkpoint is missing");
     const frontier = base === undefined ? MerkleFrontier.empty() : MerkleFrontier.fromHashes(baseSize, base.frontier);
     for (let next = baseSize; next < index; ) {
-      const leaves = this.store.leafHashes(next, Math.min(index, next + 50_000));
+      const leaves = await this.store.leafHashes(next, Math.min(index, next + 50_000));
       if (leaves.length === 0) throw new Error(`audit log: record ${next} is missing`);
       for (const leaf of leaves) frontier.append(leaf);
       next += leaves.length;
@@ -202,7 +230,7 @@ export class AuditLog {
     let chain: Buffer;
     if (index === baseSize) chain = base?.chainHash ?? GENESIS_CHAIN_HASH;
     else {
-      const previous = this.store.record(index - 1);
+      const previous = await this.store.record(index - 1);
       if (previous === undefined) throw new Error(`audit log: record ${index - 1} is missing`);
       chain = previous.chainHash;
     }
@@ -216,18 +244,20 @@ export class AuditLog {
    * columns and chain hash, and every checkpoint on the way (root, chain, signature).
    */
   async verify(from: number, to: number | undefined): Promise<VerifyOutcome> {
-    const retained = this.store.retainedStart();
-    const base = this.store.checkpointAtOrBefore(Math.max(from, retained));
+    const retained = await this.store.retainedStart();
+    const base = await this.store.checkpointAtOrBefore(Math.max(from, retained));
     if (base === undefined && retained > 0) return { ok: false, verifiedRecords: 0, problem: { index: retained, message: `checkpoint at size ${retained} (the retention boundary) is missing` } };
     if (base !== undefined && base.treeSize < retained) return { ok: false, verifiedRecords: 0, problem: { index: retained, message: `checkpoint at size ${retained} (the retention boundary) is missing` } };
     const start: StartState =
       base === undefined ? { index: 0, chainHash: GENESIS_CHAIN_HASH, frontier: [] } : { index: base.treeSize, chainHash: base.chainHash, frontier: base.frontier };
-    const end = to ?? this.store.head().size;
-    const checkpoints = this.store.checkpointsBetween(start.index, to ?? Number.MAX_SAFE_INTEGER);
+    // Checkpoints before the head: another replica's checkpoint is stored only after its records,
+    // so every checkpoint read here is within the records walked.
+    const checkpoints = await this.store.checkpointsBetween(start.index, to ?? Number.MAX_SAFE_INTEGER);
+    const end = to ?? (await this.store.head()).size;
     const verifier = new LogVerifier(start, { publicKey: this.publicKey, checkpoints });
     let problem = verifier.firstProblem;
     for (let next = start.index; problem === undefined && next < end; ) {
-      const batch = this.store.records(next, end, CHUNK);
+      const batch = await this.store.records(next, end, CHUNK);
       if (batch.length === 0) break;
       for (const record of batch) {
         problem = verifier.push({

@@ -2,11 +2,19 @@
 // next checkpoint from the stored records (re-derived and proven consistent with the previous
 // one), storing signed checkpoints, and retention. AuditLog decides when; a LogWriter does it.
 //
-// LocalLogWriter does the work on the calling thread, over a store it is given. In a service it
-// runs inside the log writer thread (worker-log-writer.ts), which owns the write connection, so
-// decoding, hashing, inserting and fsyncing never block the event loop that answers calls.
+// LocalLogWriter does the work on the calling thread, over a store it is given, one operation at
+// a time. In a service it runs inside the log writer thread (worker-log-writer.ts), which owns
+// the write connection, so decoding, hashing, inserting and fsyncing never block the event loop
+// that answers calls.
+//
+// Several replicas may share one (PostgreSQL) store: appends serialise under the store's append
+// lock, and a writer whose cached tail is behind the stored head (another replica appended)
+// re-derives the records it has not seen from their stored leaf hashes, checking that each
+// chains onto what it appended or saw; a head that does not extend that halts the log. A
+// checkpoint another replica signed becomes the new base after its root is checked against the
+// writer's own Merkle state; the store refuses a checkpoint drafted against an older one.
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import type { AppendPlan, AuditStore, NewRecord, StoredCheckpoint } from "../store/audit-store.ts";
+import type { AppendPlan, AppendState, AuditStore, ChainLink, NewRecord, StoredCheckpoint } from "../store/audit-store.ts";
 import { chainHash, GENESIS_CHAIN_HASH } from "./chain.ts";
 import { logHalted, sequenceGap } from "./errors.ts";
 import { prepareBatch } from "./ingest.ts";
@@ -18,6 +26,8 @@ export interface CheckpointDraft {
   readonly rootHash: Buffer;
   readonly chainHash: Buffer;
   readonly frontier: readonly Buffer[];
+  /** The size of the latest checkpoint the draft was proven to extend (null: none yet). */
+  readonly previousSize: number | null;
 }
 
 export type DraftOutcome =
@@ -43,8 +53,12 @@ export interface LogWriter {
   append(source: string, events: readonly Uint8Array[], appendedAt: number): Promise<bigint>;
   /** The next checkpoint's state, checked record by record against the latest checkpoint. */
   draftCheckpoint(): Promise<DraftOutcome>;
-  /** Stores a signed checkpoint (CheckpointRegressionError when its tree does not grow). */
-  putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  /**
+   * Stores a signed checkpoint of a draft: CheckpointRegressionError when its tree does not grow,
+   * CheckpointConflictError when another checkpoint than the draft's previous one is the latest
+   * by now (another replica signed one: draft again).
+   */
+  putCheckpoint(checkpoint: StoredCheckpoint, previousSize: number | null): Promise<void>;
   /** Moves the retained start to the newest checkpoint signed before `cutoffSeconds` and deletes what is before it. */
   prune(cutoffSeconds: bigint): Promise<PruneOutcome>;
   /** Refuses every later append (after an integrity failure). */
@@ -54,6 +68,11 @@ export interface LogWriter {
 
 /** Records read per store query while re-deriving records. */
 const CHUNK = 2000;
+/**
+ * A tail not brought up to date for this long is caught up before an append, outside the append
+ * lock: the records other replicas appended meanwhile are then not read while holding it.
+ */
+const STALE_TAIL_MS = 5000;
 const PRUNE_BATCH = 5000;
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
@@ -81,43 +100,52 @@ export class LocalLogWriter implements LogWriter {
   private readonly store: AuditStore;
   private haltedBecause: string | undefined;
   private tail: TailState | undefined;
+  /** When the tail last matched the stored head (performance.now()). */
+  private tailSyncedAt = 0;
+  /** Operations run one at a time (they read and move the cached tail). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(store: AuditStore) {
     this.store = store;
   }
 
-  async append(source: string, events: readonly Uint8Array[], appendedAt: number): Promise<bigint> {
-    return this.appendNow(source, events, appendedAt);
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
-  /** append, synchronously (the log writer thread answers from it). */
-  appendNow(source: string, encoded: readonly Uint8Array[], appendedAt: number): bigint {
-    try {
-      return this.appendOrFail(source, encoded, appendedAt);
-    } catch (error) {
-      // The log halts; AuditLog learns why from its next checkpoint draft.
-      if (error instanceof IntegrityFailure) throw logHalted(error.message);
-      throw error;
-    }
+  append(source: string, events: readonly Uint8Array[], appendedAt: number): Promise<bigint> {
+    return this.exclusive(async () => {
+      try {
+        return await this.appendOrFail(source, events, appendedAt);
+      } catch (error) {
+        // The log halts; AuditLog learns why from its next checkpoint draft.
+        if (error instanceof IntegrityFailure) throw logHalted(error.message);
+        throw error;
+      }
+    });
   }
 
-  private appendOrFail(source: string, encoded: readonly Uint8Array[], appendedAt: number): bigint {
+  private async appendOrFail(source: string, encoded: readonly Uint8Array[], appendedAt: number): Promise<bigint> {
     if (this.haltedBecause !== undefined) throw logHalted(this.haltedBecause);
     const events = prepareBatch(source, encoded);
     const leaves = events.map((event) => leafHash(event.bytes));
-    const tail = this.tailState();
+    const tail = await this.tailState();
+    if (performance.now() - this.tailSyncedAt > STALE_TAIL_MS) await this.catchUp(tail);
+    let unseen: readonly ChainLink[] = [];
     let appended: Buffer[] = [];
     let chain = tail.chain;
-    const done = this.store.append(source, appendedAt, (head, mark): AppendPlan => {
-      if (head.size !== tail.size || !same(head.chainHash, tail.chain)) {
-        this.integrityFailure(`the stored log ends at record ${head.size - 1} with another chain hash than this writer appended (changed or deleted records)`);
-      }
+    // (The plan may run again when the store retries its transaction: it sets everything afresh.)
+    const done = await this.store.append(source, appendedAt, tail.size, (state: AppendState): AppendPlan => {
+      chain = this.extendsTail(tail, state);
+      unseen = state.unseen;
+      appended = [];
+      const mark = state.acknowledgedThrough;
       const first = events[0];
       if (first === undefined) return { records: [], acknowledgedThrough: mark };
       if (first.columns.sourceSequence > mark + 1n) throw sequenceGap("events[0].source_sequence", mark, first.columns.sourceSequence);
       const records: NewRecord[] = [];
-      appended = [];
-      chain = tail.chain;
       let through = mark;
       events.forEach((event, i) => {
         const sequence = event.columns.sourceSequence;
@@ -130,40 +158,99 @@ export class LocalLogWriter implements LogWriter {
       });
       return { records, acknowledgedThrough: through };
     });
-    // Committed: the tail moves on.
+    // Committed: the tail moves on, over what other replicas appended first.
+    for (const link of unseen) {
+      tail.frontier.append(link.leafHash);
+      tail.added.push(link.leafHash);
+    }
     for (const leaf of appended) {
       tail.frontier.append(leaf);
       tail.added.push(leaf);
     }
-    tail.size += appended.length;
+    tail.size += unseen.length + appended.length;
     tail.chain = chain;
+    this.tailSyncedAt = performance.now();
     return done.acknowledgedThrough;
   }
 
-  async draftCheckpoint(): Promise<DraftOutcome> {
-    try {
-      return this.draftNow();
-    } catch (error) {
-      if (error instanceof IntegrityFailure) return { kind: "integrity-failure", problem: error.message };
-      throw error;
+  /**
+   * Checks that the stored head extends the tail (the records another replica appended since
+   * chain onto it) and returns the head's chain hash.
+   */
+  private extendsTail(tail: TailState, state: AppendState): Buffer {
+    const { head, unseen } = state;
+    if (head.size < tail.size) {
+      this.integrityFailure(`the stored log ends at record ${head.size - 1}, before the ${tail.size} records this writer appended or saw (deleted records)`);
     }
+    let chain = tail.chain;
+    let next = tail.size;
+    for (const link of unseen) {
+      if (link.index !== next) this.integrityFailure(`record ${next}: missing (deleted or reordered record)`);
+      chain = chainHash(chain, link.leafHash);
+      if (!same(chain, link.chainHash)) {
+        this.integrityFailure(`record ${next}: chain hash mismatch: the stored log does not extend the ${tail.size} records this writer appended or saw (changed, deleted or reordered record)`);
+      }
+      next++;
+    }
+    if (next !== head.size || !same(head.chainHash, chain)) {
+      this.integrityFailure(`the stored log ends at record ${head.size - 1} with another chain hash than this writer appended (changed or deleted records)`);
+    }
+    return chain;
   }
 
-  private draftNow(): DraftOutcome {
-    const tail = this.tailState();
-    const head = this.store.head();
-    if (head.size !== tail.size || !same(head.chainHash, tail.chain)) {
+  /** Moves the tail over the records other replicas appended since (outside the append lock). */
+  private async catchUp(tail: TailState): Promise<void> {
+    const head = await this.store.head();
+    if (head.size < tail.size) {
+      this.integrityFailure(`the stored log has ${head.size} records, not the ${tail.size} this writer appended or saw (deleted records)`);
+    }
+    while (tail.size < head.size) {
+      const links = await this.store.chainLinks(tail.size, head.size, CHUNK);
+      if (links.length === 0) this.integrityFailure(`record ${tail.size}: missing (deleted record)`);
+      for (const link of links) {
+        if (link.index !== tail.size) this.integrityFailure(`record ${tail.size}: missing (deleted or reordered record)`);
+        const chain = chainHash(tail.chain, link.leafHash);
+        if (!same(chain, link.chainHash)) {
+          this.integrityFailure(`record ${tail.size}: chain hash mismatch: the stored log does not extend the records this writer appended or saw (changed, deleted or reordered record)`);
+        }
+        tail.frontier.append(link.leafHash);
+        tail.added.push(link.leafHash);
+        tail.chain = chain;
+        tail.size++;
+      }
+    }
+    if (!same(head.chainHash, tail.chain)) {
       this.integrityFailure(`the stored log has ${head.size} records, not the ${tail.size} this writer appended, or another last chain hash (changed or deleted records)`);
     }
-    const previous = this.store.latestCheckpoint();
+    this.tailSyncedAt = performance.now();
+  }
+
+  draftCheckpoint(): Promise<DraftOutcome> {
+    return this.exclusive(async () => {
+      try {
+        return await this.draftNow();
+      } catch (error) {
+        if (error instanceof IntegrityFailure) return { kind: "integrity-failure", problem: error.message };
+        throw error;
+      }
+    });
+  }
+
+  private async draftNow(): Promise<DraftOutcome> {
+    // The latest checkpoint first: its records were committed before it was stored, so the head read next reaches it.
+    const previous = await this.store.latestCheckpoint();
+    let tail = await this.tailState();
+    await this.catchUp(tail);
     const previousSize = previous?.treeSize ?? 0;
     if (previous !== undefined && previousSize > tail.size) {
       this.integrityFailure(`fork: the log has ${tail.size} records but a checkpoint at size ${previousSize} was signed`);
     }
     if (previous !== undefined && previousSize !== tail.base.size) {
-      // A checkpoint this writer did not sign: start over from it.
-      this.tail = undefined;
-      return this.draftNow();
+      // A checkpoint this writer did not sign (another replica's): the new base.
+      if (!this.rebase(tail, previous)) {
+        this.tail = undefined;
+        tail = await this.tailState();
+      }
     }
     if (previous !== undefined && tail.size === previousSize) return { kind: "unchanged", latest: previous };
     const root = tail.frontier.root();
@@ -177,43 +264,74 @@ export class LocalLogWriter implements LogWriter {
         this.integrityFailure(`fork: the tree at size ${tail.size} is not consistent with the checkpoint at size ${previousSize}`);
       }
     }
-    return { kind: "draft", draft: { treeSize: tail.size, rootHash: root, chainHash: tail.chain, frontier: tail.frontier.toHashes() } };
+    return {
+      kind: "draft",
+      draft: { treeSize: tail.size, rootHash: root, chainHash: tail.chain, frontier: tail.frontier.toHashes(), previousSize: previous === undefined ? null : previousSize },
+    };
   }
 
-  async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
-    this.store.putCheckpoint(checkpoint);
-    const tail = this.tail;
-    if (tail !== undefined && checkpoint.treeSize === tail.size && same(checkpoint.rootHash, tail.frontier.root())) {
+  /**
+   * Makes `checkpoint` (at or after the tail's base, at or before its end) the base of consistency
+   * proofs, after checking that the writer's own leaves give its root (a checkpoint over other
+   * records is a fork). False when it is before the base (the tail must be read again).
+   */
+  private rebase(tail: TailState, checkpoint: StoredCheckpoint): boolean {
+    const offset = checkpoint.treeSize - tail.base.size;
+    if (offset < 0 || checkpoint.treeSize > tail.size) return false;
+    const base = tail.base.clone();
+    for (let i = 0; i < offset; i++) base.append(tail.added[i]!);
+    if (!same(base.root(), checkpoint.rootHash)) {
+      this.integrityFailure(`fork: the checkpoint at size ${checkpoint.treeSize} does not match the records this writer appended or saw`);
+    }
+    tail.base = base;
+    tail.added = tail.added.slice(offset);
+    return true;
+  }
+
+  putCheckpoint(checkpoint: StoredCheckpoint, previousSize: number | null): Promise<void> {
+    return this.exclusive(async () => {
+      await this.store.putCheckpoint(checkpoint, previousSize);
+      const tail = this.tail;
       // The new base of consistency proofs.
-      tail.base = tail.frontier.clone();
-      tail.added = [];
-    } else {
-      this.tail = undefined;
+      if (tail !== undefined && !this.rebaseQuietly(tail, checkpoint)) this.tail = undefined;
+    });
+  }
+
+  private rebaseQuietly(tail: TailState, checkpoint: StoredCheckpoint): boolean {
+    try {
+      return this.rebase(tail, checkpoint);
+    } catch (error) {
+      if (error instanceof IntegrityFailure) return false;
+      throw error;
     }
   }
 
-  async prune(cutoffSeconds: bigint): Promise<PruneOutcome> {
-    const boundary = this.store.newestCheckpointBefore(cutoffSeconds);
-    let retainedFrom: number | undefined;
-    if (boundary !== undefined && boundary.treeSize > this.store.retainedStart()) {
-      this.store.setRetainedStart(boundary.treeSize);
-      retainedFrom = boundary.treeSize;
-    }
-    let deleted = 0;
-    for (;;) {
-      const count = this.store.deletePruned(PRUNE_BATCH);
-      deleted += count;
-      if (count < PRUNE_BATCH) break;
-      await yieldToEventLoop();
-    }
-    return { retainedFrom, deleted };
+  prune(cutoffSeconds: bigint): Promise<PruneOutcome> {
+    return this.exclusive(async () => {
+      const boundary = await this.store.newestCheckpointBefore(cutoffSeconds);
+      let retainedFrom: number | undefined;
+      if (boundary !== undefined && boundary.treeSize > (await this.store.retainedStart())) {
+        await this.store.setRetainedStart(boundary.treeSize);
+        retainedFrom = boundary.treeSize;
+      }
+      let deleted = 0;
+      for (;;) {
+        const count = await this.store.deletePruned(PRUNE_BATCH);
+        deleted += count;
+        if (count < PRUNE_BATCH) break;
+        await yieldToEventLoop();
+      }
+      return { retainedFrom, deleted };
+    });
   }
 
   async halt(problem: string): Promise<void> {
     this.haltedBecause ??= problem;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.queue;
+  }
 
   private integrityFailure(problem: string): never {
     this.haltedBecause ??= problem;
@@ -224,10 +342,10 @@ export class LocalLogWriter implements LogWriter {
    * The tail, read once from the store: the latest checkpoint's Merkle state, then every record
    * since re-derived from its event bytes (leaf and chain hashes checked).
    */
-  private tailState(): TailState {
+  private async tailState(): Promise<TailState> {
     if (this.tail !== undefined) return this.tail;
-    const previous = this.store.latestCheckpoint();
-    const head = this.store.head();
+    const previous = await this.store.latestCheckpoint();
+    const head = await this.store.head();
     const previousSize = previous?.treeSize ?? 0;
     if (head.size < previousSize) this.integrityFailure(`fork: the log has ${head.size} records but a checkpoint at size ${previousSize} was signed`);
     const base = previous === undefined ? MerkleFrontier.empty() : MerkleFrontier.fromHashes(previousSize, previous.frontier);
@@ -235,7 +353,7 @@ export class LocalLogWriter implements LogWriter {
     let chain = previous?.chainHash ?? GENESIS_CHAIN_HASH;
     const added: Buffer[] = [];
     for (let next = previousSize; next < head.size; ) {
-      const batch = this.store.records(next, head.size, CHUNK);
+      const batch = await this.store.records(next, head.size, CHUNK);
       if (batch.length === 0) this.integrityFailure(`record ${next}: missing (deleted record)`);
       for (const record of batch) {
         if (record.index !== next) this.integrityFailure(`record ${next}: missing (deleted or reordered record)`);
@@ -249,6 +367,7 @@ export class LocalLogWriter implements LogWriter {
       }
     }
     this.tail = { size: head.size, chain, frontier, base, added };
+    this.tailSyncedAt = performance.now();
     return this.tail;
   }
 }

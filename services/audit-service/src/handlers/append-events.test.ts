@@ -12,30 +12,30 @@ describe("AppendEvents", () => {
   });
   after(() => service.close());
 
-  const size = () => service.app.context.store.head().size;
+  const size = async () => (await service.app.context.store.head()).size;
 
   test("appends a batch and acknowledges through its last sequence; an empty batch answers the mark", async () => {
     const source = "key-service-first";
     assert.equal((await service.ingest.appendEvents({ source, events: [] })).acknowledgedThrough, 0n);
-    const before = size();
+    const before = await size();
     const answer = await service.ingest.appendEvents({ source, events: batch(1, 5, { source }) });
     assert.equal(answer.acknowledgedThrough, 5n);
-    assert.equal(size(), before + 5);
+    assert.equal(await size(), before + 5);
     assert.equal((await service.ingest.appendEvents({ source, events: [] })).acknowledgedThrough, 5n);
-    assert.equal(service.app.context.store.acknowledgedThrough(source), 5n);
+    assert.equal(await service.app.context.store.acknowledgedThrough(source), 5n);
   });
 
   test("exactly once: a retried batch appends nothing, an overlapping batch appends only the new events", async () => {
     const source = "key-service-retry";
     const first = batch(1, 4, { source });
     await service.ingest.appendEvents({ source, events: first });
-    const afterFirst = size();
+    const afterFirst = await size();
     assert.equal((await service.ingest.appendEvents({ source, events: first })).acknowledgedThrough, 4n);
-    assert.equal(size(), afterFirst, "a retry appends nothing");
+    assert.equal(await size(), afterFirst, "a retry appends nothing");
     const overlapping = [...first.slice(2), ...batch(5, 7, { source })];
     assert.equal((await service.ingest.appendEvents({ source, events: overlapping })).acknowledgedThrough, 7n);
-    assert.equal(size(), afterFirst + 3);
-    const records = service.app.context.store.records(afterFirst - 4, size(), 100).filter((r) => r.columns.source === source);
+    assert.equal(await size(), afterFirst + 3);
+    const records = (await service.app.context.store.records(afterFirst - 4, await size(), 100)).filter((r) => r.columns.source === source);
     assert.deepEqual(
       records.map((r) => r.columns.sourceSequence),
       [1n, 2n, 3n, 4n, 5n, 6n, 7n],
@@ -46,13 +46,13 @@ describe("AppendEvents", () => {
   test("a gap is FAILED_PRECONDITION AUDIT_SEQUENCE_GAP with the mark, and appends nothing", async () => {
     const source = "key-service-gap";
     await service.ingest.appendEvents({ source, events: batch(1, 3, { source }) });
-    const before = size();
+    const before = await size();
     const refused = await detailedRefusal(service.ingest.appendEvents({ source, events: batch(5, 6, { source }) }));
     assert.equal(refused.code, Code.FailedPrecondition);
     assert.equal(refused.reason, "AUDIT_SEQUENCE_GAP");
     assert.equal(refused.field, "events[0].source_sequence");
     assert.equal(refused.metadata["acknowledged_through"], "3");
-    assert.equal(size(), before);
+    assert.equal(await size(), before);
     // A new source must start at 1.
     assert.equal((await refusal(service.ingest.appendEvents({ source: "key-service-fresh", events: batch(2, 2, { source: "key-service-fresh" }) }))).code, Code.FailedPrecondition);
     // Resending in order works.
@@ -62,7 +62,7 @@ describe("AppendEvents", () => {
   test("sources are independent, and an event's empty source is filled in", async () => {
     await service.ingest.appendEvents({ source: "key-service-a", events: batch(1, 2, { source: "" }) });
     await service.ingest.appendEvents({ source: "key-service-b", events: batch(1, 1, { source: "key-service-b" }) });
-    const last = service.app.context.store.records(size() - 3, size(), 10);
+    const last = await service.app.context.store.records((await size()) - 3, await size(), 10);
     assert.deepEqual(
       last.map((r) => [r.columns.source, r.columns.sourceSequence]),
       [
@@ -76,15 +76,15 @@ describe("AppendEvents", () => {
   test("only Keyhold services may append, each only to its own sources", async () => {
     assert.deepEqual(await refusal(service.outsideIngest(ACCOUNT).appendEvents({ source: SOURCE, events: batch(1, 1) })), DENIED);
     // The transport says key-service is calling: policy-service's trail is not its to write.
-    const before = size();
+    const before = await size();
     for (const source of ["policy-service-0123456789abcdef", "key-servicex-1", "key-service"]) {
       assert.deepEqual(await refusal(service.ingest.appendEvents({ source, events: batch(1, 1, { source }) })), DENIED, source);
     }
-    assert.equal(size(), before);
+    assert.equal(await size(), before);
   });
 
   test("bad input names the field, and a refused batch appends nothing", async () => {
-    const before = size();
+    const before = await size();
     const one = (init: Partial<EventInit>) => [makeEvent(1, { source: "" }), makeEvent(2, { ...init, source: init.source ?? "" })];
     const cases: [string, Promise<unknown>][] = [
       ["source", service.ingest.appendEvents({ source: "", events: [] })],
@@ -120,8 +120,8 @@ describe("AppendEvents", () => {
       ["events[0].source_sequence", service.ingest.appendEvents({ source: "key-service-bad", events: [makeEvent(0, { source: "" })] })],
     ];
     for (const [field, call] of cases) assert.deepEqual(await refusal(call), invalid(field), field);
-    assert.equal(size(), before);
-    assert.equal(service.app.context.store.acknowledgedThrough("key-service-bad"), 0n);
+    assert.equal(await size(), before);
+    assert.equal(await service.app.context.store.acknowledgedThrough("key-service-bad"), 0n);
   });
 
   test("a failed or denied call's event is accepted with its outcome, and unauthenticated calls need no principal", async () => {
@@ -143,7 +143,7 @@ describe("AppendEvents across a restart", () => {
       await service.ingest.appendEvents({ source: SOURCE, events });
       service = await service.restart();
       assert.equal((await service.ingest.appendEvents({ source: SOURCE, events })).acknowledgedThrough, 10n);
-      assert.equal(service.app.context.store.head().size, 10);
+      assert.equal((await service.app.context.store.head()).size, 10);
       assert.equal((await service.app.context.log.verify(0, undefined)).ok, true);
     } finally {
       await service.close();

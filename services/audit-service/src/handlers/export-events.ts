@@ -20,16 +20,17 @@ export function exportEvents(ctx: AppContext): ServerStreamHandler<typeof Export
     const requestedFrom = logIndex(request.fromIndex, "from_index");
     const requestedTo = logIndex(request.toIndex, "to_index");
     const scope = await authorizeRead(ctx, call, "audit:ExportEvents");
-    const retained = ctx.store.retainedStart();
-    const size = ctx.store.head().size;
+    const retained = await ctx.store.retainedStart();
+    const size = (await ctx.store.head()).size;
     const from = requestedFrom ?? retained;
     const to = requestedTo ?? size;
     if (from < retained) throw invalidArgument("from_index", `records before ${retained} were removed by retention`);
     if (to > size) throw invalidArgument("to_index", `is beyond the log (${size} records)`);
     if (from > to) throw invalidArgument("from_index", "must not be after to_index");
-    const latest = ctx.log.latestCheckpoint();
-    const checkpoint = latest !== undefined && latest.treeSize >= to ? ctx.store.checkpointAtOrAfter(to)! : await ctx.log.checkpoint();
-    const start = ctx.log.startState(from);
+    const latest = await ctx.log.latestCheckpoint();
+    const covering = latest !== undefined && latest.treeSize >= to ? await ctx.store.checkpointAtOrAfter(to) : undefined;
+    const checkpoint = covering ?? (await ctx.log.checkpoint());
+    const start = await ctx.log.startState(from);
     const end = checkpoint.treeSize;
     const log = ctx.log;
     const store = ctx.store;
@@ -41,7 +42,7 @@ export function exportEvents(ctx: AppContext): ServerStreamHandler<typeof Export
         let pending = headerLine(start);
         for (let next = from; next < end; ) {
           if (signal.aborted) return;
-          const batch = store.records(next, end, RECORDS_PER_READ);
+          const batch = await store.records(next, end, RECORDS_PER_READ);
           // Missing records are not papered over: the export shows the log as stored, and the
           // verifier names what is wrong with it.
           if (batch.length === 0) break;

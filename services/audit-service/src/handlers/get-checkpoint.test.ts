@@ -19,9 +19,9 @@ describe("GetCheckpoint", () => {
       const checkpoint = checkpointFromProto(fresh.checkpoint!);
       assert.equal(checkpoint.treeSize, 9);
       assert.equal(checkpoint.timeSeconds, BigInt(Math.floor(service.clock.now().getTime() / 1000)));
-      const leaves = service.app.context.store.leafHashes(0, 9);
+      const leaves = await service.app.context.store.leafHashes(0, 9);
       assert.deepEqual(checkpoint.rootHash, rootOfLeafHashes(leaves));
-      assert.deepEqual(checkpoint.chainHash, service.app.context.store.record(8)!.chainHash);
+      assert.deepEqual(checkpoint.chainHash, (await service.app.context.store.record(8))!.chainHash);
       const publicKey = parsePublicKey(fresh.publicKeyPem)!;
       assert.equal(checkpointSignatureProblem(checkpoint, publicKey), undefined);
       // Unchanged log: the same checkpoint, not a new signature.
@@ -38,7 +38,7 @@ describe("GetCheckpoint", () => {
       await service.ingest.appendEvents({ source: SOURCE, events: batch(1, 5) });
       const answers = await Promise.all(Array.from({ length: 5 }, () => service.as(ACCOUNT).getCheckpoint({ fresh: true })));
       assert.ok(answers.every((a) => a.checkpoint?.treeSize === 5n));
-      assert.equal(service.app.context.store.checkpointsBetween(0, 100).length, 1);
+      assert.equal((await service.app.context.store.checkpointsBetween(0, 100)).length, 1);
     } finally {
       await service.close();
     }
@@ -55,9 +55,9 @@ describe("GetCheckpoint", () => {
       assert.equal(afterRestart.checkpoint?.treeSize, 20n);
       assert.deepEqual(afterRestart.checkpoint?.rootHash, signed.checkpoint?.rootHash);
       // The store refuses to keep a smaller or equal checkpoint, whoever asks.
-      const latest = service.app.context.store.latestCheckpoint()!;
-      assert.throws(() => service.app.context.store.putCheckpoint({ ...latest, treeSize: 19 }), CheckpointRegressionError);
-      assert.throws(() => service.app.context.store.putCheckpoint(latest), CheckpointRegressionError);
+      const latest = (await service.app.context.store.latestCheckpoint())!;
+      await assert.rejects(service.app.context.store.putCheckpoint({ ...latest, treeSize: 19 }), CheckpointRegressionError);
+      await assert.rejects(service.app.context.store.putCheckpoint(latest), CheckpointRegressionError);
       await service.ingest.appendEvents({ source: SOURCE, events: batch(21, 25) });
       assert.equal((await service.as(MANAGEMENT_ACCOUNT).getCheckpoint({ fresh: true })).checkpoint?.treeSize, 25n);
       // Closing signs what arrived since: the next start begins at 30.
@@ -75,10 +75,10 @@ describe("GetCheckpoint", () => {
     try {
       await service.ingest.appendEvents({ source: SOURCE, events: batch(1, 3) });
       const deadline = Date.now() + 5000;
-      while (service.app.context.store.latestCheckpoint() === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(service.app.context.store.latestCheckpoint()?.treeSize, 3);
+      while ((await service.app.context.store.latestCheckpoint()) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await service.app.context.store.latestCheckpoint())?.treeSize, 3);
       await new Promise((r) => setTimeout(r, 1200));
-      assert.equal(service.app.context.store.checkpointsBetween(0, 100).length, 1, "no new checkpoint for an unchanged log");
+      assert.equal((await service.app.context.store.checkpointsBetween(0, 100)).length, 1, "no new checkpoint for an unchanged log");
     } finally {
       await service.close();
     }

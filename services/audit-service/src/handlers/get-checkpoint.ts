@@ -10,7 +10,7 @@ import { authorizeRead } from "./access.ts";
 export function getCheckpoint(ctx: AppContext): UnaryHandler<typeof GetCheckpointRequestSchema, typeof GetCheckpointResponseSchema> {
   return async (request, call) => {
     await authorizeRead(ctx, call, "audit:GetCheckpoint");
-    const latest = ctx.log.latestCheckpoint();
+    const latest = await ctx.log.latestCheckpoint();
     const checkpoint = request.fresh || latest === undefined ? await ctx.log.checkpoint() : latest;
     return { checkpoint: checkpointToProto(checkpoint), publicKeyPem: ctx.signer.publicKeyPem };
   };

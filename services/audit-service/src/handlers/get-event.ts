@@ -14,7 +14,7 @@ export function getEvent(ctx: AppContext): UnaryHandler<typeof GetEventRequestSc
     if (request.eventId === "") throw invalidArgument("event_id", "is required");
     if (!ANY_CASE_UUID.test(request.eventId)) throw invalidArgument("event_id", "must be a UUID");
     const scope = await authorizeRead(ctx, call, "audit:GetEvent");
-    const record = ctx.store.recordByEventId(request.eventId.toLowerCase(), scope.accountId);
+    const record = await ctx.store.recordByEventId(request.eventId.toLowerCase(), scope.accountId);
     if (record === undefined) throw eventNotFound("event_id");
     return {
       record: { index: BigInt(record.index), event: decodeEvent(record.eventBytes), leafHash: record.leafHash, chainHash: record.chainHash },

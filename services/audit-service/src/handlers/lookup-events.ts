@@ -60,7 +60,7 @@ export function lookupEvents(ctx: AppContext): UnaryHandler<typeof LookupEventsR
     const after = parseCursor(decodePageToken(listId, request.pageToken));
     const scope = await authorizeRead(ctx, call, "audit:LookupEvents", filter.accountId);
     const scoped: LookupFilter = scope.accountId === undefined ? filter : { ...filter, accountId: scope.accountId };
-    const rows = ctx.store.lookup(scoped, after, limit + 1);
+    const rows = await ctx.store.lookup(scoped, after, limit + 1);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     const next = rows.length > limit && last !== undefined ? `${last.columns.timeMicros}:${last.index}` : undefined;

@@ -15,8 +15,8 @@ export function verifyLog(ctx: AppContext): UnaryHandler<typeof VerifyLogRequest
     const requestedFrom = logIndex(request.fromIndex, "from_index");
     const to = logIndex(request.toIndex, "to_index");
     await authorizeRead(ctx, call, "audit:VerifyLog");
-    const retained = ctx.store.retainedStart();
-    const size = ctx.store.head().size;
+    const retained = await ctx.store.retainedStart();
+    const size = (await ctx.store.head()).size;
     const from = requestedFrom ?? retained;
     if (from < retained) throw invalidArgument("from_index", `records before ${retained} were removed by retention`);
     if (to !== undefined && to > size) throw invalidArgument("to_index", `is beyond the log (${size} records)`);

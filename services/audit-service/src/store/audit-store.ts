@@ -1,5 +1,7 @@
 // The audit log's storage: an append-only run of records, per-source delivery marks,
-// checkpoints and the retention boundary. Implemented on SQLite (sqlite-audit-store.ts).
+// checkpoints and the retention boundary. Asynchronous, so it can be a database server shared by
+// several audit-service replicas: SQLite (sqlite-audit-store.ts, one process; synchronous inside)
+// or PostgreSQL (postgres-audit-store.ts, several replicas appending to one log).
 import type { SignedCheckpoint } from "../domain/checkpoint.ts";
 import type { EventColumns } from "../domain/event.ts";
 
@@ -33,6 +35,25 @@ export interface StoredCheckpoint extends SignedCheckpoint {
   readonly frontier: readonly Buffer[];
 }
 
+/** A stored record's hashes (what a writer re-derives another replica's appends from). */
+export interface ChainLink {
+  readonly index: number;
+  readonly leafHash: Buffer;
+  readonly chainHash: Buffer;
+}
+
+/** What an append plan decides from, read under the log's append lock. */
+export interface AppendState {
+  readonly head: LogHead;
+  /** The source's mark. */
+  readonly acknowledgedThrough: bigint;
+  /**
+   * The records [known, head.size) that the writer has not seen (another replica appended them),
+   * ascending; empty when the head is at or before `known`.
+   */
+  readonly unseen: readonly ChainLink[];
+}
+
 export interface AppendPlan {
   readonly records: readonly NewRecord[];
   /** The source's new mark (at least the old one). */
@@ -60,43 +81,60 @@ export interface LookupCursor {
 }
 
 export interface AuditStore {
-  head(): LogHead;
+  head(): Promise<LogHead>;
   /** The index of the oldest retained record (the tree size of the retention checkpoint). */
-  retainedStart(): number;
+  retainedStart(): Promise<number>;
   /** The last source_sequence of `source` in the log (0 when none). */
-  acknowledgedThrough(source: string): bigint;
+  acknowledgedThrough(source: string): Promise<bigint>;
   /**
-   * One transaction: `plan` sees the head and the source's mark and says what to append;
-   * the records (appended at `appendedAt`, ms since the epoch) and the new mark commit together
-   * (fsynced), or nothing does.
+   * One transaction under the log's append lock (appends of every replica serialise): `plan`
+   * sees the head, the source's mark and the records after `known` (the size the writer knows)
+   * and says what to append; the records (appended at `appendedAt`, ms since the epoch, from
+   * index head.size on) and the new mark commit together (durably), or nothing does.
    */
-  append(source: string, appendedAt: number, plan: (head: LogHead, acknowledgedThrough: bigint) => AppendPlan): AppendPlan;
+  append(source: string, appendedAt: number, known: number, plan: (state: AppendState) => AppendPlan): Promise<AppendPlan>;
   /** Records [from, to), ascending, at most `limit`. */
-  records(from: number, to: number, limit: number): StoredRecord[];
-  record(index: number): StoredRecord | undefined;
+  records(from: number, to: number, limit: number): Promise<StoredRecord[]>;
+  record(index: number): Promise<StoredRecord | undefined>;
   /** The first record carrying this event id (of that account, when given). */
-  recordByEventId(eventId: string, accountId?: string): StoredRecord | undefined;
+  recordByEventId(eventId: string, accountId?: string): Promise<StoredRecord | undefined>;
   /** Matching records, newest event time first (ties: higher index first). */
-  lookup(filter: LookupFilter, after: LookupCursor | undefined, limit: number): StoredRecord[];
+  lookup(filter: LookupFilter, after: LookupCursor | undefined, limit: number): Promise<StoredRecord[]>;
   /** Leaf hashes of [from, to), ascending. */
-  leafHashes(from: number, to: number): Buffer[];
-  latestCheckpoint(): StoredCheckpoint | undefined;
-  checkpointAtOrBefore(size: number): StoredCheckpoint | undefined;
-  checkpointAtOrAfter(size: number): StoredCheckpoint | undefined;
+  leafHashes(from: number, to: number): Promise<Buffer[]>;
+  /** Leaf and chain hashes of [from, to), ascending, at most `limit`. */
+  chainLinks(from: number, to: number, limit: number): Promise<ChainLink[]>;
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  checkpointAtOrBefore(size: number): Promise<StoredCheckpoint | undefined>;
+  checkpointAtOrAfter(size: number): Promise<StoredCheckpoint | undefined>;
   /** Checkpoints with fromSize <= tree_size <= toSize, ascending. */
-  checkpointsBetween(fromSize: number, toSize: number): StoredCheckpoint[];
+  checkpointsBetween(fromSize: number, toSize: number): Promise<StoredCheckpoint[]>;
   /** The newest checkpoint signed before `seconds` (for retention). */
-  newestCheckpointBefore(seconds: bigint): StoredCheckpoint | undefined;
-  /** Stores a checkpoint; refuses (throws) one whose tree is not larger than the latest. */
-  putCheckpoint(checkpoint: StoredCheckpoint): void;
+  newestCheckpointBefore(seconds: bigint): Promise<StoredCheckpoint | undefined>;
+  /**
+   * Stores a checkpoint, under the same lock as appends. Refuses (CheckpointRegressionError) one
+   * whose tree is not larger than the latest; and, when `draftedAfter` is given (the size of the
+   * latest checkpoint the draft was proven consistent with, null: none), refuses one when another
+   * checkpoint is the latest by now (CheckpointConflictError: another replica stored one
+   * meanwhile; draft again). So every stored checkpoint was proven to extend the one before it.
+   */
+  putCheckpoint(checkpoint: StoredCheckpoint, draftedAfter?: number | null): Promise<void>;
   /** Moves the retention boundary forward to a stored checkpoint's size. */
-  setRetainedStart(treeSize: number): void;
+  setRetainedStart(treeSize: number): Promise<void>;
   /** Deletes up to `limit` records (and checkpoints) below the retention boundary; returns how many records. */
-  deletePruned(limit: number): number;
-  close(): void;
+  deletePruned(limit: number): Promise<number>;
+  close(): Promise<void>;
 }
 
 /** Thrown by putCheckpoint for a tree that does not grow: checkpoint size never goes backwards. */
 export class CheckpointRegressionError extends Error {
   override readonly name = "CheckpointRegressionError";
+}
+
+/**
+ * Thrown by putCheckpoint when the latest stored checkpoint is no longer the one the new
+ * checkpoint was drafted against (another replica stored one meanwhile): draft again.
+ */
+export class CheckpointConflictError extends Error {
+  override readonly name = "CheckpointConflictError";
 }

@@ -1,14 +1,19 @@
 // AuditStore on better-sqlite3: WAL journal, synchronous=FULL (a commit is on disk before an
-// append is acknowledged), prepared statements, one transaction per appended batch.
+// append is acknowledged), prepared statements, one transaction per appended batch. Synchronous
+// inside (one process owns the file; its log writer thread is the only writer), behind the
+// asynchronous AuditStore interface: each call runs to completion before it returns its promise.
 import type Database from "better-sqlite3";
 import { openMigratedDatabase, type SqliteDatabase } from "@keyhold/sqlite";
 import { GENESIS_CHAIN_HASH } from "../domain/chain.ts";
 import type { EventColumns } from "../domain/event.ts";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
 import {
+  CheckpointConflictError,
   CheckpointRegressionError,
   type AppendPlan,
+  type AppendState,
   type AuditStore,
+  type ChainLink,
   type LogHead,
   type LookupCursor,
   type LookupFilter,
@@ -115,6 +120,9 @@ export class SqliteAuditStore implements AuditStore {
         db.prepare<[string, string, number], RecordRow>(`SELECT ${RECORD_COLUMNS} FROM records WHERE event_id = ? AND account_id = ? AND idx >= ? ORDER BY idx LIMIT 1`),
       ),
       leaves: db.prepare<[number, number], { leaf_hash: Buffer }>(`SELECT leaf_hash FROM records WHERE idx >= ? AND idx < ? ORDER BY idx`),
+      links: db.prepare<[number, number, number], { idx: number; leaf_hash: Buffer; chain_hash: Buffer }>(
+        `SELECT idx, leaf_hash, chain_hash FROM records WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?`,
+      ),
       latestCheckpoint: safe(db.prepare<[], CheckpointRow>(`SELECT * FROM checkpoints ORDER BY tree_size DESC LIMIT 1`)),
       checkpointAtOrBefore: safe(db.prepare<[number], CheckpointRow>(`SELECT * FROM checkpoints WHERE tree_size <= ? ORDER BY tree_size DESC LIMIT 1`)),
       checkpointAtOrAfter: safe(db.prepare<[number], CheckpointRow>(`SELECT * FROM checkpoints WHERE tree_size >= ? ORDER BY tree_size LIMIT 1`)),
@@ -133,32 +141,46 @@ export class SqliteAuditStore implements AuditStore {
     };
   }
 
-  head(): LogHead {
+  async head(): Promise<LogHead> {
+    return this.headNow();
+  }
+
+  private headNow(): LogHead {
     const last = this.statements.last.get();
     if (last !== undefined) return { size: Number(last.idx) + 1, chainHash: last.chain_hash };
     // Empty table: nothing appended yet, or everything retained was pruned (the boundary
     // checkpoint then holds the chain hash of its last record).
-    const start = this.retainedStart();
+    const start = this.retainedStartNow();
     if (start === 0) return { size: 0, chainHash: GENESIS_CHAIN_HASH };
     const boundary = this.statements.checkpointAtOrBefore.get(start);
     if (boundary === undefined || Number(boundary.tree_size) !== start) throw new Error(`audit store: the retention checkpoint at size ${start} is missing`);
     return { size: start, chainHash: boundary.chain_hash };
   }
 
-  retainedStart(): number {
+  async retainedStart(): Promise<number> {
+    return this.retainedStartNow();
+  }
+
+  private retainedStartNow(): number {
     const row = this.statements.getMeta.get("retained_start");
     return row === undefined ? 0 : Number(row.value);
   }
 
-  acknowledgedThrough(source: string): bigint {
+  async acknowledgedThrough(source: string): Promise<bigint> {
+    return this.markNow(source);
+  }
+
+  private markNow(source: string): bigint {
     return this.statements.mark.get(source)?.acknowledged_through ?? 0n;
   }
 
-  append(source: string, appendedAt: number, plan: (head: LogHead, acknowledgedThrough: bigint) => AppendPlan): AppendPlan {
+  async append(source: string, appendedAt: number, known: number, plan: (state: AppendState) => AppendPlan): Promise<AppendPlan> {
     return this.db.transaction((): AppendPlan => {
-      const head = this.head();
-      const mark = this.acknowledgedThrough(source);
-      const decided = plan(head, mark);
+      const head = this.headNow();
+      const mark = this.markNow(source);
+      // (One process writes a SQLite log: the head is where its writer left it, unless the file was changed.)
+      const unseen = head.size > known ? this.linksNow(known, head.size, head.size - known) : [];
+      const decided = plan({ head, acknowledgedThrough: mark, unseen });
       if (decided.acknowledgedThrough < mark) throw new Error("audit store: a source's mark never goes back");
       let idx = head.size;
       for (const record of decided.records) {
@@ -175,26 +197,26 @@ export class SqliteAuditStore implements AuditStore {
     }).immediate();
   }
 
-  records(from: number, to: number, limit: number): StoredRecord[] {
+  async records(from: number, to: number, limit: number): Promise<StoredRecord[]> {
     return this.statements.range.all(from, to, limit).map(toRecord);
   }
 
-  record(index: number): StoredRecord | undefined {
+  async record(index: number): Promise<StoredRecord | undefined> {
     const row = this.statements.one.get(index);
-    return row === undefined || Number(row.idx) < this.retainedStart() ? undefined : toRecord(row);
+    return row === undefined || Number(row.idx) < this.retainedStartNow() ? undefined : toRecord(row);
   }
 
-  recordByEventId(eventId: string, accountId?: string): StoredRecord | undefined {
+  async recordByEventId(eventId: string, accountId?: string): Promise<StoredRecord | undefined> {
     const row =
       accountId === undefined
-        ? this.statements.byEventId.get(eventId, this.retainedStart())
-        : this.statements.byEventIdInAccount.get(eventId, accountId, this.retainedStart());
+        ? this.statements.byEventId.get(eventId, this.retainedStartNow())
+        : this.statements.byEventIdInAccount.get(eventId, accountId, this.retainedStartNow());
     return row === undefined ? undefined : toRecord(row);
   }
 
-  lookup(filter: LookupFilter, after: LookupCursor | undefined, limit: number): StoredRecord[] {
+  async lookup(filter: LookupFilter, after: LookupCursor | undefined, limit: number): Promise<StoredRecord[]> {
     const where: string[] = ["idx >= @start"];
-    const params: Record<string, unknown> = { start: this.retainedStart(), limit };
+    const params: Record<string, unknown> = { start: this.retainedStartNow(), limit };
     if (filter.accountId !== undefined) {
       where.push("account_id = @account_id");
       params["account_id"] = filter.accountId;
@@ -241,37 +263,49 @@ export class SqliteAuditStore implements AuditStore {
     return statement.all(params).map(toRecord);
   }
 
-  leafHashes(from: number, to: number): Buffer[] {
+  async leafHashes(from: number, to: number): Promise<Buffer[]> {
     return this.statements.leaves.all(from, to).map((row) => row.leaf_hash);
   }
 
-  latestCheckpoint(): StoredCheckpoint | undefined {
+  async chainLinks(from: number, to: number, limit: number): Promise<ChainLink[]> {
+    return this.linksNow(from, to, limit);
+  }
+
+  private linksNow(from: number, to: number, limit: number): ChainLink[] {
+    return this.statements.links.all(from, to, limit).map((row) => ({ index: Number(row.idx), leafHash: row.leaf_hash, chainHash: row.chain_hash }));
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     const row = this.statements.latestCheckpoint.get();
     return row === undefined ? undefined : toCheckpoint(row);
   }
 
-  checkpointAtOrBefore(size: number): StoredCheckpoint | undefined {
+  async checkpointAtOrBefore(size: number): Promise<StoredCheckpoint | undefined> {
     const row = this.statements.checkpointAtOrBefore.get(size);
     return row === undefined ? undefined : toCheckpoint(row);
   }
 
-  checkpointAtOrAfter(size: number): StoredCheckpoint | undefined {
+  async checkpointAtOrAfter(size: number): Promise<StoredCheckpoint | undefined> {
     const row = this.statements.checkpointAtOrAfter.get(size);
     return row === undefined ? undefined : toCheckpoint(row);
   }
 
-  checkpointsBetween(fromSize: number, toSize: number): StoredCheckpoint[] {
+  async checkpointsBetween(fromSize: number, toSize: number): Promise<StoredCheckpoint[]> {
     return this.statements.checkpointsBetween.all(fromSize, toSize).map(toCheckpoint);
   }
 
-  newestCheckpointBefore(seconds: bigint): StoredCheckpoint | undefined {
+  async newestCheckpointBefore(seconds: bigint): Promise<StoredCheckpoint | undefined> {
     const row = this.statements.checkpointBefore.get(seconds);
     return row === undefined ? undefined : toCheckpoint(row);
   }
 
-  putCheckpoint(checkpoint: StoredCheckpoint): void {
+  async putCheckpoint(checkpoint: StoredCheckpoint, draftedAfter?: number | null): Promise<void> {
     this.db.transaction(() => {
       const latest = this.statements.latestCheckpoint.get();
+      const latestSize = latest === undefined ? null : Number(latest.tree_size);
+      if (draftedAfter !== undefined && draftedAfter !== latestSize) {
+        throw new CheckpointConflictError(`checkpoint drafted after size ${draftedAfter ?? "(none)"}, but the latest is at ${latestSize ?? "(none)"}`);
+      }
       if (latest !== undefined && checkpoint.treeSize <= Number(latest.tree_size)) {
         throw new CheckpointRegressionError(`checkpoint size never goes backwards: ${checkpoint.treeSize} after ${Number(latest.tree_size)}`);
       }
@@ -288,9 +322,9 @@ export class SqliteAuditStore implements AuditStore {
     }).immediate();
   }
 
-  setRetainedStart(treeSize: number): void {
+  async setRetainedStart(treeSize: number): Promise<void> {
     this.db.transaction(() => {
-      const current = this.retainedStart();
+      const current = this.retainedStartNow();
       if (treeSize <= current) return;
       const boundary = this.statements.checkpointAtOrBefore.get(treeSize);
       if (boundary === undefined || Number(boundary.tree_size) !== treeSize) throw new Error(`audit store: no checkpoint at size ${treeSize} to retain from`);
@@ -298,16 +332,21 @@ export class SqliteAuditStore implements AuditStore {
     }).immediate();
   }
 
-  deletePruned(limit: number): number {
+  async deletePruned(limit: number): Promise<number> {
     return this.db.transaction(() => {
-      const start = this.retainedStart();
+      const start = this.retainedStartNow();
       const deleted = this.statements.deleteRecords.run(start, limit).changes;
       this.statements.deleteCheckpoints.run(start);
       return deleted;
     }).immediate();
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    this.closeNow();
+  }
+
+  /** Closes the database file now (a thread that is about to end). */
+  closeNow(): void {
     if (this.db.open) this.db.close();
   }
 }

@@ -4,6 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { unpackEvents } from "@keyhold/audit-client";
 import { LocalLogWriter } from "../domain/log-writer.ts";
+import type { AuditStore } from "../store/audit-store.ts";
 import { openSqliteDatabase, SqliteAuditStore } from "../store/sqlite-audit-store.ts";
 import { reviveCheckpoint, toWireError, type WriterReply, type WriterRequest, type WriterThreadConfig } from "./protocol.ts";
 import { lowerThreadPriority } from "./thread-priority.ts";
@@ -18,9 +19,16 @@ function post(reply: WriterReply): void {
   port!.postMessage(reply);
 }
 
-let store: SqliteAuditStore;
+/** The thread's store; the PostgreSQL client is loaded only when the log is there. */
+async function openStore(database: WriterThreadConfig["database"]): Promise<AuditStore> {
+  if (database.kind === "sqlite") return new SqliteAuditStore(openSqliteDatabase(database.path));
+  const { openPostgresAuditStore } = await import("../store/postgres-audit-store.ts");
+  return openPostgresAuditStore(database.url, { schema: database.schema, maxConnections: 2, applicationName: "keyhold-audit-log-writer" });
+}
+
+let store: AuditStore;
 try {
-  store = new SqliteAuditStore(openSqliteDatabase(config.databasePath));
+  store = await openStore(config.database);
 } catch (error) {
   post({ type: "open-failed", message: error instanceof Error ? error.message : String(error) });
   throw error;
@@ -30,17 +38,18 @@ const writer = new LocalLogWriter(store);
 async function handle(request: WriterRequest): Promise<unknown> {
   switch (request.op) {
     case "append":
-      return writer.appendNow(request.source, unpackEvents(request.events), request.appendedAt);
+      return writer.append(request.source, unpackEvents(request.events), request.appendedAt);
     case "draft":
       return writer.draftCheckpoint();
     case "put":
-      return writer.putCheckpoint(reviveCheckpoint(request.checkpoint));
+      return writer.putCheckpoint(reviveCheckpoint(request.checkpoint), request.previousSize);
     case "prune":
       return writer.prune(request.cutoffSeconds);
     case "halt":
       return writer.halt(request.problem);
     case "close":
-      store.close();
+      await writer.close();
+      await store.close();
       return undefined;
   }
 }

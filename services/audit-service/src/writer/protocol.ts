@@ -3,13 +3,18 @@
 // Buffers cross the thread boundary as Uint8Array (structured clone) and are revived here.
 import { KeyholdError, type Reason } from "@keyhold/server-kit";
 import type { PackedEvents } from "@keyhold/audit-client";
-import { CheckpointRegressionError, type StoredCheckpoint } from "../store/audit-store.ts";
+import { CheckpointConflictError, CheckpointRegressionError, type StoredCheckpoint } from "../store/audit-store.ts";
 import type { CheckpointDraft, DraftOutcome } from "../domain/log-writer.ts";
 import type { PriorityOutcome } from "./thread-priority.ts";
 
+/** The log's database, already created and migrated by the main thread. */
+export type WriterDatabase =
+  | { readonly kind: "sqlite"; readonly path: string }
+  /** The thread opens its own small pool on the service's schema. */
+  | { readonly kind: "postgres"; readonly url: string; readonly schema: string };
+
 export interface WriterThreadConfig {
-  /** The log database file (already created and migrated by the main thread). */
-  readonly databasePath: string;
+  readonly database: WriterDatabase;
   /** The thread's nice value (0 to 19; 0: unchanged): it yields to the threads answering calls. */
   readonly nice: number;
 }
@@ -17,7 +22,7 @@ export interface WriterThreadConfig {
 export type WriterRequest =
   | { readonly op: "append"; readonly id: number; readonly source: string; readonly events: PackedEvents; readonly appendedAt: number }
   | { readonly op: "draft"; readonly id: number }
-  | { readonly op: "put"; readonly id: number; readonly checkpoint: StoredCheckpoint }
+  | { readonly op: "put"; readonly id: number; readonly checkpoint: StoredCheckpoint; readonly previousSize: number | null }
   | { readonly op: "prune"; readonly id: number; readonly cutoffSeconds: bigint }
   | { readonly op: "halt"; readonly id: number; readonly problem: string }
   | { readonly op: "close"; readonly id: number };
@@ -32,6 +37,7 @@ export type WireError =
       readonly metadata: Readonly<Record<string, string>>;
     }
   | { readonly kind: "regression"; readonly message: string }
+  | { readonly kind: "conflict"; readonly message: string }
   | { readonly kind: "error"; readonly name: string; readonly message: string };
 
 export type WriterReply =
@@ -45,6 +51,7 @@ export function toWireError(error: unknown): WireError {
     return { kind: "keyhold", reason: error.reason, message: error.message, field: error.field, metadata: { ...error.metadata } };
   }
   if (error instanceof CheckpointRegressionError) return { kind: "regression", message: error.message };
+  if (error instanceof CheckpointConflictError) return { kind: "conflict", message: error.message };
   if (error instanceof Error) return { kind: "error", name: error.name, message: error.message };
   return { kind: "error", name: "Error", message: String(error) };
 }
@@ -55,6 +62,8 @@ export function fromWireError(wire: WireError): Error {
       return new KeyholdError(wire.reason, wire.message, { ...(wire.field === undefined ? {} : { field: wire.field }), metadata: wire.metadata });
     case "regression":
       return new CheckpointRegressionError(wire.message);
+    case "conflict":
+      return new CheckpointConflictError(wire.message);
     case "error": {
       const error = new Error(`log writer: ${wire.message}`);
       error.name = wire.name;

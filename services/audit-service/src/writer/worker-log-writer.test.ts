@@ -19,12 +19,12 @@ async function withWriter(run: (writer: WorkerLogWriter, store: SqliteAuditStore
   const dir = mkdtempSync(join(tmpdir(), "keyhold-log-writer-"));
   const path = join(dir, "audit.sqlite");
   const store = new SqliteAuditStore(openSqliteDatabase(path));
-  const writer = await WorkerLogWriter.start({ databasePath: path, nice });
+  const writer = await WorkerLogWriter.start({ database: { kind: "sqlite", path }, nice });
   try {
     await run(writer, store);
   } finally {
     await writer.close();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -32,11 +32,11 @@ async function withWriter(run: (writer: WorkerLogWriter, store: SqliteAuditStore
 test("appends commit in the writer thread before they resolve; other connections see them", async () => {
   await withWriter(async (writer, store) => {
     assert.equal(await writer.append(SOURCE, encoded(1, 3), Date.now()), 3n);
-    assert.equal(store.head().size, 3);
-    assert.equal(store.acknowledgedThrough(SOURCE), 3n);
+    assert.equal((await store.head()).size, 3);
+    assert.equal(await store.acknowledgedThrough(SOURCE), 3n);
     // A retried overlapping batch appends only what is new.
     assert.equal(await writer.append(SOURCE, encoded(2, 5), Date.now()), 5n);
-    assert.equal(store.head().size, 5);
+    assert.equal((await store.head()).size, 5);
     const draft = await writer.draftCheckpoint();
     assert.equal(draft.kind, "draft");
     assert.ok(draft.kind === "draft" && Buffer.isBuffer(draft.draft.rootHash) && draft.draft.treeSize === 5);

@@ -82,8 +82,8 @@ export class WorkerLogWriter implements LogWriter {
     return reviveDraftOutcome((await this.request({ op: "draft" })) as DraftOutcome);
   }
 
-  async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
-    await this.request({ op: "put", checkpoint });
+  async putCheckpoint(checkpoint: StoredCheckpoint, previousSize: number | null): Promise<void> {
+    await this.request({ op: "put", checkpoint, previousSize });
   }
 
   prune(cutoffSeconds: bigint): Promise<PruneOutcome> {
