@@ -1,33 +1,37 @@
 // A read-through cache in front of a KeyStore, so the hot path (Encrypt, Decrypt,
 // GenerateDataKey) resolves keys, aliases and versions without a database query. Writes go
-// through this process's store and update or drop the cached entries at once; replicas that
-// share a database add cross-process invalidation through invalidate*().
+// through this process's store and update or drop the cached entries at once, and report each
+// change to `changed` (key-cache-invalidation.ts publishes it to the other replicas, whose
+// messages come back through invalidate*()). An entry lives at most `ttlMs`: a bound on how
+// stale a replica can be when an invalidation message is lost.
 import type {
   AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, TagWrite,
 } from "./key-store.ts";
 import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
-/** A bounded map that forgets the least recently used entry. */
+/** A bounded map that forgets the least recently used entry, and any entry older than ttlMs. */
 class BoundedMap<V> {
-  private readonly entries = new Map<string, V>();
+  private readonly entries = new Map<string, { readonly value: V; readonly expiresAt: number }>();
   private readonly max: number;
+  private readonly ttlMs: number;
 
-  constructor(max: number) {
+  constructor(max: number, ttlMs: number) {
     this.max = max;
+    this.ttlMs = ttlMs;
   }
 
   get(key: string): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, value);
-    }
-    return value;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    if (entry.expiresAt <= performance.now()) return undefined;
+    this.entries.set(key, entry);
+    return entry.value;
   }
 
   set(key: string, value: V): void {
     this.entries.delete(key);
-    this.entries.set(key, value);
+    this.entries.set(key, { value, expiresAt: performance.now() + this.ttlMs });
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 
@@ -42,17 +46,43 @@ class BoundedMap<V> {
 
 const scoped = (accountId: string, name: string) => `${accountId}/${name}`;
 
+/** A write that other replicas' caches must hear of. */
+export type KeyCacheChange =
+  | { readonly kind: "key"; readonly accountId: string; readonly keyId: string }
+  | { readonly kind: "alias"; readonly accountId: string; readonly aliasName: string }
+  | { readonly kind: "version"; readonly versionId: string }
+  /** A key was purged: its aliases (names unknown here) are gone too. */
+  | { readonly kind: "aliases" };
+
+export interface CachingKeyStoreOptions {
+  /** How long a cached record may be used at most (default: no limit). */
+  readonly ttlMs?: number;
+  /** Told of every write, after it (default: nobody). */
+  readonly changed?: (change: KeyCacheChange) => void;
+}
+
 export class CachingKeyStore implements KeyStore {
   private readonly inner: KeyStore;
   private readonly keys: BoundedMap<KeyRecord>;
   private readonly versions: BoundedMap<KeyVersionRecord>;
   private readonly aliases: BoundedMap<AliasRecord>;
+  private readonly changed: (change: KeyCacheChange) => void;
 
-  constructor(inner: KeyStore, maxEntries: number) {
+  constructor(inner: KeyStore, maxEntries: number, options: CachingKeyStoreOptions = {}) {
     this.inner = inner;
-    this.keys = new BoundedMap(maxEntries);
-    this.versions = new BoundedMap(maxEntries);
-    this.aliases = new BoundedMap(maxEntries);
+    const ttlMs = options.ttlMs ?? Infinity;
+    this.keys = new BoundedMap(maxEntries, ttlMs);
+    this.versions = new BoundedMap(maxEntries, ttlMs);
+    this.aliases = new BoundedMap(maxEntries, ttlMs);
+    this.changed = options.changed ?? (() => undefined);
+  }
+
+  invalidateVersion(versionId: string): void {
+    this.versions.delete(versionId);
+  }
+
+  invalidateAliases(): void {
+    this.aliases.clear();
   }
 
   invalidateKey(accountId: string, keyId: string): void {
@@ -96,6 +126,7 @@ export class CachingKeyStore implements KeyStore {
     this.invalidateKey(accountId, keyId);
     const updated = this.inner.updateKey(accountId, keyId, patch);
     if (updated !== undefined) this.keys.set(scoped(accountId, keyId), updated);
+    this.changed({ kind: "key", accountId, keyId });
     return updated;
   }
 
@@ -118,17 +149,23 @@ export class CachingKeyStore implements KeyStore {
 
   createAlias(alias: AliasRecord): AliasWrite {
     this.invalidateAlias(alias.accountId, alias.aliasName);
-    return this.inner.createAlias(alias);
+    const write = this.inner.createAlias(alias);
+    this.changed({ kind: "alias", accountId: alias.accountId, aliasName: alias.aliasName });
+    return write;
   }
 
   updateAlias(accountId: string, aliasName: string, targetKeyId: string, at: Date): AliasWrite {
     this.invalidateAlias(accountId, aliasName);
-    return this.inner.updateAlias(accountId, aliasName, targetKeyId, at);
+    const write = this.inner.updateAlias(accountId, aliasName, targetKeyId, at);
+    this.changed({ kind: "alias", accountId, aliasName });
+    return write;
   }
 
   deleteAlias(accountId: string, aliasName: string): AliasWrite {
     this.invalidateAlias(accountId, aliasName);
-    return this.inner.deleteAlias(accountId, aliasName);
+    const write = this.inner.deleteAlias(accountId, aliasName);
+    this.changed({ kind: "alias", accountId, aliasName });
+    return write;
   }
 
   listAliases(accountId: string, keyId: string | undefined, after: string | undefined, limit: number): Page<AliasRecord> {
@@ -156,12 +193,14 @@ export class CachingKeyStore implements KeyStore {
     this.invalidateKey(accountId, keyId);
     const updated = this.inner.addPrimaryVersion(write);
     if (updated !== undefined) this.keys.set(scoped(accountId, keyId), updated);
+    this.changed({ kind: "key", accountId, keyId });
     return updated;
   }
 
   setVersionMaterial(versionId: string, wrappedMaterial: Buffer): void {
     this.versions.delete(versionId);
     this.inner.setVersionMaterial(versionId, wrappedMaterial);
+    this.changed({ kind: "version", versionId });
   }
 
   keysDueForRotation(now: Date, limit: number): readonly KeyRecord[] {
@@ -182,6 +221,9 @@ export class CachingKeyStore implements KeyStore {
     for (const versionId of versionIds) this.versions.delete(versionId);
     // Aliases of the key are gone too; which names they had is not known here.
     this.aliases.clear();
+    this.changed({ kind: "key", accountId, keyId });
+    for (const versionId of versionIds) this.changed({ kind: "version", versionId });
+    this.changed({ kind: "aliases" });
     return versionIds;
   }
 
