@@ -4,6 +4,7 @@
 // a generated administrator API key is handed out once, as bootstrapCredential.
 import { randomBytes } from "node:crypto";
 import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess } from "@keyhold/authz";
+import { InProcessInvalidationBus, type InvalidationBus } from "@keyhold/coordination";
 import type { CallInterceptor, Logger, ServiceBinding } from "@keyhold/server-kit";
 import type { PolicyServiceConfig } from "./config.ts";
 import { randomIds, type AppContext, type IdGenerator } from "./context.ts";
@@ -12,6 +13,7 @@ import { bootstrap } from "./domain/bootstrap.ts";
 import { systemClock, type Clock } from "./domain/clock.ts";
 import { AUTHORIZATION_EXEMPT_METHODS, policyServiceBindings } from "./routes.ts";
 import type { PolicyStore } from "./store/policy-store.ts";
+import { withSharedChanges } from "./store/shared-changes.ts";
 import { openSqliteDatabase, SqlitePolicyStore } from "./store/sqlite-policy-store.ts";
 
 export interface PolicyServiceOverrides {
@@ -19,6 +21,11 @@ export interface PolicyServiceOverrides {
   readonly clock?: Clock;
   readonly random?: (size: number) => Buffer;
   readonly ids?: IdGenerator;
+  /**
+   * Relays committed changes between replicas sharing a database (to their authorities and
+   * WatchChanges streams); default in-process (no other replica).
+   */
+  readonly bus?: InvalidationBus;
 }
 
 /** How the service meets its callers (from the server configuration). */
@@ -56,7 +63,12 @@ export async function createPolicyServiceApp(
   options: PolicyServiceOptions = {},
 ): Promise<PolicyServiceApp> {
   const log = logger.child({ service: "policy-service" });
-  const store = overrides.store ?? new SqlitePolicyStore(openSqliteDatabase(config.databasePath));
+  const changes = withSharedChanges(
+    overrides.store ?? new SqlitePolicyStore(openSqliteDatabase(config.databasePath)),
+    overrides.bus ?? new InProcessInvalidationBus(),
+    log,
+  );
+  const store = changes.store;
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const authority = new LocalPolicyAuthority(store, clock, log);
@@ -75,6 +87,7 @@ export async function createPolicyServiceApp(
     boot = bootstrap({ store, clock, random }, { managementAccountId: config.managementAccountId, apiKey: config.bootstrapApiKey });
   } catch (error) {
     authority.close();
+    changes.close();
     store.close();
     throw error;
   }
@@ -96,6 +109,7 @@ export async function createPolicyServiceApp(
     bootstrapCredential: boot.credential,
     async close() {
       authority.close();
+      changes.close();
       store.close();
     },
   };
