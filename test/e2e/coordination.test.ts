@@ -83,7 +83,7 @@ describe("keyhold dev with Redis and quotas", { skip: !redisServerAvailable() &&
     assert.ok(throttled >= 1, "a THROTTLED Encrypt event");
 
     const metrics = await fetch(`http://127.0.0.1:${running.addresses.httpPort}/metrics`).then((r) => r.text());
-    const line = metrics.split("\n").find((l) => l.startsWith("keyhold_rate_limit_rejections"));
+    const line = metrics.split("\n").find((l) => l.startsWith("keyhold_rate_limit_rejections_total{"));
     assert.ok(line !== undefined, "the rejection counter is exported");
     assert.match(line, /keyhold_operation_class="symmetric"/);
     assert.doesNotMatch(metrics, /keyhold_rate_limit_rejections[^\n]*\d{12}/, "no account id on the counter");

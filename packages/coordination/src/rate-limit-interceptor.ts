@@ -35,7 +35,9 @@ export class RateLimits {
   interceptor(): CallInterceptor {
     return (next) => async (request, call) => {
       const principal = call.principal;
-      if (principal === undefined) return next(request, call);
+      // A Keyhold service acting for itself has no account; acting for a caller, it forwards
+      // that caller, whose account is counted.
+      if (principal === undefined || principal.kind === "service") return next(request, call);
       const cls = operationClassOf(call.method.name);
       const quota = quotaFor(this.#quotas, principal.accountId, cls);
       if (quota === undefined) return next(request, call);
