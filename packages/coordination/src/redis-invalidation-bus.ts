@@ -48,7 +48,9 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   publish(topic: string, key: string): void {
     this.counters.published++;
-    if (!this.#publisher.available) {
+    // Not awaited by anyone, so sent even during the cool-down after a failed command (a call
+    // never waits for it); only a closed connection drops it at once.
+    if (!this.#publisher.connected) {
       this.counters.publishFailures++;
       this.#logger.debug("invalidation not published: redis unavailable", { topic });
       return;
