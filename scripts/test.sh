@@ -10,6 +10,8 @@ ensure_deploy_tools
 ensure_python_grpc
 # A real PostgreSQL server for the PostgreSQL store and secret rotation tests (they start their own clusters).
 ensure_apt postgresql || log "WARNING: could not install postgresql; the PostgreSQL tests will skip"
+# A real redis-server for the coordination tests (invalidation bus, quotas, leases; they start their own).
+ensure_apt redis-server || log "WARNING: could not install redis-server; the Redis coordination tests will skip"
 ensure_softhsm
 cd "$KEYHOLD_ROOT"
 

@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { readAuditServiceConfig, type AuditServiceConfig } from "@keyhold/audit-service";
+import { readCoordinationConfig, type CoordinationConfig } from "@keyhold/coordination";
 import { hsmConfigured, readHsmGatewayConfig, type HsmGatewayConfig } from "@keyhold/hsm-gateway";
 import { readKeyServiceConfig, type KeyServiceConfig } from "@keyhold/key-service";
 import { readPolicyServiceConfig, type PolicyServiceConfig } from "@keyhold/policy-service";
@@ -35,6 +36,8 @@ export interface DevConfig {
   readonly audit: boolean;
   /** Traces (KEYHOLD_OTEL_TRACES, off by default) and metrics (KEYHOLD_METRICS, GET /metrics): docs/observability.md. */
   readonly telemetry: TelemetryConfig;
+  /** KEYHOLD_REDIS_URL (unset: in-process), Redis timeouts and the quotas (docs/coordination.md). */
+  readonly coordination: CoordinationConfig;
 }
 
 export const DEFAULT_GRPC_ADDRESS = "127.0.0.1:7700";
@@ -55,6 +58,7 @@ export function readDevConfig(env: Readonly<Record<string, string | undefined>>,
     adminKeyFile: join(dataDir, "admin-api-key"),
     audit: readAuditSwitch(env["KEYHOLD_AUDIT"]),
     telemetry: readTelemetryConfig(env, { serviceName: "keyhold" }),
+    coordination: readCoordinationConfig(env),
   };
 }
 

@@ -38,6 +38,7 @@ import {
 } from "@keyhold/server-kit";
 import { loadAuditHmacKey, type DevConfig } from "./config.ts";
 import { registerDevGauges } from "./dev-metrics.ts";
+import { openCoordination, quotasEnabled, RateLimits, type Coordination } from "@keyhold/coordination";
 
 /** The services whose calls are audited, each with its own outbox and shipper. */
 export type AuditedService = "key-service" | "policy-service" | "audit-service" | "secrets-service";
@@ -74,6 +75,8 @@ export interface DevOverrides {
   readonly auditService?: AuditServiceOverrides;
   readonly secretsService?: SecretsServiceOverrides;
   readonly hsmGateway?: HsmGatewayOverrides;
+  /** Instead of the one config.coordination opens (Redis, or in-process); not closed by stop(). */
+  readonly coordination?: Coordination;
 }
 
 /** Decision and credential cache settings for services that ask policy-service. */
@@ -131,6 +134,16 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
   const traced = (bindings: readonly ServiceBinding[], service: string, appInterceptors: readonly CallInterceptor[] = []) =>
     bindings.map((binding) => ({ ...binding, interceptors: [tel.serverInterceptor(service), ...appInterceptors, ...binding.interceptors] }));
   try {
+    // What replicas share (Redis when KEYHOLD_REDIS_URL is set; in-process otherwise): closed last.
+    let coordination = overrides.coordination;
+    if (coordination === undefined) {
+      const opened = await openCoordination(config.coordination, logger);
+      phases.audit.unshift(() => opened.close());
+      coordination = opened;
+    }
+    const { bus, leases } = coordination;
+    const quotas = config.coordination.quotas;
+    const rateLimits = quotasEnabled(quotas) ? { rateLimits: new RateLimits({ limiter: coordination.limiter, quotas, meter: tel.meter }) } : {};
     const trustedProxies = config.server.trustedProxies;
     if (!config.audit) logger.warn(AUDIT_OFF_WARNING, { audit: "off" });
     const hmacKey = config.audit ? await loadAuditHmacKey(config.auditHmacKeyFile) : undefined;
@@ -151,7 +164,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     const forAudit = await cachedAuthorityFor("audit-service");
     phases.audit.push(() => forAudit.remote.close());
     phases.audit.push(() => forAudit.cached.close());
-    const auditService = await createAuditServiceApp(config.auditService, logger, { authority: forAudit.cached }, overrides.auditService);
+    const auditService = await createAuditServiceApp(config.auditService, logger, { authority: forAudit.cached }, { leases, ...overrides.auditService });
     phases.audit.push(() => auditService.close());
 
     // Before key-service, so it stops after it (last started stops first within a phase).
@@ -179,7 +192,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       config.keyService,
       logger,
       { authority: keyServiceAuthority, policyTransport: forKeys.transport, trustedProxies, ...(hsmClient === undefined ? {} : { hsm: hsmClient }) },
-      overrides.keyService,
+      { bus, leases, ...rateLimits, ...overrides.keyService },
     );
     phases.apps.push(() => keyService.close());
 
@@ -252,7 +265,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
         ),
         trustedProxies,
       },
-      overrides.secretsService,
+      { leases, ...rateLimits, ...overrides.secretsService },
     );
     phases.apps.push(() => secretsService.close());
     const started = new KeyholdServer({

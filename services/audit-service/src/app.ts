@@ -3,6 +3,7 @@
 // checkpoint every checkpointIntervalMs when the log grew, prunes by retention every
 // pruneIntervalMs, and signs a last checkpoint when closed.
 import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess, type PolicyAuthority } from "@keyhold/authz";
+import { InProcessLeaseManager, type LeaseManager } from "@keyhold/coordination";
 import type { CallInterceptor, Logger, ServiceBinding } from "@keyhold/server-kit";
 import { POSTGRES_SCHEMA, type AuditServiceConfig } from "./config.ts";
 import { systemClock, type AppContext, type Clock } from "./context.ts";
@@ -14,11 +15,20 @@ import type { AuditStore } from "./store/audit-store.ts";
 import { openSqliteDatabase, SqliteAuditStore } from "./store/sqlite-audit-store.ts";
 import { WorkerLogWriter } from "./writer/worker-log-writer.ts";
 
+/** The leases of the periodic checkpoint and of retention (one replica at a time runs each). */
+export const CHECKPOINT_LEASE = "audit-service.checkpoint";
+export const RETENTION_LEASE = "audit-service.retention";
+
 export interface AuditServiceOverrides {
   /** A store to use instead of the configured database; writes then run on the event loop (LocalLogWriter). */
   readonly store?: AuditStore;
   readonly signer?: CheckpointSigner;
   readonly clock?: Clock;
+  /**
+   * Leases so the periodic checkpoint and retention run on one replica at a time; default
+   * in-process (always granted).
+   */
+  readonly leases?: LeaseManager;
 }
 
 /** What audit-service needs from other services. */
@@ -81,16 +91,19 @@ export async function createAuditServiceApp(
     log.error(`${what} failed`, { cause: error instanceof Error ? error.message : typeof error });
   };
   const timers: NodeJS.Timeout[] = [];
+  const leases = overrides.leases ?? new InProcessLeaseManager(log);
   if (config.checkpointIntervalMs > 0) {
     const timer = setInterval(() => {
-      if (auditLog.halted === undefined) auditLog.checkpoint().catch(report("periodic checkpoint"));
+      if (auditLog.halted === undefined) {
+        leases.runExclusive(CHECKPOINT_LEASE, Math.max(config.checkpointIntervalMs, 30_000), () => auditLog.checkpoint()).catch(report("periodic checkpoint"));
+      }
     }, config.checkpointIntervalMs);
     timer.unref();
     timers.push(timer);
   }
   if (config.retentionDays > 0) {
     const timer = setInterval(() => {
-      auditLog.prune().catch(report("retention"));
+      leases.runExclusive(RETENTION_LEASE, Math.max(config.pruneIntervalMs, 30_000), () => auditLog.prune()).catch(report("retention"));
     }, config.pruneIntervalMs);
     timer.unref();
     timers.push(timer);

@@ -2,6 +2,7 @@
 // both use createKeyServiceApp; tests pass overrides (store, root key, clock, randomness).
 import { randomBytes, randomUUID } from "node:crypto";
 import { authenticationInterceptor, authorizationRequiredInterceptor, CallAccess, type PolicyAuthority } from "@keyhold/authz";
+import { InProcessInvalidationBus, InProcessLeaseManager, type InvalidationBus, type LeaseManager, type RateLimits } from "@keyhold/coordination";
 import type { Logger, ServiceBinding } from "@keyhold/server-kit";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { AuthorizationService } from "@keyhold/proto";
@@ -19,6 +20,7 @@ import { sealControlOf } from "./domain/sealed-root-key.ts";
 import { XksProxies } from "./domain/xks-proxies.ts";
 import { keyServiceBindings } from "./routes.ts";
 import { CachingKeyStore } from "./store/caching-key-store.ts";
+import { encodeKeyCacheChange, followKeyCacheChanges, KEY_CACHE_TOPIC } from "./store/key-cache-invalidation.ts";
 import type { KeyStore } from "./store/key-store.ts";
 import { openKeyStore } from "./store/open-store.ts";
 
@@ -30,6 +32,12 @@ export interface KeyServiceOverrides {
   readonly newId?: () => string;
   /** false: the background jobs do not run on a timer (tests call jobs.runOnce()). Default true. */
   readonly startJobs?: boolean;
+  /** Cache invalidation between replicas sharing a database; default in-process (no other replica). */
+  readonly bus?: InvalidationBus;
+  /** Leases so the background jobs run on one replica at a time; default in-process (always granted). */
+  readonly leases?: LeaseManager;
+  /** Per-account quotas, checked after authentication; default none (unlimited). */
+  readonly rateLimits?: RateLimits;
 }
 
 /** What key-service needs from other services. */
@@ -66,9 +74,14 @@ export async function createKeyServiceApp(
   const log = logger.child({ service: "key-service" });
   const rootKey = overrides.rootKey ?? (await openRootKeyProvider(config, log, dependencies.hsm));
   const seal = sealControlOf(rootKey);
-  const store = new CachingKeyStore(overrides.store ?? (await openKeyStore(config, log)), config.recordCacheSize);
+  const bus = overrides.bus ?? new InProcessInvalidationBus();
+  const store = new CachingKeyStore(overrides.store ?? (await openKeyStore(config, log)), config.recordCacheSize, {
+    ttlMs: config.recordCacheTtlMs,
+    changed: (change) => bus.publish(KEY_CACHE_TOPIC, encodeKeyCacheChange(change)),
+  });
   const random = overrides.random ?? ((size: number) => randomBytes(size));
   const cache = new KeyMaterialCache(config.materialCacheSize);
+  const unfollow = followKeyCacheChanges(bus, { records: store, materials: { forget: (versionId) => cache.delete(versionId), clear: () => cache.clear() } });
   seal.onSeal(() => cache.clear());
   const privateKeys = new PrivateKeyPool(config.privateKeyWorkers);
   const clock = overrides.clock ?? systemClock;
@@ -101,7 +114,7 @@ export async function createKeyServiceApp(
     newId: overrides.newId ?? randomUUID,
     logger: log,
   };
-  const jobs = new KeyJobs(context, config.jobIntervalMs);
+  const jobs = new KeyJobs(context, config.jobIntervalMs, overrides.leases ?? new InProcessLeaseManager(log));
   if (overrides.startJobs ?? true) jobs.start();
   return {
     context,
@@ -109,10 +122,12 @@ export async function createKeyServiceApp(
     materialCache: cache,
     bindings: keyServiceBindings(context, [
       authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
+      ...(overrides.rateLimits === undefined ? [] : [overrides.rateLimits.interceptor()]),
       authorizationRequiredInterceptor(),
     ]),
     async close() {
       await jobs.stop();
+      unfollow();
       await privateKeys.close();
       xks.close();
       cache.clear();

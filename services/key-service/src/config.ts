@@ -32,6 +32,11 @@ export interface KeyServiceConfig {
   readonly materialCacheSize: number;
   /** How many key, version and alias records stay in memory (each). */
   readonly recordCacheSize: number;
+  /**
+   * KEYHOLD_RECORD_CACHE_TTL_MS: how long a cached key, version or alias record is used at most
+   * (replicas also invalidate each other through the bus; this bounds a lost message).
+   */
+  readonly recordCacheTtlMs: number;
   /** How often the background jobs (rotation, deletion, material expiry) run. */
   readonly jobIntervalMs: number;
   /** Worker threads for private-key operations. */
@@ -69,6 +74,7 @@ export function readKeyServiceConfig(env: Environment, dataDir: string): KeyServ
     hsmRootKeyId: hsmRootKeyId(env["KEYHOLD_ROOT_KEY_HSM_ID"]),
     materialCacheSize: positiveInteger(env, "KEYHOLD_MATERIAL_CACHE_SIZE", 10_000),
     recordCacheSize: positiveInteger(env, "KEYHOLD_RECORD_CACHE_SIZE", 50_000),
+    recordCacheTtlMs: positiveInteger(env, "KEYHOLD_RECORD_CACHE_TTL_MS", 30_000),
     jobIntervalMs: positiveInteger(env, "KEYHOLD_KEY_JOB_INTERVAL_MS", 60_000),
     privateKeyWorkers: positiveInteger(env, "KEYHOLD_PRIVATE_KEY_WORKERS", Math.max(1, Math.min(4, availableParallelism()))),
     xksTimeoutMs: positiveInteger(env, "KEYHOLD_XKS_TIMEOUT_MS", 250),

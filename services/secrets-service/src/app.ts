@@ -19,6 +19,7 @@ import { PostgresRotation, type PostgresConnector } from "./domain/rotation/post
 import { RemoteRotationSteps, type HandlerTransports } from "./domain/rotation/remote-handler.ts";
 import { Rotator, type RotationSteps } from "./domain/rotation/rotator.ts";
 import { Scheduler } from "./domain/rotation/scheduler.ts";
+import { InProcessLeaseManager, type LeaseManager, type RateLimits } from "@keyhold/coordination";
 import { secretsServiceBindings } from "./routes.ts";
 import type { SecretStore } from "./store/secret-store.ts";
 import { openSecretStore } from "./store/open-store.ts";
@@ -31,6 +32,10 @@ export interface SecretsServiceOverrides {
   readonly handlerTransports?: HandlerTransports;
   /** How database sessions are opened for PostgreSQL secrets (default: node-postgres). */
   readonly postgres?: PostgresConnector;
+  /** Leases so the scheduler runs on one replica at a time; default in-process (always granted). */
+  readonly leases?: LeaseManager;
+  /** Per-account quotas, checked after authentication; default none (unlimited). */
+  readonly rateLimits?: RateLimits;
 }
 
 /** What secrets-service needs from other services. */
@@ -110,12 +115,14 @@ export async function createSecretsServiceApp(
     newId,
     logger: log,
   };
-  const scheduler = new Scheduler({ store, rotator, iam, clock, logger: log, intervalMs: config.schedulerIntervalMs });
+  const leases = overrides.leases ?? new InProcessLeaseManager(log);
+  const scheduler = new Scheduler({ store, rotator, iam, clock, logger: log, intervalMs: config.schedulerIntervalMs, leases });
   return {
     context,
     scheduler,
     bindings: secretsServiceBindings(context, [
       authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
+      ...(overrides.rateLimits === undefined ? [] : [overrides.rateLimits.interceptor()]),
       authorizationRequiredInterceptor(),
     ]),
     async close() {

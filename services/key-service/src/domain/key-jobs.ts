@@ -7,6 +7,7 @@
 // the first tick after unsealing. Deleting an HSM key destroys its token objects first; when
 // the HSM cannot be reached the key stays pending and the next tick tries again.
 import { KeyState, KeyVersionSource, Origin } from "@keyhold/proto";
+import type { LeaseManager } from "@keyhold/coordination";
 import type { Logger } from "@keyhold/server-kit";
 import type { Clock } from "../context.ts";
 import type { KeyStore } from "../store/key-store.ts";
@@ -38,23 +39,31 @@ export interface KeyJobReport {
 
 const BATCH = 100;
 
+/** The lease the timer's runs take, so that one replica at a time runs the jobs. */
+export const KEY_JOBS_LEASE = "key-service.jobs";
+
 export class KeyJobs {
   readonly #deps: KeyJobDeps;
   readonly #intervalMs: number;
+  readonly #leases: LeaseManager | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<KeyJobReport> | undefined;
   #stopped = false;
 
-  constructor(deps: KeyJobDeps, intervalMs: number) {
+  /** With `leases`, a timer's run happens only on the replica holding the jobs' lease. */
+  constructor(deps: KeyJobDeps, intervalMs: number, leases?: LeaseManager) {
     this.#deps = deps;
     this.#intervalMs = intervalMs;
+    this.#leases = leases;
   }
 
   /** Runs the jobs now and then every interval (the timer does not keep the process alive). */
   start(): void {
     if (this.#timer !== undefined || this.#stopped) return;
+    const leases = this.#leases;
+    const run = () => (leases === undefined ? this.runOnce() : leases.runExclusive(KEY_JOBS_LEASE, Math.max(this.#intervalMs, 30_000), () => this.runOnce()));
     const tick = () => {
-      this.runOnce()
+      run()
         .catch((error: unknown) => this.#deps.logger.error("key jobs failed", { error: String(error) }))
         .finally(() => {
           if (!this.#stopped) {

@@ -7,34 +7,39 @@
 // loaded or written record is cached only when no invalidation happened while it was in flight
 // (so a slow read never puts back what a write replaced). While the database is unreachable,
 // cached keys, aliases and versions keep answering; everything else fails UNAVAILABLE.
+// Each write is reported to `changed` (key-cache-invalidation.ts publishes it to the other
+// replicas, whose messages come back through invalidate*()), and an entry lives at most `ttlMs`:
+// a bound on how stale a replica can be when an invalidation message is lost.
 import type {
   AliasWrite, CreateKeyOutcome, ExternalKeyStorePatch, ExternalKeyStoreWrite, KeyChange, KeyPatch, KeyStore, NewKey, NewPrimaryVersion, Page, PurgeCondition, TagWrite,
 } from "./key-store.ts";
 import type { AliasRecord, ExternalKeyStoreRecord, IdempotencyRecord, ImportTokenRecord, KeyRecord, KeyVersionRecord, TagRecord } from "./records.ts";
 
-/** A bounded map that forgets the least recently used entry. */
+/** A bounded map that forgets the least recently used entry, and any entry older than ttlMs. */
 class BoundedMap<V> {
-  private readonly entries = new Map<string, V>();
+  private readonly entries = new Map<string, { readonly value: V; readonly expiresAt: number }>();
   private readonly max: number;
+  private readonly ttlMs: number;
   /** Counts invalidations: a load started at another generation may be stale. */
   generation = 0;
 
-  constructor(max: number) {
+  constructor(max: number, ttlMs: number) {
     this.max = max;
+    this.ttlMs = ttlMs;
   }
 
   get(key: string): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, value);
-    }
-    return value;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    if (entry.expiresAt <= performance.now()) return undefined;
+    this.entries.set(key, entry);
+    return entry.value;
   }
 
   set(key: string, value: V): void {
     this.entries.delete(key);
-    this.entries.set(key, value);
+    this.entries.set(key, { value, expiresAt: performance.now() + this.ttlMs });
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 
@@ -66,17 +71,43 @@ class BoundedMap<V> {
 
 const scoped = (accountId: string, name: string) => `${accountId}/${name}`;
 
+/** A write that other replicas' caches must hear of. */
+export type KeyCacheChange =
+  | { readonly kind: "key"; readonly accountId: string; readonly keyId: string }
+  | { readonly kind: "alias"; readonly accountId: string; readonly aliasName: string }
+  | { readonly kind: "version"; readonly versionId: string }
+  /** A key was purged: its aliases (names unknown here) are gone too. */
+  | { readonly kind: "aliases" };
+
+export interface CachingKeyStoreOptions {
+  /** How long a cached record may be used at most (default: no limit). */
+  readonly ttlMs?: number;
+  /** Told of every write, after it (default: nobody). */
+  readonly changed?: (change: KeyCacheChange) => void;
+}
+
 export class CachingKeyStore implements KeyStore {
   private readonly inner: KeyStore;
   private readonly keys: BoundedMap<KeyRecord>;
   private readonly versions: BoundedMap<KeyVersionRecord>;
   private readonly aliases: BoundedMap<AliasRecord>;
+  private readonly changed: (change: KeyCacheChange) => void;
 
-  constructor(inner: KeyStore, maxEntries: number) {
+  constructor(inner: KeyStore, maxEntries: number, options: CachingKeyStoreOptions = {}) {
     this.inner = inner;
-    this.keys = new BoundedMap(maxEntries);
-    this.versions = new BoundedMap(maxEntries);
-    this.aliases = new BoundedMap(maxEntries);
+    const ttlMs = options.ttlMs ?? Infinity;
+    this.keys = new BoundedMap(maxEntries, ttlMs);
+    this.versions = new BoundedMap(maxEntries, ttlMs);
+    this.aliases = new BoundedMap(maxEntries, ttlMs);
+    this.changed = options.changed ?? (() => undefined);
+  }
+
+  invalidateVersion(versionId: string): void {
+    this.versions.delete(versionId);
+  }
+
+  invalidateAliases(): void {
+    this.aliases.clear();
   }
 
   invalidateKey(accountId: string, keyId: string): void {
@@ -124,8 +155,12 @@ export class CachingKeyStore implements KeyStore {
     const generation = this.keys.generation;
     const updated = await this.inner.updateKey(accountId, keyId, change);
     this.keys.settle(id, updated, generation);
+    this.changed({ kind: "key", accountId, keyId });
     // A change of the primary version's material (import, deletion, expiry) drops that version.
-    if (updated !== undefined && (typeof change === "function" || change.primaryVersionMaterial !== undefined)) this.versions.delete(updated.primaryVersionId);
+    if (updated !== undefined && (typeof change === "function" || change.primaryVersionMaterial !== undefined)) {
+      this.versions.delete(updated.primaryVersionId);
+      this.changed({ kind: "version", versionId: updated.primaryVersionId });
+    }
     return updated;
   }
 
@@ -169,6 +204,7 @@ export class CachingKeyStore implements KeyStore {
       return await write;
     } finally {
       this.invalidateAlias(accountId, aliasName);
+      this.changed({ kind: "alias", accountId, aliasName });
     }
   }
 
@@ -199,6 +235,7 @@ export class CachingKeyStore implements KeyStore {
     const generation = this.keys.generation;
     const updated = await this.inner.addPrimaryVersion(write);
     this.keys.settle(id, updated, generation);
+    this.changed({ kind: "key", accountId, keyId });
     return updated;
   }
 
@@ -221,6 +258,9 @@ export class CachingKeyStore implements KeyStore {
     for (const versionId of versionIds) this.versions.delete(versionId);
     // Aliases of the key are gone too; which names they had is not known here.
     this.aliases.clear();
+    this.changed({ kind: "key", accountId, keyId });
+    for (const versionId of versionIds) this.changed({ kind: "version", versionId });
+    this.changed({ kind: "aliases" });
     return versionIds;
   }
 

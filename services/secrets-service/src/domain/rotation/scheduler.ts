@@ -3,6 +3,7 @@
 // retried later), purges of secrets whose recovery window ended, and disabling API keys whose
 // grace period after a rotation ended. Everything it needs is in the store, so a restart
 // continues where the last process stopped.
+import type { LeaseManager } from "@keyhold/coordination";
 import type { IamService } from "@keyhold/proto";
 import type { Client } from "@connectrpc/connect";
 import type { Logger } from "@keyhold/server-kit";
@@ -13,6 +14,9 @@ import { isRotationInProgress, type Rotator } from "./rotator.ts";
 
 const BATCH = 100;
 
+/** The lease a timer's pass takes, so that one replica at a time runs the scheduler. */
+export const SCHEDULER_LEASE = "secrets-service.scheduler";
+
 export interface SchedulerDeps {
   readonly store: SecretStore;
   readonly rotator: Rotator;
@@ -20,6 +24,8 @@ export interface SchedulerDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly intervalMs: number;
+  /** When given, a timer's pass runs only on the replica holding SCHEDULER_LEASE. */
+  readonly leases?: LeaseManager;
 }
 
 export interface TickResult {
@@ -40,8 +46,10 @@ export class Scheduler {
 
   start(): void {
     if (this.timer !== undefined) return;
+    const leases = this.deps.leases;
+    const pass = () => (leases === undefined ? this.tick() : leases.runExclusive(SCHEDULER_LEASE, Math.max(this.deps.intervalMs, 30_000), () => this.tick()));
     this.timer = setInterval(() => {
-      this.tick().catch((error: unknown) => this.deps.logger.error("secrets scheduler tick failed", { cause: error instanceof Error ? error.message : "unknown" }));
+      pass().catch((error: unknown) => this.deps.logger.error("secrets scheduler tick failed", { cause: error instanceof Error ? error.message : "unknown" }));
     }, this.deps.intervalMs);
     this.timer.unref();
   }
