@@ -23,9 +23,13 @@ import { parseSubjectAltName } from "./tls.ts";
 
 /** PEM material of a service's link to its peers. */
 export interface PeerTls {
-  /** This service's certificate (URI SAN spiffe://keyhold.internal/service/<this service>). */
-  readonly cert: Buffer;
-  readonly key: Buffer;
+  /**
+   * This service's certificate (URI SAN spiffe://keyhold.internal/service/<this service>) and key.
+   * Absent: no client certificate (an outside client, e.g. a test or an application, that wants
+   * the retries and the server identity check; it authenticates by other means).
+   */
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
   /** The CA that signs service certificates: the peer's server certificate must chain to it. */
   readonly ca: Buffer;
 }
@@ -109,8 +113,7 @@ export function createPeerTransport(options: PeerTransportOptions): Transport {
       ? {}
       : {
           nodeOptions: {
-            cert: options.tls.cert,
-            key: options.tls.key,
+            ...(options.tls.cert === undefined || options.tls.key === undefined ? {} : { cert: options.tls.cert, key: options.tls.key }),
             ca: options.tls.ca,
             servername: options.peerService,
             checkServerIdentity: peerServerIdentityCheck(options.peerService),
