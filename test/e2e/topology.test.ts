@@ -14,7 +14,7 @@
 //     calls in flight on the killed process, and the survivor serves everything after.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { AuditService, CryptoService, KeyService, SecretsService, type AuditEvent } from "@keyhold/proto";
 import { startTestTopology, type TestTopology } from "../support/topology.ts";
 
@@ -112,7 +112,7 @@ describe("keyhold topology", () => {
   });
 
   test("no header makes an outside client a service", async () => {
-    const forged = (next: Parameters<import("@connectrpc/connect").Interceptor>[0]) => (request: Parameters<typeof next>[0]) => {
+    const forged: Interceptor = (next) => (request) => {
       // The forwarded-caller header names a principal that does not exist; honoured only from a peer service.
       request.header.set("x-keyhold-caller", Buffer.from(JSON.stringify({ k: "krn:keyhold:iam::999999999999:root", a: "999999999999", t: "root", n: "root" })).toString("base64url"));
       return next(request);

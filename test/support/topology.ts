@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { TOPOLOGY_LINE_PREFIX, type ServedService, type TopologyAddresses } from "@keyhold/cli";
-import { createPeerTransport, type KeyholdServiceName } from "@keyhold/server-kit";
+import { createPeerTransport } from "@keyhold/server-kit";
 import { generateApiKey, withCredential } from "./auth.ts";
 
 const MAIN = fileURLToPath(new URL("../../packages/cli/src/main.ts", import.meta.url));
@@ -113,7 +113,7 @@ export async function startTestTopology(options: TopologyOptions = {}): Promise<
     retrying: (service, retryOptions = {}) =>
       createPeerTransport({
         address: at(service).grpc,
-        peerService: service as KeyholdServiceName,
+        peerService: service,
         tls: { ca },
         callingService: "test-client",
         clientInterceptors: [admin],

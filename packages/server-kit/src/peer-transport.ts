@@ -7,8 +7,9 @@
 // Every call made while serving an incoming call carries what is left of that call's deadline (and
 // is cancelled with it): the call scope (call-scope.ts) says which call that is. Calls to methods
 // whose proto declares idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT are retried on UNAVAILABLE
-// (the peer restarting, a replica going away: a new connection lands elsewhere) with exponential
-// backoff and jitter, never past the deadline. Other methods are tried once.
+// or a connection lost under the call (the peer restarting, a replica going away: a new
+// connection lands elsewhere) with exponential backoff and jitter, never past the deadline.
+// Other methods are tried once.
 import { readFile } from "node:fs/promises";
 import { checkServerIdentity as defaultCheckServerIdentity, type PeerCertificate } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -98,6 +99,26 @@ function combine(own: AbortSignal | undefined, incoming: AbortSignal | undefined
   return AbortSignal.any([own, incoming]);
 }
 
+/** Node error codes of a connection that went away under a call (the peer process died or reset it). */
+const CONNECTION_LOST: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "ERR_HTTP2_INVALID_STREAM", "ERR_HTTP2_STREAM_ERROR", "ERR_HTTP2_GOAWAY_SESSION"]);
+
+/**
+ * Whether a failed attempt may be worth another: UNAVAILABLE, or the connection lost under the
+ * call (connect-node answers ABORTED for a reset connection). Only ever asked for retriable methods.
+ */
+function transient(error: unknown): boolean {
+  const connectError = ConnectError.from(error);
+  if (connectError.code === Code.Unavailable) return true;
+  if (connectError.code !== Code.Aborted) return false;
+  const seen = new Set<unknown>();
+  for (let reason: unknown = connectError; reason instanceof Error && !seen.has(reason); reason = reason.cause) {
+    seen.add(reason);
+    const code = (reason as { code?: unknown }).code;
+    if (typeof code === "string" && CONNECTION_LOST.has(code)) return true;
+  }
+  return false;
+}
+
 function deadlineExceeded(what: string): ConnectError {
   return new ConnectError(`${what}: the deadline passed before the call could be made`, Code.DeadlineExceeded);
 }
@@ -145,8 +166,7 @@ export function createPeerTransport(options: PeerTransportOptions): Transport {
         try {
           return await inner.unary(method, limits.signal, left, header, input, contextValues);
         } catch (error) {
-          const code = ConnectError.from(error).code;
-          if (!retriable || code !== Code.Unavailable || attempt >= maxAttempts || limits.signal?.aborted === true) throw error;
+          if (!retriable || attempt >= maxAttempts || limits.signal?.aborted === true || !transient(error)) throw error;
           const delay = Math.floor(random() * Math.min(maxBackoffMs, initialBackoffMs * 2 ** (attempt - 1)));
           const after = remaining(limits.deadline);
           if (after !== undefined && delay >= after) throw error;

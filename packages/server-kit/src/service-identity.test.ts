@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { EchoService } from "@keyhold/proto";
 import { bindService } from "./call.ts";
@@ -37,10 +37,11 @@ interface Ports {
 }
 
 function client(protocol: Protocol, ports: Ports, tls: { ca: Buffer; certificate?: TestCertificate } | undefined, headers: Record<string, string> = {}): Client<typeof EchoService> {
-  const interceptors = [(next: Parameters<import("@connectrpc/connect").Interceptor>[0]) => (request: Parameters<typeof next>[0]) => {
+  const setHeaders: Interceptor = (next) => (request) => {
     for (const [name, value] of Object.entries(headers)) request.header.set(name, value);
     return next(request);
-  }];
+  };
+  const interceptors = [setHeaders];
   const scheme = tls === undefined ? "http" : "https";
   const identity = tls?.certificate === undefined ? {} : { cert: tls.certificate.cert, key: tls.certificate.key };
   const ca = tls === undefined ? {} : { ca: tls.ca };
