@@ -104,11 +104,13 @@ const CONNECTION_LOST: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "ER
 
 /**
  * Whether a failed attempt may be worth another: UNAVAILABLE, or the connection lost under the
- * call (connect-node answers ABORTED for a reset connection). Only ever asked for retriable methods.
+ * call (connect-node answers ABORTED for a reset connection, CANCELED for a stream its dying
+ * session cancelled: the caller did not cancel, which is checked before). Only ever asked for
+ * retriable methods.
  */
 function transient(error: unknown): boolean {
   const connectError = ConnectError.from(error);
-  if (connectError.code === Code.Unavailable) return true;
+  if (connectError.code === Code.Unavailable || connectError.code === Code.Canceled) return true;
   if (connectError.code !== Code.Aborted) return false;
   const seen = new Set<unknown>();
   for (let reason: unknown = connectError; reason instanceof Error && !seen.has(reason); reason = reason.cause) {
