@@ -245,6 +245,12 @@ export interface TopologyConfig {
   readonly redis: boolean;
   /** hsm-gateway runs when a PKCS#11 module is configured (KEYHOLD_HSM_MODULE …, passed on to it). */
   readonly hsm: boolean;
+  /**
+   * KEYHOLD_TOPOLOGY_GATEWAY (on/off, default off): one plaintext gRPC and one plaintext HTTP port
+   * in the launcher that forward every call to the service serving it (gateway.ts), for clients
+   * that expect one address for everything as `keyhold dev` gives them. Development and tests only.
+   */
+  readonly gateway: boolean;
   /** KEYHOLD_TOPOLOGY_START_TIMEOUT_MS (default 60000): how long each service may take to serve. */
   readonly startTimeoutMs: number;
   /** KEYHOLD_TOPOLOGY_CA_FORCE (on/off, default off): make the CA anew even when the data directory has one. */
@@ -276,6 +282,7 @@ export function readTopologyConfig(env: Environment, cwd: string): TopologyConfi
     postgres: onOff(env, "KEYHOLD_TOPOLOGY_POSTGRES", false),
     redis: onOff(env, "KEYHOLD_TOPOLOGY_REDIS", false),
     hsm: hsmConfigured(env),
+    gateway: onOff(env, "KEYHOLD_TOPOLOGY_GATEWAY", false),
     startTimeoutMs: integerSetting(env, "KEYHOLD_TOPOLOGY_START_TIMEOUT_MS", 60_000, { min: 1000, max: 600_000 }),
     forceCa: onOff(env, "KEYHOLD_TOPOLOGY_CA_FORCE", false),
     serviceEnv,

@@ -216,6 +216,7 @@ async function topologyCommand(): Promise<number> {
       `Keyhold topology is running (data in ${addresses.dataDir}; clients trust ${addresses.caFile})`,
       ...Object.entries(addresses.services).map(([service, at]) => `  ${service.padEnd(16)} gRPC ${at.grpc}  Connect / gRPC-Web https://${at.http}`),
       `  processes: ${Object.entries(addresses.pids).map(([name, pid]) => `${name} ${pid}`).join(", ")}  (logs in ${addresses.dataDir}/logs)`,
+      ...(addresses.gateway === undefined ? [] : [`  gateway (plaintext, every service): gRPC ${addresses.gateway.grpc}  Connect / gRPC-Web http://${addresses.gateway.http}`]),
       ...(addresses.databaseUrl === undefined ? [] : [`  PostgreSQL: ${addresses.databaseUrl}`]),
       ...(addresses.redisUrl === undefined ? [] : [`  Redis: ${addresses.redisUrl}`]),
       "",

@@ -21,6 +21,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "@keyhold/proto";
 import { createDevCa, type DevCaResult, type KeyholdServiceName } from "@keyhold/server-kit";
 import type { ServedService, TopologyConfig } from "./config.ts";
+import { startGateway, type Gateway } from "./gateway.ts";
 import { freePort, startThrowawayPostgres, startThrowawayRedis, type ThrowawayStore } from "./throwaway-stores.ts";
 
 /** A service's public addresses (host:port). */
@@ -42,6 +43,8 @@ export interface TopologyAddresses {
   /** The throwaway PostgreSQL's URL without its password (the services get it with), when started. */
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
+  /** With KEYHOLD_TOPOLOGY_GATEWAY=on: the plaintext ports forwarding to every service (gateway.ts). */
+  readonly gateway: ServiceAddresses | undefined;
 }
 
 export const TOPOLOGY_LINE_PREFIX = "KEYHOLD_TOPOLOGY ";
@@ -93,7 +96,10 @@ async function waitServing(address: string, ca: Buffer, peerService: KeyholdServ
 export async function startTopology(config: TopologyConfig, write: (line: string) => void): Promise<Topology> {
   const started: Running[] = [];
   const stores: ThrowawayStore[] = [];
+  let gateway: Gateway | undefined;
   const stop = async () => {
+    await gateway?.stop();
+    gateway = undefined;
     for (const running of started.splice(0).reverse()) {
       if (running.child.exitCode === null && running.child.signalCode === null) {
         running.child.kill("SIGTERM");
@@ -206,6 +212,7 @@ export async function startTopology(config: TopologyConfig, write: (line: string
     await launch(replica(1));
     await Promise.all(Array.from({ length: config.keyServiceReplicas - 1 }, (_, i) => launch(replica(i + 2))));
     await launch(specFor("secrets-service", "secrets-service"));
+    if (config.gateway) gateway = await startGateway({ host: config.host, services: addresses, ca: caPem });
 
     const result: TopologyAddresses = {
       dataDir: config.dataDir,
@@ -215,6 +222,7 @@ export async function startTopology(config: TopologyConfig, write: (line: string
       logs: Object.fromEntries(started.map((r) => [r.spec.name, join(config.dataDir, "logs", `${r.spec.name}.log`)])),
       databaseUrl,
       redisUrl,
+      gateway: gateway === undefined ? undefined : { grpc: hostPort(config.host, gateway.grpcPort), http: hostPort(config.host, gateway.httpPort) },
     };
     return { addresses: result, stop };
   } catch (error) {
