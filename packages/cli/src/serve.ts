@@ -28,6 +28,7 @@ import {
 } from "@keyhold/server-kit";
 import { AUDIT_OFF_WARNING, AuditPlumbing, cachedPolicyAuthority, Shutdown, traced } from "./compose.ts";
 import { loadAuditHmacKey, type ServeConfig } from "./config.ts";
+import { registerDevGauges, type DevGaugeSources } from "./dev-metrics.ts";
 
 export interface ServedInstance {
   readonly addresses: BoundAddresses;
@@ -66,6 +67,8 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
     const toPolicy = () => peer("policy-service", required(config.peers.policyService, "KEYHOLD_POLICY_SERVICE_ADDR"));
 
     let bindings: ServiceBinding[];
+    // The process's own numbers on GET /metrics (outbox lag, caches, HSM pool), as in keyhold dev.
+    const gauges: { -readonly [K in keyof DevGaugeSources]: DevGaugeSources[K] } = { shippers: audit.shippers, authorities: {}, materialCache: undefined, hsmGateway: undefined };
     let bootstrapCredential: string | undefined;
     let afterStart: () => void = () => {};
     switch (service) {
@@ -79,6 +82,7 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
       }
       case "audit-service": {
         const { cached } = await cachedPolicyAuthority(toPolicy(), service, logger, shutdown, "apps");
+        gauges.authorities = { [service]: cached };
         const app = await createAuditServiceApp(required(config.auditService, "audit-service config"), logger, { authority: cached });
         shutdown.add("audit", () => app.close());
         await audit.open(
@@ -94,12 +98,14 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
       case "hsm-gateway": {
         const app = createHsmGatewayApp(required(config.hsmGateway, "hsm-gateway config"), logger);
         shutdown.add("apps", () => app.close());
+        gauges.hsmGateway = app;
         bindings = traced(tel, app.bindings, service);
         break;
       }
       case "key-service": {
         const policyTransport = toPolicy();
         const { cached } = await cachedPolicyAuthority(policyTransport, service, logger, shutdown, "apps");
+        gauges.authorities = { [service]: cached };
         const hsm = config.peers.hsmGateway === undefined ? undefined : new RemoteHsmClient(peer("hsm-gateway", config.peers.hsmGateway));
         const app = await createKeyServiceApp(
           required(config.keyService, "key-service config"),
@@ -108,6 +114,7 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
           { startJobs: config.keyJobs },
         );
         shutdown.add("apps", () => app.close());
+        gauges.materialCache = app.materialCache;
         await audit.open("key-service", toAudit());
         bindings = app.bindings.map((binding) => audit.bind(binding, [], service));
         break;
@@ -115,6 +122,7 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
       case "secrets-service": {
         const iamTransport = toPolicy();
         const { cached } = await cachedPolicyAuthority(iamTransport, service, logger, shutdown, "apps");
+        gauges.authorities = { [service]: cached };
         const app = await createSecretsServiceApp(required(config.secretsService, "secrets-service config"), logger, {
           authority: cached,
           keyTransport: peer("key-service", required(config.peers.keyService, "KEYHOLD_KEY_SERVICE_ADDR")),
@@ -141,6 +149,7 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
       metrics: tel.metricsEndpoint,
       reusePort: config.server.reusePort,
     });
+    registerDevGauges(tel.meter, gauges);
     const addresses = await server.start();
     shutdown.add("server", () => server.stop());
     afterStart();
