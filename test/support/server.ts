@@ -2,6 +2,12 @@
 // free loopback ports, with its data (SQLite databases, root key) in a fresh temporary
 // directory that stop() removes. The management account's administrator API key is generated
 // here and configured through KEYHOLD_BOOTSTRAP_API_KEY, so tests know it from the start.
+//
+// KEYHOLD_E2E_TOPOLOGY=1: the same tests against the distributed topology instead
+// (`keyhold topology`: every service its own process, mTLS between them, key-service ×2), reached
+// through the topology's plaintext gateway (one gRPC and one HTTP port forwarding each call to the
+// service serving it), so a test written for one address runs unchanged. `dev` is then undefined:
+// a test that reaches into the process (server.dev) cannot run against the topology.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +17,7 @@ import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
 import { IamService, StsService } from "@keyhold/proto";
 import { createSilentLogger } from "@keyhold/server-kit";
 import { generateApiKey, withCredential } from "./auth.ts";
+import { startTestTopology } from "./topology.ts";
 
 export interface TestServer {
   readonly grpcPort: number;
@@ -27,8 +34,33 @@ export interface TestServer {
    * send it as `authorization: Bearer <credential>`.
    */
   readonly credential: string;
-  readonly dev: DevInstance;
+  /** The in-process instance; undefined against the topology (KEYHOLD_E2E_TOPOLOGY=1). */
+  readonly dev: DevInstance | undefined;
   stop(): Promise<void>;
+}
+
+/** Whether startTestServer runs the distributed topology (KEYHOLD_E2E_TOPOLOGY=1) instead of `keyhold dev`. */
+export const E2E_TOPOLOGY = process.env["KEYHOLD_E2E_TOPOLOGY"] === "1";
+
+async function startTopologyTestServer(): Promise<TestServer> {
+  const topology = await startTestTopology({ env: { KEYHOLD_TOPOLOGY_GATEWAY: "on" } });
+  const gateway = topology.addresses.gateway;
+  if (gateway === undefined) {
+    await topology.stop();
+    throw new Error("keyhold topology started no gateway");
+  }
+  const port = (address: string) => Number(address.slice(address.lastIndexOf(":") + 1));
+  return {
+    grpcPort: port(gateway.grpc),
+    httpPort: port(gateway.http),
+    grpcAddress: gateway.grpc,
+    httpBaseUrl: `http://${gateway.http}`,
+    grpcBaseUrl: `http://${gateway.grpc}`,
+    dataDir: topology.dataDir,
+    credential: topology.credential,
+    dev: undefined,
+    stop: () => topology.stop(),
+  };
 }
 
 /** The management account, where the bootstrap administrator (server.credential) lives. */
@@ -40,6 +72,7 @@ export const ACCOUNT_ACCESS_ROLE = "AccountAccessRole";
 
 /** `env`: more settings for the dev server (e.g. KEYHOLD_DATABASE_URL). */
 export async function startTestServer(env: Readonly<Record<string, string>> = {}): Promise<TestServer> {
+  if (E2E_TOPOLOGY) return startTopologyTestServer();
   const dataDir = await mkdtemp(join(tmpdir(), "keyhold-interop-"));
   const credential = generateApiKey();
   let dev: DevInstance;

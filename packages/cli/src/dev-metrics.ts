@@ -10,8 +10,8 @@ export interface DevGaugeSources {
   readonly shippers: Readonly<Partial<Record<string, AuditShipper>>>;
   /** The policy decision / credential cache of each service that asks policy-service. */
   readonly authorities: Readonly<Record<string, CachedPolicyAuthority>>;
-  /** key-service's unwrapped key material cache. */
-  readonly materialCache: { readonly size: number; readonly stats: { readonly hits: number; readonly misses: number } };
+  /** key-service's unwrapped key material cache (undefined in a process without key-service). */
+  readonly materialCache: { readonly size: number; readonly stats: { readonly hits: number; readonly misses: number } } | undefined;
   readonly hsmGateway: HsmGatewayApp | undefined;
 }
 
@@ -41,11 +41,13 @@ export function registerDevGauges(meter: Meter, sources: DevGaugeSources): void 
   const misses = meter.createObservableCounter("keyhold.cache.misses", { description: "Cache lookups that missed", unit: "{lookup}" });
   const entries = meter.createObservableGauge("keyhold.cache.entries", { description: "Entries held by a cache", unit: "{entry}" });
   meter.addBatchObservableCallback((observer) => {
-    const material = sources.materialCache.stats;
-    const materialAttributes = { cache: "key-material", service: "key-service" };
-    observer.observe(hits, material.hits, materialAttributes);
-    observer.observe(misses, material.misses, materialAttributes);
-    observer.observe(entries, sources.materialCache.size, materialAttributes);
+    const cache = sources.materialCache;
+    if (cache !== undefined) {
+      const materialAttributes = { cache: "key-material", service: "key-service" };
+      observer.observe(hits, cache.stats.hits, materialAttributes);
+      observer.observe(misses, cache.stats.misses, materialAttributes);
+      observer.observe(entries, cache.size, materialAttributes);
+    }
     for (const [service, authority] of Object.entries(sources.authorities)) {
       const attributes = { cache: "authorization", service };
       observer.observe(hits, authority.stats.hits, attributes);

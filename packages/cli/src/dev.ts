@@ -22,26 +22,25 @@
 //
 // KEYHOLD_AUDIT=off (config.audit false; benchmarking only): no audit interceptor, no outbox, no
 // shipper; every call goes unaudited, and a warning says so. audit-service still runs.
-import { join } from "node:path";
-import { Outbox, AuditShipper, auditInterceptor } from "@keyhold/audit-client";
+//
+// The composition pieces (shutdown order, audit plumbing, cached policy decisions) are shared
+// with `keyhold serve <service>` (serve.ts) through compose.ts; only the transports differ.
+import type { AuditShipper, Outbox } from "@keyhold/audit-client";
 import { createAuditServiceApp, type AuditServiceApp, type AuditServiceOverrides } from "@keyhold/audit-service";
-import { CachedPolicyAuthority, RemotePolicyAuthority } from "@keyhold/authz";
+import type { CachedPolicyAuthority } from "@keyhold/authz";
 import { RemoteHsmClient, type HsmClient } from "@keyhold/hsm-client";
 import { createHsmGatewayApp, type HsmGatewayApp, type HsmGatewayOverrides } from "@keyhold/hsm-gateway";
 import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } from "@keyhold/key-service";
 import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverrides } from "@keyhold/policy-service";
 import { createSecretsServiceApp, type SecretsServiceApp, type SecretsServiceOverrides } from "@keyhold/secrets-service";
-import { AuditService, CryptoService, IamService, KeyService, SealService, SecretsService, StsService } from "@keyhold/proto";
-import {
-  createDirectTransport, createInMemoryTransport, KeyholdServer, Telemetry,
-  type BoundAddresses, type CallInterceptor, type Logger, type ServiceBinding,
-} from "@keyhold/server-kit";
+import { createDirectTransport, createInMemoryTransport, KeyholdServer, Telemetry, type BoundAddresses, type Logger } from "@keyhold/server-kit";
+import { AUDIT_OFF_WARNING, AuditPlumbing, cachedPolicyAuthority, Shutdown, traced, type AuditedService } from "./compose.ts";
 import { loadAuditHmacKey, type DevConfig } from "./config.ts";
 import { registerDevGauges } from "./dev-metrics.ts";
 import { openCoordination, quotasEnabled, RateLimits, type Coordination } from "@keyhold/coordination";
 
-/** The services whose calls are audited, each with its own outbox and shipper. */
-export type AuditedService = "key-service" | "policy-service" | "audit-service" | "secrets-service";
+export type { AuditedService } from "./compose.ts";
+export { AUDIT_OFF_WARNING, AUTHORITY_CACHE, SHIPPER_STOP_DEADLINE_MS } from "./compose.ts";
 
 export interface DevInstance {
   readonly addresses: BoundAddresses;
@@ -79,28 +78,6 @@ export interface DevOverrides {
   readonly coordination?: Coordination;
 }
 
-/** Decision and credential cache settings for services that ask policy-service. */
-export const AUTHORITY_CACHE = { maxEntries: 100_000, ttlMs: 60_000, timeDependentTtlMs: 1_000 } as const;
-
-/** How long stop() lets the shippers deliver what is in the outboxes. */
-export const SHIPPER_STOP_DEADLINE_MS = 5_000;
-
-/** The public services each audited service serves, with the prefix of their audit actions. */
-const AUDITED_BINDINGS: Readonly<Record<string, { readonly service: AuditedService; readonly actionPrefix: string }>> = {
-  [KeyService.typeName]: { service: "key-service", actionPrefix: "kms" },
-  [CryptoService.typeName]: { service: "key-service", actionPrefix: "kms" },
-  [SealService.typeName]: { service: "key-service", actionPrefix: "kms" },
-  [IamService.typeName]: { service: "policy-service", actionPrefix: "iam" },
-  [StsService.typeName]: { service: "policy-service", actionPrefix: "sts" },
-  [AuditService.typeName]: { service: "audit-service", actionPrefix: "audit" },
-  [SecretsService.typeName]: { service: "secrets-service", actionPrefix: "secrets" },
-};
-
-const SYSTEM_CLOCK = { now: () => new Date() };
-
-/** Logged (at warn, so it shows at the default level and at KEYHOLD_LOG_LEVEL=warn) when KEYHOLD_AUDIT=off. */
-export const AUDIT_OFF_WARNING = "KEYHOLD_AUDIT=off: AUDITING IS DISABLED, EVERY CALL GOES UNAUDITED; for benchmarking only, never for real use";
-
 /**
  * Telemetry: every service's calls run its server interceptor first (a SERVER span named by the
  * RPC, the duration histogram), and every in-process transport carries the calling service's
@@ -109,36 +86,16 @@ export const AUDIT_OFF_WARNING = "KEYHOLD_AUDIT=off: AUDITING IS DISABLED, EVERY
  * config.telemetry and shut down by stop().
  */
 export async function startDev(config: DevConfig, logger: Logger, overrides: DevOverrides = {}, telemetry?: Telemetry): Promise<DevInstance> {
-  // Shutdown runs in phases: the server stops taking calls, the shippers deliver what they can,
-  // the outboxes close, then key-service and policy-service, and audit-service last (it receives
-  // the final events and signs the final checkpoint). Within a phase, last started stops first.
-  const phases = { server: [], shippers: [], outboxes: [], apps: [], audit: [] } as Record<
-    "server" | "shippers" | "outboxes" | "apps" | "audit",
-    (() => Promise<unknown> | void)[]
-  >;
-  const cleanup = async () => {
-    for (const phase of [phases.server, phases.shippers, phases.outboxes, phases.apps, phases.audit]) {
-      for (const step of phase.splice(0).reverse()) {
-        try {
-          await step();
-        } catch (error) {
-          logger.error("shutdown step failed", { cause: error instanceof Error ? error.message : typeof error });
-        }
-      }
-    }
-  };
+  const shutdown = new Shutdown(logger);
   const ownTelemetry = telemetry === undefined ? new Telemetry(config.telemetry) : undefined;
   const tel = telemetry ?? ownTelemetry!;
-  if (ownTelemetry !== undefined) phases.audit.unshift(() => ownTelemetry.shutdown());
-  /** A service's bindings with its telemetry step first, then the app's own interceptors. */
-  const traced = (bindings: readonly ServiceBinding[], service: string, appInterceptors: readonly CallInterceptor[] = []) =>
-    bindings.map((binding) => ({ ...binding, interceptors: [tel.serverInterceptor(service), ...appInterceptors, ...binding.interceptors] }));
+  if (ownTelemetry !== undefined) shutdown.addLast(() => ownTelemetry.shutdown());
   try {
     // What replicas share (Redis when KEYHOLD_REDIS_URL is set; in-process otherwise): closed last.
     let coordination = overrides.coordination;
     if (coordination === undefined) {
       const opened = await openCoordination(config.coordination, logger);
-      phases.audit.unshift(() => opened.close());
+      shutdown.addLast(() => opened.close());
       coordination = opened;
     }
     const { bus, leases } = coordination;
@@ -148,117 +105,73 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
     if (!config.audit) logger.warn(AUDIT_OFF_WARNING, { audit: "off" });
     const hmacKey = config.audit ? await loadAuditHmacKey(config.auditHmacKeyFile) : undefined;
     const policyService = await createPolicyServiceApp(config.policyService, logger, overrides.policyService, { trustedProxies });
-    phases.audit.push(() => policyService.close());
+    shutdown.add("audit", () => policyService.close());
 
-    const cachedAuthorityFor = async (callingService: string) => {
-      const transport = createInMemoryTransport(traced(policyService.bindings, "policy-service", policyService.interceptors), [], logger, {
+    /** policy-service in-process, as `callingService`. */
+    const policyTransportFor = (callingService: string) =>
+      createInMemoryTransport(traced(tel, policyService.bindings, "policy-service", policyService.interceptors), [], logger, {
         callingService,
         clientInterceptors: tel.clientInterceptors(callingService),
       });
-      const remote = new RemotePolicyAuthority(transport, { logger: logger.child({ service: callingService }) });
-      await remote.start();
-      const cached = new CachedPolicyAuthority(remote, AUTHORITY_CACHE);
-      return { transport, remote, cached };
-    };
 
-    const forAudit = await cachedAuthorityFor("audit-service");
-    phases.audit.push(() => forAudit.remote.close());
-    phases.audit.push(() => forAudit.cached.close());
+    const forAudit = await cachedPolicyAuthority(policyTransportFor("audit-service"), "audit-service", logger, shutdown, "audit");
     const auditService = await createAuditServiceApp(config.auditService, logger, { authority: forAudit.cached }, { leases, ...overrides.auditService });
-    phases.audit.push(() => auditService.close());
+    shutdown.add("audit", () => auditService.close());
 
     // Before key-service, so it stops after it (last started stops first within a phase).
     let hsmGateway: HsmGatewayApp | undefined;
     let hsmClient: HsmClient | undefined;
     if (config.hsmGateway !== undefined) {
       const gateway = createHsmGatewayApp(config.hsmGateway, logger, overrides.hsmGateway);
-      phases.apps.push(() => gateway.close());
+      shutdown.add("apps", () => gateway.close());
       hsmGateway = gateway;
       // The direct transport: an HSM key's Encrypt pays for one AES-GCM in the token, not for a
       // Connect router round trip (serialization, async iterables) that costs several times more.
       hsmClient = new RemoteHsmClient(
-        createDirectTransport(traced(gateway.bindings, "hsm-gateway"), [], logger, {
+        createDirectTransport(traced(tel, gateway.bindings, "hsm-gateway"), [], logger, {
           callingService: "key-service",
           clientInterceptors: tel.clientInterceptors("key-service"),
         }),
       );
     }
 
-    const forKeys = await cachedAuthorityFor("key-service");
-    phases.apps.push(() => forKeys.remote.close());
-    phases.apps.push(() => forKeys.cached.close());
+    const keysPolicyTransport = policyTransportFor("key-service");
+    const forKeys = await cachedPolicyAuthority(keysPolicyTransport, "key-service", logger, shutdown, "apps");
     const keyServiceAuthority = forKeys.cached;
     const keyService = await createKeyServiceApp(
       config.keyService,
       logger,
-      { authority: keyServiceAuthority, policyTransport: forKeys.transport, trustedProxies, ...(hsmClient === undefined ? {} : { hsm: hsmClient }) },
+      { authority: keyServiceAuthority, policyTransport: keysPolicyTransport, trustedProxies, ...(hsmClient === undefined ? {} : { hsm: hsmClient }) },
       { bus, leases, ...rateLimits, ...overrides.keyService },
     );
-    phases.apps.push(() => keyService.close());
+    shutdown.add("apps", () => keyService.close());
 
-    // Until the server exists, an outbox's health change is only logged; afterwards it also
-    // switches that service's public bindings to NOT_SERVING / SERVING.
-    const serving: { server?: KeyholdServer } = {};
-    const publicServicesOf = (service: AuditedService) =>
-      Object.entries(AUDITED_BINDINGS).filter(([, audited]) => audited.service === service).map(([typeName]) => typeName);
-    const openOutbox = (service: AuditedService) =>
-      Outbox.open({
-        path: join(config.auditOutboxDir, `${service}-audit-outbox.sqlite`),
-        service,
-        onHealthChange: (healthy, cause) => {
-          if (healthy) logger.info("audit outbox healthy again", { service });
-          else logger.error("audit outbox unhealthy: calls fail closed", { service, cause: cause?.message ?? "" });
-          for (const typeName of publicServicesOf(service)) serving.server?.health.setServing(typeName, healthy);
-        },
-      });
+    const audit = new AuditPlumbing({ audit: config.audit, hmacKey, outboxDir: config.auditOutboxDir, telemetry: tel, logger, shutdown });
     const services: readonly AuditedService[] = ["key-service", "policy-service", "audit-service", "secrets-service"];
-    const outboxes: Partial<Record<AuditedService, Outbox>> = {};
-    const shippers: Partial<Record<AuditedService, AuditShipper>> = {};
-    for (const service of config.audit ? services : []) {
-      const outbox = await openOutbox(service);
-      phases.outboxes.push(() => outbox.close());
-      outboxes[service] = outbox;
-      // The direct transport: a shipped batch reaches AppendEvents as the outbox's bytes, not
-      // serialized into a request and parsed back out of it by the Connect router.
-      const shipper = new AuditShipper({
-        outbox,
-        transport: createDirectTransport(traced(auditService.bindings, "audit-service", auditService.interceptors), [], logger, {
+    for (const service of services) {
+      await audit.open(
+        service,
+        // The direct transport: a shipped batch reaches AppendEvents as the outbox's bytes, not
+        // serialized into a request and parsed back out of it by the Connect router.
+        createDirectTransport(traced(tel, auditService.bindings, "audit-service", auditService.interceptors), [], logger, {
           callingService: service,
           clientInterceptors: tel.clientInterceptors(service),
         }),
-        logger: logger.child({ service, component: "audit-shipper" }),
-      });
-      shipper.start();
-      phases.shippers.push(() => shipper.stop(SHIPPER_STOP_DEADLINE_MS));
-      shippers[service] = shipper;
+      );
     }
 
-    const withAudit = (binding: ServiceBinding, appInterceptors: readonly CallInterceptor[], service: string): ServiceBinding => {
-      const audited = AUDITED_BINDINGS[binding.service.typeName];
-      const audit: CallInterceptor[] = [];
-      if (config.audit && audited !== undefined) {
-        // Fail closed: auditing on means every public binding has its interceptor, or no start.
-        const outbox = outboxes[audited.service];
-        if (outbox === undefined || hmacKey === undefined) throw new Error(`no audit outbox for ${audited.service}`);
-        audit.push(auditInterceptor({ service: audited.service, actionPrefix: audited.actionPrefix, outbox, clock: SYSTEM_CLOCK, hmacKey }));
-      }
-      return { ...binding, interceptors: [tel.serverInterceptor(service), ...audit, ...appInterceptors, ...binding.interceptors] };
-    };
-
-    const forSecrets = await cachedAuthorityFor("secrets-service");
-    phases.apps.push(() => forSecrets.remote.close());
-    phases.apps.push(() => forSecrets.cached.close());
+    const forSecrets = await cachedPolicyAuthority(policyTransportFor("secrets-service"), "secrets-service", logger, shutdown, "apps");
     const secretsService = await createSecretsServiceApp(
       config.secretsService,
       logger,
       {
         authority: forSecrets.cached,
-        keyTransport: createInMemoryTransport(keyService.bindings.map((binding) => withAudit(binding, [], "key-service")), [], logger, {
+        keyTransport: createInMemoryTransport(keyService.bindings.map((binding) => audit.bind(binding, [], "key-service")), [], logger, {
           callingService: "secrets-service",
           clientInterceptors: tel.clientInterceptors("secrets-service"),
         }),
         iamTransport: createInMemoryTransport(
-          policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors, "policy-service")),
+          policyService.bindings.map((binding) => audit.bind(binding, policyService.interceptors, "policy-service")),
           [],
           logger,
           { callingService: "secrets-service", clientInterceptors: tel.clientInterceptors("secrets-service") },
@@ -267,13 +180,13 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       },
       { leases, ...rateLimits, ...overrides.secretsService },
     );
-    phases.apps.push(() => secretsService.close());
+    shutdown.add("apps", () => secretsService.close());
     const started = new KeyholdServer({
       bindings: [
-        ...keyService.bindings.map((binding) => withAudit(binding, [], "key-service")),
-        ...policyService.bindings.map((binding) => withAudit(binding, policyService.interceptors, "policy-service")),
-        ...auditService.bindings.map((binding) => withAudit(binding, auditService.interceptors, "audit-service")),
-        ...secretsService.bindings.map((binding) => withAudit(binding, [], "secrets-service")),
+        ...keyService.bindings.map((binding) => audit.bind(binding, [], "key-service")),
+        ...policyService.bindings.map((binding) => audit.bind(binding, policyService.interceptors, "policy-service")),
+        ...auditService.bindings.map((binding) => audit.bind(binding, auditService.interceptors, "audit-service")),
+        ...secretsService.bindings.map((binding) => audit.bind(binding, [], "secrets-service")),
       ],
       interceptors: [],
       logger,
@@ -285,20 +198,16 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       tls: config.server.tls,
       metrics: tel.metricsEndpoint,
     });
-    serving.server = started;
     registerDevGauges(tel.meter, {
-      shippers,
+      shippers: audit.shippers,
       authorities: { "key-service": forKeys.cached, "audit-service": forAudit.cached, "secrets-service": forSecrets.cached },
       materialCache: keyService.materialCache,
       hsmGateway,
     });
     const addresses = await started.start();
-    phases.server.push(() => started.stop());
+    shutdown.add("server", () => started.stop());
     secretsService.scheduler.start();
-    for (const binding of started.bindings) {
-      const audited = AUDITED_BINDINGS[binding.service.typeName];
-      started.health.setServing(binding.service.typeName, audited === undefined || !config.audit || outboxes[audited.service]?.healthy === true);
-    }
+    audit.attach(started);
     return {
       addresses,
       server: started,
@@ -309,15 +218,15 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       hsmGateway,
       hsmClient,
       audited: config.audit,
-      outboxes,
-      shippers,
+      outboxes: audit.outboxes,
+      shippers: audit.shippers,
       keyServiceAuthority,
       bootstrapCredential: policyService.bootstrapCredential,
       telemetry: tel,
-      stop: cleanup,
+      stop: () => shutdown.run(),
     };
   } catch (error) {
-    await cleanup();
+    await shutdown.run();
     throw error;
   }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The keyhold command. Composition root: reads config, starts services, handles signals.
-import { createJsonLogger, Telemetry } from "@keyhold/server-kit";
-import { loadDevConfig } from "./config.ts";
+import { createDevCa, createJsonLogger, Telemetry } from "@keyhold/server-kit";
+import { isServedService, loadDevConfig, loadServeConfig, loadTopologyConfig, SERVED_SERVICES } from "./config.ts";
+import { startService } from "./serve.ts";
+import { SERVING_LINE_PREFIX, startTopology, TOPOLOGY_LINE_PREFIX } from "./topology.ts";
 import { startDev } from "./dev.ts";
 import { saveAdminKey } from "./admin-key.ts";
 import { migrateRootKeyToHsm } from "./migrate-root-key.ts";
@@ -14,6 +16,11 @@ const USAGE = `usage: keyhold dev                        run every service in on
                                            or run it on KEYHOLD_ROOT_KEY=hsm, which reads both)
        keyhold seal init [--shares N] [--threshold T]
                                            a sealed root key for key-service (KEYHOLD_ROOT_KEY=sealed)
+       keyhold serve <service>             one service as its own process (policy-service, audit-service,
+                                           hsm-gateway, key-service, secrets-service; xki-proxy = keyhold
+                                           xki-proxy): mTLS to its peers KEYHOLD_*_ADDR (docs/topology.md)
+       keyhold dev-ca <dir> [--force]      a development CA and one certificate per service in <dir>
+       keyhold topology                    every service as its own process on this machine (docs/topology.md)
        keyhold xki-proxy                   the XKS proxy in front of your own PKCS#11 HSM (HYOK; see
                                            docs/xki-proxy.md: KEYHOLD_XKI_HSM_MODULE, KEYHOLD_XKI_*)
 
@@ -70,6 +77,9 @@ async function main(args: readonly string[]): Promise<number> {
   if (command === "migrate-root-key") return migrateRootKeyCommand(args.slice(1));
   if (command === "seal") return seal(args.slice(1));
   if (command === "xki-proxy") return runXkiProxy(process.env);
+  if (command === "serve") return serveCommand(args.slice(1));
+  if (command === "dev-ca") return devCaCommand(args.slice(1));
+  if (command === "topology") return topologyCommand();
   if (command !== "dev") {
     process.stderr.write(USAGE + "\n");
     return command === undefined || command === "help" || command === "--help" ? 0 : 2;
@@ -114,6 +124,106 @@ async function main(args: readonly string[]): Promise<number> {
   });
   await instance.stop();
   await telemetry.shutdown();
+  return 0;
+}
+
+/** Resolves on SIGTERM / SIGINT, or (when asked) when standard input closes. */
+function untilStopped(onStop: (why: string) => void, stdinClose = false): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (why: string) => {
+      onStop(why);
+      resolve();
+    };
+    process.once("SIGTERM", () => done("SIGTERM"));
+    process.once("SIGINT", () => done("SIGINT"));
+    if (stdinClose) {
+      process.stdin.once("end", () => done("stdin closed"));
+      process.stdin.once("close", () => done("stdin closed"));
+      process.stdin.resume();
+    }
+  });
+}
+
+async function serveCommand(args: readonly string[]): Promise<number> {
+  const service = args[0];
+  if (service === "xki-proxy" && args.length === 1) return runXkiProxy(process.env);
+  if (service === undefined || args.length !== 1 || !isServedService(service)) {
+    process.stderr.write(`usage: keyhold serve <service>   (service: ${[...SERVED_SERVICES, "xki-proxy"].join(", ")})\n`);
+    return 2;
+  }
+  const config = loadServeConfig(service);
+  const telemetry = new Telemetry(config.telemetry);
+  const logger = createJsonLogger({ level: config.server.logLevel, context: telemetry.logContext }).child({ process: service, pid: process.pid });
+  const instance = await startService(config, logger, telemetry);
+  if (instance.bootstrapCredential !== undefined) await saveAdminKey(config.adminKeyFile, instance.bootstrapCredential);
+  const { grpcPort, httpPort } = instance.addresses;
+  process.stdout.write(SERVING_LINE_PREFIX + JSON.stringify({ service, pid: process.pid, grpcPort, httpPort }) + "\n");
+  process.stderr.write(
+    [
+      "",
+      `Keyhold ${service} is running (pid ${process.pid}, data in ${config.dataDir})`,
+      `  gRPC:               ${config.server.grpc.host}:${String(grpcPort)}  (TLS; service certificates verified against ${config.peerTls.caFile})`,
+      `  Connect / gRPC-Web: https://${config.server.http.host}:${String(httpPort)}  (health: /healthz)`,
+      ...(instance.bootstrapCredential === undefined
+        ? []
+        : ["  A new management account and its administrator were created; the administrator's API key was saved", `  (mode 0600) to ${config.adminKeyFile}.`]),
+      "",
+    ].join("\n") + "\n",
+  );
+  await untilStopped((why) => logger.info("shutting down", { signal: why }), config.stopOnStdinClose);
+  await instance.stop();
+  await telemetry.shutdown();
+  return 0;
+}
+
+async function devCaCommand(args: readonly string[]): Promise<number> {
+  const force = args.includes("--force");
+  const rest = args.filter((arg) => arg !== "--force");
+  if (rest.length !== 1 || rest[0]!.startsWith("-")) {
+    process.stderr.write("usage: keyhold dev-ca <dir> [--force]\n");
+    return 2;
+  }
+  const result = createDevCa(rest[0]!, { force });
+  process.stderr.write(
+    [
+      result.created.length === 0 ? `The development CA in ${result.dir} is complete; nothing was made (--force makes it anew).` : `Made in ${result.dir}: ${result.created.join(", ")}.`,
+      `  CA certificate: ${result.caFile}  (KEYHOLD_TLS_CLIENT_CA_FILE; its key ca.key signs, keep it to yourself)`,
+      "  per service: <service>.pem / <service>.key  (KEYHOLD_TLS_CERT_FILE / KEYHOLD_TLS_KEY_FILE)",
+      "",
+    ].join("\n") + "\n",
+  );
+  return 0;
+}
+
+async function topologyCommand(): Promise<number> {
+  const config = loadTopologyConfig();
+  const write = (line: string) => process.stderr.write(line);
+  // Signals during start-up stop what has started.
+  let stopping = false;
+  const early = () => {
+    stopping = true;
+  };
+  process.once("SIGTERM", early);
+  process.once("SIGINT", early);
+  const topology = await startTopology(config, write);
+  process.off("SIGTERM", early);
+  process.off("SIGINT", early);
+  const { addresses } = topology;
+  process.stdout.write(TOPOLOGY_LINE_PREFIX + JSON.stringify(addresses) + "\n");
+  write(
+    [
+      "",
+      `Keyhold topology is running (data in ${addresses.dataDir}; clients trust ${addresses.caFile})`,
+      ...Object.entries(addresses.services).map(([service, at]) => `  ${service.padEnd(16)} gRPC ${at.grpc}  Connect / gRPC-Web https://${at.http}`),
+      `  processes: ${Object.entries(addresses.pids).map(([name, pid]) => `${name} ${pid}`).join(", ")}  (logs in ${addresses.dataDir}/logs)`,
+      ...(addresses.gateway === undefined ? [] : [`  gateway (plaintext, every service): gRPC ${addresses.gateway.grpc}  Connect / gRPC-Web http://${addresses.gateway.http}`]),
+      ...(addresses.databaseUrl === undefined ? [] : [`  PostgreSQL: ${addresses.databaseUrl}`]),
+      ...(addresses.redisUrl === undefined ? [] : [`  Redis: ${addresses.redisUrl}`]),
+      "",
+    ].join("\n") + "\n",
+  );
+  if (!stopping) await untilStopped(() => write("keyhold topology: stopping\n"));
+  await topology.stop();
   return 0;
 }
 

@@ -13,6 +13,7 @@ import type { Logger } from "./logger.ts";
 import type { Dispatcher, UnaryNext } from "./pipeline.ts";
 import type { MetricsEndpoint } from "./telemetry/telemetry.ts";
 import { requestIdFrom } from "./request-id.ts";
+import { serviceOfPeerIdentity } from "./service-identity.ts";
 import { errorInfo, retryInfo, toWireError } from "./status.ts";
 import { verifiedPeerIdentity, type PeerIdentity } from "./tls.ts";
 
@@ -33,7 +34,10 @@ function transportPeerOf(socket: Socket): TransportPeer {
   return { secure: true, identity: () => verifiedPeerIdentity(socket) };
 }
 
-/** Set by the in-process transport: the Keyhold service making the call (trusted: same process). */
+/**
+ * Set by the in-process transport: the Keyhold service making the call (trusted: same process).
+ * Over the network, a verified service certificate says it instead (service-identity.ts).
+ */
 export const callingServiceKey = createContextKey<string | undefined>(undefined, { description: "calling Keyhold service" });
 
 class ConnectCallContext implements CallContext {
@@ -69,7 +73,9 @@ class ConnectCallContext implements CallContext {
     return this.cachedPeerIdentity;
   }
   get callingService(): string | undefined {
-    return this.context.values.get(callingServiceKey);
+    const inProcess = this.context.values.get(callingServiceKey);
+    if (inProcess !== undefined) return inProcess;
+    return this.secureTransport ? serviceOfPeerIdentity(this.peerIdentity) : undefined;
   }
   header(name: string): string | undefined {
     return this.context.requestHeader.get(name) ?? undefined;

@@ -8,6 +8,7 @@ import { KeyholdError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Dispatcher, UnaryNext } from "./pipeline.ts";
 import { requestIdFrom } from "./request-id.ts";
+import { serviceOfPeerIdentity } from "./service-identity.ts";
 import { statusDetailsBin, toWireError } from "./status.ts";
 import { peerIdentityOf, type PeerIdentity } from "./tls.ts";
 
@@ -17,7 +18,6 @@ const identity = (bytes: Buffer) => bytes;
 class GrpcCallContext implements CallContext {
   readonly protocol = "grpc" as const;
   principal: Principal | undefined = undefined;
-  readonly callingService: string | undefined = undefined;
   readonly values = new Map<symbol, unknown>();
   private controller: AbortController | undefined;
   private cachedRequestId: string | undefined;
@@ -48,6 +48,11 @@ class GrpcCallContext implements CallContext {
       this.cachedPeerIdentity = this.secureTransport ? peerIdentityOf(this.call.getAuthContext().sslPeerCertificate) : undefined;
     }
     return this.cachedPeerIdentity;
+  }
+
+  /** A Keyhold service, when its verified client certificate says so (service-identity.ts); no header counts. */
+  get callingService(): string | undefined {
+    return this.secureTransport ? serviceOfPeerIdentity(this.peerIdentity) : undefined;
   }
 
   header(name: string): string | undefined {

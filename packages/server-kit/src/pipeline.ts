@@ -1,6 +1,7 @@
 // The steps every call passes through before its handler (identity now; authorization and
 // audit join later), composed once per method at startup so a call pays no set-up cost.
 import type { CallContext, ServiceBinding } from "./call.ts";
+import { runInCallScope } from "./call-scope.ts";
 
 export type UnaryNext = (request: unknown, call: CallContext) => Promise<unknown>;
 export type CallInterceptor = (next: UnaryNext) => UnaryNext;
@@ -19,7 +20,9 @@ export function createDispatcher(bindings: readonly ServiceBinding[], intercepto
       const chain = [...interceptors, ...binding.interceptors];
       let next: UnaryNext = handler as UnaryNext;
       for (let i = chain.length - 1; i >= 0; i--) next = chain[i]!(next);
-      entries.set(`${binding.service.typeName}/${method.name}`, next);
+      const composed = next;
+      // The call is the current one (call-scope.ts) for everything it runs, peer calls included.
+      entries.set(`${binding.service.typeName}/${method.name}`, (request, call) => runInCallScope(call, () => composed(request, call)));
     }
   }
   return {

@@ -19,6 +19,11 @@ export interface ServerConfig {
    * caller's certificate identity (from any other peer it is ignored). Empty by default.
    */
   readonly trustedProxies: readonly string[];
+  /**
+   * KEYHOLD_REUSE_PORT (default false): listen with SO_REUSEPORT, so replicas of a service on one
+   * machine share its addresses and the kernel spreads connections among them.
+   */
+  readonly reusePort: boolean;
 }
 
 export class ServerConfigError extends Error {
@@ -97,5 +102,6 @@ export function readServerConfig(env: Readonly<Record<string, string | undefined
     shutdownGraceMs: integer(env, "KEYHOLD_SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     tls: readTls(env),
     trustedProxies: readTrustedProxies(env),
+    reusePort: boolean(env, "KEYHOLD_REUSE_PORT", false),
   };
 }

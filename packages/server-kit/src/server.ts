@@ -3,7 +3,7 @@
 // shutdown. Every service gets this by composition.
 import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
 import { file_google_rpc_error_details, file_grpc_health_v1_health } from "@keyhold/proto";
@@ -41,6 +41,12 @@ export interface KeyholdServerOptions {
   readonly tls?: ServerTlsOptions | undefined;
   /** GET /metrics on the HTTP port (Telemetry.metricsEndpoint); undefined: not served. */
   readonly metrics?: MetricsEndpoint | undefined;
+  /**
+   * Listen with SO_REUSEPORT on both ports (Linux; Node's listen `reusePort`), so several
+   * processes (replicas of one service) can serve one address and the kernel spreads new
+   * connections among them. Default false: a second server on a taken port fails to start.
+   */
+  readonly reusePort?: boolean | undefined;
 }
 
 export interface BoundAddresses {
@@ -53,6 +59,8 @@ export class KeyholdServer {
   private readonly services: DescService[];
   readonly bindings: readonly ServiceBinding[];
   private grpcServer: grpc.Server | undefined;
+  /** With reusePort: the listener whose connections are handed to grpcServer. */
+  private grpcListener: NetServer | undefined;
   private httpServer: HttpServer | undefined;
   private readonly shutdown = new AbortController();
   private stopping: Promise<void> | undefined;
@@ -86,10 +94,20 @@ export class KeyholdServer {
       const described = this.options.bindings.map((b) => b.describedBy ?? b.service);
       addReflection(server, [...described, file_grpc_health_v1_health.services[0]!], [file_google_rpc_error_details]);
       const { host, port } = this.options.grpc;
-      grpcPort = await new Promise<number>((resolve, reject) => {
-        const credentials = tls === undefined ? grpc.ServerCredentials.createInsecure() : grpcServerCredentials(tls);
-        server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
-      });
+      const credentials = tls === undefined ? grpc.ServerCredentials.createInsecure() : grpcServerCredentials(tls);
+      if (this.options.reusePort === true) {
+        // grpc-js binds its own listeners without SO_REUSEPORT: listen here and hand each
+        // accepted connection to it (its connection injector does TLS and HTTP/2 on it).
+        const injector = server.createConnectionInjector(credentials);
+        const listener = createNetServer((socket) => injector.injectConnection(socket));
+        await listenOn(listener, host, port, true);
+        grpcPort = (listener.address() as AddressInfo).port;
+        this.grpcListener = listener;
+      } else {
+        grpcPort = await new Promise<number>((resolve, reject) => {
+          server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
+        });
+      }
       this.grpcServer = server;
     }
     if (this.options.http !== undefined) {
@@ -106,13 +124,7 @@ export class KeyholdServer {
       const server: HttpServer = tls === undefined ? createServer(listener) : createHttpsServer(httpsServerOptions(tls), listener);
       server.keepAliveTimeout = 65_000;
       const { host, port } = this.options.http;
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          server.off("error", reject);
-          resolve();
-        });
-      });
+      await listenOn(server, host, port, this.options.reusePort === true);
       httpPort = (server.address() as AddressInfo).port;
       this.httpServer = server;
     }
@@ -134,6 +146,8 @@ export class KeyholdServer {
     this.health.drain();
     const grace = this.options.shutdownGraceMs;
     const tasks: Promise<void>[] = [];
+    const grpcListener = this.grpcListener;
+    if (grpcListener !== undefined) tasks.push(new Promise<void>((resolve) => grpcListener.close(() => resolve())));
     const grpcServer = this.grpcServer;
     if (grpcServer !== undefined) {
       tasks.push(
@@ -168,4 +182,14 @@ export class KeyholdServer {
     await Promise.all(tasks);
     this.options.logger.info("stopped");
   }
+}
+
+function listenOn(server: NetServer, host: string, port: number, reusePort: boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }

@@ -55,6 +55,22 @@ function issue(dir: string, ca: string, name: string, extensions: readonly strin
   return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
 }
 
+/**
+ * Issues a client certificate from the CA in `caCertFile` / `caKeyFile` (e.g. a dev CA), into `dir`,
+ * with the given SANs ("URI:…", "DNS:…").
+ */
+export function issueClientCertificate(dir: string, ca: { readonly certFile: string; readonly keyFile: string }, name: string, sans: readonly string[]): TestCertificate {
+  writeFileSync(join(dir, `${name}.ext`), ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth", `subjectAltName=${sans.join(",")}`].join("\n") + "\n");
+  openssl(dir, ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`]);
+  openssl(dir, [
+    "x509", "-req", "-in", `${name}.csr`, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-set_serial", `0x${randomBytes(8).toString("hex")}`,
+    "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.pem`,
+  ]);
+  const certFile = join(dir, `${name}.pem`);
+  const keyFile = join(dir, `${name}.key`);
+  return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
+}
+
 export function createTestPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), "keyhold-pki-"));
   try {

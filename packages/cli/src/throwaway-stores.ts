@@ -1,0 +1,113 @@
+// Throwaway PostgreSQL and Redis servers for `keyhold topology` (development and tests): each
+// lives in a directory of the topology's data directory, listens on a free loopback port, and is
+// stopped by stop(). PostgreSQL comes from the Debian package (/usr/lib/postgresql/<v>/bin); as
+// root it runs as the `postgres` user, which it requires. Redis keeps nothing on disk.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chownSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface ThrowawayStore {
+  /** postgres://… or redis://… */
+  readonly url: string;
+  /** The URL without its password, for printing. */
+  readonly displayUrl: string;
+  stop(): Promise<void>;
+}
+
+/** A free loopback TCP port (bound, read, released). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** The directory of initdb and pg_ctl (newest installed version), or undefined. */
+export function postgresBinDir(): string | undefined {
+  const root = "/usr/lib/postgresql";
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : join(root, versions[0], "bin");
+}
+
+function passwdIds(user: string): { uid: number; gid: number } {
+  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[0] === user);
+  if (line === undefined) throw new Error(`no user ${user} to run PostgreSQL as`);
+  const fields = line.split(":");
+  return { uid: Number(fields[2]), gid: Number(fields[3]) };
+}
+
+export async function startThrowawayPostgres(dir: string): Promise<ThrowawayStore> {
+  const binDir = postgresBinDir();
+  if (binDir === undefined) throw new Error("PostgreSQL is not installed (no /usr/lib/postgresql/<version>/bin/initdb)");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const asRoot = userInfo().uid === 0;
+  const exec = (command: string, args: readonly string[]) =>
+    asRoot ? run("runuser", ["-u", "postgres", "--", join(binDir, command), ...args]) : run(join(binDir, command), [...args]);
+  const user = "keyhold";
+  const password = randomBytes(18).toString("base64url");
+  const data = join(dir, "data");
+  const pwfile = join(dir, "pwfile");
+  await writeFile(pwfile, password, { mode: 0o600 });
+  if (asRoot) {
+    const { uid, gid } = passwdIds("postgres");
+    chownSync(dir, uid, gid);
+    chownSync(pwfile, uid, gid);
+  }
+  const port = await freePort();
+  if (!existsSync(data)) await exec("initdb", ["-D", data, "-U", user, "--auth=scram-sha-256", `--pwfile=${pwfile}`, "-E", "UTF8", "--no-instructions"]);
+  await exec("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "60", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, "start"]);
+  return {
+    url: `postgres://${user}:${password}@127.0.0.1:${port}/postgres`,
+    displayUrl: `postgres://${user}@127.0.0.1:${port}/postgres`,
+    async stop() {
+      await exec("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
+    },
+  };
+}
+
+export async function startThrowawayRedis(dir: string, redisServer = "redis-server"): Promise<ThrowawayStore> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const port = await freePort();
+  const child: ChildProcess = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output.slice(-200)}`)), 10_000);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString("utf8");
+      if (output.includes("Ready to accept connections")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    displayUrl: `redis://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
