@@ -6,7 +6,7 @@ import { SCALING_PER_REPLICA_MIN, scalingChecks } from "./checks.ts";
 import { connectionsFor, formatTopologyReport, roundOrder, summarizeScaling, topologyEnv, type ScalingRun } from "./topology-scaling.ts";
 
 function run(replicas: number, round: number, rps: number, cpuSeconds: Record<string, number>, ghzCpuSeconds = 1): ScalingRun {
-  return { replicas, round, rps, p50Ms: 10, p99Ms: 20 + replicas, calls: rps * 2, seconds: 2, cpuSeconds, ghzCpuSeconds };
+  return { replicas, round, rps, p50Ms: 10, p99Ms: 20 + replicas, calls: rps * 2, seconds: 2, cpuSeconds, ghzCpuSeconds, machineCpuSeconds: 3.9 };
 }
 
 describe("roundOrder", () => {
@@ -84,6 +84,7 @@ describe("summarizeScaling", () => {
     assert.ok(Math.abs(two.ghzCpuMicrosPerCall - 2e6 / 6400) < 1e-9);
     // (1.7 + 1.3 + 0.6 + 2 ghz) CPU seconds over 4 s of runs.
     assert.ok(Math.abs(two.busyCores - 5.6 / 4) < 1e-9);
+    assert.ok(Math.abs(two.machineBusyCores - 7.8 / 4) < 1e-9);
     assert.deepEqual(sides[0]!.replicaCpuShares, [1]);
   });
 
@@ -118,6 +119,8 @@ describe("summarizeScaling", () => {
     assert.match(text, /key-service ×2 \/ ×1 req\/s: 1\.52×/);
     assert.match(text, /PASS {2}key-service ×2 behind one address ≥ 0\.7·2 = 1\.40×.*: 1\.52×/);
     assert.match(text, /57% \/ 43%/);
+    // 1.95 of 2 cores busy with one replica.
+    assert.match(text, /with one replica the machine's 2 cores were already 98% busy/);
   });
 });
 

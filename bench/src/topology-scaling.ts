@@ -19,7 +19,7 @@ import { CryptoService, KeyService } from "@keyhold/proto";
 import { scalingChecks, type Check } from "./checks.ts";
 import type { Child, ChildSet } from "./children.ts";
 import { onPath, type BenchConfig, type Load } from "./config.ts";
-import { cpuTicks, measureCpu, reapedChildrenCpuTicks } from "./cpu.ts";
+import { cpuTicks, measureCpu, measureMachineCpu, reapedChildrenCpuTicks } from "./cpu.ts";
 import type { Ghz, GhzRun } from "./ghz.ts";
 import { newApiKey } from "./keyhold.ts";
 import { describeErrors } from "./measure.ts";
@@ -61,6 +61,8 @@ export interface ScalingRun {
   readonly cpuSeconds: Readonly<Record<string, number>>;
   /** ghz's CPU seconds during the run: it shares the machine with the services. */
   readonly ghzCpuSeconds: number;
+  /** The whole machine's busy CPU seconds during the run (all cores): with ghz's and the topology's, what else ran. */
+  readonly machineCpuSeconds: number;
 }
 
 /** The runs of one k, taken together. */
@@ -79,6 +81,8 @@ export interface ScalingSide {
   readonly ghzCpuMicrosPerCall: number;
   /** CPU seconds per second of the topology's processes and ghz together: how many cores the runs kept busy. */
   readonly busyCores: number;
+  /** The whole machine's busy CPU seconds per second during the runs: above busyCores, other work shared the cores. */
+  readonly machineBusyCores: number;
 }
 
 export interface ScalingRatio {
@@ -182,6 +186,7 @@ function side(replicas: number, runs: readonly ScalingRun[]): ScalingSide {
     replicaCpuShares: replicaCpu.map((value) => (replicaTotal > 0 ? value / replicaTotal : Number.NaN)),
     ghzCpuMicrosPerCall: perCall(ghzCpu),
     busyCores: seconds > 0 ? (sum(Object.values(cpu)) + ghzCpu) / seconds : Number.NaN,
+    machineBusyCores: seconds > 0 ? sum(runs.map((run) => run.machineCpuSeconds)) / seconds : Number.NaN,
   };
 }
 
@@ -275,10 +280,12 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
         progress(`topology scaling: round ${round + 1}/${rounds}, Encrypt against key-service ×${k}`);
         const processCpu = Object.entries(topology.addresses.pids).map(([name, pid]) => [name, measureCpu(() => cpuTicks(pid), context.ticksPerSecond)] as const);
         const ghzCpu = measureCpu(reapedChildrenCpuTicks, context.ticksPerSecond);
+        const machineCpu = measureMachineCpu(context.ticksPerSecond);
         const result = await context.ghz.run({ ...topology.encrypt, concurrency: TOPOLOGY_CONCURRENCY, connections, load });
         const cpuSeconds = Object.fromEntries(processCpu.map(([name, read]) => [name, read()]));
+        const machineCpuSeconds = machineCpu();
         if (result.errorCalls > 0) throw new Error(`key-service ×${k}: ${result.errorCalls} failed calls: ${describeErrors(result)}`);
-        runs.push({ replicas: k, round, rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, calls: result.calls, seconds: result.seconds, cpuSeconds, ghzCpuSeconds: ghzCpu() });
+        runs.push({ replicas: k, round, rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, calls: result.calls, seconds: result.seconds, cpuSeconds, ghzCpuSeconds: ghzCpu(), machineCpuSeconds });
       }
     }
     const { sides, ratios } = summarizeScaling(runs, replicas);
@@ -436,17 +443,28 @@ function indent(text: string): string {
     .join("\n");
 }
 
-/** Busy cores (topology and ghz) at or above this fraction of the machine's: the machine, not key-service, was the limit. */
+/** Machine busy cores at or above this fraction of its cores with one replica: the machine, not key-service, was the limit. */
 const SATURATED_FRACTION = 0.9;
 
-/** A note when one replica already kept (nearly) every core busy: a second had no idle core to add. */
-function saturationNote(r: TopologyScaling): string[] {
+/**
+ * Notes on what bounded the runs, read off the CPU figures: the cores already busy with one
+ * replica (the benchmark's own processes, or the whole machine with other work on it).
+ */
+function saturationNotes(r: TopologyScaling): string[] {
   const one = r.sides.find((s) => s.replicas === 1);
-  if (one === undefined || !(one.busyCores >= SATURATED_FRACTION * r.cores)) return [];
-  return [
-    `  with one replica the runs already kept ${one.busyCores.toFixed(2)} of ${r.cores} cores busy (ghz and every process of the topology): ` +
-      `the machine's cores, not key-service, bounded the throughput, so more replicas had no idle core to scale onto`,
-  ];
+  if (one === undefined) return [];
+  const notes: string[] = [];
+  if (one.machineBusyCores >= SATURATED_FRACTION * r.cores) {
+    notes.push(
+      `  with one replica the machine's ${r.cores} cores were already ${Math.round((one.machineBusyCores / r.cores) * 100)}% busy ` +
+        `(${one.busyCores.toFixed(2)} cores of it ghz and the topology): more replicas had no idle core to scale onto`,
+    );
+  }
+  const others = Math.max(...r.sides.map((s) => s.machineBusyCores - s.busyCores));
+  if (others >= 0.25 * r.cores) {
+    notes.push(`  other work on the machine took up to ${others.toFixed(2)} cores during the runs (machine busy cores minus ghz and the topology): figures are rough`);
+  }
+  return notes;
 }
 
 /** The topology section of the report. */
@@ -460,7 +478,7 @@ export function formatTopologyReport(outcome: TopologyScalingOutcome): string {
   const whole = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "—");
   const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "—");
   const others = [...new Set(r.sides.flatMap((s) => Object.keys(s.cpuMicrosPerCall)))].filter((name) => !name.startsWith(`${KEY_SERVICE}-`)).sort();
-  const header = ["key-service ×k", "req/s (mean)", "runs req/s", "p50 ms", "p99 ms", "× k=1", "replicas' CPU share", "key-service CPU µs/call", ...others.map((name) => `${name} µs/call`), "ghz µs/call", "busy cores"];
+  const header = ["key-service ×k", "req/s (mean)", "runs req/s", "p50 ms", "p99 ms", "× k=1", "replicas' CPU share", "key-service CPU µs/call", ...others.map((name) => `${name} µs/call`), "ghz µs/call", "busy cores", "machine busy cores"];
   const body = r.sides.map((s) => {
     const replicaMicros = sum(Object.entries(s.cpuMicrosPerCall).filter(([name]) => name.startsWith(`${KEY_SERVICE}-`)).map(([, value]) => value));
     const ratio = s.replicas === 1 ? 1 : r.ratios.find((x) => x.replicas === s.replicas)?.ratio;
@@ -476,6 +494,7 @@ export function formatTopologyReport(outcome: TopologyScalingOutcome): string {
       ...others.map((name) => fixed(s.cpuMicrosPerCall[name] ?? Number.NaN, 0)),
       fixed(s.ghzCpuMicrosPerCall, 0),
       fixed(s.busyCores, 2),
+      fixed(s.machineBusyCores, 2),
     ];
   });
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
@@ -493,7 +512,7 @@ export function formatTopologyReport(outcome: TopologyScalingOutcome): string {
         `  key-service ×${x.replicas} / ×1 req/s: ${x.ratio.toFixed(2)}×` +
         (x.blockRange === undefined ? "" : ` (ABBA blocks ${x.blockRange[0].toFixed(2)}–${x.blockRange[1].toFixed(2)})`),
     ),
-    ...saturationNote(r),
+    ...saturationNotes(r),
     ...checkLines(r.checks),
   ];
   return lines.join("\n");
