@@ -7,7 +7,10 @@
 // by round, the order reversed each round (1, 2, 2, 1, 1, 2, …: ABBA for two topologies, as
 // audit-cost.ts), so a drift in the machine's speed falls on every k alike. Around each run the
 // CPU time of every process of the topology is read, to show whether the replicas shared the load
-// and what else (audit-service, ghz) took the machine's cores.
+// and what else (audit-service, ghz, other work on the machine) took its cores.
+// The launcher gives every service KEYHOLD_DATABASE_URL and KEYHOLD_REDIS_URL, so replicas that
+// use them share their store as in a deployment; services that do not yet share the SQLite files
+// of the topology's data directory.
 import { chmod, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { existsSync, readdirSync } from "node:fs";
 import { userInfo } from "node:os";
