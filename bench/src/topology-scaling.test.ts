@@ -6,7 +6,7 @@ import { SCALING_PER_REPLICA_MIN, scalingChecks } from "./checks.ts";
 import { connectionsFor, formatTopologyReport, roundOrder, summarizeScaling, topologyEnv, type ScalingRun } from "./topology-scaling.ts";
 
 function run(replicas: number, round: number, rps: number, cpuSeconds: Record<string, number>, ghzCpuSeconds = 1): ScalingRun {
-  return { replicas, round, rps, p50Ms: 10, p99Ms: 20 + replicas, calls: rps * 2, seconds: 2, cpuSeconds, ghzCpuSeconds, machineCpuSeconds: 3.9 };
+  return { replicas, round, rps, p50Ms: 10, p99Ms: 20 + replicas, calls: rps * 2, seconds: 1.9, wallSeconds: 2, cpuSeconds, ghzCpuSeconds, machineCpuSeconds: 3.9 };
 }
 
 describe("roundOrder", () => {

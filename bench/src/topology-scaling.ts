@@ -59,7 +59,10 @@ export interface ScalingRun {
   readonly p99Ms: number;
   /** Calls completed (all successful: a failed call fails the measurement). */
   readonly calls: number;
+  /** ghz's duration of the run. */
   readonly seconds: number;
+  /** The time between the CPU readings around the run (ghz's start and exit included): what CPU seconds are divided by for busy cores. */
+  readonly wallSeconds: number;
   /** CPU seconds each process of the topology used during the run, by process name (key-service-1 …, policy-service, …). */
   readonly cpuSeconds: Readonly<Record<string, number>>;
   /** ghz's CPU seconds during the run: it shares the machine with the services. */
@@ -172,7 +175,7 @@ export function summarizeScaling(runs: readonly ScalingRun[], replicas: readonly
 
 function side(replicas: number, runs: readonly ScalingRun[]): ScalingSide {
   const calls = sum(runs.map((run) => run.calls));
-  const seconds = sum(runs.map((run) => run.seconds));
+  const seconds = sum(runs.map((run) => run.wallSeconds));
   const cpu: Record<string, number> = {};
   for (const run of runs) for (const [name, value] of Object.entries(run.cpuSeconds)) cpu[name] = (cpu[name] ?? 0) + value;
   const perCall = (cpuSeconds: number) => (calls > 0 ? (cpuSeconds * 1e6) / calls : Number.NaN);
@@ -284,11 +287,13 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
         const processCpu = Object.entries(topology.addresses.pids).map(([name, pid]) => [name, measureCpu(() => cpuTicks(pid), context.ticksPerSecond)] as const);
         const ghzCpu = measureCpu(reapedChildrenCpuTicks, context.ticksPerSecond);
         const machineCpu = measureMachineCpu(context.ticksPerSecond);
+        const startedAt = performance.now();
         const result = await context.ghz.run({ ...topology.encrypt, concurrency: TOPOLOGY_CONCURRENCY, connections, load });
         const cpuSeconds = Object.fromEntries(processCpu.map(([name, read]) => [name, read()]));
         const machineCpuSeconds = machineCpu();
+        const wallSeconds = (performance.now() - startedAt) / 1000;
         if (result.errorCalls > 0) throw new Error(`key-service ×${k}: ${result.errorCalls} failed calls: ${describeErrors(result)}`);
-        runs.push({ replicas: k, round, rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, calls: result.calls, seconds: result.seconds, cpuSeconds, ghzCpuSeconds: ghzCpu(), machineCpuSeconds });
+        runs.push({ replicas: k, round, rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, calls: result.calls, seconds: result.seconds, wallSeconds, cpuSeconds, ghzCpuSeconds: ghzCpu(), machineCpuSeconds });
       }
     }
     const { sides, ratios } = summarizeScaling(runs, replicas);
