@@ -244,12 +244,15 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
   const { config, progress } = context;
   const replicas = config.topologyReplicas;
   const connections = connectionsFor(replicas);
-  const notMeasured = (status: "SKIP" | "FAILED", reason: string): TopologyScalingOutcome => ({
-    status,
-    replicas,
-    reason,
-    checks: scalingChecks(replicas.filter((k) => k > 1).map((k) => ({ replicas: k, ratio: undefined })), TOPOLOGY_CONCURRENCY, connections),
-  });
+  const notMeasured = (status: "SKIP" | "FAILED", reason: string): TopologyScalingOutcome => {
+    progress(`topology scaling: ${status}: ${reason.split("\n")[0] ?? ""}`);
+    return {
+      status,
+      replicas,
+      reason,
+      checks: scalingChecks(replicas.filter((k) => k > 1).map((k) => ({ replicas: k, ratio: undefined })), TOPOLOGY_CONCURRENCY, connections),
+    };
+  };
   const cliMain = join(config.repoRoot, "packages", "cli", "src", "main.ts");
   if (!existsSync(cliMain)) return notMeasured("SKIP", "packages/cli/src/main.ts does not exist");
   const missing = missingStores(config.childEnv);
