@@ -45,8 +45,8 @@ export const USAGE = `usage: pnpm bench [--smoke] [--duration <seconds>] [--call
   --calls <n>        a fixed number of calls per measured run instead of a duration
   --strict           exit 1 when a target is missed or skipped, or any call fails
   --topology         only the topology mode: \`keyhold topology\` with k key-service processes behind
-                     one address, Encrypt req/s against k = 1 (the full run includes it; its runs are
-                     6 interleaved rounds of 5 s per k, with --smoke one run of 640 calls per k)
+                     one address, Encrypt req/s against k = 1 in interleaved rounds (the full run
+                     includes it; --duration and --calls do not change its runs; --smoke: one short run per k)
   --replicas <list>  the k the topology mode compares, comma-separated, 1 to ${MAX_REPLICAS} (default 1,2; 1 is always measured)
 `;
 
