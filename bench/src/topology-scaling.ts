@@ -17,7 +17,7 @@ import { userInfo } from "node:os";
 import { join } from "node:path";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { TOPOLOGY_LINE_PREFIX, type TopologyAddresses } from "@keyhold/cli";
+import type { TopologyAddresses } from "@keyhold/cli";
 import { CryptoService, KeyService } from "@keyhold/proto";
 import { scalingChecks, type Check } from "./checks.ts";
 import type { Child, ChildSet } from "./children.ts";
@@ -268,7 +268,9 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
   if (userInfo().uid === 0) for (const dir of [context.workDir, root]) await chmod(dir, 0o711);
 
   progress(`topology scaling: starting keyhold topology with ${replicas.map((k) => `${k}`).join(", ")} key-service processes (PostgreSQL, Redis, mTLS)`);
-  const starts = await Promise.all(replicas.map((k) => startBenchTopology(context, cliMain, join(root, `key-service-x${k}`), k)));
+  // Imported here, not at the top: @keyhold/cli loads every service, which only this mode needs.
+  const { TOPOLOGY_LINE_PREFIX } = await import("@keyhold/cli");
+  const starts = await Promise.all(replicas.map((k) => startBenchTopology(context, cliMain, TOPOLOGY_LINE_PREFIX, join(root, `key-service-x${k}`), k)));
   const topologies = starts.flatMap((start) => (start.ok ? [start.topology] : []));
   try {
     const failures = starts.flatMap((start) => (start.ok ? [] : [start.reason]));
@@ -335,7 +337,7 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
  * key-service over TLS. Not ok, with the launcher's last output and its services' log tails, when
  * it exits or times out first.
  */
-async function startBenchTopology(context: TopologyContext, cliMain: string, dataDir: string, replicas: number): Promise<TopologyStart> {
+async function startBenchTopology(context: TopologyContext, cliMain: string, linePrefix: string, dataDir: string, replicas: number): Promise<TopologyStart> {
   const { config, children } = context;
   const apiKey = newApiKey();
   const name = `keyhold topology (key-service ×${replicas})`;
@@ -350,7 +352,7 @@ async function startBenchTopology(context: TopologyContext, cliMain: string, dat
   };
   let addresses: TopologyAddresses;
   try {
-    addresses = await awaitTopologyLine(child, config.topologyReadyTimeoutMs);
+    addresses = await awaitTopologyLine(child, linePrefix, config.topologyReadyTimeoutMs);
   } catch (error) {
     const logs = await logTails(join(dataDir, "logs"), child.output());
     await stop();
@@ -401,7 +403,7 @@ async function startBenchTopology(context: TopologyContext, cliMain: string, dat
 }
 
 /** The addresses `keyhold topology` prints on its KEYHOLD_TOPOLOGY line. */
-function awaitTopologyLine(child: Child, timeoutMs: number): Promise<TopologyAddresses> {
+function awaitTopologyLine(child: Child, linePrefix: string, timeoutMs: number): Promise<TopologyAddresses> {
   return new Promise((resolve, reject) => {
     const fail = (why: string) => {
       cleanup();
@@ -410,12 +412,12 @@ function awaitTopologyLine(child: Child, timeoutMs: number): Promise<TopologyAdd
     const timer = setTimeout(() => fail(`did not print its addresses within ${timeoutMs} ms`), timeoutMs);
     const onExit = () => fail(`exited before printing its addresses (${child.describeExit()})`);
     const unsubscribe = child.onStdoutLine((line) => {
-      if (!line.startsWith(TOPOLOGY_LINE_PREFIX)) return;
+      if (!line.startsWith(linePrefix)) return;
       cleanup();
       try {
-        resolve(JSON.parse(line.slice(TOPOLOGY_LINE_PREFIX.length)) as TopologyAddresses);
+        resolve(JSON.parse(line.slice(linePrefix.length)) as TopologyAddresses);
       } catch (error) {
-        reject(new Error(`printed an unreadable ${TOPOLOGY_LINE_PREFIX.trim()} line: ${error instanceof Error ? error.message : String(error)}`));
+        reject(new Error(`printed an unreadable ${linePrefix.trim()} line: ${error instanceof Error ? error.message : String(error)}`));
       }
     });
     const cleanup = () => {
