@@ -24,6 +24,11 @@ export const SECRET_VALUE_TO_ENCRYPT_MIN = 1;
 export const GATEWAY_TO_RAW_PKCS11_MIN = 0.8;
 /** Encrypt with an HSM key's req/s, as a fraction of Encrypt with a software key's in the same process (issue 6). */
 export const HSM_TO_SOFTWARE_ENCRYPT_MIN = 0.5;
+/**
+ * "k key-service processes behind one address give at least 0.7·k× the throughput of one": Encrypt
+ * req/s through the topology with k replicas over the same with one, at least this times k.
+ */
+export const SCALING_PER_REPLICA_MIN = 0.7;
 /** p99 latency with one call in flight. */
 export const P99_AT_ONE_IN_FLIGHT_MAX_MS = 2;
 /** Targets whose p99 at one call in flight is checked (everything but the reference). */
@@ -147,6 +152,18 @@ export function summarize(
     }),
   ];
   return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, signToSingleCore, outboxCapacity, auditCost, hsmOverhead, hsmToSoftwareEncrypt, hsmEncryptToRawPkcs11, checks };
+}
+
+/** One check per k > 1: key-service ×k's Encrypt req/s over ×1's, at least SCALING_PER_REPLICA_MIN·k (undefined ratio: SKIP). */
+export function scalingChecks(ratios: readonly { readonly replicas: number; readonly ratio: number | undefined }[], concurrency: number, connections: number): Check[] {
+  return ratios.map(({ replicas, ratio }) => {
+    const limit = SCALING_PER_REPLICA_MIN * replicas;
+    return atLeast(
+      `key-service ×${replicas} behind one address ≥ ${SCALING_PER_REPLICA_MIN}·${replicas} = ${limit.toFixed(2)}× one replica's Encrypt req/s (${connections} connections, ${concurrency} in flight, interleaved)`,
+      ratio,
+      limit,
+    );
+  });
 }
 
 function outboxToEncrypt(capacity: OutboxCapacity | undefined, encrypt: Measurement | undefined): number | undefined {

@@ -10,6 +10,8 @@ const TAIL_LINES = 40;
 export interface SpawnOptions {
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
+  /** How long stop() waits after SIGTERM before SIGKILL (default 3 s): a launcher that stops its own children needs longer. */
+  readonly stopGraceMs?: number;
 }
 
 /** A started child with the last lines it wrote, for error messages. */
@@ -17,12 +19,14 @@ export class Child {
   readonly name: string;
   readonly process: ChildProcess;
   readonly exited: Promise<void>;
+  readonly stopGraceMs: number;
   private readonly tail: string[] = [];
   private readonly stdoutListeners = new Set<(line: string) => void>();
 
-  constructor(name: string, child: ChildProcess) {
+  constructor(name: string, child: ChildProcess, stopGraceMs = STOP_GRACE_MS) {
     this.name = name;
     this.process = child;
+    this.stopGraceMs = stopGraceMs;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     child.once("error", (error) => this.remember(`spawn failed: ${error.message}`));
     if (child.stdout !== null) {
@@ -73,17 +77,18 @@ export class ChildSet {
     const child = new Child(
       name,
       spawn(process.execPath, [...args], { cwd: options.cwd, env: { ...options.env }, stdio: ["ignore", "pipe", "pipe"] }),
+      options.stopGraceMs,
     );
     this.children.add(child);
     void child.exited.then(() => this.children.delete(child));
     return child;
   }
 
-  /** SIGTERM, then SIGKILL for whoever is still there after the grace period. */
+  /** SIGTERM, then SIGKILL for whoever is still there after the child's grace period. */
   async stop(child: Child): Promise<void> {
     if (!child.running) return;
     child.process.kill("SIGTERM");
-    const timer = setTimeout(() => child.process.kill("SIGKILL"), STOP_GRACE_MS);
+    const timer = setTimeout(() => child.process.kill("SIGKILL"), child.stopGraceMs);
     await child.exited;
     clearTimeout(timer);
   }

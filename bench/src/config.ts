@@ -25,16 +25,29 @@ export interface BenchConfig {
   readonly serverStartTimeoutMs: number;
   /** How long the all-in-one Keyhold process may take to answer /healthz with 200. */
   readonly keyholdReadyTimeoutMs: number;
+  /** --topology: measure only the topology mode (key-service replicas behind one address). */
+  readonly topologyOnly: boolean;
+  /** key-service replica counts the topology mode compares (--replicas; always holds 1, the baseline), ascending. */
+  readonly topologyReplicas: readonly number[];
+  /** How long `keyhold topology` may take to print its addresses (it starts every service as a process). */
+  readonly topologyReadyTimeoutMs: number;
   /** The environment children start from (the benchmark adds its own KEYHOLD_* settings). */
   readonly childEnv: Readonly<Record<string, string>>;
 }
 
-export const USAGE = `usage: pnpm bench [--smoke] [--duration <seconds>] [--calls <n>] [--strict]
+/** The most key-service replicas the topology mode starts (KEYHOLD_TOPOLOGY_KEY_REPLICAS allows 16). */
+export const MAX_REPLICAS = 16;
+
+export const USAGE = `usage: pnpm bench [--smoke] [--duration <seconds>] [--calls <n>] [--strict] [--topology] [--replicas <k,k,…>]
 
   --smoke            tiny counts (CI): 300 calls per target and concurrency, all targets
   --duration <s>     seconds of load per measured run (default 6)
   --calls <n>        a fixed number of calls per measured run instead of a duration
   --strict           exit 1 when a target is missed or skipped, or any call fails
+  --topology         only the topology mode: \`keyhold topology\` with k key-service processes behind
+                     one address, Encrypt req/s against k = 1 in interleaved rounds (the full run
+                     includes it; --duration and --calls do not change its runs; --smoke: one short run per k)
+  --replicas <list>  the k the topology mode compares, comma-separated, 1 to ${MAX_REPLICAS} (default 1,2; 1 is always measured)
 `;
 
 /** The command line is wrong: the message says how. */
@@ -52,6 +65,8 @@ export function loadConfig(argv: readonly string[]): BenchConfig {
         strict: { type: "boolean", default: false },
         duration: { type: "string" },
         calls: { type: "string" },
+        topology: { type: "boolean", default: false },
+        replicas: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -88,8 +103,25 @@ export function loadConfig(argv: readonly string[]): BenchConfig {
     resultsDir: join(repoRoot, "bench", "results"),
     serverStartTimeoutMs: 15_000,
     keyholdReadyTimeoutMs: 30_000,
+    topologyOnly: values.topology,
+    topologyReplicas: parseReplicas(values.replicas ?? "1,2"),
+    topologyReadyTimeoutMs: 240_000,
     childEnv,
   };
+}
+
+/** "1,2,4" → [1, 2, 4]: distinct whole numbers from 1 to MAX_REPLICAS, ascending, with 1 (the baseline) added when missing. */
+export function parseReplicas(text: string): number[] {
+  const values = new Set<number>([1]);
+  for (const part of text.split(",")) {
+    const value = Number(part.trim());
+    if (part.trim() === "" || !Number.isInteger(value) || value < 1 || value > MAX_REPLICAS) {
+      throw new UsageError(`--replicas: expected whole numbers from 1 to ${MAX_REPLICAS}, comma-separated, got ${JSON.stringify(text)}`);
+    }
+    values.add(value);
+  }
+  if (values.size < 2) throw new UsageError(`--replicas: name at least one k above 1 to compare with one replica, got ${JSON.stringify(text)}`);
+  return [...values].sort((a, b) => a - b);
 }
 
 function positiveNumber(flag: string, text: string): number {

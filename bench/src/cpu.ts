@@ -41,3 +41,26 @@ export function measureCpu(readTicks: () => number, ticksPerSecond: number): () 
   const before = readTicks();
   return () => (readTicks() - before) / ticksPerSecond;
 }
+
+/** The whole machine's CPU time from /proc/stat's "cpu" line, in clock ticks: busy (everything but idle and iowait) and all. */
+export function machineCpuTicks(): { readonly busy: number; readonly total: number } {
+  return parseMachineCpu(readFileSync("/proc/stat", "utf8"));
+}
+
+/** busy and total ticks of the first ("cpu", all cores) line of a /proc/stat text. */
+export function parseMachineCpu(stat: string): { readonly busy: number; readonly total: number } {
+  const line = stat.split("\n").find((l) => l.startsWith("cpu "));
+  if (line === undefined) throw new Error("no cpu line in /proc/stat");
+  // user nice system idle iowait irq softirq steal (guest and guest_nice are counted in user and nice).
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (fields.length < 4 || fields.some((n) => !Number.isFinite(n))) throw new Error("unreadable cpu line in /proc/stat");
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** Starts a measurement of the machine's busy CPU time; the returned function gives the busy CPU seconds since (all cores). */
+export function measureMachineCpu(ticksPerSecond: number): () => number {
+  const before = machineCpuTicks().busy;
+  return () => (machineCpuTicks().busy - before) / ticksPerSecond;
+}

@@ -23,6 +23,16 @@ export interface GhzRun {
   readonly proto: ProtoSource | undefined;
   readonly concurrency: number;
   readonly load: Load;
+  /** HTTP/2 connections the calls are spread over (ghz --connections); undefined: 1. */
+  readonly connections?: number;
+  /** undefined: plaintext (ghz --insecure, h2c). */
+  readonly tls?: GhzTls;
+}
+
+/** A TLS server: the CA its certificate chains to, and the name the certificate is checked for. */
+export interface GhzTls {
+  readonly caFile: string;
+  readonly serverName: string;
 }
 
 export interface GhzResult {
@@ -74,21 +84,7 @@ export class Ghz {
 
   async run(run: GhzRun): Promise<GhzResult> {
     const output = join(this.workDir, `ghz-${++this.runs}.json`);
-    const args = [
-      "--insecure",
-      "--connections=1",
-      `--concurrency=${run.concurrency}`,
-      `--call=${run.call}`,
-      `--data=${JSON.stringify(run.data)}`,
-      "--format=json",
-      `--output=${output}`,
-    ];
-    if (Object.keys(run.metadata).length > 0) args.push(`--metadata=${JSON.stringify(run.metadata)}`);
-    if (run.proto !== undefined) args.push(`--proto=${run.proto.file}`, `--import-paths=${run.proto.importPath}`);
-    if (run.load.kind === "calls") args.push(`--total=${run.load.calls}`);
-    // "wait": calls in flight when the time is up finish and count, instead of being cut as errors.
-    else args.push(`--duration=${run.load.seconds}s`, "--duration-stop=wait");
-    args.push(run.address);
+    const args = ghzArgs(run, output);
 
     await this.exec(args, run.load.kind === "duration" ? run.load.seconds * 1000 + PROCESS_SLACK_MS : 10 * PROCESS_SLACK_MS);
     try {
@@ -116,6 +112,27 @@ export class Ghz {
       });
     });
   }
+}
+
+/** ghz's command line for one run, writing its JSON report to `output`. */
+export function ghzArgs(run: GhzRun, output: string): string[] {
+  const transport = run.tls === undefined ? ["--insecure"] : [`--cacert=${run.tls.caFile}`, `--cname=${run.tls.serverName}`];
+  const args = [
+    ...transport,
+    `--connections=${run.connections ?? 1}`,
+    `--concurrency=${run.concurrency}`,
+    `--call=${run.call}`,
+    `--data=${JSON.stringify(run.data)}`,
+    "--format=json",
+    `--output=${output}`,
+  ];
+  if (Object.keys(run.metadata).length > 0) args.push(`--metadata=${JSON.stringify(run.metadata)}`);
+  if (run.proto !== undefined) args.push(`--proto=${run.proto.file}`, `--import-paths=${run.proto.importPath}`);
+  if (run.load.kind === "calls") args.push(`--total=${run.load.calls}`);
+  // "wait": calls in flight when the time is up finish and count, instead of being cut as errors.
+  else args.push(`--duration=${run.load.seconds}s`, "--duration-stop=wait");
+  args.push(run.address);
+  return args;
 }
 
 function toResult(report: GhzReport): GhzResult {

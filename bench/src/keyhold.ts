@@ -31,7 +31,7 @@ export interface CryptoMaterial {
 }
 
 /** An API key shaped as Keyhold generates them: `khk_<16 hex>_<43 base64url>`. */
-function newApiKey(): string {
+export function newApiKey(): string {
   return `khk_${randomBytes(8).toString("hex")}_${randomBytes(32).toString("base64url")}`;
 }
 

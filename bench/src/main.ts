@@ -8,6 +8,9 @@
 // measures keys with origin HSM: what hsm-gateway adds to a raw pkcs11js AES-GCM encryption (one
 // child process, interleaved), and Encrypt under an HSM key beside Encrypt under a software key
 // in the audited Keyhold process; without SoftHSMv2 those targets are skipped, saying why.
+// Then the topology mode (topology-scaling.ts): `keyhold topology`, every service its own process,
+// with k key-service processes behind one address against one, interleaved (`--topology` runs
+// only that).
 // Prints a table, writes bench/results/.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -28,6 +31,7 @@ import { measureOutboxCapacity } from "./outbox-capacity.ts";
 import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
 import { formatXkiReport, measureXkiProxy, type XkiLoadOutcome } from "./xki-proxy-load.ts";
 import { createBenchToken } from "./softhsm.ts";
+import { measureTopologyScaling, type TopologyScalingOutcome } from "./topology-scaling.ts";
 import {
   bareEchoTarget, cryptoTargetLabels, cryptoTargets, HSM_ENCRYPT_AAD_BYTES, HSM_ENCRYPT_LABEL, hsmEncryptTarget, kitEchoTarget, PLAINTEXT_BYTES,
   SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
@@ -47,6 +51,22 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     ghzVersion: await ghz.version(),
   };
   const context: MeasureContext = { config, ghz, ticksPerSecond: clockTicksPerSecond(), progress };
+  const measureTopology = () =>
+    measureTopologyScaling({ config, children, ghz, workDir, ticksPerSecond: context.ticksPerSecond, cores: environment.cores, progress });
+  if (config.topologyOnly) {
+    const topologyScaling = await measureTopology();
+    const result: BenchResult = {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      environment,
+      mode: "topology",
+      settings: { smoke: config.smoke, load: config.load, warmup: config.warmup, concurrencies: config.concurrencies, connections: 1 },
+      summary: undefined,
+      skipped: [],
+      topologyScaling,
+    };
+    return finish(config, result, topologyScaling, false, false);
+  }
   const measurements: Measurement[] = [];
   const skipped: Skip[] = [];
   let failed = false;
@@ -168,26 +188,40 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     }
   }
 
+  progress("topology scaling: key-service replicas behind one address");
+  const topologyScaling = await measureTopology();
+
   const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, auditCost, hsmOverhead);
   const result: BenchResult = {
     startedAt,
     finishedAt: new Date().toISOString(),
     environment,
+    mode: "full",
     settings: { smoke: config.smoke, load: config.load, warmup: config.warmup, concurrencies: config.concurrencies, connections: 1 },
     summary,
     skipped,
     xkiProxy: xki,
+    topologyScaling,
   };
-  process.stdout.write("\n" + formatReport(result) + "\n");
-  for (const outcome of xki) process.stdout.write("\n" + formatXkiReport(outcome) + "\n");
-  const path = await writeResult(config.resultsDir, result);
-  process.stdout.write(`\nwrote ${relative(config.repoRoot, path)}\n`);
-
-  if (failed) return 1;
   const missed = summary.checks.some((check) => check.status === "MISS");
   const callsFailed = measurements.some((m) => m.ghz.errorCalls > 0);
   const xkiMissed = xki.some((outcome) => !outcome.ok || outcome.result.status === "MISS");
-  if (config.strict && (missed || callsFailed || skipped.length > 0 || xkiMissed)) {
+  return finish(config, result, topologyScaling, failed, missed || callsFailed || skipped.length > 0 || xkiMissed);
+}
+
+/**
+ * Prints the report and writes the result. Exit code 1 when something failed (here or in the
+ * topology mode), or with --strict when a target was missed or skipped or calls failed.
+ */
+async function finish(config: BenchConfig, result: BenchResult, topology: TopologyScalingOutcome, failed: boolean, missed: boolean): Promise<number> {
+  process.stdout.write("\n" + formatReport(result) + "\n");
+  for (const outcome of result.xkiProxy ?? []) process.stdout.write("\n" + formatXkiReport(outcome) + "\n");
+  const path = await writeResult(config.resultsDir, result);
+  process.stdout.write(`\nwrote ${relative(config.repoRoot, path)}\n`);
+
+  if (failed || topology.status === "FAILED") return 1;
+  const topologyMissed = topology.status !== "measured" || topology.result.checks.some((check) => check.status !== "PASS");
+  if (config.strict && (missed || topologyMissed)) {
     process.stderr.write("--strict: a target was missed or skipped, or calls failed\n");
     return 1;
   }

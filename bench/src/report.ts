@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Check, Row, Summary } from "./checks.ts";
 import type { Load } from "./config.ts";
+import { formatTopologyReport, type TopologyScalingOutcome } from "./topology-scaling.ts";
 import type { XkiLoadOutcome } from "./xki-proxy-load.ts";
 
 export interface Environment {
@@ -32,9 +33,14 @@ export interface BenchResult {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly environment: Environment;
+  /** "full": every target; "topology": only the topology mode (--topology). */
+  readonly mode: "full" | "topology";
   readonly settings: Settings;
-  readonly summary: Summary;
+  /** The single-process targets; undefined in the topology mode alone. */
+  readonly summary: Summary | undefined;
   readonly skipped: readonly Skip[];
+  /** key-service ×k behind one address against ×1 (topology-scaling.ts), or why it was not measured. */
+  readonly topologyScaling?: TopologyScalingOutcome;
   /** xki-proxy at 1,800 requests/s per HSM call mode (xki-proxy-load.ts), or why it was skipped. */
   readonly xkiProxy?: readonly XkiLoadOutcome[];
 }
@@ -46,8 +52,14 @@ export function describeLoad(load: Load): string {
 export function formatReport(result: BenchResult): string {
   const { environment: env, settings, summary } = result;
   const lines: string[] = [];
+  const machine = `Node ${env.node} · ${env.cores} cores (${env.cpuModel}) · ghz ${env.ghzVersion}`;
+  if (summary === undefined) {
+    lines.push(`${machine} · topology mode only${settings.smoke ? " · SMOKE (figures are rough)" : ""}`);
+    if (result.topologyScaling !== undefined) lines.push("", formatTopologyReport(result.topologyScaling));
+    return lines.join("\n");
+  }
   lines.push(
-    `Node ${env.node} · ${env.cores} cores (${env.cpuModel}) · ghz ${env.ghzVersion} · ${settings.connections} connection · ` +
+    `${machine} · ${settings.connections} connection · ` +
       `${describeLoad(settings.load)} per run after ${describeLoad(settings.warmup)} warm-up per target${settings.smoke ? " · SMOKE (figures are rough)" : ""}`,
     "",
   );
@@ -93,6 +105,7 @@ export function formatReport(result: BenchResult): string {
   for (const skip of result.skipped) lines.push("", `SKIPPED ${skip.targets.join(", ")}: ${skip.reason}`);
   lines.push("", "Targets:");
   for (const check of summary.checks) lines.push(`  ${check.status.padEnd(4)}  ${check.name}${formatCheckValue(check)}`);
+  if (result.topologyScaling !== undefined) lines.push("", formatTopologyReport(result.topologyScaling));
   return lines.join("\n");
 }
 
