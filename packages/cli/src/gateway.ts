@@ -90,7 +90,7 @@ export async function startGateway(options: {
       const endStream = (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       stream.respond({ ":status": status, ...forwardable(responseHeaders) }, endStream ? { endStream: true } : { waitForTrailers: true });
     });
-    upstream.on("trailers", (received) => {
+    upstream.on("trailers", (received: IncomingHttpHeaders) => {
       trailers = forwardable(received);
     });
     stream.on("wantTrailers", () => stream.sendTrailers(trailers));
