@@ -236,10 +236,10 @@ export class LocalLogWriter implements LogWriter {
     });
   }
 
-  private async draftNow(): Promise<DraftOutcome> {
+  private async draftNow(attempt = 1): Promise<DraftOutcome> {
     // The latest checkpoint first: its records were committed before it was stored, so the head read next reaches it.
     const previous = await this.store.latestCheckpoint();
-    let tail = await this.tailState();
+    const tail = await this.tailState();
     await this.catchUp(tail);
     const previousSize = previous?.treeSize ?? 0;
     if (previous !== undefined && previousSize > tail.size) {
@@ -248,8 +248,11 @@ export class LocalLogWriter implements LogWriter {
     if (previous !== undefined && previousSize !== tail.base.size) {
       // A checkpoint this writer did not sign (another replica's): the new base.
       if (!this.rebase(tail, previous)) {
+        // Older than the tail's base (read after another replica stored a newer one, or the newer
+        // one is gone): read the tail again from the latest checkpoint, and draft from there.
+        if (attempt >= 3) throw new Error("audit log writer: the latest checkpoint keeps changing while drafting");
         this.tail = undefined;
-        tail = await this.tailState();
+        return this.draftNow(attempt + 1);
       }
     }
     if (previous !== undefined && tail.size === previousSize) return { kind: "unchanged", latest: previous };
