@@ -43,7 +43,9 @@ export interface TestServer {
 export const E2E_TOPOLOGY = process.env["KEYHOLD_E2E_TOPOLOGY"] === "1";
 
 async function startTopologyTestServer(): Promise<TestServer> {
-  const topology = await startTestTopology({ env: { KEYHOLD_TOPOLOGY_GATEWAY: "on" } });
+  // KEYHOLD_E2E_TOPOLOGY_KEY_REPLICAS (default 2): key-service processes behind the gateway.
+  const replicas = Number(process.env["KEYHOLD_E2E_TOPOLOGY_KEY_REPLICAS"] ?? "2");
+  const topology = await startTestTopology({ keyServiceReplicas: replicas, env: { KEYHOLD_TOPOLOGY_GATEWAY: "on" } });
   const gateway = topology.addresses.gateway;
   if (gateway === undefined) {
     await topology.stop();

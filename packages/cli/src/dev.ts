@@ -22,6 +22,9 @@
 //
 // KEYHOLD_AUDIT=off (config.audit false; benchmarking only): no audit interceptor, no outbox, no
 // shipper; every call goes unaudited, and a warning says so. audit-service still runs.
+//
+// The composition pieces (shutdown order, audit plumbing, cached policy decisions) are shared
+// with `keyhold serve <service>` (serve.ts) through compose.ts; only the transports differ.
 import type { AuditShipper, Outbox } from "@keyhold/audit-client";
 import { createAuditServiceApp, type AuditServiceApp, type AuditServiceOverrides } from "@keyhold/audit-service";
 import type { CachedPolicyAuthority } from "@keyhold/authz";

@@ -11,6 +11,7 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { EchoService, SealService } from "@keyhold/proto";
 import { bindService, type ServiceBinding } from "./call.ts";
+import { currentCall } from "./call-scope.ts";
 import { createDevCa, type DevCaResult } from "./dev-ca.ts";
 import { KeyholdError } from "./errors.ts";
 import { fixedIdentity, identityInterceptor } from "./identity.ts";
@@ -208,5 +209,34 @@ describe("createPeerTransport", () => {
     const took = performance.now() - started;
     assert.ok(took < 1000, `took ${took} ms`);
     assert.ok(callee.statusCalls >= 2 && callee.statusCalls <= 4, `${callee.statusCalls} attempts`);
+  });
+});
+
+describe("call scope", () => {
+  test("work a handler leaves behind does not inherit the deadline of the call it served", async () => {
+    const seen: (number | undefined)[] = [];
+    let later: Promise<void> | undefined;
+    const binding = bindService(EchoService, {
+      async echo(_request, call) {
+        seen.push(currentCall() === call ? call.timeoutMs() : -1);
+        later = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            seen.push(currentCall() === undefined ? undefined : -2);
+            resolve();
+          }, 50),
+        );
+        return {};
+      },
+    });
+    const { server, address } = await start([binding], undefined);
+    try {
+      await createClient(EchoService, createGrpcTransport({ baseUrl: `http://${address}` })).echo({}, { timeoutMs: 3000 });
+      await later;
+      assert.equal(seen.length, 2);
+      assert.ok(seen[0] !== undefined && seen[0] > 0 && seen[0] <= 3000, String(seen[0]));
+      assert.equal(seen[1], undefined);
+    } finally {
+      await server.stop();
+    }
   });
 });
