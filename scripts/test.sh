@@ -44,7 +44,7 @@ node_modules/.bin/eslint --max-warnings 0 .
 
 step "tests (node --test)"
 node --test --test-reporter=spec \
-  "packages/*/src/**/*.test.ts" "services/*/src/**/*.test.ts" "test/**/*.test.ts"
+  "packages/*/src/**/*.test.ts" "services/*/src/**/*.test.ts" "test/**/*.test.ts" "bench/src/**/*.test.ts"
 
 if [ "${CI:-}" = "true" ] || [ "${KEYHOLD_BENCH_SMOKE:-}" = "1" ]; then
   step "benchmark smoke (pnpm bench --smoke)"
