@@ -188,7 +188,8 @@ async function devCaCommand(args: readonly string[]): Promise<number> {
     [
       result.created.length === 0 ? `The development CA in ${result.dir} is complete; nothing was made (--force makes it anew).` : `Made in ${result.dir}: ${result.created.join(", ")}.`,
       `  CA certificate: ${result.caFile}  (KEYHOLD_TLS_CLIENT_CA_FILE; its key ca.key signs, keep it to yourself)`,
-      "  per service: <service>.pem / <service>.key  (KEYHOLD_TLS_CERT_FILE / KEYHOLD_TLS_KEY_FILE)",
+      "  per service: <service>.crt / <service>.key  (KEYHOLD_TLS_CERT_FILE / KEYHOLD_TLS_KEY_FILE)",
+      "  the edge proxy (deploy/envoy): envoy.crt / envoy.key  (no service identity)",
       "",
     ].join("\n") + "\n",
   );

@@ -1,8 +1,11 @@
 // A development CA for service-to-service mTLS (`keyhold dev-ca <dir>`), made with the openssl CLI
-// (Node can verify certificates but not issue them): ca.pem / ca.key, and for every Keyhold
-// service <service>.pem / <service>.key, a certificate for both ends of a link (serverAuth and
+// (Node can verify certificates but not issue them): ca.crt / ca.key, and for every Keyhold
+// service <service>.crt / <service>.key, a certificate for both ends of a link (serverAuth and
 // clientAuth) with the service's identity: URI SAN spiffe://keyhold.internal/service/<service>,
-// DNS SANs localhost and <service>, IP SAN 127.0.0.1. Private keys are mode 0600, the directory 0700.
+// DNS SANs localhost and <service>, IP SAN 127.0.0.1. Also envoy.crt / envoy.key for the edge
+// proxy in deploy/ (URI SAN spiffe://keyhold.internal/edge/envoy: NOT a service identity, so a
+// service never takes Envoy's calls for another service's). Private keys are mode 0600, the
+// directory 0700. PEM files; the names are the ones deploy/ mounts.
 //
 // Idempotent: an existing CA is kept (and so is each existing service certificate) unless `force`,
 // which makes everything anew. For development and tests only: the CA key sits next to the
@@ -18,7 +21,12 @@ export interface DevCaFiles {
   readonly caFile: string;
   /** Each service's certificate and key files. */
   readonly services: Readonly<Record<KeyholdServiceName, { readonly certFile: string; readonly keyFile: string }>>;
+  /** The edge proxy's (Envoy in deploy/) certificate and key files: no service identity. */
+  readonly edge: { readonly certFile: string; readonly keyFile: string };
 }
+
+/** The URI SAN of the edge proxy's development certificate (outside the service namespace). */
+export const EDGE_PROXY_SPIFFE_ID = "spiffe://keyhold.internal/edge/envoy";
 
 export interface DevCaResult extends DevCaFiles {
   /** What this run made: "ca" and/or service names (empty: everything was there already). */
@@ -31,8 +39,8 @@ export const DEV_SERVICE_CERT_DAYS = 825;
 /** The file names of a dev CA directory (whether or not they exist yet). */
 export function devCaFiles(dir: string): DevCaFiles {
   const services = {} as Record<KeyholdServiceName, { certFile: string; keyFile: string }>;
-  for (const service of KEYHOLD_SERVICES) services[service] = { certFile: join(dir, `${service}.pem`), keyFile: join(dir, `${service}.key`) };
-  return { dir, caFile: join(dir, "ca.pem"), services };
+  for (const service of KEYHOLD_SERVICES) services[service] = { certFile: join(dir, `${service}.crt`), keyFile: join(dir, `${service}.key`) };
+  return { dir, caFile: join(dir, "ca.crt"), services, edge: { certFile: join(dir, "envoy.crt"), keyFile: join(dir, "envoy.key") } };
 }
 
 function openssl(cwd: string, args: readonly string[]): void {
@@ -60,38 +68,41 @@ export function createDevCa(dir: string, options: { readonly force?: boolean } =
     const force = options.force === true;
     if (force || !existsSync(files.caFile) || !existsSync(caKey)) {
       openssl(work, [
-        "req", "-x509", ...EC_KEY, "-keyout", "ca.key", "-out", "ca.pem", "-days", String(DEV_CA_DAYS),
+        "req", "-x509", ...EC_KEY, "-keyout", "ca.key", "-out", "ca.crt", "-days", String(DEV_CA_DAYS),
         "-subj", "/O=Keyhold development/CN=Keyhold development CA",
         "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
       ]);
       chmodSync(join(work, "ca.key"), 0o600);
       renameSync(join(work, "ca.key"), caKey);
-      renameSync(join(work, "ca.pem"), files.caFile);
+      renameSync(join(work, "ca.crt"), files.caFile);
       created.push("ca");
     }
     const newCa = created.includes("ca");
-    for (const service of KEYHOLD_SERVICES) {
-      const { certFile, keyFile } = files.services[service];
+    const leaves: { readonly name: string; readonly uri: string; readonly files: { readonly certFile: string; readonly keyFile: string } }[] = [
+      ...KEYHOLD_SERVICES.map((service) => ({ name: service, uri: serviceSpiffeId(service), files: files.services[service] })),
+      { name: "envoy", uri: EDGE_PROXY_SPIFFE_ID, files: files.edge },
+    ];
+    for (const { name, uri, files: { certFile, keyFile } } of leaves) {
       if (!newCa && existsSync(certFile) && existsSync(keyFile)) continue;
       writeFileSync(
-        join(work, `${service}.ext`),
+        join(work, `${name}.ext`),
         [
           "basicConstraints=critical,CA:FALSE",
           "keyUsage=critical,digitalSignature",
           "extendedKeyUsage=serverAuth,clientAuth",
-          `subjectAltName=URI:${serviceSpiffeId(service)},DNS:localhost,DNS:${service},IP:127.0.0.1`,
+          `subjectAltName=URI:${uri},DNS:localhost,DNS:${name},IP:127.0.0.1`,
         ].join("\n") + "\n",
       );
-      openssl(work, ["req", ...EC_KEY, "-keyout", `${service}.key`, "-out", `${service}.csr`, "-subj", `/O=Keyhold development/CN=${service}`]);
+      openssl(work, ["req", ...EC_KEY, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/O=Keyhold development/CN=${name}`]);
       openssl(work, [
-        "x509", "-req", "-in", `${service}.csr`, "-CA", files.caFile, "-CAkey", caKey,
+        "x509", "-req", "-in", `${name}.csr`, "-CA", files.caFile, "-CAkey", caKey,
         "-set_serial", `0x${randomBytes(16).toString("hex").replace(/^[89a-f]/, "7")}`,
-        "-days", String(DEV_SERVICE_CERT_DAYS), "-extfile", `${service}.ext`, "-out", `${service}.pem`,
+        "-days", String(DEV_SERVICE_CERT_DAYS), "-extfile", `${name}.ext`, "-out", `${name}.crt`,
       ]);
-      chmodSync(join(work, `${service}.key`), 0o600);
-      renameSync(join(work, `${service}.key`), keyFile);
-      renameSync(join(work, `${service}.pem`), certFile);
-      created.push(service);
+      chmodSync(join(work, `${name}.key`), 0o600);
+      renameSync(join(work, `${name}.key`), keyFile);
+      renameSync(join(work, `${name}.crt`), certFile);
+      created.push(name);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

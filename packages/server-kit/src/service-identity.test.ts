@@ -80,7 +80,9 @@ describe("createDevCa", () => {
     const dir = mkdtempSync(join(tmpdir(), "keyhold-devca-"));
     try {
       const first = createDevCa(join(dir, "ca"));
-      assert.deepEqual(first.created, ["ca", ...KEYHOLD_SERVICES]);
+      assert.deepEqual(first.created, ["ca", ...KEYHOLD_SERVICES, "envoy"]);
+      assert.equal(statSync(first.edge.keyFile).mode & 0o777, 0o600);
+      assert.match(readFileSync(first.caFile, "utf8"), /^-----BEGIN CERTIFICATE-----/);
       assert.equal(statSync(join(dir, "ca", "ca.key")).mode & 0o777, 0o600);
       assert.equal(statSync(join(dir, "ca")).mode & 0o777, 0o700);
       for (const service of KEYHOLD_SERVICES) assert.equal(statSync(first.services[service].keyFile).mode & 0o777, 0o600);
@@ -90,7 +92,7 @@ describe("createDevCa", () => {
       assert.deepEqual(second.created, ["audit-service"]);
       assert.deepEqual(readFileSync(second.caFile), caBefore);
       const forced = createDevCa(join(dir, "ca"), { force: true });
-      assert.deepEqual(forced.created, ["ca", ...KEYHOLD_SERVICES]);
+      assert.deepEqual(forced.created, ["ca", ...KEYHOLD_SERVICES, "envoy"]);
       assert.notDeepEqual(readFileSync(forced.caFile), caBefore);
       assert.deepEqual(devCaFiles(join(dir, "ca")).caFile, forced.caFile);
     } finally {
@@ -116,6 +118,7 @@ describe("callingService from a verified service certificate", () => {
     const fromFiles = (files: { certFile: string; keyFile: string }): TestCertificate => ({ ...files, cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) });
     certs["key-service"] = fromFiles(ca.services["key-service"]);
     certs["xki-proxy"] = fromFiles(ca.services["xki-proxy"]);
+    certs["envoy"] = fromFiles(ca.edge);
     const caFiles = { certFile: ca.caFile, keyFile: join(dir, "ca", "ca.key") };
     certs["user"] = issueClientCertificate(dir, caFiles, "user", ["URI:spiffe://keyhold.internal/user/alice", "DNS:alice.example.org"]);
     certs["unknown"] = issueClientCertificate(dir, caFiles, "unknown", ["URI:spiffe://keyhold.internal/service/intruder"]);
@@ -167,9 +170,9 @@ describe("callingService from a verified service certificate", () => {
         assert.equal(await callingService(client(protocol, ports, tls)), "(none)");
       });
 
-      test("a user's, an unknown service's, a mixed, a DNS-only and another CA's certificate are no service's", async () => {
+      test("the edge proxy's, a user's, an unknown service's, a mixed, a DNS-only and another CA's certificate are no service's", async () => {
         const tls = { ca: readFileSync(ca.caFile) };
-        for (const name of ["user", "unknown", "mixed", "dnsOnly", "impostor"]) {
+        for (const name of ["envoy", "user", "unknown", "mixed", "dnsOnly", "impostor"]) {
           assert.equal(await callingService(client(protocol, ports, { ...tls, certificate: certs[name]! })), "(none)", name);
         }
       });
