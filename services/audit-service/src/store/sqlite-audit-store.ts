@@ -342,11 +342,6 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async close(): Promise<void> {
-    this.closeNow();
-  }
-
-  /** Closes the database file now (a thread that is about to end). */
-  closeNow(): void {
     if (this.db.open) this.db.close();
   }
 }
