@@ -6,7 +6,7 @@
 // client certificate: through it a caller is an outside client, never a Keyhold service, exactly
 // as a direct call without a service certificate. Its own address is every caller's source IP.
 // For development and tests: a real deployment puts a mesh or Envoy in front.
-import { connect as http2Connect, constants, createServer as createHttp2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session } from "node:http2";
+import { connect as http2Connect, constants, createServer as createHttp2Server, type ClientHttp2Session, type ClientHttp2Stream, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session } from "node:http2";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -76,7 +76,7 @@ export async function startGateway(options: {
       stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "12", "grpc-message": "no Keyhold service serves this path here" }, { endStream: true });
       return;
     }
-    let upstream;
+    let upstream: ClientHttp2Stream;
     try {
       upstream = sessionFor(service, target.grpc).request({ ":method": "POST", ":path": headers[":path"], ...forwardable(headers) });
     } catch {

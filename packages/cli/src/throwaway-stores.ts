@@ -56,9 +56,10 @@ export async function startThrowawayPostgres(dir: string): Promise<ThrowawayStor
   const exec = (command: string, args: readonly string[]) =>
     asRoot ? run("runuser", ["-u", "postgres", "--", join(binDir, command), ...args]) : run(join(binDir, command), [...args]);
   const user = "keyhold";
-  const password = randomBytes(18).toString("base64url");
   const data = join(dir, "data");
   const pwfile = join(dir, "pwfile");
+  // A cluster made by an earlier start keeps its password.
+  const password = existsSync(data) && existsSync(pwfile) ? readFileSync(pwfile, "utf8").trim() : randomBytes(18).toString("base64url");
   await writeFile(pwfile, password, { mode: 0o600 });
   if (asRoot) {
     const { uid, gid } = passwdIds("postgres");
