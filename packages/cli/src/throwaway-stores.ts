@@ -4,11 +4,11 @@
 // root it runs as the `postgres` user, which it requires. Redis keeps nothing on disk.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -41,6 +41,19 @@ export function postgresBinDir(): string | undefined {
   return versions[0] === undefined ? undefined : join(root, versions[0], "bin");
 }
 
+/**
+ * As root, the `postgres` user must be able to reach `dir`: every directory above it gets the
+ * search (x) bit for others where it lacks it (no read bit: nothing becomes listable, and the
+ * files inside keep their own modes, keys 0600). mkdtemp's 0700 data directories need this.
+ */
+function letOthersTraverseTo(dir: string): void {
+  for (let at = dirname(dir); ; at = dirname(at)) {
+    const mode = statSync(at).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(at, mode | 0o001);
+    if (dirname(at) === at) break;
+  }
+}
+
 function passwdIds(user: string): { uid: number; gid: number } {
   const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[0] === user);
   if (line === undefined) throw new Error(`no user ${user} to run PostgreSQL as`);
@@ -63,6 +76,7 @@ export async function startThrowawayPostgres(dir: string): Promise<ThrowawayStor
   await writeFile(pwfile, password, { mode: 0o600 });
   if (asRoot) {
     const { uid, gid } = passwdIds("postgres");
+    letOthersTraverseTo(dir);
     chownSync(dir, uid, gid);
     chownSync(pwfile, uid, gid);
   }
