@@ -4,7 +4,7 @@
 // dependencies of the keyhold command only, and the command starts without devDependencies.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
@@ -117,7 +117,8 @@ describe("the image (deploy/docker/Dockerfile)", () => {
       // The build context: the files git tracks (node_modules, .tools and the like are ignored).
       const tracked = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: REPO_ROOT, encoding: "utf8" }).split("\0").filter((f) => f !== "");
       for (const file of tracked) {
-        if (!existsSync(join(REPO_ROOT, file))) continue;
+        // (Gone, or a directory: a nested repository or a symlink to one, e.g. a worktree's .tools.)
+        if (!existsSync(join(REPO_ROOT, file)) || statSync(join(REPO_ROOT, file)).isDirectory()) continue;
         mkdirSync(dirname(join(dir, file)), { recursive: true });
         cpSync(join(REPO_ROOT, file), join(dir, file));
       }

@@ -82,7 +82,8 @@ describe("grpcurl (reflection only)", () => {
     const out = ok(await run, "grpcurl describe");
     assert.match(out, /keyhold\.key\.v1\.CryptoService is a service:/);
     for (const rpc of ["Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateRandom"]) {
-      assert.match(out, new RegExp(`rpc ${rpc} \\( \\.keyhold\\.key\\.v1\\.${rpc}Request \\) returns \\( \\.keyhold\\.key\\.v1\\.${rpc}Response \\);`));
+      // Ends with ";" or with an options block ({ option idempotency_level = …; }).
+      assert.match(out, new RegExp(`rpc ${rpc} \\( \\.keyhold\\.key\\.v1\\.${rpc}Request \\) returns \\( \\.keyhold\\.key\\.v1\\.${rpc}Response \\)( \\{\\n\\s*option idempotency_level = (IDEMPOTENT|NO_SIDE_EFFECTS);\\n\\s*\\}|;)`));
     }
     // Message types resolve too (the dependencies of the service's file are served).
     const message = ok(await runTool(GRPCURL!, ["-plaintext", ...authHeader(), server.grpcAddress, "describe", "keyhold.key.v1.EncryptRequest"]), "grpcurl describe message");
@@ -95,7 +96,7 @@ describe("grpcurl (reflection only)", () => {
     const run = grpcurl(t, [server.grpcAddress, "describe", "keyhold.audit.v1.AuditIngestService"]);
     if (run === undefined) return;
     const out = ok(await run, "grpcurl describe AuditIngestService");
-    assert.match(out, /rpc AppendEvents \( \.keyhold\.audit\.v1\.AppendEventsRequest \) returns \( \.keyhold\.audit\.v1\.AppendEventsResponse \);/);
+    assert.match(out, /rpc AppendEvents \( \.keyhold\.audit\.v1\.AppendEventsRequest \) returns \( \.keyhold\.audit\.v1\.AppendEventsResponse \) \{\n\s*option idempotency_level = IDEMPOTENT;\n\s*\}/);
     assert.doesNotMatch(out, /RawAppendEvents/);
     const message = ok(await runTool(GRPCURL!, ["-plaintext", server.grpcAddress, "describe", "keyhold.audit.v1.AppendEventsRequest"]), "grpcurl describe AppendEventsRequest");
     assert.match(message, /repeated \.keyhold\.audit\.v1\.AuditEvent events = 2;/);
