@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -18,6 +17,7 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { AuditService, CryptoService, KeyService, type AuditEvent } from "@keyhold/proto";
 import { generateApiKey, withCredential } from "../support/auth.ts";
 import { REPO_ROOT } from "../support/tools.ts";
+import { freePort } from "@keyhold/server-kit";
 
 /** Concurrent Encrypt callers. */
 const WORKERS = 40;
@@ -35,18 +35,6 @@ const MAIN = join(REPO_ROOT, "packages", "cli", "src", "main.ts");
 const hex = (bytes: number) => randomBytes(bytes).toString("hex");
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** A loopback port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === "object");
-  return address.port;
-}
 
 /** `keyhold dev` as a child process, its stderr kept for failure messages. */
 class KeyholdProcess {

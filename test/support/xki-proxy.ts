@@ -5,7 +5,6 @@
 // still there): "the proxy went away, and came back".
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -15,6 +14,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { XksProxyForTests } from "@keyhold/key-service/testing";
 import { createSoftHsmToken, USER_PIN } from "@keyhold/pkcs11/testing";
 import { XkiAdminService } from "@keyhold/proto";
+import { freePort } from "@keyhold/server-kit";
 
 const CLI_MAIN = fileURLToPath(new URL("../../packages/cli/src/main.ts", import.meta.url));
 const PREFIX = "e2e";
@@ -22,14 +22,6 @@ const ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef";
 const CREDENTIAL = { accessKeyId: "AKIAXKIENDTOENDKEYSTORE", secretAccessKey: "E2eSecretAccessKeyForTheXkiProxy0123456789abcd" };
 const START_TIMEOUT_MS = 30_000;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 export interface RealXksProxy extends XksProxyForTests {
   readonly admin: Client<typeof XkiAdminService>;

@@ -6,10 +6,10 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "@keyhold/server-kit";
 
 const run = promisify(execFile);
 
@@ -21,17 +21,6 @@ export interface ThrowawayStore {
   stop(): Promise<void>;
 }
 
-/** A free loopback TCP port (bound, read, released). */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** The directory of initdb and pg_ctl (newest installed version), or undefined. */
 export function postgresBinDir(): string | undefined {

@@ -19,10 +19,10 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "@keyhold/proto";
-import { createDevCa, type DevCaResult, type KeyholdServiceName } from "@keyhold/server-kit";
+import { createDevCa, freePort, type DevCaResult, type KeyholdServiceName } from "@keyhold/server-kit";
 import type { ServedService, TopologyConfig } from "./config.ts";
 import { startGateway, type Gateway } from "./gateway.ts";
-import { freePort, startThrowawayPostgres, startThrowawayRedis, type ThrowawayStore } from "./throwaway-stores.ts";
+import { startThrowawayPostgres, startThrowawayRedis, type ThrowawayStore } from "./throwaway-stores.ts";
 
 /** A service's public addresses (host:port). */
 export interface ServiceAddresses {

@@ -3,7 +3,8 @@
 // SIGSTOP / SIGCONT to stand for a server that hangs (connections stay open, nothing answers).
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
+import { freePort } from "@keyhold/server-kit";
 
 export const REDIS_SERVER = "/usr/bin/redis-server";
 
@@ -12,16 +13,6 @@ export function redisServerAvailable(): boolean {
   return existsSync(REDIS_SERVER);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

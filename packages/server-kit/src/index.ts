@@ -13,6 +13,7 @@ export { createPeerTransport, isRetriable, loadPeerTls, peerServerIdentityCheck 
 export type { PeerRetryOptions, PeerTls, PeerTransportOptions } from "./peer-transport.ts";
 export { isKeyholdService, KEYHOLD_SERVICES, SERVICE_SPIFFE_PREFIX, serviceOfPeerIdentity, serviceSpiffeId } from "./service-identity.ts";
 export type { KeyholdServiceName } from "./service-identity.ts";
+export { freePort } from "./free-port.ts";
 export { createDevCa, DEV_CA_DAYS, DEV_SERVICE_CERT_DAYS, devCaFiles, EDGE_PROXY_SPIFFE_ID } from "./dev-ca.ts";
 export type { DevCaFiles, DevCaResult } from "./dev-ca.ts";
 export { currentCall } from "./call-scope.ts";
