@@ -155,6 +155,8 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
       tls: config.server.tls,
       metrics: tel.metricsEndpoint,
       reusePort: config.server.reusePort,
+      // Its handlers call peers over the network: they carry each incoming call's deadline.
+      callScope: true,
     });
     registerDevGauges(tel.meter, gauges);
     const addresses = await server.start();

@@ -1,7 +1,7 @@
 // The call being served, for code that runs on its behalf without being handed its CallContext:
 // a peer transport (peer-transport.ts) reads the incoming call's deadline and cancellation here
-// so an outgoing call made while serving it never outlives it. Every composed handler entry
-// (createDispatcher) runs inside the scope of its call.
+// so an outgoing call made while serving it never outlives it. Servers started with callScope
+// (`keyhold serve`) run every composed handler entry (createDispatcher) inside its call's scope.
 //
 // The scope ends when the handler's promise settles: work the handler left behind (a timer it
 // set, a background loop it woke) still runs in its async context afterwards, but is no longer

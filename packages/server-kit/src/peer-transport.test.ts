@@ -68,6 +68,7 @@ async function start(bindings: ServiceBinding[], tls: { certFile: string; keyFil
     maxMessageBytes: 64 * 1024,
     corsOrigins: [],
     shutdownGraceMs: 500,
+    callScope: true,
     tls: tls === undefined ? undefined : { certFile: tls.certFile, keyFile: tls.keyFile, clientCaFile: tls.caFile, requireClientCert: false },
   });
   const { grpcPort } = await server.start();

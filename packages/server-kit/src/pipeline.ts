@@ -11,7 +11,12 @@ export interface Dispatcher {
   entry(service: string, method: string): UnaryNext;
 }
 
-export function createDispatcher(bindings: readonly ServiceBinding[], interceptors: readonly CallInterceptor[]): Dispatcher {
+/**
+ * callScope: every entry runs inside its call's scope (call-scope.ts), so peer transports used
+ * while serving it carry its deadline and cancellation. Only processes that call peers over the
+ * network need it (`keyhold serve`); it costs an async context frame and a promise per call.
+ */
+export function createDispatcher(bindings: readonly ServiceBinding[], interceptors: readonly CallInterceptor[], options: { readonly callScope?: boolean } = {}): Dispatcher {
   const entries = new Map<string, UnaryNext>();
   for (const binding of bindings) {
     for (const method of binding.service.methods) {
@@ -22,7 +27,7 @@ export function createDispatcher(bindings: readonly ServiceBinding[], intercepto
       for (let i = chain.length - 1; i >= 0; i--) next = chain[i]!(next);
       const composed = next;
       // The call is the current one (call-scope.ts) for everything it runs, peer calls included.
-      entries.set(`${binding.service.typeName}/${method.name}`, (request, call) => runInCallScope(call, () => composed(request, call)));
+      entries.set(`${binding.service.typeName}/${method.name}`, options.callScope === true ? (request, call) => runInCallScope(call, () => composed(request, call)) : composed);
     }
   }
   return {

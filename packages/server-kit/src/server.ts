@@ -47,6 +47,12 @@ export interface KeyholdServerOptions {
    * connections among them. Default false: a second server on a taken port fails to start.
    */
   readonly reusePort?: boolean | undefined;
+  /**
+   * Run each call in its call scope (call-scope.ts) so peer transports (peer-transport.ts) used
+   * while serving it propagate its deadline and cancellation. Default false: `keyhold dev`'s
+   * services reach each other in-process and do not pay for it.
+   */
+  readonly callScope?: boolean | undefined;
 }
 
 export interface BoundAddresses {
@@ -75,7 +81,7 @@ export class KeyholdServer {
   }
 
   async start(): Promise<BoundAddresses> {
-    const dispatcher = createDispatcher(this.options.bindings, this.options.interceptors);
+    const dispatcher = createDispatcher(this.options.bindings, this.options.interceptors, { callScope: this.options.callScope === true });
     let grpcPort: number | undefined;
     let httpPort: number | undefined;
     const tls: TlsMaterial | undefined = this.options.tls === undefined ? undefined : await loadTlsMaterial(this.options.tls);
