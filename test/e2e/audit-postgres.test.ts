@@ -20,7 +20,6 @@ import { generateApiKey, withCredential } from "../support/auth.ts";
 const binDir = postgresBinDir();
 if (binDir === undefined) console.error("\n*** SKIPPING the audit-service on PostgreSQL tests: no PostgreSQL server binaries (apt-get install postgresql) ***\n");
 
-const MANAGEMENT = "000000000001";
 
 describe("keyhold dev: audit-service on PostgreSQL (real server)", { skip: binDir === undefined ? "PostgreSQL is not installed" : false }, () => {
   let server: TestPostgres;
@@ -108,9 +107,14 @@ describe("keyhold dev: audit-service on PostgreSQL (real server)", { skip: binDi
     const { iam, audit } = clients(dev);
     await server.halt();
     try {
-      // A call of another service still succeeds: its event waits in that service's outbox.
-      const carol = (await iam.createUser({ userName: "carol" })).principal!.krn;
-      assert.equal(carol, `krn:keyhold:iam::${MANAGEMENT}:user/carol`);
+      // policy-service keeps its data in the same database, so its call fails too; its audit
+      // event (a failed call is audited like any other) waits in policy-service's outbox.
+      const refused = await iam.createUser({ userName: "carol" }).then(
+        () => assert.fail("expected a refusal"),
+        (e: unknown) => ConnectError.from(e),
+      );
+      assert.equal(refused.code, Code.Unavailable);
+      assert.equal(refused.findDetails(ErrorInfoSchema)[0]?.reason, "DATABASE_UNAVAILABLE");
       const error = await audit.getCheckpoint({}).then(
         () => assert.fail("expected a refusal"),
         (e: unknown) => ConnectError.from(e),
