@@ -299,3 +299,11 @@ export function readTopologyConfig(env: Environment, cwd: string): TopologyConfi
 export function loadTopologyConfig(): TopologyConfig {
   return readTopologyConfig(process.env, process.cwd());
 }
+
+/**
+ * The environment `keyhold xki-proxy` (and `keyhold serve xki-proxy`) starts from: xki-proxy reads
+ * its own settings from it (services/xki-proxy/src/config.ts).
+ */
+export function xkiProxyEnvironment(): Environment {
+  return process.env;
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The keyhold command. Composition root: reads config, starts services, handles signals.
 import { createDevCa, createJsonLogger, Telemetry } from "@keyhold/server-kit";
-import { isServedService, loadDevConfig, loadServeConfig, loadTopologyConfig, SERVED_SERVICES } from "./config.ts";
+import { isServedService, loadDevConfig, loadServeConfig, loadTopologyConfig, SERVED_SERVICES, xkiProxyEnvironment } from "./config.ts";
 import { startService } from "./serve.ts";
 import { SERVING_LINE_PREFIX, startTopology, TOPOLOGY_LINE_PREFIX } from "./topology.ts";
 import { startDev } from "./dev.ts";
@@ -76,7 +76,7 @@ async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
   if (command === "migrate-root-key") return migrateRootKeyCommand(args.slice(1));
   if (command === "seal") return seal(args.slice(1));
-  if (command === "xki-proxy") return runXkiProxy(process.env);
+  if (command === "xki-proxy") return runXkiProxy(xkiProxyEnvironment());
   if (command === "serve") return serveCommand(args.slice(1));
   if (command === "dev-ca") return devCaCommand(args.slice(1));
   if (command === "topology") return topologyCommand();
@@ -146,7 +146,7 @@ function untilStopped(onStop: (why: string) => void, stdinClose = false): Promis
 
 async function serveCommand(args: readonly string[]): Promise<number> {
   const service = args[0];
-  if (service === "xki-proxy" && args.length === 1) return runXkiProxy(process.env);
+  if (service === "xki-proxy" && args.length === 1) return runXkiProxy(xkiProxyEnvironment());
   if (service === undefined || args.length !== 1 || !isServedService(service)) {
     process.stderr.write(`usage: keyhold serve <service>   (service: ${[...SERVED_SERVICES, "xki-proxy"].join(", ")})\n`);
     return 2;

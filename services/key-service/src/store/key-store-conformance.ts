@@ -9,11 +9,12 @@ import { ExternalKeyStoreConnectionErrorCode, ExternalKeyStoreConnectionState, K
 import type { KeyStore, NewKey, Page } from "./key-store.ts";
 import { NEW_KEY_LIFECYCLE, type ExternalKeyStoreRecord, type KeyRecord, type KeyVersionRecord, type TagRecord } from "./records.ts";
 
-const ACCOUNT = "111122223333";
+export const ACCOUNT = "111122223333";
 const OTHER = "444455556666";
-const T0 = new Date("2025-01-02T03:04:05.678Z");
+export const T0 = new Date("2025-01-02T03:04:05.678Z");
 
-function newKey(accountId = ACCOUNT, overrides: Partial<KeyRecord> = {}, extra: Partial<Omit<NewKey, "key">> = {}): NewKey {
+/** A new software ENCRYPT_DECRYPT key of `accountId` created at T0 (its records as overridden). */
+export function newKey(accountId = ACCOUNT, overrides: Partial<KeyRecord> = {}, extra: Partial<Omit<NewKey, "key">> = {}): NewKey {
   const keyId = overrides.keyId ?? randomUUID();
   const versionId = overrides.primaryVersionId ?? randomUUID();
   return {
@@ -38,7 +39,8 @@ function newKey(accountId = ACCOUNT, overrides: Partial<KeyRecord> = {}, extra: 
   };
 }
 
-async function created(store: KeyStore, key: NewKey): Promise<KeyRecord> {
+/** Creates `key` (asserting it was created) and answers its record. */
+export async function created(store: KeyStore, key: NewKey): Promise<KeyRecord> {
   const outcome = (await store.createKey(key));
   assert.equal(outcome.kind, "created");
   return key.key;

@@ -4,47 +4,11 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { KeyManager, KeySpec, KeyState, KeyUsage, Origin, KeyVersionSource } from "@keyhold/proto";
+import { KeyVersionSource } from "@keyhold/proto";
 import Database from "better-sqlite3";
-import { NEW_KEY_LIFECYCLE } from "./records.ts";
-import type { NewKey } from "./key-store.ts";
-import { keyStoreConformance } from "./key-store-conformance.ts";
+import { ACCOUNT, created, keyStoreConformance, newKey, T0 } from "./key-store-conformance.ts";
 import { SQLITE_MIGRATIONS } from "./migrations.ts";
-import type { KeyRecord } from "./records.ts";
 import { openSqliteDatabase, SqliteKeyStore } from "./sqlite-key-store.ts";
-
-const ACCOUNT = "111122223333";
-const T0 = new Date("2025-01-02T03:04:05.678Z");
-
-function newKey(accountId = ACCOUNT, overrides: Partial<KeyRecord> = {}, extra: Partial<Omit<NewKey, "key">> = {}): NewKey {
-  const keyId = overrides.keyId ?? randomUUID();
-  const versionId = overrides.primaryVersionId ?? randomUUID();
-  return {
-    key: {
-      keyId,
-      accountId,
-      description: `key ${keyId}`,
-      keySpec: KeySpec.SYMMETRIC_DEFAULT,
-      keyUsage: KeyUsage.ENCRYPT_DECRYPT,
-      origin: Origin.SOFTWARE,
-      keyManager: KeyManager.CUSTOMER,
-      state: KeyState.ENABLED,
-      createdAt: T0,
-      primaryVersionId: versionId,
-      ...NEW_KEY_LIFECYCLE,
-      ...overrides,
-    },
-    firstVersion: { versionId, keyId, accountId, wrappedMaterial: Buffer.from(`wrapped:${versionId}`), wrappedBy: "test-root", createdAt: T0, source: KeyVersionSource.CREATION, publicKey: undefined },
-    tags: [],
-    idempotency: undefined,
-    ...extra,
-  };
-}
-
-async function created(store: SqliteKeyStore, key: NewKey): Promise<KeyRecord> {
-  assert.equal((await store.createKey(key)).kind, "created");
-  return key.key;
-}
 
 describe("openSqliteDatabase", () => {
   const dirs: string[] = [];
