@@ -10,6 +10,6 @@ export { AuditShipper } from "./shipper.ts";
 export type { ShippableOutbox, ShipperMetrics, ShipperOptions, StopResult } from "./shipper.ts";
 export { packEvents, unpackEvents } from "./outbox-protocol.ts";
 export type { PackedEvents } from "./outbox-protocol.ts";
-export { RawAuditIngest } from "./ingest-wire.ts";
+export { packWithSourceFields, RawAuditIngest, sourceField } from "./ingest-wire.ts";
 export type { RawAppendEventsRequest, RawAppendEventsResponse, RawAuditIngestMethods, RawAuditIngestService } from "./ingest-wire.ts";
 export { uuidV7Generator } from "./event-id.ts";

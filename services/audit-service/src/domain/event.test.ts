@@ -81,6 +81,81 @@ test("every event that passes validation survives the protobuf JSON of an export
   assert.ok(checked >= 450, `only ${checked} generated events were valid`);
 });
 
+test("the decoder finds the canonical bytes of events as services write and ship them, and only ever the encoder's bytes", async () => {
+  const { decodeEventWithShape } = await import("./event-decoder.ts");
+  const { encodeAuditEvent, packWithSourceFields, sourceField } = await import("@keyhold/audit-client");
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const varint = (value: number) => {
+    const out: number[] = [];
+    let v = value;
+    while (v > 0x7f) {
+      out.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    out.push(v);
+    return Buffer.from(out);
+  };
+  const field = (number: number, body: Buffer) => Buffer.concat([varint(number * 8 + 2), varint(body.length), body]);
+  let canonicalSeen = 0;
+  let otherSeen = 0;
+  const check = (bytes: Uint8Array, label: string, expectCanonical?: boolean) => {
+    let decoded;
+    try {
+      decoded = decodeEventWithShape(bytes);
+    } catch {
+      return;
+    }
+    const encoded = Buffer.from(encodeAuditEvent(decoded.fields));
+    const found = decoded.canonicalBytes;
+    if (found !== undefined) assert.ok(encoded.equals(Buffer.from(found)), `${label}: these are not the encoder's bytes`);
+    if (expectCanonical !== undefined) assert.equal(found !== undefined, expectCanonical, label);
+    if (found !== undefined) canonicalSeen++;
+    else otherSeen++;
+  };
+  for (let i = 0; i < 400; i++) {
+    const event = makeEvent(i + 1, {
+      encryptionContext: random() < 0.3 ? {} : { b: random() < 0.2 ? "" : "y", a: "x", "": "z" },
+      outcome: random() < 0.2 ? undefined : { code: Math.floor(random() * 17), reason: random() < 0.5 ? "" : "ACCESS_DENIED" },
+      time: random() < 0.1 ? undefined : { seconds: BigInt(Math.floor(random() * 2 ** 40)) - (random() < 0.1 ? 2n ** 41n : 0n), nanos: Math.floor(random() * 3) * 5 },
+      latencyMicros: random() < 0.2 ? 0n : BigInt(Math.floor(random() * 2 ** 60)),
+    });
+    const bytes = Buffer.from(encodeAuditEvent(event));
+    // The encoder's own bytes are canonical (but for negative numbers, which the log re-encodes).
+    const positive = event.time === undefined || event.time.seconds >= 0n;
+    check(bytes, `encoded ${i}`, positive ? true : undefined);
+    // As a shipper sends it: without source fields in the outbox, then source and sequence appended.
+    const stored = encodeAuditEvent({ ...event, source: "", sourceSequence: 0n });
+    const shipped = packWithSourceFields([stored], [i + 1], sourceField("key-service-1"));
+    check(shipped.bytes, `shipped ${i}`, positive ? true : undefined);
+    const mutated = Buffer.from(bytes);
+    mutated[Math.floor(random() * mutated.length)] = Math.floor(random() * 256);
+    check(mutated, `mutated ${i}`);
+    // Valid protobuf for the same event, written otherwise: never canonical.
+    check(Buffer.concat([field(13, Buffer.from([0x12, 0x01, 0x76, 0x0a, 0x01, 0x6b])), bytes]), `context entry first, value before key ${i}`, false);
+    check(Buffer.concat([bytes, field(13, Buffer.from([0x0a, 0x01, 0x6b]))]), `entry without its value ${i}`, false);
+    check(Buffer.concat([bytes, field(16, Buffer.alloc(0))]), `empty string written ${i}`, false);
+    const padded = Buffer.concat([Buffer.from([0x0a, 0xa4, 0x00]), bytes.subarray(2)]);
+    if (bytes[0] === 0x0a && bytes[1] === 0x24) check(padded, `over-long length varint ${i}`, false);
+  }
+  // Fields out of order, a 64-bit value past the 64th bit, a zero written (each once in the event).
+  // (Fields after key_version_id left out, so appended ones come in order.)
+  const bare = makeEvent(0, { encryptionContext: {}, latencyMicros: 0n, outcome: undefined, source: "" });
+  const base = Buffer.from(encodeAuditEvent(bare));
+  check(base, "bare event", true);
+  check(Buffer.concat([field(3, Buffer.from("key-service")), Buffer.from(encodeAuditEvent({ ...bare, service: "" }))]), "service first", false);
+  check(Buffer.concat([base, Buffer.from([0x78, 0x85, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02])]), "int64 past 64 bits", false);
+  check(Buffer.concat([base, Buffer.from([0x78, 0x85, 0x00])]), "over-long int64", false);
+  check(Buffer.concat([base, Buffer.from([0x78, 0x05])]), "latency 5", true);
+  check(Buffer.concat([base, Buffer.from([0x78, 0x00])]), "latency 0 written", false);
+  check(Buffer.concat([base, Buffer.from([0x72, 0x02, 0x08, 0x00])]), "outcome code 0 written", false);
+  assert.ok(canonicalSeen >= 300, `only ${canonicalSeen} canonical`);
+  assert.ok(otherSeen >= 400, `only ${otherSeen} not canonical`);
+});
+
 test("the fast decoder gives what fromBinary gives, for canonical, mutated and truncated events", async () => {
   const { decodeEventFields } = await import("./event-decoder.ts");
   const { encodeAuditEvent } = await import("@keyhold/audit-client");

@@ -7,21 +7,22 @@
 // consistency proofs (RFC 6962 §2.1.1, §2.1.2) and their verifiers (RFC 9162 §2.1.3.2,
 // §2.1.4.2) work over any source of subtree hashes.
 import { createHash } from "node:crypto";
+import { sha256Of } from "./sha256.ts";
 
 export const HASH_SIZE = 32;
 
 /** The root of the empty tree: SHA-256 of nothing. */
 export const EMPTY_ROOT: Buffer = createHash("sha256").digest();
 
-const LEAF_PREFIX = Buffer.from([0x00]);
-const NODE_PREFIX = Buffer.from([0x01]);
+const LEAF_PREFIX = 0x00;
+const NODE_PREFIX = 0x01;
 
 export function leafHash(data: Uint8Array): Buffer {
-  return createHash("sha256").update(LEAF_PREFIX).update(data).digest();
+  return sha256Of(LEAF_PREFIX, data);
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest();
+  return sha256Of(NODE_PREFIX, left, right);
 }
 
 /** The largest power of two strictly below n (n ≥ 2). */
