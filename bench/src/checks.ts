@@ -154,12 +154,21 @@ export function summarize(
   return { rows, dataKeyToEncrypt, encryptAuditedToUnaudited, signToSingleCore, outboxCapacity, auditCost, hsmOverhead, hsmToSoftwareEncrypt, hsmEncryptToRawPkcs11, checks };
 }
 
-/** One check per k > 1: key-service ×k's Encrypt req/s over ×1's, at least SCALING_PER_REPLICA_MIN·k (undefined ratio: SKIP). */
-export function scalingChecks(ratios: readonly { readonly replicas: number; readonly ratio: number | undefined }[], concurrency: number, connections: number): Check[] {
+/**
+ * One check per k > 1: key-service ×k's Encrypt req/s over ×1's, at least SCALING_PER_REPLICA_MIN·k
+ * (undefined ratio: SKIP). replicaCores: each replica's CPU budget, when the replicas had one.
+ */
+export function scalingChecks(
+  ratios: readonly { readonly replicas: number; readonly ratio: number | undefined }[],
+  concurrency: number,
+  connections: number,
+  replicaCores?: number,
+): Check[] {
+  const budget = replicaCores === undefined ? "uncapped" : `each replica ${replicaCores} cores`;
   return ratios.map(({ replicas, ratio }) => {
     const limit = SCALING_PER_REPLICA_MIN * replicas;
     return atLeast(
-      `key-service ×${replicas} behind one address ≥ ${SCALING_PER_REPLICA_MIN}·${replicas} = ${limit.toFixed(2)}× one replica's Encrypt req/s (${connections} connections, ${concurrency} in flight, interleaved)`,
+      `key-service ×${replicas} behind one address ≥ ${SCALING_PER_REPLICA_MIN}·${replicas} = ${limit.toFixed(2)}× one replica's Encrypt req/s (${budget}, ${connections} connections, ${concurrency} in flight, interleaved)`,
       ratio,
       limit,
     );

@@ -29,6 +29,12 @@ export interface BenchConfig {
   readonly topologyOnly: boolean;
   /** key-service replica counts the topology mode compares (--replicas; always holds 1, the baseline), ascending. */
   readonly topologyReplicas: readonly number[];
+  /**
+   * The CPU budget of each key-service replica in the topology mode, in cores (a cgroup CPU quota,
+   * like a Kubernetes CPU limit); 0: uncapped. With few cores, uncapped replicas share the cores
+   * ghz and the rest of the topology already fill, and the mode cannot show scaling.
+   */
+  readonly topologyReplicaCores: number;
   /** How long `keyhold topology` may take to print its addresses (it starts every service as a process). */
   readonly topologyReadyTimeoutMs: number;
   /** The environment children start from (the benchmark adds its own KEYHOLD_* settings). */
@@ -37,6 +43,11 @@ export interface BenchConfig {
 
 /** The most key-service replicas the topology mode starts (KEYHOLD_TOPOLOGY_KEY_REPLICAS allows 16). */
 export const MAX_REPLICAS = 16;
+/**
+ * Each key-service replica's CPU budget in the topology mode unless --replica-cores says otherwise:
+ * small enough that two replicas, ghz and the rest of the topology fit on two cores.
+ */
+export const DEFAULT_REPLICA_CORES = 0.35;
 
 export const USAGE = `usage: pnpm bench [--smoke] [--duration <seconds>] [--calls <n>] [--strict] [--topology] [--replicas <k,k,…>]
 
@@ -48,6 +59,8 @@ export const USAGE = `usage: pnpm bench [--smoke] [--duration <seconds>] [--call
                      one address, Encrypt req/s against k = 1 in interleaved rounds (the full run
                      includes it; --duration and --calls do not change its runs; --smoke: one short run per k)
   --replicas <list>  the k the topology mode compares, comma-separated, 1 to ${MAX_REPLICAS} (default 1,2; 1 is always measured)
+  --replica-cores <n>  CPU budget of each key-service replica in the topology mode, in cores (a cgroup
+                     CPU quota, like a Kubernetes CPU limit; default ${DEFAULT_REPLICA_CORES}); 0: uncapped
 `;
 
 /** The command line is wrong: the message says how. */
@@ -67,6 +80,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig {
         calls: { type: "string" },
         topology: { type: "boolean", default: false },
         replicas: { type: "string" },
+        "replica-cores": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -105,9 +119,20 @@ export function loadConfig(argv: readonly string[]): BenchConfig {
     keyholdReadyTimeoutMs: 30_000,
     topologyOnly: values.topology,
     topologyReplicas: parseReplicas(values.replicas ?? "1,2"),
+    topologyReplicaCores: parseReplicaCores(values["replica-cores"]),
     topologyReadyTimeoutMs: 240_000,
     childEnv,
   };
+}
+
+/** --replica-cores: a number of cores from 0 (uncapped) to 64; DEFAULT_REPLICA_CORES when absent. */
+export function parseReplicaCores(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_REPLICA_CORES;
+  const value = Number(text.trim());
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0 || value > 64) {
+    throw new UsageError(`--replica-cores: expected a number of cores from 0 (uncapped) to 64, got ${JSON.stringify(text)}`);
+  }
+  return value;
 }
 
 /** "1,2,4" → [1, 2, 4]: distinct whole numbers from 1 to MAX_REPLICAS, ascending, with 1 (the baseline) added when missing. */

@@ -109,6 +109,8 @@ describe("summarizeScaling", () => {
         warmup: { kind: "duration", seconds: 3 },
         plaintextBytes: 1024,
         cores: 2,
+        replicaCores: undefined,
+        uncappedBecause: "uncapped: no cgroup cpu controller under /sys/fs/cgroup",
         sides,
         ratios,
         runs,
@@ -116,11 +118,38 @@ describe("summarizeScaling", () => {
       },
     });
     assert.match(text, /2 cores shared by ghz/);
+    assert.match(text, /key-service replicas uncapped: no cgroup cpu controller/);
     assert.match(text, /key-service ×2 \/ ×1 req\/s: 1\.52×/);
-    assert.match(text, /PASS {2}key-service ×2 behind one address ≥ 0\.7·2 = 1\.40×.*: 1\.52×/);
+    assert.match(text, /PASS {2}key-service ×2 behind one address ≥ 0\.7·2 = 1\.40× one replica's Encrypt req\/s \(uncapped, .*: 1\.52×/);
     assert.match(text, /57% \/ 43%/);
     // 1.95 of 2 cores busy with one replica.
     assert.match(text, /with one replica the machine's 2 cores were already 98% busy/);
+  });
+
+  test("with a CPU budget per replica the report and the check name it", () => {
+    const text = formatTopologyReport({
+      status: "measured",
+      result: {
+        replicas: [1, 2],
+        concurrency: 64,
+        connections: 8,
+        rounds: 2,
+        load: { kind: "duration", seconds: 5 },
+        warmup: { kind: "duration", seconds: 3 },
+        plaintextBytes: 1024,
+        cores: 2,
+        replicaCores: 0.35,
+        uncappedBecause: undefined,
+        sides,
+        ratios,
+        runs,
+        checks: scalingChecks([{ replicas: 2, ratio: ratios[0]!.ratio }], 64, 8, 0.35),
+      },
+    });
+    assert.match(text, /each key-service replica capped at 0\.35 cores \(cgroup CPU quota/);
+    assert.match(text, /PASS {2}key-service ×2 behind one address ≥ 0\.7·2 = 1\.40× one replica's Encrypt req\/s \(each replica 0\.35 cores, /);
+    // A saturated machine is no excuse when every replica had its own budget.
+    assert.doesNotMatch(text, /had no idle core to scale onto/);
   });
 });
 

@@ -8,6 +8,10 @@
 // audit-cost.ts), so a drift in the machine's speed falls on every k alike. Around each run the
 // CPU time of every process of the topology is read, to show whether the replicas shared the load
 // and what else (audit-service, ghz, other work on the machine) took its cores.
+// Every key-service replica runs in its own CPU budget (--replica-cores, a cgroup CPU quota as a
+// Kubernetes CPU limit gives a pod), so k replicas have k budgets of CPU on a machine with fewer
+// cores than a deployment would give them; the report says when that was not possible (then the
+// replicas compete for the same cores uncapped).
 // The launcher gives every service KEYHOLD_DATABASE_URL and KEYHOLD_REDIS_URL, so replicas that
 // use them share their store as in a deployment; services that do not yet share the SQLite files
 // of the topology's data directory.
@@ -23,6 +27,7 @@ import { scalingChecks, type Check } from "./checks.ts";
 import type { Child, ChildSet } from "./children.ts";
 import { onPath, type BenchConfig, type Load } from "./config.ts";
 import { cpuTicks, measureCpu, measureMachineCpu, reapedChildrenCpuTicks } from "./cpu.ts";
+import { createCpuQuota, type CpuQuota } from "./cpu-quota.ts";
 import type { Ghz, GhzRun } from "./ghz.ts";
 import { newApiKey } from "./keyhold.ts";
 import { describeErrors } from "./measure.ts";
@@ -108,6 +113,10 @@ export interface TopologyScaling {
   readonly warmup: Load;
   readonly plaintextBytes: number;
   readonly cores: number;
+  /** Each key-service replica's CPU budget in cores (undefined: uncapped, see uncappedBecause). */
+  readonly replicaCores: number | undefined;
+  /** Why the replicas ran without a CPU budget, when they did. */
+  readonly uncappedBecause: string | undefined;
   readonly sides: readonly ScalingSide[];
   readonly ratios: readonly ScalingRatio[];
   readonly runs: readonly ScalingRun[];
@@ -250,7 +259,7 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
       status,
       replicas,
       reason,
-      checks: scalingChecks(replicas.filter((k) => k > 1).map((k) => ({ replicas: k, ratio: undefined })), TOPOLOGY_CONCURRENCY, connections),
+      checks: scalingChecks(replicas.filter((k) => k > 1).map((k) => ({ replicas: k, ratio: undefined })), TOPOLOGY_CONCURRENCY, connections, cappedAt(config.topologyReplicaCores)),
     };
   };
   const cliMain = join(config.repoRoot, "packages", "cli", "src", "main.ts");
@@ -272,9 +281,12 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
   const { TOPOLOGY_LINE_PREFIX } = await import("@keyhold/cli");
   const starts = await Promise.all(replicas.map((k) => startBenchTopology(context, cliMain, TOPOLOGY_LINE_PREFIX, join(root, `key-service-x${k}`), k)));
   const topologies = starts.flatMap((start) => (start.ok ? [start.topology] : []));
+  let budgets: ReplicaBudgets = { quotas: [], cores: undefined, uncappedBecause: "not applied" };
   try {
     const failures = starts.flatMap((start) => (start.ok ? [] : [start.reason]));
     if (failures.length > 0) return notMeasured("FAILED", failures.join("\n"));
+    budgets = await budgetReplicas(topologies, config.topologyReplicaCores);
+    progress(`topology scaling: key-service replicas ${budgets.cores === undefined ? budgets.uncappedBecause : `capped at ${budgets.cores} cores each`}`);
     const byReplicas = new Map(topologies.map((topology) => [topology.replicas, topology]));
     const at = (k: number) => byReplicas.get(k)!;
 
@@ -313,6 +325,8 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
         warmup,
         plaintextBytes: PLAINTEXT_BYTES,
         cores: context.cores,
+        replicaCores: budgets.cores,
+        uncappedBecause: budgets.uncappedBecause,
         sides,
         ratios,
         runs,
@@ -320,6 +334,7 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
           replicas.filter((k) => k > 1).map((k) => ({ replicas: k, ratio: ratios.find((r) => r.replicas === k)?.ratio })),
           TOPOLOGY_CONCURRENCY,
           connections,
+          budgets.cores,
         ),
       },
     };
@@ -328,7 +343,44 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
   } finally {
     progress("topology scaling: stopping the topologies");
     await Promise.all(topologies.map((topology) => topology.stop()));
+    await Promise.all(budgets.quotas.map((quota) => quota.release()));
   }
+}
+
+const cappedAt = (cores: number): number | undefined => (cores > 0 ? cores : undefined);
+
+interface ReplicaBudgets {
+  readonly quotas: readonly CpuQuota[];
+  /** The budget every replica got, or undefined when none did. */
+  readonly cores: number | undefined;
+  readonly uncappedBecause: string | undefined;
+}
+
+/**
+ * Puts every key-service replica of every topology into its own CPU budget of `cores` (0: none).
+ * All or nothing: when one cannot be capped, none is, and the reason is reported.
+ */
+async function budgetReplicas(topologies: readonly BenchTopology[], cores: number): Promise<ReplicaBudgets> {
+  if (cores === 0) return { quotas: [], cores: undefined, uncappedBecause: "uncapped (--replica-cores 0)" };
+  const quotas: CpuQuota[] = [];
+  const giveUp = async (why: string): Promise<ReplicaBudgets> => {
+    await Promise.all(quotas.map((quota) => quota.release()));
+    return { quotas: [], cores: undefined, uncappedBecause: `uncapped: ${why}` };
+  };
+  for (const topology of topologies) {
+    for (const [name, pid] of Object.entries(topology.addresses.pids)) {
+      if (!name.startsWith(`${KEY_SERVICE}-`)) continue;
+      const made = await createCpuQuota(`keyhold-bench-${process.pid}-x${topology.replicas}-${name}`, cores);
+      if (!made.ok) return giveUp(made.reason);
+      quotas.push(made.quota);
+      try {
+        await made.quota.add(pid);
+      } catch (error) {
+        return giveUp(`cannot move ${name} (pid ${pid}) into ${made.quota.path}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  return { quotas, cores, uncappedBecause: undefined };
 }
 
 /**
@@ -467,7 +519,7 @@ function saturationNotes(r: TopologyScaling): string[] {
   const one = r.sides.find((s) => s.replicas === 1);
   if (one === undefined) return [];
   const notes: string[] = [];
-  if (one.machineBusyCores >= SATURATED_FRACTION * r.cores) {
+  if (r.replicaCores === undefined && one.machineBusyCores >= SATURATED_FRACTION * r.cores) {
     notes.push(
       `  with one replica the machine's ${r.cores} cores were already ${Math.round((one.machineBusyCores / r.cores) * 100)}% busy ` +
         `(${one.busyCores.toFixed(2)} cores of it ghz and the topology): more replicas had no idle core to scale onto`,
@@ -516,7 +568,10 @@ export function formatTopologyReport(outcome: TopologyScalingOutcome): string {
   const lines = [
     `Topology scaling: keyhold topology (every service its own process, mTLS, PostgreSQL + Redis), key-service ×k on one address (SO_REUSEPORT); ` +
       `Encrypt ${r.plaintextBytes} B over TLS, ${r.connections} connections, ${r.concurrency} in flight, ${r.rounds} round${r.rounds === 1 ? "" : "s"} of ${describe(r.load)} per k ` +
-      `(order reversed each round) after ${describe(r.warmup)} warm-up; ${r.cores} cores shared by ghz and every process of the topology`,
+      `(order reversed each round) after ${describe(r.warmup)} warm-up; ${r.cores} cores shared by ghz and every process of the topology; ` +
+      (r.replicaCores === undefined
+        ? `key-service replicas ${r.uncappedBecause ?? "uncapped"}`
+        : `each key-service replica capped at ${r.replicaCores} cores (cgroup CPU quota, as a Kubernetes CPU limit)`),
     render(header),
     "  " + widths.map((w) => "─".repeat(w)).join("  "),
     ...body.map(render),
