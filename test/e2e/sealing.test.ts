@@ -5,7 +5,7 @@
 // cached material again; only management account administrators may do any of it; no share
 // reaches a log or the audit trail.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,8 +14,10 @@ import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
+import { openKeyStore } from "@keyhold/key-service";
+import { createTestDatabase, postgresBinDir, startPostgres, type TestDatabase, type TestPostgres } from "@keyhold/postgres/testing";
 import { AuditService, CryptoService, ErrorInfoSchema, IamService, KeyService, SealService, StsService } from "@keyhold/proto";
-import { createJsonLogger } from "@keyhold/server-kit";
+import { createJsonLogger, createSilentLogger } from "@keyhold/server-kit";
 import { generateApiKey, withCredential } from "../support/auth.ts";
 
 const CLI = join(import.meta.dirname, "..", "..", "packages", "cli", "src", "main.ts");
@@ -226,5 +228,44 @@ describe("sealed root key (keyhold dev, KEYHOLD_ROOT_KEY=sealed, over gRPC)", ()
     assert.ok(events.length > 0, "Unseal calls are audited");
     const dumped = JSON.stringify(events, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v));
     for (const share of shares) assert.ok(!dumped.includes(share.slice(5)), "a share in an audit event");
+  });
+});
+
+describe("keyhold seal init on PostgreSQL (KEYHOLD_DATABASE_URL)", { skip: postgresBinDir() === undefined ? "PostgreSQL is not installed" : false }, () => {
+  let server: TestPostgres;
+  let database: TestDatabase;
+  const dirs: string[] = [];
+  const sealInitWith = async (url: string) => {
+    const dataDir = await mkdtemp(join(tmpdir(), "keyhold-seal-pg-"));
+    dirs.push(dataDir);
+    const run = spawnSync(process.execPath, [CLI, "seal", "init", "--shares", "3", "--threshold", "2"], {
+      env: { ...process.env, KEYHOLD_DATA_DIR: dataDir, KEYHOLD_DATABASE_URL: url },
+      encoding: "utf8",
+    });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  };
+
+  before(async () => {
+    server = await startPostgres(postgresBinDir()!);
+    database = await createTestDatabase(server);
+  });
+  after(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    await database?.drop().catch(() => undefined);
+    await server?.stop();
+  });
+
+  test("a database without key-service's schema is sealed; once key-service has its schema there, seal init refuses", async () => {
+    const first = await sealInitWith(database.url);
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal([...first.stdout.matchAll(/^share \d+: khs1-\S+$/gm)].length, 3);
+    // key-service starts on the database (migrating its schema): the database is no longer new.
+    const store = await openKeyStore({ databasePath: join(dirs[0]!, "unused.sqlite"), databaseUrl: database.url }, createSilentLogger());
+    await store.close();
+    const second = await sealInitWith(database.url);
+    assert.notEqual(second.status, 0);
+    assert.match(second.stderr, /PostgreSQL schema key_service already exists: its key material is under another root key/);
+    assert.doesNotMatch(second.stdout, /khs1-/, "no shares printed when refusing");
+    assert.doesNotMatch(second.stderr, new RegExp(database.url.split("@")[0]!.split(":").pop()!), "the database password is not printed");
   });
 });

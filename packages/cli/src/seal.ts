@@ -1,11 +1,13 @@
 // `keyhold seal init --shares N --threshold T`: a new sealed root key for key-service. A random
 // 32-byte root key is split with Shamir's secret sharing; the shares are printed once, to
 // stdout only (never logged, never stored), and only the seal file (the split's parameters and
-// a verifier of the root key) is written. Refuses when a seal file or a key-service database
-// already exists: their key material would be under another root key.
+// a verifier of the root key) is written. Refuses when a seal file or a key-service store already
+// exists (the SQLite file, or with KEYHOLD_DATABASE_URL the key_service schema in PostgreSQL):
+// their key material would be under another root key.
 import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { initializeSeal, writeSealFile } from "@keyhold/key-service";
+import { existingKeyStore, initializeSeal, writeSealFile } from "@keyhold/key-service";
+import { createSilentLogger, type Logger } from "@keyhold/server-kit";
 import type { DevConfig } from "./config.ts";
 
 export const SEAL_USAGE = `usage: keyhold seal init [--shares N (default 5)] [--threshold T (default 3)]
@@ -49,11 +51,12 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Initializes the seal; returns the shares (for the caller to print once). */
-export async function sealInit(config: DevConfig, options: SealInitOptions): Promise<{ sealFile: string; shares: string[] }> {
-  const { sealFile, databasePath } = config.keyService;
+export async function sealInit(config: DevConfig, options: SealInitOptions, logger: Logger = createSilentLogger()): Promise<{ sealFile: string; shares: string[] }> {
+  const { sealFile } = config.keyService;
   if (await exists(sealFile)) throw new Error(`${sealFile} already exists: this key-service is already sealed; refusing to make a new root key`);
-  if (await exists(databasePath)) {
-    throw new Error(`${databasePath} already exists: its key material is under another root key; seal init is for a new key-service`);
+  const store = await existingKeyStore(config.keyService, logger);
+  if (store !== undefined) {
+    throw new Error(`${store} already exists: its key material is under another root key; seal init is for a new key-service`);
   }
   await mkdir(dirname(sealFile), { recursive: true, mode: 0o700 });
   const { contents, shares } = initializeSeal(options.shares, options.threshold);

@@ -11,7 +11,7 @@ export { migrateRootKey } from "./domain/root-key-migration.ts";
 export type { RootKeyMigration, RootKeyMigrationResult } from "./domain/root-key-migration.ts";
 export { openRootKeyMigrationStore, SqliteRootKeyMigrationStore } from "./store/root-key-migration-store.ts";
 export { PostgresRootKeyMigrationStore } from "./store/postgres-root-key-migration-store.ts";
-export { openConfiguredRootKeyMigrationStore, openKeyStore } from "./store/open-store.ts";
+export { existingKeyStore, openConfiguredRootKeyMigrationStore, openKeyStore } from "./store/open-store.ts";
 export { PostgresKeyStore } from "./store/postgres-key-store.ts";
 export { KEY_SERVICE_SCHEMA, POSTGRES_MIGRATIONS } from "./store/postgres-migrations.ts";
 export type { RootKeyMigrationStore, WrappedKind, WrappedRow } from "./store/root-key-migration-store.ts";

@@ -1,6 +1,7 @@
 // Which store key-service runs on, from its config: PostgreSQL (schema key_service, migrated at
 // start; replicas share it) when KEYHOLD_DATABASE_URL is set, else the SQLite file. The store
 // owns its pool or database and closes it in close().
+import { stat } from "node:fs/promises";
 import { createPostgresPool, migrate } from "@keyhold/postgres";
 import type { Logger } from "@keyhold/server-kit";
 import type { KeyServiceConfig } from "../config.ts";
@@ -25,6 +26,29 @@ export async function openKeyStore(config: StoreConfig, logger: Logger): Promise
     throw error;
   }
   return new PostgresKeyStore(pool);
+}
+
+/**
+ * Where a key-service store already exists on the configured database (its SQLite file, or its
+ * schema in PostgreSQL), or undefined when there is none yet: what `keyhold seal init` checks
+ * before it makes a new root key, since anything stored is under another one. Reads only.
+ */
+export async function existingKeyStore(config: StoreConfig, logger: Logger): Promise<string | undefined> {
+  if (config.databaseUrl === undefined) {
+    try {
+      await stat(config.databasePath);
+      return config.databasePath;
+    } catch {
+      return undefined;
+    }
+  }
+  const pool = createPostgresPool(config.databaseUrl, { schema: KEY_SERVICE_SCHEMA, applicationName: "keyhold-seal-init", logger });
+  try {
+    const found = await pool.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", [KEY_SERVICE_SCHEMA]);
+    return found.rowCount === 0 ? undefined : `PostgreSQL schema ${KEY_SERVICE_SCHEMA}`;
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
 }
 
 /** The root key migration's store on the configured database (`keyhold migrate-root-key`). */
