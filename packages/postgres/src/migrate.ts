@@ -43,7 +43,11 @@ export async function migrate(pool: PostgresPool, schema: string, migrations: re
   // each later one, re-reads the recorded version under the lock.
   for (let index = 0; ; index++) {
     const outcome = await withTransaction(pool, async (client) => {
+      // Another replica may hold the lock through a long migration: wait for it up to the
+      // statement timeout, not the (shorter) lock timeout, which applies again to the DDL after.
+      await client.query("SET LOCAL lock_timeout = 0");
       await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`keyhold.migrate.${schema}`]);
+      await client.query("SET LOCAL lock_timeout TO DEFAULT");
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await client.query(`SET LOCAL search_path TO ${schema}`);
       await client.query(

@@ -63,7 +63,7 @@ describe("@keyhold/postgres against a real server", { skip: binDir === undefined
   let database: TestDatabase;
   const pools: PostgresPool[] = [];
   const logLines: string[] = [];
-  const pool = (schema: string, extra: { statementTimeoutMs?: number; connectTimeoutMs?: number } = {}) => {
+  const pool = (schema: string, extra: { statementTimeoutMs?: number; connectTimeoutMs?: number; lockTimeoutMs?: number } = {}) => {
     const created = createPostgresPool(database.url, { schema, maxConnections: 4, logger: capturingLogger(logLines), ...extra });
     pools.push(created);
     return created;
@@ -152,6 +152,33 @@ describe("@keyhold/postgres against a real server", { skip: binDir === undefined
     assert.equal(p.totalCount, p.idleCount, "every client is back in the pool");
     const readOnly = withTransaction(p, async (client) => client.query("INSERT INTO accounts (id, balance) VALUES ('ro', 1)"), { readOnly: true });
     await assert.rejects(readOnly, { code: "25006" });
+  });
+
+  test("a row lock held too long fails the waiting statement at the lock timeout, as unavailable, well before the statement timeout", async () => {
+    const holder = pool("svc_lock");
+    const waiter = pool("svc_lock", { lockTimeoutMs: 300, statementTimeoutMs: 10_000 });
+    await migrate(holder, "svc_lock", MIGRATIONS);
+    await holder.query("INSERT INTO accounts (id, balance) VALUES ('locked', 1)");
+    const client = await holder.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT * FROM accounts WHERE id = 'locked' FOR UPDATE");
+      const started = performance.now();
+      const error = await waiter.query("UPDATE accounts SET balance = 2 WHERE id = 'locked'").then(
+        () => assert.fail("the update did not wait for the lock"),
+        (thrown: unknown) => thrown,
+      );
+      assert.equal((error as { code?: string }).code, "55P03");
+      assert.ok(isUnavailable(error), "a lock timeout is unavailable (retry, perhaps elsewhere)");
+      assert.ok(classifyDatabaseError(error) instanceof DatabaseUnavailableError);
+      assert.ok(performance.now() - started < 5_000, "gave up at the lock timeout, not the statement timeout");
+      await client.query("ROLLBACK");
+    } finally {
+      client.release();
+    }
+    // The lock is gone: the same update goes through, and the value is what it wrote.
+    await waiter.query("UPDATE accounts SET balance = 2 WHERE id = 'locked'");
+    assert.equal((await waiter.query<{ balance: number }>("SELECT balance FROM accounts WHERE id = 'locked'")).rows[0]!.balance, 2);
   });
 
   test("a real serialization conflict is retried and no update is lost; without retries it surfaces as 40001", async () => {

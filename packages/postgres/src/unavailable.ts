@@ -1,7 +1,7 @@
 // Which database failures mean "the database cannot be reached right now" rather than "this
 // statement is wrong": refused, reset or timed-out connections, a pool that could not connect in
 // time, a server shutting down or not yet accepting connections, a statement cancelled by the
-// statement timeout. Services answer those with UNAVAILABLE DATABASE_UNAVAILABLE (the client may
+// statement or lock timeout. Services answer those with UNAVAILABLE DATABASE_UNAVAILABLE (the client may
 // retry, perhaps on another replica); everything else stays an internal error.
 import { KeyholdError } from "@keyhold/server-kit";
 
@@ -33,6 +33,7 @@ const SQLSTATES: ReadonlySet<string> = new Set([
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now (starting up, shutting down, in recovery)
   "57014", // query_canceled: the statement timeout fired
+  "55P03", // lock_not_available: the lock timeout fired (a lock held by a stuck or slow replica)
   "53300", // too_many_connections
   "58030", // io_error
 ]);
