@@ -97,8 +97,9 @@ describe("summarizeScaling", () => {
     assert.equal(summarizeScaling(runs.filter((r) => r.round === 0), [1, 2]).ratios[0]!.blockRange, undefined);
   });
 
-  test("the report names cores, the ratio and the check", () => {
-    const text = formatTopologyReport({
+  /** The report of the runs above, each replica with `replicaCores` of CPU (undefined: uncapped). */
+  const report = (replicaCores: number | undefined, uncappedBecause?: string) =>
+    formatTopologyReport({
       status: "measured",
       result: {
         replicas: [1, 2],
@@ -109,14 +110,17 @@ describe("summarizeScaling", () => {
         warmup: { kind: "duration", seconds: 3 },
         plaintextBytes: 1024,
         cores: 2,
-        replicaCores: undefined,
-        uncappedBecause: "uncapped: no cgroup cpu controller under /sys/fs/cgroup",
+        replicaCores,
+        uncappedBecause,
         sides,
         ratios,
         runs,
-        checks: scalingChecks([{ replicas: 2, ratio: ratios[0]!.ratio }], 64, 8),
+        checks: scalingChecks([{ replicas: 2, ratio: ratios[0]!.ratio }], 64, 8, replicaCores),
       },
     });
+
+  test("the report names cores, the ratio and the check", () => {
+    const text = report(undefined, "uncapped: no cgroup cpu controller under /sys/fs/cgroup");
     assert.match(text, /2 cores shared by ghz/);
     assert.match(text, /key-service replicas uncapped: no cgroup cpu controller/);
     assert.match(text, /key-service ×2 \/ ×1 req\/s: 1\.52×/);
@@ -127,25 +131,7 @@ describe("summarizeScaling", () => {
   });
 
   test("with a CPU budget per replica the report and the check name it", () => {
-    const text = formatTopologyReport({
-      status: "measured",
-      result: {
-        replicas: [1, 2],
-        concurrency: 64,
-        connections: 8,
-        rounds: 2,
-        load: { kind: "duration", seconds: 5 },
-        warmup: { kind: "duration", seconds: 3 },
-        plaintextBytes: 1024,
-        cores: 2,
-        replicaCores: 0.35,
-        uncappedBecause: undefined,
-        sides,
-        ratios,
-        runs,
-        checks: scalingChecks([{ replicas: 2, ratio: ratios[0]!.ratio }], 64, 8, 0.35),
-      },
-    });
+    const text = report(0.35);
     assert.match(text, /each key-service replica capped at 0\.35 cores \(cgroup CPU quota/);
     assert.match(text, /PASS {2}key-service ×2 behind one address ≥ 0\.7·2 = 1\.40× one replica's Encrypt req\/s \(each replica 0\.35 cores, /);
     // A saturated machine is no excuse when every replica had its own budget.

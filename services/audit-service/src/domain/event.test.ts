@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { AuditEventSchema } from "@keyhold/proto";
 import { makeEvent } from "../test-support.ts";
 import { canonicalEventBytes, decodeEvent, encodeForLog, eventFromJson, eventToJson, validateIngestEvent } from "./event.ts";
@@ -89,17 +90,7 @@ test("the decoder finds the canonical bytes of events as services write and ship
     seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
     return seed / 2 ** 31;
   };
-  const varint = (value: number) => {
-    const out: number[] = [];
-    let v = value;
-    while (v > 0x7f) {
-      out.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    out.push(v);
-    return Buffer.from(out);
-  };
-  const field = (number: number, body: Buffer) => Buffer.concat([varint(number * 8 + 2), varint(body.length), body]);
+  const field = (number: number, body: Buffer) => Buffer.from(new BinaryWriter().tag(number, WireType.LengthDelimited).bytes(body).finish());
   let canonicalSeen = 0;
   let otherSeen = 0;
   const check = (bytes: Uint8Array, label: string, expectCanonical?: boolean) => {
