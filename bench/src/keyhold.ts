@@ -20,7 +20,8 @@ import type { AuditMode } from "./targets.ts";
 
 const HEALTH_POLL_MS = 200;
 
-export type KeyholdStart = { readonly ok: true; readonly server: BenchServer } | { readonly ok: false; readonly reason: string };
+/** A started process: its server, and its Prometheus endpoint (GET /metrics on the HTTP port). */
+export type KeyholdStart = { readonly ok: true; readonly server: BenchServer; readonly metricsUrl: string } | { readonly ok: false; readonly reason: string };
 
 /** What the crypto targets send: a symmetric key, a plaintext and a ciphertext made under it, and a secret holding the plaintext. */
 export interface CryptoMaterial {
@@ -76,7 +77,7 @@ export async function startKeyhold(
   const deadline = Date.now() + config.keyholdReadyTimeoutMs;
   while (child.running && Date.now() < deadline) {
     if (await healthy(`http://${httpAddress}/healthz`)) {
-      return { ok: true, server: { child, address: `${config.host}:${grpcPort}`, metadata: { authorization: `Bearer ${apiKey}` }, stop } };
+      return { ok: true, server: { child, address: `${config.host}:${grpcPort}`, metadata: { authorization: `Bearer ${apiKey}` }, stop }, metricsUrl: `http://${httpAddress}/metrics` };
     }
     await sleep(HEALTH_POLL_MS);
   }
@@ -86,6 +87,35 @@ export async function startKeyhold(
   await stop();
   const output = child.output();
   return { ok: false, reason: `keyhold dev: ${why}${output === "" ? "" : `; its last output:\n${indent(output)}`}` };
+}
+
+/** The sum of keyhold_audit_outbox_unshipped over a Prometheus text exposition (every service's outbox). */
+export function unshippedAuditEvents(exposition: string): number {
+  let total = 0;
+  for (const line of exposition.split("\n")) {
+    const match = /^keyhold_audit_outbox_unshipped(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (match !== null) total += Number(match[1]);
+  }
+  return total;
+}
+
+const SHIPPED_POLL_MS = 50;
+
+/**
+ * Waits until the process at metricsUrl has shipped every audit event its outboxes hold (audit
+ * off: at once); throws after timeoutMs. Resolves with the milliseconds it waited.
+ */
+export async function waitUntilAuditShipped(metricsUrl: string, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const response = await fetch(metricsUrl);
+    if (!response.ok) throw new Error(`GET ${metricsUrl}: ${response.status}`);
+    const unshipped = unshippedAuditEvents(await response.text());
+    const waited = performance.now() - started;
+    if (unshipped === 0) return waited;
+    if (waited > timeoutMs) throw new Error(`${unshipped} audit events still unshipped after ${Math.round(waited)} ms (${metricsUrl})`);
+    await sleep(SHIPPED_POLL_MS);
+  }
 }
 
 /** What the Sign targets send: an EC P-256 and an RSA-2048 signing key, and a message. */

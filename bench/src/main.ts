@@ -16,14 +16,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { AUDIT_COST_BLOCKS, AUDIT_COST_RUN_SECONDS, measureAuditCost, type AuditCost, type AuditSide } from "./audit-cost.ts";
+import { AUDIT_COST_BLOCKS, AUDIT_COST_RUN_SECONDS, AUDIT_SETTLE_TIMEOUT_MS, measureAuditCost, type AuditCost, type AuditSide } from "./audit-cost.ts";
 import { summarize } from "./checks.ts";
 import { ChildSet } from "./children.ts";
 import { HelpRequested, loadConfig, UsageError, type BenchConfig } from "./config.ts";
 import { clockTicksPerSecond } from "./cpu.ts";
 import { Ghz } from "./ghz.ts";
 import { measureHsmOverhead, type HsmOverhead } from "./hsm-overhead.ts";
-import { prepareCryptoMaterial, prepareHsmKey, prepareSigningMaterial, startKeyhold } from "./keyhold.ts";
+import { prepareCryptoMaterial, prepareHsmKey, prepareSigningMaterial, startKeyhold, waitUntilAuditShipped } from "./keyhold.ts";
 import { measureServer, type MeasureContext, type Measurement } from "./measure.ts";
 import { formatReport, writeResult, type BenchResult, type Environment, type Skip } from "./report.ts";
 import { startEchoServer, type BenchServer, type EchoServerKind } from "./servers.ts";
@@ -126,6 +126,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
   // Both Keyhold processes stay up (idle while the other is measured) for the interleaved audit
   // cost measurement after their targets; they are stopped at the end.
   const encryptSides: Partial<Record<AuditMode, AuditSide>> = {};
+  let auditedMetricsUrl: string | undefined;
   const keyholds: BenchServer[] = [];
   try {
     for (const audit of ["on", "off"] as const satisfies readonly AuditMode[]) {
@@ -141,6 +142,7 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
         continue;
       }
       keyholds.push(keyhold.server);
+      if (audit === "on") auditedMetricsUrl = keyhold.metricsUrl;
       try {
         const material = await prepareCryptoMaterial(keyhold.server, plaintext);
         // Sign targets run against the process as users run it (audit on) only.
@@ -160,13 +162,15 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
         skipped.push({ targets: [...cryptoLabels, ...(withHsm ? [HSM_ENCRYPT_LABEL] : [])].filter((label) => !measured.has(label)), reason });
       }
     }
-    if (encryptSides.on !== undefined && encryptSides.off !== undefined) {
+    if (encryptSides.on !== undefined && encryptSides.off !== undefined && auditedMetricsUrl !== undefined) {
+      const metricsUrl = auditedMetricsUrl;
       try {
         auditCost = await measureAuditCost(ghz, encryptSides.on, encryptSides.off, {
           blocks: config.smoke ? 1 : AUDIT_COST_BLOCKS,
           concurrency: config.concurrencies[0],
           load: config.smoke ? config.load : { kind: "duration", seconds: AUDIT_COST_RUN_SECONDS },
           progress,
+          settle: () => waitUntilAuditShipped(metricsUrl, AUDIT_SETTLE_TIMEOUT_MS),
         });
       } catch (error) {
         failed = true;

@@ -78,7 +78,8 @@ export function formatReport(result: BenchResult): string {
     const rps = (values: readonly number[]) => values.map((v) => Math.round(v).toLocaleString("en-US")).join(", ");
     ratioLines.push(
       `Encrypt audit on / audit off, interleaved ABBA runs at ${cost.concurrency} in flight: ${cost.ratio.toFixed(2)}× ` +
-        `(blocks ${cost.blockRange[0].toFixed(2)}–${cost.blockRange[1].toFixed(2)}; on ${rps(cost.auditedRps)} req/s; off ${rps(cost.unauditedRps)} req/s)`,
+        `(blocks ${cost.blockRange[0].toFixed(2)}–${cost.blockRange[1].toFixed(2)}; on ${rps(cost.auditedRps)} req/s; off ${rps(cost.unauditedRps)} req/s; ` +
+        `each run after the audited process shipped all it held, longest wait ${Math.round(cost.longestSettleMs)} ms)`,
     );
   }
   const capacity = summary.outboxCapacity;
