@@ -250,7 +250,8 @@ describe("peer transport: one name, several replicas", () => {
     assert.equal(outcomes.filter((o) => o.status === "fulfilled").length, 1, "the seal a served");
     const cut = outcomes.find((o) => o.status === "rejected");
     assert.ok(cut !== undefined && cut.status === "rejected");
-    assert.notEqual(ConnectError.from(cut.reason).code, Code.OK);
+    const code = ConnectError.from(cut.reason).code;
+    assert.ok([Code.Canceled, Code.Unavailable, Code.Aborted, Code.Internal].includes(code), Code[code]);
     // Not retried: each replica saw exactly one seal.
     assert.equal(a.sealCalls, 1);
     assert.equal(b.sealCalls, 1);
