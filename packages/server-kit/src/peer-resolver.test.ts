@@ -8,7 +8,7 @@ describe("peer addresses", () => {
     assert.deepEqual(parsePeerAddress("10.1.2.3:443"), { host: "10.1.2.3", port: 443 });
     assert.deepEqual(parsePeerAddress("[fd00::1]:7700"), { host: "fd00::1", port: 7700 });
     for (const bad of ["key-service", "key-service:", ":7700", "key-service:0", "key-service:65536", "fd00::1:7700", "a:b:7700"]) {
-      assert.throws(() => parsePeerAddress(bad), /not host:port/, bad);
+      assert.throws(() => parsePeerAddress(bad), /must be host:port/, bad);
     }
   });
 

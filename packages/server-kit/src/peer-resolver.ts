@@ -3,6 +3,7 @@
 // several A/AAAA records) is several replicas; an IP literal is one.
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { parseListenAddress, ServerConfigError } from "./server-config.ts";
 
 /** The IP addresses `host` stands for now (IPv4 and IPv6, in the resolver's order). */
 export type PeerResolver = (host: string) => Promise<readonly string[]>;
@@ -14,14 +15,10 @@ export interface PeerAddress {
   readonly port: number;
 }
 
-/** Splits `host:port`; throws on anything else (config.ts validates KEYHOLD_*_ADDR before). */
+/** Splits `host:port` as KEYHOLD_*_ADDR are written (config.ts validated them); port 0 is no peer's. */
 export function parsePeerAddress(address: string): PeerAddress {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
-  const host = match?.[1] ?? match?.[2];
-  const port = Number(match?.[3]);
-  if (host === undefined || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new Error(`peer address ${JSON.stringify(address)} is not host:port`);
-  }
+  const { host, port } = parseListenAddress("a peer address", address);
+  if (port === 0) throw new ServerConfigError(`a peer address must be host:port with a port from 1 to 65535, got "${address}"`);
   return { host, port };
 }
 
