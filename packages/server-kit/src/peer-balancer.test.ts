@@ -12,6 +12,7 @@ function setup(initial: readonly string[], extra: Partial<PeerBalancerOptions> =
   let resolutions = 0;
   const opened: string[] = [];
   const closed: string[] = [];
+  const connecting = new Set<string>();
   const balancer = new PeerBalancer({
     host: "key-service",
     peerService: "key-service",
@@ -22,7 +23,7 @@ function setup(initial: readonly string[], extra: Partial<PeerBalancerOptions> =
     },
     connect: (address) => {
       opened.push(address);
-      return { transport: createRouterTransport(() => {}), close: () => closed.push(address) };
+      return { transport: createRouterTransport(() => {}), close: () => closed.push(address), connecting: () => connecting.has(address) };
     },
     initialBackoffMs: 1000,
     maxBackoffMs: 8000,
@@ -35,6 +36,7 @@ function setup(initial: readonly string[], extra: Partial<PeerBalancerOptions> =
     balancer,
     opened,
     closed,
+    connecting,
     resolutions: () => resolutions,
     set: (next: readonly string[] | Error) => {
       addresses = next;
@@ -80,6 +82,17 @@ describe("PeerBalancer", () => {
     const again = t.balancer.pick(new Set(["10.0.0.1", "10.0.0.2"]));
     assert.ok(["10.0.0.1", "10.0.0.2"].includes(again.address));
     t.balancer.release(again, "answered");
+    t.balancer.close();
+  });
+
+  test("an address still connecting is passed over while another has its connection", async () => {
+    const t = setup(["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    await t.balancer.ready();
+    t.connecting.add("10.0.0.2");
+    assert.deepEqual(picks(t.balancer, 4), ["10.0.0.1", "10.0.0.3", "10.0.0.1", "10.0.0.3"]);
+    // Everything connecting: round robin again.
+    t.connecting.add("10.0.0.1").add("10.0.0.3");
+    assert.deepEqual(picks(t.balancer, 3), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
     t.balancer.close();
   });
 

@@ -16,6 +16,8 @@ export interface EndpointConnection {
   readonly transport: Transport;
   /** Closes the connection. Called only when no call the balancer handed out is open on it. */
   close(): void;
+  /** Whether a connection attempt is under way (an address with a connection up is preferred). */
+  connecting?(): boolean;
 }
 
 /** How a call on an endpoint ended, for its health. */
@@ -102,8 +104,10 @@ export class PeerBalancer {
 
   /**
    * The endpoint for the next call (after ready()): round robin over the healthy addresses,
-   * preferring ones this call has not tried yet; when every address is backing off, the one whose
-   * backoff ends first (a call is still worth a connection attempt).
+   * preferring ones this call has not tried yet, then ones not in the middle of connecting (a
+   * replica that accepts connections and hangs holds only the calls already waiting on it); when
+   * every address is backing off, the one whose backoff ends first (a call is still worth a
+   * connection attempt).
    */
   pick(tried: ReadonlySet<string> = new Set()): Endpoint {
     const count = this.endpoints.length;
@@ -113,8 +117,8 @@ export class PeerBalancer {
     for (let step = 0; step < count; step++) {
       const index = (this.next + step) % count;
       const state = this.endpoints[index]!;
-      const rank = (state.retryAt <= now ? 0 : 2) + (tried.has(state.address) ? 1 : 0);
-      const better = best === undefined || rank < best.rank || (rank === best.rank && rank >= 2 && state.retryAt < best.state.retryAt);
+      const rank = (state.retryAt <= now ? 0 : 4) + (tried.has(state.address) ? 2 : 0) + (state.connection.connecting?.() === true ? 1 : 0);
+      const better = best === undefined || rank < best.rank || (rank === best.rank && rank >= 4 && state.retryAt < best.state.retryAt);
       if (better) best = { state, rank, index };
       if (rank === 0) break;
     }

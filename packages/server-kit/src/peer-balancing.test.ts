@@ -228,6 +228,27 @@ describe("peer transport: one name, several replicas", () => {
     }
   });
 
+  test("an address that takes connections but never answers is skipped once a call gave up on it", async () => {
+    // 127.0.0.4 accepts TCP connections and says nothing (a hung replica): the TLS handshake never ends.
+    const held = new Set<Socket>();
+    const silent = createNetServer((socket) => held.add(socket.on("error", () => {})));
+    await new Promise<void>((resolve, reject) => silent.once("error", reject).listen({ host: "127.0.0.4", port }, resolve));
+    try {
+      const client = await connect(() => ["127.0.0.4", "127.0.0.1"]);
+      const error = await failure(client.getSealStatus({}, { timeoutMs: 300 }));
+      assert.equal(error.code, Code.DeadlineExceeded);
+      assert.equal(held.size, 1);
+      // Backing off: the next calls all go to a, at once.
+      const started = performance.now();
+      for (let i = 0; i < 4; i++) await client.getSealStatus({}, { timeoutMs: 5000 });
+      assert.ok(performance.now() - started < 1000);
+      assert.equal(a.statusCalls, 4);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
   test("a replica stopping: idempotent calls carry on on the other, a non-idempotent call cut under it fails", async () => {
     const client = await connect(() => ["127.0.0.1", "127.0.0.2"]);
     // Connections to both first.

@@ -156,8 +156,8 @@ export interface PeerTransport extends Transport {
 }
 
 interface PeerConnection extends EndpointConnection {
-  /** Whether its last connection attempt failed or the connection died (connect-node's "error" state). */
-  broken(): boolean;
+  /** connect-node's session state: "error" when the last connection attempt failed or the connection died. */
+  state(): ReturnType<Http2SessionManager["state"]>;
 }
 
 /**
@@ -193,7 +193,7 @@ function endpointConnection(options: PeerTransportOptions, ip: string, port: num
     transport,
     // Only when the balancer has no call open on it: nothing is cut.
     close: () => session.abort(),
-    broken: () => session.state() === "error",
+    state: () => session.state(),
   };
 }
 
@@ -244,6 +244,7 @@ export function createPeerTransport(options: PeerTransportOptions): PeerTranspor
       connections.set(ip, connection);
       return {
         transport: connection.transport,
+        connecting: () => connection.state() === "connecting",
         close: () => {
           if (connections.get(ip) === connection) connections.delete(ip);
           connection.close();
@@ -257,11 +258,17 @@ export function createPeerTransport(options: PeerTransportOptions): PeerTranspor
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.random === undefined ? {} : { random: options.random }),
   });
-  /** What a failed call says about its endpoint's connection. */
+  /**
+   * What a failed call says about its endpoint's connection: failed when the connection could not
+   * be made or died (also when the call gave up while it was still being made: an address that
+   * does not answer must not hold every call until its connect timeout).
+   */
   const outcomeOf = (endpoint: Endpoint, error: unknown): CallOutcome => {
     const code = ConnectError.from(error).code;
-    if (connections.get(endpoint.address)?.broken() === true || hasNodeCode(error, CONNECTION_FAILED)) return "connection-failed";
-    if (code === Code.Canceled || code === Code.DeadlineExceeded || code === Code.Unavailable) return "unknown";
+    const state = connections.get(endpoint.address)?.state();
+    const gaveUp = code === Code.Canceled || code === Code.DeadlineExceeded;
+    if (state === "error" || (gaveUp && state === "connecting") || hasNodeCode(error, CONNECTION_FAILED)) return "connection-failed";
+    if (gaveUp || code === Code.Unavailable) return "unknown";
     return "answered";
   };
   const maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 4);
