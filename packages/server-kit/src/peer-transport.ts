@@ -234,22 +234,16 @@ async function* releasedAfter<T>(messages: AsyncIterable<T>, release: (outcome: 
 
 export function createPeerTransport(options: PeerTransportOptions): PeerTransport {
   const { host, port } = parsePeerAddress(options.address);
-  const connections = new Map<string, PeerConnection>();
+  // Each endpoint's connection, by the transport the balancer hands out for it.
+  const connections = new WeakMap<Transport, PeerConnection>();
   const balancing = options.balancing ?? {};
   const balancer = new PeerBalancer({
     host,
     resolver: balancing.resolver ?? dnsPeerResolver(),
     connect: (ip) => {
       const connection = endpointConnection(options, ip, port);
-      connections.set(ip, connection);
-      return {
-        transport: connection.transport,
-        connecting: () => connection.state() === "connecting",
-        close: () => {
-          if (connections.get(ip) === connection) connections.delete(ip);
-          connection.close();
-        },
-      };
+      connections.set(connection.transport, connection);
+      return { transport: connection.transport, connecting: () => connection.state() === "connecting", close: () => connection.close() };
     },
     peerService: options.peerService,
     ...(balancing.refreshIntervalMs === undefined ? {} : { refreshIntervalMs: balancing.refreshIntervalMs }),
@@ -265,7 +259,7 @@ export function createPeerTransport(options: PeerTransportOptions): PeerTranspor
    */
   const outcomeOf = (endpoint: Endpoint, error: unknown): CallOutcome => {
     const code = ConnectError.from(error).code;
-    const state = connections.get(endpoint.address)?.state();
+    const state = connections.get(endpoint.transport)?.state();
     const gaveUp = code === Code.Canceled || code === Code.DeadlineExceeded;
     if (state === "error" || (gaveUp && state === "connecting") || hasNodeCode(error, CONNECTION_FAILED)) return "connection-failed";
     if (gaveUp || code === Code.Unavailable) return "unknown";
