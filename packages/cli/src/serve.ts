@@ -57,8 +57,9 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
     const quotas = config.coordination.quotas;
     const rateLimits = quotasEnabled(quotas) ? { rateLimits: new RateLimits({ limiter: coordination.limiter, quotas, meter: tel.meter }) } : {};
     const trustedProxies = config.server.trustedProxies;
-    const peer = (peerService: KeyholdServiceName, address: string): Transport =>
-      createPeerTransport({
+    // A peer's name may resolve to several replicas: the transport spreads calls over all of them.
+    const peer = (peerService: KeyholdServiceName, address: string): Transport => {
+      const transport = createPeerTransport({
         address,
         peerService,
         tls,
@@ -68,6 +69,10 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
         maxMessageBytes: config.server.maxMessageBytes,
         logger,
       });
+      // After the apps and shippers are done with it: its connections close once their calls are over.
+      shutdown.addLast(() => transport.close());
+      return transport;
+    };
     const hmacKey = config.audit && service !== "hsm-gateway" ? await loadAuditHmacKey(config.auditHmacKeyFile) : undefined;
     const audit = new AuditPlumbing({ audit: config.audit, hmacKey, outboxDir: config.auditOutboxDir, telemetry: tel, logger, shutdown });
     const toAudit = () => peer("audit-service", required(config.peers.auditService, "KEYHOLD_AUDIT_SERVICE_ADDR"));

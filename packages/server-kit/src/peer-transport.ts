@@ -1,24 +1,31 @@
 // A Connect transport to another Keyhold service over the network: gRPC over HTTP/2
-// (@connectrpc/connect-node's createGrpcTransport, one kept session per transport) with mutual
-// TLS: this service's certificate is its client certificate (the callee marks the calls as coming
+// (@connectrpc/connect-node's createGrpcTransport) with mutual TLS: this service's certificate is its client certificate (the callee marks the calls as coming
 // from this service, service-identity.ts), and the callee's server certificate must be the peer
 // service's own (its DNS SAN and its SPIFFE id), whatever address it was reached at.
+//
+// The peer's host name may stand for several replicas: it is resolved to all its addresses, each
+// gets its own HTTP/2 session, and calls go round robin over the healthy ones (peer-balancer.ts).
 //
 // Every call made while serving an incoming call carries what is left of that call's deadline (and
 // is cancelled with it): the call scope (call-scope.ts) says which call that is. Calls to methods
 // whose proto declares idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT are retried on UNAVAILABLE
-// or a connection lost under the call (the peer restarting, a replica going away: a new
-// connection lands elsewhere) with exponential backoff and jitter, never past the deadline.
+// or a connection lost under the call (the peer restarting, a replica going away: the retry goes
+// to another address when there is one) with exponential backoff and jitter, never past the
+// deadline.
 // Other methods are tried once.
 import { readFile } from "node:fs/promises";
-import { checkServerIdentity as defaultCheckServerIdentity, type PeerCertificate } from "node:tls";
+import { connect as netConnect } from "node:net";
+import type { Duplex } from "node:stream";
+import { checkServerIdentity as defaultCheckServerIdentity, connect as tlsConnect, type PeerCertificate } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { currentCall } from "./call-scope.ts";
 import type { Logger } from "./logger.ts";
+import { PeerBalancer, type CallOutcome, type Endpoint, type EndpointConnection } from "./peer-balancer.ts";
+import { dnsPeerResolver, parsePeerAddress, type PeerResolver } from "./peer-resolver.ts";
 import { serviceOfPeerIdentity, serviceSpiffeId, type KeyholdServiceName } from "./service-identity.ts";
 import { parseSubjectAltName } from "./tls.ts";
 
@@ -44,8 +51,19 @@ export interface PeerRetryOptions {
   readonly maxBackoffMs?: number;
 }
 
+export interface PeerBalancingOptions {
+  /** Where the peer's host name points (default: node:dns lookup, every address of both families). */
+  readonly resolver?: PeerResolver;
+  /** Resolve the name again this often while the transport is in use (default 30 s). */
+  readonly refreshIntervalMs?: number;
+  /** An address whose connection failed is skipped for this long (default 1 s), doubling per failure ... */
+  readonly initialBackoffMs?: number;
+  /** ... up to this (default 30 s). */
+  readonly maxBackoffMs?: number;
+}
+
 export interface PeerTransportOptions {
-  /** host:port of the peer's gRPC port. */
+  /** host:port of the peer's gRPC port; a name resolving to several addresses is several replicas. */
   readonly address: string;
   /** The peer service: the name its server certificate must carry (DNS SAN and SPIFFE id). */
   readonly peerService: KeyholdServiceName;
@@ -58,6 +76,7 @@ export interface PeerTransportOptions {
   /** The timeout of a call that sets none and is not made while serving a call with a deadline. */
   readonly defaultTimeoutMs?: number;
   readonly retry?: PeerRetryOptions;
+  readonly balancing?: PeerBalancingOptions;
   readonly maxMessageBytes?: number;
   readonly logger?: Logger;
   /** For tests: the random source of the backoff jitter. */
@@ -101,6 +120,19 @@ function combine(own: AbortSignal | undefined, incoming: AbortSignal | undefined
 
 /** Node error codes of a connection that went away under a call (the peer process died or reset it). */
 const CONNECTION_LOST: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "ERR_HTTP2_INVALID_STREAM", "ERR_HTTP2_STREAM_ERROR", "ERR_HTTP2_GOAWAY_SESSION"]);
+/** ... and of one that could not be made. */
+const CONNECTION_FAILED: ReadonlySet<string> = new Set([...CONNECTION_LOST, "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"]);
+
+/** Whether a Node error code in `error`'s cause chain is one of `codes`. */
+function hasNodeCode(error: unknown, codes: ReadonlySet<string>): boolean {
+  const seen = new Set<unknown>();
+  for (let reason: unknown = error; reason instanceof Error && !seen.has(reason); reason = reason.cause) {
+    seen.add(reason);
+    const code = (reason as { code?: unknown }).code;
+    if (typeof code === "string" && codes.has(code)) return true;
+  }
+  return false;
+}
 
 /**
  * Whether a failed attempt may be worth another: UNAVAILABLE, or the connection lost under the
@@ -111,39 +143,128 @@ const CONNECTION_LOST: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "ER
 function transient(error: unknown): boolean {
   const connectError = ConnectError.from(error);
   if (connectError.code === Code.Unavailable || connectError.code === Code.Canceled) return true;
-  if (connectError.code !== Code.Aborted) return false;
-  const seen = new Set<unknown>();
-  for (let reason: unknown = connectError; reason instanceof Error && !seen.has(reason); reason = reason.cause) {
-    seen.add(reason);
-    const code = (reason as { code?: unknown }).code;
-    if (typeof code === "string" && CONNECTION_LOST.has(code)) return true;
-  }
-  return false;
+  return connectError.code === Code.Aborted && hasNodeCode(connectError, CONNECTION_LOST);
 }
 
 function deadlineExceeded(what: string): ConnectError {
   return new ConnectError(`${what}: the deadline passed before the call could be made`, Code.DeadlineExceeded);
 }
 
-export function createPeerTransport(options: PeerTransportOptions): Transport {
+/** A peer transport: a Connect transport that can be closed (its connections close once their calls are over). */
+export interface PeerTransport extends Transport {
+  close(): void;
+}
+
+interface PeerConnection extends EndpointConnection {
+  /** connect-node's session state: "error" when the last connection attempt failed or the connection died. */
+  state(): ReturnType<Http2SessionManager["state"]>;
+}
+
+/**
+ * The HTTP/2 connection to one resolved address. The URL (hence :authority) stays the configured
+ * host:port, and TLS verifies the peer service's certificate exactly as for one address: only the
+ * socket is dialled to `ip`.
+ */
+function endpointConnection(options: PeerTransportOptions, ip: string, port: number): PeerConnection {
   const scheme = options.tls === undefined ? "http" : "https";
-  const inner = createGrpcTransport({
-    baseUrl: `${scheme}://${options.address}`,
+  const baseUrl = `${scheme}://${options.address}`;
+  const tls = options.tls;
+  const dial = (): Duplex =>
+    tls === undefined
+      ? netConnect({ host: ip, port })
+      : tlsConnect({
+          host: ip,
+          port,
+          ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
+          ca: tls.ca,
+          servername: options.peerService,
+          checkServerIdentity: peerServerIdentityCheck(options.peerService),
+          minVersion: "TLSv1.2",
+          ALPNProtocols: ["h2"],
+        });
+  const session = new Http2SessionManager(baseUrl, { pingIntervalMs: 30_000 }, { createConnection: dial });
+  const transport = createGrpcTransport({
+    baseUrl,
+    sessionManager: session,
     interceptors: [...(options.clientInterceptors ?? [])],
     ...(options.maxMessageBytes === undefined ? {} : { readMaxBytes: options.maxMessageBytes, writeMaxBytes: options.maxMessageBytes }),
-    pingIntervalMs: 30_000,
-    ...(options.tls === undefined
-      ? {}
-      : {
-          nodeOptions: {
-            ...(options.tls.cert === undefined || options.tls.key === undefined ? {} : { cert: options.tls.cert, key: options.tls.key }),
-            ca: options.tls.ca,
-            servername: options.peerService,
-            checkServerIdentity: peerServerIdentityCheck(options.peerService),
-            minVersion: "TLSv1.2" as const,
-          },
-        }),
   });
+  return {
+    transport,
+    // Only when the balancer has no call open on it: nothing is cut.
+    close: () => session.abort(),
+    state: () => session.state(),
+  };
+}
+
+/** Waits for `promise`, but not past the deadline or the signal. */
+async function within<T>(promise: Promise<T>, left: number | undefined, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (left === undefined && signal === undefined) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const limit = new Promise<never>((_resolve, reject) => {
+    if (left !== undefined) timer = setTimeout(() => reject(deadlineExceeded(what)), left);
+    if (signal !== undefined) {
+      onAbort = () => reject(new ConnectError(`${what}: cancelled`, Code.Canceled));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    }
+  });
+  try {
+    return await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Releases `endpoint` once the stream's messages have been read to the end (or abandoned). */
+async function* releasedAfter<T>(messages: AsyncIterable<T>, release: (outcome: CallOutcome) => void): AsyncGenerator<T> {
+  let outcome: CallOutcome = "unknown";
+  try {
+    yield* messages;
+    outcome = "answered";
+  } catch (error) {
+    outcome = ConnectError.from(error).code === Code.Canceled ? "unknown" : "answered";
+    throw error;
+  } finally {
+    release(outcome);
+  }
+}
+
+export function createPeerTransport(options: PeerTransportOptions): PeerTransport {
+  const { host, port } = parsePeerAddress(options.address);
+  // Each endpoint's connection, by the transport the balancer hands out for it.
+  const connections = new WeakMap<Transport, PeerConnection>();
+  const balancing = options.balancing ?? {};
+  const balancer = new PeerBalancer({
+    host,
+    resolver: balancing.resolver ?? dnsPeerResolver(),
+    connect: (ip) => {
+      const connection = endpointConnection(options, ip, port);
+      connections.set(connection.transport, connection);
+      return { transport: connection.transport, connecting: () => connection.state() === "connecting", close: () => connection.close() };
+    },
+    peerService: options.peerService,
+    ...(balancing.refreshIntervalMs === undefined ? {} : { refreshIntervalMs: balancing.refreshIntervalMs }),
+    ...(balancing.initialBackoffMs === undefined ? {} : { initialBackoffMs: balancing.initialBackoffMs }),
+    ...(balancing.maxBackoffMs === undefined ? {} : { maxBackoffMs: balancing.maxBackoffMs }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.random === undefined ? {} : { random: options.random }),
+  });
+  /**
+   * What a failed call says about its endpoint's connection: failed when the connection could not
+   * be made or died (also when the call gave up while it was still being made: an address that
+   * does not answer must not hold every call until its connect timeout).
+   */
+  const outcomeOf = (endpoint: Endpoint, error: unknown): CallOutcome => {
+    const code = ConnectError.from(error).code;
+    const state = connections.get(endpoint.transport)?.state();
+    const gaveUp = code === Code.Canceled || code === Code.DeadlineExceeded;
+    if (state === "error" || (gaveUp && state === "connecting") || hasNodeCode(error, CONNECTION_FAILED)) return "connection-failed";
+    if (gaveUp || code === Code.Unavailable) return "unknown";
+    return "answered";
+  };
   const maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 4);
   const initialBackoffMs = options.retry?.initialBackoffMs ?? 50;
   const maxBackoffMs = options.retry?.maxBackoffMs ?? 1000;
@@ -160,13 +281,28 @@ export function createPeerTransport(options: PeerTransportOptions): Transport {
 
   return {
     async unary(method, signal, timeoutMs, header, input, contextValues) {
+      const what = `${options.peerService} ${method.parent.typeName}/${method.name}`;
       const limits = callLimits(signal, timeoutMs, options.defaultTimeoutMs);
       const retriable = isRetriable(method);
+      // The addresses this call was sent to: a retry goes to another replica when there is one.
+      const tried = new Set<string>();
       for (let attempt = 1; ; attempt++) {
         const left = remaining(limits.deadline);
-        if (left !== undefined && left <= 0) throw deadlineExceeded(`${options.peerService} ${method.parent.typeName}/${method.name}`);
+        if (left !== undefined && left <= 0) throw deadlineExceeded(what);
         try {
-          return await inner.unary(method, limits.signal, left, header, input, contextValues);
+          await within(balancer.ready(), left, limits.signal, what);
+          const endpoint = balancer.pick(tried);
+          tried.add(endpoint.address);
+          try {
+            const now = remaining(limits.deadline);
+            if (now !== undefined && now <= 0) throw deadlineExceeded(what);
+            const response = await endpoint.transport.unary(method, limits.signal, now, header, input, contextValues);
+            balancer.release(endpoint, "answered");
+            return response;
+          } catch (error) {
+            balancer.release(endpoint, outcomeOf(endpoint, error));
+            throw error;
+          }
         } catch (error) {
           if (!retriable || attempt >= maxAttempts || limits.signal?.aborted === true || !transient(error)) throw error;
           const delay = Math.floor(random() * Math.min(maxBackoffMs, initialBackoffMs * 2 ** (attempt - 1)));
@@ -181,14 +317,27 @@ export function createPeerTransport(options: PeerTransportOptions): Transport {
         }
       }
     },
-    stream(method, signal, timeoutMs, header, input, contextValues) {
+    async stream(method, signal, timeoutMs, header, input, contextValues) {
       // Streams are not retried (a response may already have been consumed) and get no default
       // timeout (a change stream stays open for as long as its caller wants).
+      const what = `${options.peerService} ${method.parent.typeName}/${method.name}`;
       const limits = callLimits(signal, timeoutMs, undefined);
       const left = remaining(limits.deadline);
-      if (left !== undefined && left <= 0) return Promise.reject(deadlineExceeded(`${options.peerService} ${method.parent.typeName}/${method.name}`));
-      return inner.stream(method, limits.signal, left, header, input, contextValues);
+      if (left !== undefined && left <= 0) throw deadlineExceeded(what);
+      await within(balancer.ready(), left, limits.signal, what);
+      const endpoint = balancer.pick();
+      let response;
+      try {
+        const now = remaining(limits.deadline);
+        if (now !== undefined && now <= 0) throw deadlineExceeded(what);
+        response = await endpoint.transport.stream(method, limits.signal, now, header, input, contextValues);
+      } catch (error) {
+        balancer.release(endpoint, outcomeOf(endpoint, error));
+        throw error;
+      }
+      return { ...response, message: releasedAfter(response.message, (outcome) => balancer.release(endpoint, outcome)) };
     },
+    close: () => balancer.close(),
   };
 }
 
