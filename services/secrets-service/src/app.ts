@@ -86,7 +86,10 @@ export async function createSecretsServiceApp(
   const bus = overrides.bus ?? new InProcessInvalidationBus();
   const recordCache = new SecretRecordCache(config.recordCacheSize, config.recordCacheTtlMs);
   const cachingStore = new CachingSecretStore(overrides.store ?? (await openSecretStore(config, log)), recordCache, {
-    changed: (secretId) => bus.publish(SECRET_CACHE_TOPIC, encodeSecretCacheChange(secretId)),
+    // A write answers once the other replicas are told (bounded by Redis's command timeout).
+    changed: (secretId) => bus.publishAndWait(SECRET_CACHE_TOPIC, encodeSecretCacheChange(secretId)),
+    // Redis down: every read from the database (the bus flushes the cache once it is back).
+    trusted: () => bus.subscribed,
   });
   const unfollow = followSecretCacheChanges(bus, recordCache);
   // Handlers read through the cache; rotation decides from the database (its steps may be

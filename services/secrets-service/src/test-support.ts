@@ -56,9 +56,10 @@ export interface TestSecretsService {
   /**
    * Another secrets-service replica: the same configuration (so the same PostgreSQL database
    * when KEYHOLD_DATABASE_URL is set), peers and clock, its own store connections and record
-   * cache, on an in-process invalidation bus shared with the first. Closed by close().
+   * cache, on an in-process invalidation bus shared with the first; `extra` overrides what the
+   * first was given (another Redis bus, say). Closed by close().
    */
-  replica(): Promise<Replica>;
+  replica(extra?: SecretsServiceOverrides): Promise<Replica>;
   close(): Promise<void>;
 }
 
@@ -88,7 +89,7 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
   const clock = new ManualClock();
   // Replicas hear each other's record cache invalidations, as through Redis (unless a bus is given).
   const hub = new InvalidationHub();
-  const createApp = () =>
+  const createApp = (extra: SecretsServiceOverrides = {}) =>
     createSecretsServiceApp(
       readSecretsServiceConfig(baseEnv, dir),
       logger,
@@ -97,7 +98,7 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
         keyTransport: createInMemoryTransport(keyService.bindings, [], logger, { callingService: "secrets-service" }),
         iamTransport: policyFor("secrets-service"),
       },
-      { clock, bus: hub.bus(), ...overrides },
+      { clock, bus: hub.bus(), ...overrides, ...extra },
     );
   const app = await createApp();
   const replicas: SecretsServiceApp[] = [];
@@ -131,8 +132,8 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
       const apiKey = (await admin.iam.createApiKey({ principalKrn: krn })).secret;
       return { krn, apiKey, clients: as(apiKey) };
     },
-    async replica() {
-      const replica = await createApp();
+    async replica(extra) {
+      const replica = await createApp(extra);
       replicas.push(replica);
       return {
         app: replica,

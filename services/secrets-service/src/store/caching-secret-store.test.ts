@@ -129,7 +129,7 @@ describe("CachingSecretStore", () => {
   test("every write is visible at once on this replica and reported once per write", async () => {
     const { db, secret } = await seeded();
     const changes: string[] = [];
-    const store = new CachingSecretStore(db, new SecretRecordCache(100, 30_000), { changed: (id) => changes.push(id) });
+    const store = new CachingSecretStore(db, new SecretRecordCache(100, 30_000), { changed: (id) => void changes.push(id) });
     try {
       await readAll(store, secret.secretId);
       // A new version moves CURRENT.
@@ -246,6 +246,26 @@ describe("CachingSecretStore", () => {
     await store.close();
   });
 
+  test("while the cache is not trusted (the bus cannot hear other replicas) every read goes to the database", async () => {
+    const { db, secret } = await seeded();
+    const { wrapped, reads } = counting(db);
+    let trusted = true;
+    const cache = new SecretRecordCache(100, 30_000);
+    const store = new CachingSecretStore(wrapped, cache, { trusted: () => trusted });
+    await readAll(store, secret.secretId);
+    trusted = false;
+    await db.updateSecret(secret.secretId, { description: "written elsewhere" });
+    for (let i = 0; i < 2; i++) assert.equal((await store.getSecretById(secret.secretId))?.description, "written elsewhere");
+    assert.equal(reads.getSecretById, 2);
+    // Nothing read meanwhile was cached; the bus flushes once it is back.
+    cache.invalidateAll();
+    trusted = true;
+    await store.getSecretById(secret.secretId);
+    await store.getSecretById(secret.secretId);
+    assert.equal(reads.getSecretById, 3);
+    await store.close();
+  });
+
   test("bounded: the least recently used secret goes first", async () => {
     const db = sqlite();
     const secrets = [secretRecord(ACCOUNT, "one"), secretRecord(ACCOUNT, "two"), secretRecord(ACCOUNT, "three")];
@@ -282,7 +302,7 @@ describe("CachingSecretStore", () => {
     const { db, secret } = await seeded();
     const { wrapped, reads } = counting(db);
     const changes: string[] = [];
-    const cached = new CachingSecretStore(wrapped, new SecretRecordCache(100, 30_000), { changed: (id) => changes.push(id) });
+    const cached = new CachingSecretStore(wrapped, new SecretRecordCache(100, 30_000), { changed: (id) => void changes.push(id) });
     const fresh = cached.withFreshReads();
     await cached.getSecretById(secret.secretId);
     await fresh.getSecretById(secret.secretId);

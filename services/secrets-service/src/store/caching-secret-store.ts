@@ -8,6 +8,7 @@
 // how stale a replica can be when a message is lost. Nothing is cached that the store would not
 // return: no plaintext, and no negative answers (a secret made on another replica is found at
 // once).
+// While the bus cannot hear the other replicas (`trusted` false), reads go to the database.
 // `withFreshReads()` is the same store whose reads all go to the database (writes still
 // invalidate and publish): for decisions that must see another replica's last write at once,
 // whatever the bus did (rotation, whose steps may be answered through another replica).
@@ -16,20 +17,31 @@ import type { SecretRecordCache } from "./secret-record-cache.ts";
 import type { Page, SecretFilter, SecretStore, SecretUpdate, VersionChange, VersionPlan } from "./secret-store.ts";
 
 export interface CachingSecretStoreOptions {
-  /** Told of every write of a secret, after it (default: nobody). */
-  readonly changed?: (secretId: string) => void;
+  /**
+   * Told of every write of a secret, after it (default: nobody); the write answers once what it
+   * returns has settled (the other replicas have been told).
+   */
+  readonly changed?: (secretId: string) => void | Promise<void>;
+  /**
+   * Whether the cache may answer now (default: always). False while other replicas'
+   * invalidations may be missed (the bus lost its subscription): reads then go to the database,
+   * and nothing they find is cached, until the bus is back (and has flushed the cache).
+   */
+  readonly trusted?: () => boolean;
 }
 
 export class CachingSecretStore implements SecretStore {
   private readonly inner: SecretStore;
   private readonly cache: SecretRecordCache;
-  private readonly changed: (secretId: string) => void;
+  private readonly changed: (secretId: string) => void | Promise<void>;
+  private readonly trusted: () => boolean;
   private readonly cachedReads: boolean;
 
   constructor(inner: SecretStore, cache: SecretRecordCache, options: CachingSecretStoreOptions = {}, cachedReads = true) {
     this.inner = inner;
     this.cache = cache;
     this.changed = options.changed ?? (() => undefined);
+    this.trusted = options.trusted ?? (() => true);
     this.cachedReads = cachedReads;
   }
 
@@ -46,13 +58,13 @@ export class CachingSecretStore implements SecretStore {
     } finally {
       // Also after a failure: a commit whose answer was lost may have happened.
       this.cache.invalidateSecret(secretId);
-      this.changed(secretId);
+      await this.changed(secretId);
     }
   }
 
   /** The cached value, or the store's (cached unless something was invalidated while it was read). */
   private async read<T>(cached: () => T | undefined, load: () => Promise<T>, offer: (value: T, generation: number) => void): Promise<T> {
-    if (!this.cachedReads) return load();
+    if (!this.cachedReads || !this.trusted()) return load();
     const hit = cached();
     if (hit !== undefined) return hit;
     const generation = this.cache.generation;
