@@ -4,7 +4,7 @@
 // an AWSCURRENT move, UpdateSecret, tags, DeleteSecret / RestoreSecret, a rotation, a purge — the
 // other answers right after the write returns, with no waiting. With Redis stopped, both keep
 // answering, from the database (a write on one is read on the other at once); once Redis is
-// back the caches are flushed and used again.
+// back the caches are flushed and used again. With Redis hanging, calls still answer at once.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -141,6 +141,35 @@ describe("secrets-service replicas on one PostgreSQL database and one Redis", { 
     assert.equal(after.versionId, rotated.versionId);
     assert.notEqual(after.versionId, before.versionId);
     assert.notEqual(after.secretString, before.secretString);
+  });
+
+  test("Redis hanging (SIGSTOP): every call still answers quickly; B catches up once Redis answers again", async () => {
+    await a.createSecret({ name: "hang", secretString: "before", versionId: V(20) });
+    assert.equal((await b.getSecretValue({ secretId: "hang" })).secretString, "before");
+    redis.pause();
+    try {
+      const times: number[] = [];
+      for (let n = 21; n <= 24; n++) {
+        let started = performance.now();
+        await a.putSecretValue({ secretId: "hang", secretString: `v${n}`, versionId: V(n) });
+        times.push(performance.now() - started);
+        started = performance.now();
+        await b.getSecretValue({ secretId: "hang" });
+        times.push(performance.now() - started);
+      }
+      // A write waits for Redis at most one command timeout (50 ms here) per cool-down; reads never.
+      assert.ok(times.every((ms) => ms < 500), times.map((ms) => ms.toFixed(0)).join(","));
+    } finally {
+      redis.resume();
+    }
+    // The published messages are delivered once Redis runs again (at the latest, the TTL would do it).
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const value = (await b.getSecretValue({ secretId: "hang" })).secretString;
+      if (value === "v24") break;
+      if (Date.now() > deadline) assert.fail(`B still answers ${value}`);
+      await sleep(20);
+    }
   });
 
   test("Redis stopped: both replicas keep answering from the database; Redis back: the caches are flushed and used again", async () => {
