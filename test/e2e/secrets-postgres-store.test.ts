@@ -1,6 +1,7 @@
 // `keyhold dev` with KEYHOLD_DATABASE_URL: secrets-service keeps its secrets in PostgreSQL (schema
 // secrets_service, no SQLite file of its own), they survive a restart, and while the database is
-// down the gRPC front door answers UNAVAILABLE with reason DATABASE_UNAVAILABLE, then recovers.
+// down the gRPC front door answers UNAVAILABLE with reason DATABASE_UNAVAILABLE (but for a secret
+// still in the record cache), then recovers.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -78,10 +79,14 @@ describe("keyhold dev with KEYHOLD_DATABASE_URL: secrets in PostgreSQL", { skip:
     secrets = await start();
     assert.equal((await secrets.getSecretValue({ secretId: "app/db" })).secretString, "hunter2");
     assert.equal((await secrets.getSecretValue({ secretId: "app/db", versionStage: "AWSPENDING" })).secretString, "hunter3");
+    assert.equal((await secrets.listSecrets({})).secrets.length, 1);
 
     await server.halt();
     try {
-      const outcome = await secrets.getSecretValue({ secretId: "app/db" }, { timeoutMs: 30_000 }).then(
+      // A secret read moments ago answers from the record cache (at most KEYHOLD_SECRETS_CACHE_TTL_MS old);
+      // a call that needs the database (listing is never cached) is UNAVAILABLE.
+      assert.equal((await secrets.getSecretValue({ secretId: "app/db" }, { timeoutMs: 30_000 })).secretString, "hunter2");
+      const outcome = await secrets.listSecrets({}, { timeoutMs: 30_000 }).then(
         () => undefined,
         (error: unknown) => ConnectError.from(error),
       );

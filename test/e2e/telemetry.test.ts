@@ -121,6 +121,7 @@ describe("telemetry in keyhold dev", () => {
     assert.match(text, /keyhold_audit_outbox_lag\{service="key-service"\} [0-9.e-]+/);
     assert.match(text, /keyhold_cache_hits_total\{cache="key-material",service="key-service"\} [1-9]/);
     assert.match(text, /keyhold_cache_misses_total\{cache="authorization",service="key-service"\} [1-9]/);
+    assert.match(text, /keyhold_cache_entries\{cache="secret-records",service="secrets-service"\} \d+/);
     assert.ok(!text.includes(credential) && !text.includes("000000000001"), "no credential or account in the metrics");
   });
 });

@@ -6,12 +6,20 @@ import type { CachedPolicyAuthority } from "@keyhold/authz";
 import type { HsmGatewayApp } from "@keyhold/hsm-gateway";
 import type { Meter } from "@opentelemetry/api";
 
+/** A cache's size and its lookups answered from memory or not. */
+export interface CacheSource {
+  readonly size: number;
+  readonly stats: { readonly hits: number; readonly misses: number };
+}
+
 export interface DevGaugeSources {
   readonly shippers: Readonly<Partial<Record<string, AuditShipper>>>;
   /** The policy decision / credential cache of each service that asks policy-service. */
   readonly authorities: Readonly<Record<string, CachedPolicyAuthority>>;
   /** key-service's unwrapped key material cache (undefined in a process without key-service). */
-  readonly materialCache: { readonly size: number; readonly stats: { readonly hits: number; readonly misses: number } } | undefined;
+  readonly materialCache: CacheSource | undefined;
+  /** secrets-service's secret record cache (undefined in a process without secrets-service). */
+  readonly secretRecords: CacheSource | undefined;
   readonly hsmGateway: HsmGatewayApp | undefined;
 }
 
@@ -41,12 +49,15 @@ export function registerDevGauges(meter: Meter, sources: DevGaugeSources): void 
   const misses = meter.createObservableCounter("keyhold.cache.misses", { description: "Cache lookups that missed", unit: "{lookup}" });
   const entries = meter.createObservableGauge("keyhold.cache.entries", { description: "Entries held by a cache", unit: "{entry}" });
   meter.addBatchObservableCallback((observer) => {
-    const cache = sources.materialCache;
-    if (cache !== undefined) {
-      const materialAttributes = { cache: "key-material", service: "key-service" };
-      observer.observe(hits, cache.stats.hits, materialAttributes);
-      observer.observe(misses, cache.stats.misses, materialAttributes);
-      observer.observe(entries, cache.size, materialAttributes);
+    const caches: [CacheSource | undefined, { readonly cache: string; readonly service: string }][] = [
+      [sources.materialCache, { cache: "key-material", service: "key-service" }],
+      [sources.secretRecords, { cache: "secret-records", service: "secrets-service" }],
+    ];
+    for (const [cache, attributes] of caches) {
+      if (cache === undefined) continue;
+      observer.observe(hits, cache.stats.hits, attributes);
+      observer.observe(misses, cache.stats.misses, attributes);
+      observer.observe(entries, cache.size, attributes);
     }
     for (const [service, authority] of Object.entries(sources.authorities)) {
       const attributes = { cache: "authorization", service };

@@ -178,7 +178,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
         ),
         trustedProxies,
       },
-      { leases, ...rateLimits, ...overrides.secretsService },
+      { bus, leases, ...rateLimits, ...overrides.secretsService },
     );
     shutdown.add("apps", () => secretsService.close());
     const started = new KeyholdServer({
@@ -202,6 +202,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       shippers: audit.shippers,
       authorities: { "key-service": forKeys.cached, "audit-service": forAudit.cached, "secrets-service": forSecrets.cached },
       materialCache: keyService.materialCache,
+      secretRecords: secretsService.recordCache,
       hsmGateway,
     });
     const addresses = await started.start();

@@ -80,7 +80,7 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
 
     let bindings: ServiceBinding[];
     // The process's own numbers on GET /metrics (outbox lag, caches, HSM pool), as in keyhold dev.
-    const gauges: { -readonly [K in keyof DevGaugeSources]: DevGaugeSources[K] } = { shippers: audit.shippers, authorities: {}, materialCache: undefined, hsmGateway: undefined };
+    const gauges: { -readonly [K in keyof DevGaugeSources]: DevGaugeSources[K] } = { shippers: audit.shippers, authorities: {}, materialCache: undefined, secretRecords: undefined, hsmGateway: undefined };
     let bootstrapCredential: string | undefined;
     let afterStart: () => void = () => {};
     switch (service) {
@@ -140,8 +140,9 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
           keyTransport: peer("key-service", required(config.peers.keyService, "KEYHOLD_KEY_SERVICE_ADDR")),
           iamTransport,
           trustedProxies,
-        }, { leases, ...rateLimits });
+        }, { bus, leases, ...rateLimits });
         shutdown.add("apps", () => app.close());
+        gauges.secretRecords = app.recordCache;
         await audit.open("secrets-service", toAudit());
         bindings = app.bindings.map((binding) => audit.bind(binding, [], service));
         afterStart = () => app.scheduler.start();

@@ -13,8 +13,20 @@ export type InvalidationHandler = (event: Invalidation) => void;
 export interface InvalidationBus {
   /** Tells the other replicas that `key` of `topic` changed. Never throws, never waits. */
   publish(topic: string, key: string): void;
+  /**
+   * As publish, for a writer that answers only once the other replicas can no longer serve what
+   * it replaced: resolves when the message is on its way to every subscriber (Redis took it), or
+   * as soon as it cannot be (Redis unavailable: at once; a failed or timed-out command: after at
+   * most the command timeout). Never rejects.
+   */
+  publishAndWait(topic: string, key: string): Promise<void>;
   /** Handler for the other replicas' messages on `topic`; returns an unsubscribe. */
   subscribe(topic: string, handler: InvalidationHandler): () => void;
+  /**
+   * False while other replicas' messages may be missed (the subscription is down): a cache may
+   * then answer from its source instead. Subscribers get a flush once it is back.
+   */
+  readonly subscribed: boolean;
   close(): Promise<void>;
 }
 
@@ -69,6 +81,16 @@ export class InProcessInvalidationBus implements InvalidationBus {
 
   publish(topic: string, key: string): void {
     this.#hub.send(this, topic, key);
+  }
+
+  publishAndWait(topic: string, key: string): Promise<void> {
+    this.publish(topic, key);
+    return Promise.resolve();
+  }
+
+  /** Always: an in-process hub loses no message. */
+  get subscribed(): boolean {
+    return true;
   }
 
   subscribe(topic: string, handler: InvalidationHandler): () => void {

@@ -47,18 +47,33 @@ export class RedisInvalidationBus implements InvalidationBus {
   }
 
   publish(topic: string, key: string): void {
+    void this.#send(topic, key);
+  }
+
+  async publishAndWait(topic: string, key: string): Promise<void> {
+    // During the cool-down after a failed command (a hanging server), sent without waiting for
+    // it: a writer waits at most one command timeout per cool-down.
+    const sent = this.#send(topic, key);
+    if (this.#publisher.available) await sent;
+  }
+
+  /** Publishes; resolves once Redis answered or the attempt failed (never rejects). */
+  #send(topic: string, key: string): Promise<void> {
     this.counters.published++;
-    // Not awaited by anyone, so sent even during the cool-down after a failed command (a call
-    // never waits for it); only a closed connection drops it at once.
+    // Sent even during the cool-down after a failed command (publish() is awaited by no one);
+    // only a closed connection drops it at once.
     if (!this.#publisher.connected) {
       this.counters.publishFailures++;
       this.#logger.debug("invalidation not published: redis unavailable", { topic });
-      return;
+      return Promise.resolve();
     }
-    this.#publisher.client.publish(PREFIX + topic, `${this.#id} ${key}`).catch((error: unknown) => {
-      this.counters.publishFailures++;
-      this.#publisher.failed("publish", error);
-    });
+    return this.#publisher.client.publish(PREFIX + topic, `${this.#id} ${key}`).then(
+      () => undefined,
+      (error: unknown) => {
+        this.counters.publishFailures++;
+        this.#publisher.failed("publish", error);
+      },
+    );
   }
 
   subscribe(topic: string, handler: InvalidationHandler): () => void {

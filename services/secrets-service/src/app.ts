@@ -19,8 +19,11 @@ import { PostgresRotation, type PostgresConnector } from "./domain/rotation/post
 import { RemoteRotationSteps, type HandlerTransports } from "./domain/rotation/remote-handler.ts";
 import { Rotator, type RotationSteps } from "./domain/rotation/rotator.ts";
 import { Scheduler } from "./domain/rotation/scheduler.ts";
-import { InProcessLeaseManager, type LeaseManager, type RateLimits } from "@keyhold/coordination";
+import { InProcessInvalidationBus, InProcessLeaseManager, type InvalidationBus, type LeaseManager, type RateLimits } from "@keyhold/coordination";
 import { secretsServiceBindings } from "./routes.ts";
+import { CachingSecretStore } from "./store/caching-secret-store.ts";
+import { encodeSecretCacheChange, followSecretCacheChanges, SECRET_CACHE_TOPIC } from "./store/secret-cache-invalidation.ts";
+import { SecretRecordCache } from "./store/secret-record-cache.ts";
 import type { SecretStore } from "./store/secret-store.ts";
 import { openSecretStore } from "./store/open-store.ts";
 
@@ -34,6 +37,8 @@ export interface SecretsServiceOverrides {
   readonly postgres?: PostgresConnector;
   /** Leases so the scheduler runs on one replica at a time; default in-process (always granted). */
   readonly leases?: LeaseManager;
+  /** Record cache invalidation between replicas sharing a database; default in-process (no other replica). */
+  readonly bus?: InvalidationBus;
   /** Per-account quotas, checked after authentication; default none (unlimited). */
   readonly rateLimits?: RateLimits;
 }
@@ -54,6 +59,8 @@ export interface SecretsServiceApp {
   readonly context: AppContext;
   readonly bindings: readonly ServiceBinding[];
   readonly scheduler: Scheduler;
+  /** Secret records in memory (sealed values only; its hit and miss counts feed the metrics). */
+  readonly recordCache: SecretRecordCache;
   close(): Promise<void>;
 }
 
@@ -76,7 +83,19 @@ export async function createSecretsServiceApp(
   overrides: SecretsServiceOverrides = {},
 ): Promise<SecretsServiceApp> {
   const log = logger.child({ service: "secrets-service" });
-  const store = overrides.store ?? (await openSecretStore(config, log));
+  const bus = overrides.bus ?? new InProcessInvalidationBus();
+  const recordCache = new SecretRecordCache(config.recordCacheSize, config.recordCacheTtlMs);
+  const cachingStore = new CachingSecretStore(overrides.store ?? (await openSecretStore(config, log)), recordCache, {
+    // A write answers once the other replicas are told (bounded by Redis's command timeout).
+    changed: (secretId) => bus.publishAndWait(SECRET_CACHE_TOPIC, encodeSecretCacheChange(secretId)),
+    // Redis down: every read from the database (the bus flushes the cache once it is back).
+    trusted: () => bus.subscribed,
+  });
+  const unfollow = followSecretCacheChanges(bus, recordCache);
+  // Handlers read through the cache; rotation decides from the database (its steps may be
+  // answered through another replica, whose invalidation message may not have arrived yet).
+  const store: SecretStore = cachingStore;
+  const freshStore = cachingStore.withFreshReads();
   const clock = overrides.clock ?? systemClock;
   const newId = overrides.newId ?? randomUUID;
   const keys = new KeyPeer(createClient(CryptoService, dependencies.keyTransport), createClient(KeyService, dependencies.keyTransport));
@@ -84,9 +103,9 @@ export async function createSecretsServiceApp(
   const envelope = new Envelope(keys);
   const dataKeys = new DataKeyCache(config.dataKeyCacheSize, config.dataKeyCacheMs, clock);
   const defaultKeys = new DefaultKeys(store, keys);
-  const versionDeps = { config, store, envelope, defaultKeys, clock };
+  const versionDeps = { config, store: freshStore, envelope, defaultKeys, clock };
   const remote = new RemoteRotationSteps(overrides.handlerTransports ?? defaultHandlerTransports());
-  const apiKeys = new ManagedRotationSteps(versionDeps, new ApiKeyRotation({ iam, store, clock }));
+  const apiKeys = new ManagedRotationSteps(versionDeps, new ApiKeyRotation({ iam, store: freshStore, clock }));
   const connect = overrides.postgres ?? pgConnector(Math.min(config.rotationStepTimeoutMs, 30_000));
   const postgres = new ManagedRotationSteps(versionDeps, new PostgresRotation({ ...versionDeps, connect }));
   const stepsFor = (secret: { secretType: SecretType }): RotationSteps => {
@@ -99,7 +118,7 @@ export async function createSecretsServiceApp(
         return remote;
     }
   };
-  const rotator = new Rotator({ config, store, clock, newId, logger: log }, stepsFor);
+  const rotator = new Rotator({ config, store: freshStore, clock, newId, logger: log }, stepsFor);
   const context: AppContext = {
     config,
     store,
@@ -116,10 +135,11 @@ export async function createSecretsServiceApp(
     logger: log,
   };
   const leases = overrides.leases ?? new InProcessLeaseManager(log);
-  const scheduler = new Scheduler({ store, rotator, iam, clock, logger: log, intervalMs: config.schedulerIntervalMs, leases });
+  const scheduler = new Scheduler({ store: freshStore, rotator, iam, clock, logger: log, intervalMs: config.schedulerIntervalMs, leases });
   return {
     context,
     scheduler,
+    recordCache,
     bindings: secretsServiceBindings(context, [
       authenticationInterceptor(dependencies.authority, { trustedProxies: dependencies.trustedProxies ?? [] }),
       ...(overrides.rateLimits === undefined ? [] : [overrides.rateLimits.interceptor()]),
@@ -127,6 +147,7 @@ export async function createSecretsServiceApp(
     ]),
     async close() {
       await scheduler.stop();
+      unfollow();
       dataKeys.clear();
       await store.close();
     },

@@ -20,3 +20,15 @@ test("KEYHOLD_DATABASE_URL selects PostgreSQL and never prints its password", ()
     assert.throws(() => readSecretsServiceConfig({ KEYHOLD_DATABASE_URL: bad }, "/data"), (error: unknown) => error instanceof ConfigError && /KEYHOLD_DATABASE_URL/.test(error.message) && !error.message.includes(bad));
   }
 });
+
+test("the record cache: KEYHOLD_SECRETS_CACHE_TTL_MS (default 30 s, 0 turns it off) and KEYHOLD_SECRETS_CACHE_SIZE", () => {
+  const defaults = readSecretsServiceConfig({}, "/data");
+  assert.equal(defaults.recordCacheTtlMs, 30_000);
+  assert.equal(defaults.recordCacheSize, 10_000);
+  const set = readSecretsServiceConfig({ KEYHOLD_SECRETS_CACHE_TTL_MS: "0", KEYHOLD_SECRETS_CACHE_SIZE: "5" }, "/data");
+  assert.equal(set.recordCacheTtlMs, 0);
+  assert.equal(set.recordCacheSize, 5);
+  for (const [name, bad] of [["KEYHOLD_SECRETS_CACHE_TTL_MS", "-1"], ["KEYHOLD_SECRETS_CACHE_TTL_MS", "soon"], ["KEYHOLD_SECRETS_CACHE_SIZE", "0"]] as const) {
+    assert.throws(() => readSecretsServiceConfig({ [name]: bad }, "/data"), (error: unknown) => error instanceof ConfigError && error.message.includes(name));
+  }
+});

@@ -30,6 +30,14 @@ export interface SecretsServiceConfig {
   readonly dataKeyCacheMs: number;
   /** At most this many cached data keys. */
   readonly dataKeyCacheSize: number;
+  /**
+   * KEYHOLD_SECRETS_CACHE_TTL_MS: how long a cached secret record (metadata, labels, tags, sealed
+   * versions: never a plaintext value or data key) is used at most, 0: no cache. Bounds how stale
+   * a replica can be when an invalidation message over the bus is lost.
+   */
+  readonly recordCacheTtlMs: number;
+  /** KEYHOLD_SECRETS_CACHE_SIZE: at most this many secrets in the record cache. */
+  readonly recordCacheSize: number;
 }
 
 export { ConfigError };
@@ -61,5 +69,7 @@ export function readSecretsServiceConfig(env: Environment, dataDir: string): Sec
     rotationStepTimeoutMs: positiveInteger(env, "KEYHOLD_SECRETS_ROTATION_STEP_TIMEOUT_MS", 60_000),
     dataKeyCacheMs: nonNegativeInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_MS", 5_000),
     dataKeyCacheSize: positiveInteger(env, "KEYHOLD_SECRETS_DATA_KEY_CACHE_SIZE", 10_000),
+    recordCacheTtlMs: nonNegativeInteger(env, "KEYHOLD_SECRETS_CACHE_TTL_MS", 30_000),
+    recordCacheSize: positiveInteger(env, "KEYHOLD_SECRETS_CACHE_SIZE", 10_000),
   };
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { InvalidationHub } from "@keyhold/coordination";
 import { createKeyServiceApp, readKeyServiceConfig, type KeyServiceApp } from "@keyhold/key-service";
 import { createPolicyServiceApp, readPolicyServiceConfig, type PolicyServiceApp } from "@keyhold/policy-service";
 import { CryptoService, ErrorInfoSchema, IamService, KeyService, SecretsService } from "@keyhold/proto";
@@ -54,9 +55,11 @@ export interface TestSecretsService {
   user(name: string, statements?: readonly object[]): Promise<{ krn: string; apiKey: string; clients: Clients }>;
   /**
    * Another secrets-service replica: the same configuration (so the same PostgreSQL database
-   * when KEYHOLD_DATABASE_URL is set), peers and clock, its own store connections. Closed by close().
+   * when KEYHOLD_DATABASE_URL is set), peers and clock, its own store connections and record
+   * cache, on an in-process invalidation bus shared with the first; `extra` overrides what the
+   * first was given (another Redis bus, say). Closed by close().
    */
-  replica(): Promise<Replica>;
+  replica(extra?: SecretsServiceOverrides): Promise<Replica>;
   close(): Promise<void>;
 }
 
@@ -84,7 +87,9 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
     policyTransport: policyFor("key-service"),
   });
   const clock = new ManualClock();
-  const createApp = () =>
+  // Replicas hear each other's record cache invalidations, as through Redis (unless a bus is given).
+  const hub = new InvalidationHub();
+  const createApp = (extra: SecretsServiceOverrides = {}) =>
     createSecretsServiceApp(
       readSecretsServiceConfig(baseEnv, dir),
       logger,
@@ -93,7 +98,7 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
         keyTransport: createInMemoryTransport(keyService.bindings, [], logger, { callingService: "secrets-service" }),
         iamTransport: policyFor("secrets-service"),
       },
-      { clock, ...overrides },
+      { clock, bus: hub.bus(), ...overrides, ...extra },
     );
   const app = await createApp();
   const replicas: SecretsServiceApp[] = [];
@@ -127,8 +132,8 @@ export async function startTestSecretsService(overrides: SecretsServiceOverrides
       const apiKey = (await admin.iam.createApiKey({ principalKrn: krn })).secret;
       return { krn, apiKey, clients: as(apiKey) };
     },
-    async replica() {
-      const replica = await createApp();
+    async replica(extra) {
+      const replica = await createApp(extra);
       replicas.push(replica);
       return {
         app: replica,

@@ -10,7 +10,7 @@ import type { Clock } from "../../context.ts";
 import type { SecretRecord } from "../../store/records.ts";
 import type { SecretStore } from "../../store/secret-store.ts";
 import { CURRENT, PENDING, versionWith } from "../labels.ts";
-import { secretKrn } from "../names.ts";
+import { secretKrn, secretNotFound } from "../names.ts";
 
 /** One secret's rotation, step by step. */
 export interface RotationSteps {
@@ -75,9 +75,13 @@ export class Rotator {
    * scheduler) it rotates only while the automatic rotation is still due when it takes the lease,
    * so replicas that saw the same due secret rotate it once.
    */
-  async rotate(secret: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void, onlyIfDue = false): Promise<string> {
+  async rotate(given: SecretRecord, requestedVersionId?: string, onVersion?: (versionId: string) => void, onlyIfDue = false): Promise<string> {
     const { store, clock, config } = this.deps;
-    if (this.running.has(secret.secretId)) throw inProgress();
+    if (this.running.has(given.secretId)) throw inProgress();
+    // As stored now (the caller's record may come from a replica's cache): the rotation's token,
+    // handler and type decide what runs.
+    const secret = await store.getSecretById(given.secretId);
+    if (secret === undefined) throw secretNotFound("secret_id");
     try {
       await this.checkRotatable(secret);
     } catch (error) {
