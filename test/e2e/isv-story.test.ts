@@ -1,25 +1,18 @@
 // The ISV story end to end over real gRPC: account A (the customer) owns a key and grants a role
 // of account B (the ISV) Encrypt/Decrypt/GenerateDataKey; B uses the key; A revokes, and B is
 // refused within a second. A's auditor can read but not use keys. And the Alibaba-style
-// administrator/user split with the managed KeyAdministrator and KeyUser policies.
+// administrator/user split with the managed KeyAdministrator and KeyUser policies. Runs against
+// `keyhold dev`, or with KEYHOLD_E2E_TOPOLOGY=1 against the multi-process topology (the grant's
+// revocation then has to reach the other processes' caches).
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { readDevConfig, startDev, type DevInstance } from "@keyhold/cli";
 import { CryptoService, ErrorInfoSchema, IamService, KeyService, StsService } from "@keyhold/proto";
-import { createSilentLogger } from "@keyhold/server-kit";
+import { startTestServer, type TestServer } from "../support/server.ts";
 
 const A = "000000000001"; // the management account: the customer
 const B = "000000000002"; // the ISV
-
-function newApiKey(): string {
-  return `khk_${randomBytes(8).toString("hex")}_${randomBytes(32).toString("base64url")}`;
-}
 
 interface Clients {
   iam: Client<typeof IamService>;
@@ -37,28 +30,18 @@ async function refusal(promise: Promise<unknown>): Promise<{ code: Code; reason:
 }
 
 describe("ISV story and administrator/user split", () => {
-  let dataDir: string;
-  let dev: DevInstance;
+  let server: TestServer;
   let as: (credential: string) => Clients;
   let admin: Clients;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "keyhold-isv-"));
-    const adminKey = newApiKey();
-    dev = await startDev(
-      readDevConfig(
-        { KEYHOLD_DATA_DIR: dataDir, KEYHOLD_GRPC_ADDR: "127.0.0.1:0", KEYHOLD_HTTP_ADDR: "127.0.0.1:0", KEYHOLD_BOOTSTRAP_API_KEY: adminKey },
-        process.cwd(),
-      ),
-      createSilentLogger(),
-    );
-    const baseUrl = `http://127.0.0.1:${dev.addresses.grpcPort}`;
+    server = await startTestServer();
     as = (credential) => {
       const auth: Interceptor = (next) => (request) => {
         request.header.set("authorization", `Bearer ${credential}`);
         return next(request);
       };
-      const transport = createGrpcTransport({ baseUrl, interceptors: [auth] });
+      const transport = createGrpcTransport({ baseUrl: server.grpcBaseUrl, interceptors: [auth] });
       return {
         iam: createClient(IamService, transport),
         sts: createClient(StsService, transport),
@@ -66,12 +49,11 @@ describe("ISV story and administrator/user split", () => {
         crypto: createClient(CryptoService, transport),
       };
     };
-    admin = as(adminKey);
+    admin = as(server.credential);
   });
 
   after(async () => {
-    await dev.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await server.stop();
   });
 
   /** A user in the caller's account with the given managed or inline policies, and its API key. */
@@ -183,7 +165,7 @@ describe("ISV story and administrator/user split", () => {
   });
 
   test("a caller without credentials is UNAUTHENTICATED, and a denial names only action and resource", async () => {
-    const anonymous = createClient(KeyService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${dev.addresses.grpcPort}` }));
+    const anonymous = createClient(KeyService, createGrpcTransport({ baseUrl: server.grpcBaseUrl }));
     assert.deepEqual(await refusal(anonymous.listKeys({})), { code: Code.Unauthenticated, reason: "UNAUTHENTICATED" });
     const nobody = await userWith(admin, "nobody", {});
     const error = await nobody.keys.listKeys({}).then(
