@@ -54,7 +54,7 @@ step "end-to-end tests against the distributed topology (PostgreSQL, Redis, key-
 KEYHOLD_E2E_TOPOLOGY=1 KEYHOLD_TOPOLOGY_POSTGRES=on KEYHOLD_TOPOLOGY_REDIS=on node --test --test-reporter=spec \
   test/e2e/external-key-store.test.ts test/e2e/grants-and-key-policies.test.ts test/e2e/isv-story.test.ts test/e2e/key-roles-new-actions.test.ts \
   test/e2e/secrets.test.ts test/interop/authentication.test.ts test/interop/bad-input.test.ts \
-  test/interop/bad-input-keys-complete.test.ts test/interop/connect.test.ts test/interop/grpc-js-proto-loader.test.ts \
+  test/interop/bad-input-keys-complete.test.ts test/interop/cli-tools.test.ts test/interop/connect.test.ts test/interop/grpc-js-proto-loader.test.ts \
   test/interop/keys-complete.test.ts test/interop/python-client.test.ts test/interop/secrets-bad-input.test.ts
 
 if [ "${CI:-}" = "true" ] || [ "${KEYHOLD_BENCH_SMOKE:-}" = "1" ]; then

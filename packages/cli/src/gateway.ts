@@ -7,12 +7,18 @@
 // as a direct call without a service certificate. Its own address is every caller's source IP.
 // Health is answered for the whole topology: grpc.health.v1 Check for "" and GET /healthz ask
 // every service and report SERVING only when all are; Check for one service asks the service
-// that serves it. (Server reflection is not forwarded: point grpcurl at a service's own port.)
+// that serves it. Server reflection is answered by the gateway itself (a loopback reflection
+// server describing every service it routes to), so grpcurl and ghz work through it as they do
+// against `keyhold dev`.
 // For development and tests: a real deployment puts a mesh or Envoy in front.
 import { connect as http2Connect, constants, createServer as createHttp2Server, type ClientHttp2Session, type ClientHttp2Stream, type Http2Server, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
+import {
+  AuditIngestService, AuditService, AuthorizationService, CryptoService, IamService, KeyService, SealService, SecretsService, StsService,
+} from "@keyhold/proto";
+import { serveReflection } from "@keyhold/server-kit";
 import type { ServedService } from "./config.ts";
 import type { ServiceAddresses } from "./topology.ts";
 
@@ -23,6 +29,13 @@ export const GATEWAY_ROUTES: readonly (readonly [string, ServedService])[] = [
   ["/keyhold.audit.v1.", "audit-service"],
   ["/keyhold.secrets.v1.", "secrets-service"],
 ];
+
+/** What the gateway's reflection describes: every service the routes reach (internal ones too, as `keyhold dev` does). */
+export const GATEWAY_DESCRIBED_SERVICES: Parameters<typeof serveReflection>[0] = [
+  CryptoService, KeyService, SealService, IamService, StsService, AuthorizationService, AuditService, AuditIngestService, SecretsService,
+];
+
+const REFLECTION_PATH_PREFIX = "/grpc.reflection.";
 
 export interface Gateway {
   readonly grpcPort: number;
@@ -89,6 +102,17 @@ export async function startGateway(options: {
   readonly services: Readonly<Partial<Record<ServedService, ServiceAddresses>>>;
   readonly ca: Buffer;
 }): Promise<Gateway> {
+  const reflection = await serveReflection(GATEWAY_DESCRIBED_SERVICES);
+  let reflectionSession: ClientHttp2Session | undefined;
+  const reflectionSessionNow = (): ClientHttp2Session => {
+    if (reflectionSession !== undefined && !reflectionSession.closed && !reflectionSession.destroyed) return reflectionSession;
+    const session = http2Connect(`http://${reflection.address}`);
+    session.on("error", () => {
+      if (reflectionSession === session) reflectionSession = undefined;
+    });
+    reflectionSession = session;
+    return session;
+  };
   const sessions = new Map<ServedService, ClientHttp2Session>();
   const sessionFor = (service: ServedService, address: string): ClientHttp2Session => {
     const existing = sessions.get(service);
@@ -173,17 +197,27 @@ export async function startGateway(options: {
       stream.on("end", () => answerHealth(stream, Buffer.concat(chunks)));
       return;
     }
-    const service = routeOf(headers[":path"]);
+    const path = headers[":path"];
+    if (path?.startsWith(REFLECTION_PATH_PREFIX) === true) {
+      forward(stream, headers, "reflection", reflectionSessionNow);
+      return;
+    }
+    const service = routeOf(path);
     const target = service === undefined ? undefined : options.services[service];
     if (service === undefined || target === undefined) {
       stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "12", "grpc-message": "no Keyhold service serves this path here" }, { endStream: true });
       return;
     }
+    forward(stream, headers, service, () => sessionFor(service, target.grpc));
+  });
+
+  /** Passes one gRPC call through to the session `upstreamSession` gives, both ways, trailers included. */
+  const forward = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, name: string, upstreamSession: () => ClientHttp2Session): void => {
     let upstream: ClientHttp2Stream;
     try {
-      upstream = sessionFor(service, target.grpc).request({ ":method": "POST", ":path": headers[":path"], ...forwardable(headers) });
+      upstream = upstreamSession().request({ ":method": "POST", ":path": headers[":path"], ...forwardable(headers) });
     } catch {
-      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "14", "grpc-message": `${service} is unavailable` }, { endStream: true });
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "14", "grpc-message": `${name} is unavailable` }, { endStream: true });
       return;
     }
     let trailers: OutgoingHttpHeaders = {};
@@ -199,14 +233,14 @@ export async function startGateway(options: {
     stream.on("wantTrailers", () => stream.sendTrailers(trailers));
     upstream.on("error", () => {
       if (stream.headersSent) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-      else if (!stream.destroyed) stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "14", "grpc-message": `${service} is unavailable` }, { endStream: true });
+      else if (!stream.destroyed) stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "14", "grpc-message": `${name} is unavailable` }, { endStream: true });
     });
     stream.on("close", () => {
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
     });
     stream.pipe(upstream);
     upstream.pipe(stream);
-  });
+  };
 
   /** GET /healthz: every service's /healthz, merged; SERVING (200) only when all are. */
   const answerHealthz = (res: ServerResponse): void => {
@@ -295,6 +329,7 @@ export async function startGateway(options: {
     httpPort,
     async stop() {
       for (const session of sessions.values()) session.close();
+      reflectionSession?.close();
       for (const session of clients) session.destroy();
       await Promise.all([
         new Promise<void>((resolve) => grpc.close(() => resolve())),
@@ -302,6 +337,7 @@ export async function startGateway(options: {
           http.close(() => resolve());
           http.closeAllConnections();
         }),
+        reflection.close(),
       ]);
     },
   };

@@ -13,6 +13,8 @@ export { createPeerTransport, isRetriable, loadPeerTls, peerServerIdentityCheck 
 export type { PeerBalancingOptions, PeerRetryOptions, PeerTls, PeerTransport, PeerTransportOptions } from "./peer-transport.ts";
 export { dnsPeerResolver, parsePeerAddress } from "./peer-resolver.ts";
 export type { PeerAddress, PeerResolver } from "./peer-resolver.ts";
+export { serveReflection } from "./reflection.ts";
+export type { ReflectionServer } from "./reflection.ts";
 export { isKeyholdService, KEYHOLD_SERVICES, SERVICE_SPIFFE_PREFIX, serviceOfPeerIdentity, serviceSpiffeId } from "./service-identity.ts";
 export type { KeyholdServiceName } from "./service-identity.ts";
 export { freePort } from "./free-port.ts";
