@@ -226,7 +226,7 @@ export function readServeConfig(service: ServedService, env: Environment, cwd: s
     adminKeyFile: join(dataDir, "admin-api-key"),
     audit: readAuditSwitch(env["KEYHOLD_AUDIT"]),
     keyJobs: onOff(env, "KEYHOLD_KEY_JOBS", true),
-    stopOnStdinClose: env["KEYHOLD_STOP_ON_STDIN_CLOSE"] === "true",
+    stopOnStdinClose: stopOnStdinClose(env),
     coordination: readCoordinationConfig(env),
     telemetry: readTelemetryConfig(env, { serviceName: service }),
   };
@@ -253,6 +253,13 @@ export interface TopologyConfig {
   /** hsm-gateway runs when a PKCS#11 module is configured (KEYHOLD_HSM_MODULE …, passed on to it). */
   readonly hsm: boolean;
   /**
+   * xki-proxy (the bridge to the customer's own HSM, HYOK) runs when its HSM is configured
+   * (KEYHOLD_XKI_HSM_MODULE …, passed on to it); its admin API too when an admin token is
+   * (KEYHOLD_XKI_ADMIN_TOKEN or KEYHOLD_XKI_ADMIN_TOKEN_FILE).
+   */
+  readonly xkiProxy: boolean;
+  readonly xkiProxyAdmin: boolean;
+  /**
    * KEYHOLD_TOPOLOGY_GATEWAY (on/off, default off): one plaintext gRPC and one plaintext HTTP port
    * in the launcher that forward every call to the service serving it (gateway.ts), for clients
    * that expect one address for everything as `keyhold dev` gives them. Development and tests only.
@@ -274,7 +281,7 @@ const PER_PROCESS = new Set([
   "KEYHOLD_GRPC_ADDR", "KEYHOLD_HTTP_ADDR", "KEYHOLD_TLS_CERT_FILE", "KEYHOLD_TLS_KEY_FILE", "KEYHOLD_TLS_CLIENT_CA_FILE",
   "KEYHOLD_TLS_REQUIRE_CLIENT_CERT", "KEYHOLD_DATA_DIR", "KEYHOLD_AUDIT_OUTBOX_DIR", "KEYHOLD_POLICY_SERVICE_ADDR",
   "KEYHOLD_AUDIT_SERVICE_ADDR", "KEYHOLD_KEY_SERVICE_ADDR", "KEYHOLD_HSM_GATEWAY_ADDR", "KEYHOLD_REUSE_PORT", "KEYHOLD_KEY_JOBS",
-  "KEYHOLD_STOP_ON_STDIN_CLOSE",
+  "KEYHOLD_STOP_ON_STDIN_CLOSE", "KEYHOLD_XKI_ADDR", "KEYHOLD_XKI_ADMIN_ADDR", "KEYHOLD_XKI_DATA_DIR",
 ]);
 
 export function readTopologyConfig(env: Environment, cwd: string): TopologyConfig {
@@ -289,6 +296,8 @@ export function readTopologyConfig(env: Environment, cwd: string): TopologyConfi
     postgres: onOff(env, "KEYHOLD_TOPOLOGY_POSTGRES", false),
     redis: onOff(env, "KEYHOLD_TOPOLOGY_REDIS", false),
     hsm: hsmConfigured(env),
+    xkiProxy: (env["KEYHOLD_XKI_HSM_MODULE"] ?? "") !== "",
+    xkiProxyAdmin: (env["KEYHOLD_XKI_ADMIN_TOKEN"] ?? "") !== "" || (env["KEYHOLD_XKI_ADMIN_TOKEN_FILE"] ?? "") !== "",
     gateway: onOff(env, "KEYHOLD_TOPOLOGY_GATEWAY", false),
     startTimeoutMs: integerSetting(env, "KEYHOLD_TOPOLOGY_START_TIMEOUT_MS", 60_000, { min: 1000, max: 600_000 }),
     forceCa: onOff(env, "KEYHOLD_TOPOLOGY_CA_FORCE", false),
@@ -306,4 +315,9 @@ export function loadTopologyConfig(): TopologyConfig {
  */
 export function xkiProxyEnvironment(): Environment {
   return process.env;
+}
+
+/** KEYHOLD_STOP_ON_STDIN_CLOSE=true (set by `keyhold topology`): a process stops when its standard input closes. */
+export function stopOnStdinClose(env: Environment): boolean {
+  return env["KEYHOLD_STOP_ON_STDIN_CLOSE"] === "true";
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The keyhold command. Composition root: reads config, starts services, handles signals.
 import { createDevCa, createJsonLogger, Telemetry } from "@keyhold/server-kit";
-import { isServedService, loadDevConfig, loadServeConfig, loadTopologyConfig, SERVED_SERVICES, xkiProxyEnvironment } from "./config.ts";
+import { isServedService, loadDevConfig, loadServeConfig, loadTopologyConfig, SERVED_SERVICES, stopOnStdinClose, xkiProxyEnvironment } from "./config.ts";
 import { startService } from "./serve.ts";
 import { SERVING_LINE_PREFIX, startTopology, TOPOLOGY_LINE_PREFIX } from "./topology.ts";
 import { startDev } from "./dev.ts";
@@ -76,7 +76,7 @@ async function main(args: readonly string[]): Promise<number> {
   const command = args[0];
   if (command === "migrate-root-key") return migrateRootKeyCommand(args.slice(1));
   if (command === "seal") return seal(args.slice(1));
-  if (command === "xki-proxy") return runXkiProxy(xkiProxyEnvironment());
+  if (command === "xki-proxy") return xkiProxy();
   if (command === "serve") return serveCommand(args.slice(1));
   if (command === "dev-ca") return devCaCommand(args.slice(1));
   if (command === "topology") return topologyCommand();
@@ -127,6 +127,22 @@ async function main(args: readonly string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `keyhold xki-proxy` (also `keyhold serve xki-proxy`): it stops on SIGTERM / SIGINT, and with
+ * KEYHOLD_STOP_ON_STDIN_CLOSE=true (as `keyhold topology` starts it) also when standard input
+ * closes, like the served services, so it never outlives the launcher.
+ */
+function xkiProxy(): Promise<number> {
+  const env = xkiProxyEnvironment();
+  if (stopOnStdinClose(env)) {
+    const stop = () => process.kill(process.pid, "SIGTERM");
+    process.stdin.once("end", stop);
+    process.stdin.once("close", stop);
+    process.stdin.resume();
+  }
+  return runXkiProxy(env);
+}
+
 /** Resolves on SIGTERM / SIGINT, or (when asked) when standard input closes. */
 function untilStopped(onStop: (why: string) => void, stdinClose = false): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -146,7 +162,7 @@ function untilStopped(onStop: (why: string) => void, stdinClose = false): Promis
 
 async function serveCommand(args: readonly string[]): Promise<number> {
   const service = args[0];
-  if (service === "xki-proxy" && args.length === 1) return runXkiProxy(xkiProxyEnvironment());
+  if (service === "xki-proxy" && args.length === 1) return xkiProxy();
   if (service === undefined || args.length !== 1 || !isServedService(service)) {
     process.stderr.write(`usage: keyhold serve <service>   (service: ${[...SERVED_SERVICES, "xki-proxy"].join(", ")})\n`);
     return 2;
@@ -218,6 +234,9 @@ async function topologyCommand(): Promise<number> {
       ...Object.entries(addresses.services).map(([service, at]) => `  ${service.padEnd(16)} gRPC ${at.grpc}  Connect / gRPC-Web https://${at.http}`),
       `  processes: ${Object.entries(addresses.pids).map(([name, pid]) => `${name} ${pid}`).join(", ")}  (logs in ${addresses.dataDir}/logs)`,
       ...(addresses.gateway === undefined ? [] : [`  gateway (plaintext, every service): gRPC ${addresses.gateway.grpc}  Connect / gRPC-Web http://${addresses.gateway.http}`]),
+      ...(addresses.xkiProxy === undefined
+        ? []
+        : [`  xki-proxy        XKS API ${addresses.xkiProxy.endpoint}/<prefix>/kms/xks/v1${addresses.xkiProxy.admin === undefined ? "" : `  admin gRPC ${addresses.xkiProxy.admin}`}`]),
       ...(addresses.databaseUrl === undefined ? [] : [`  PostgreSQL: ${addresses.databaseUrl}`]),
       ...(addresses.redisUrl === undefined ? [] : [`  Redis: ${addresses.redisUrl}`]),
       "",

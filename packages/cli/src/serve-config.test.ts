@@ -53,4 +53,16 @@ describe("readTopologyConfig", () => {
     assert.deepEqual(config.serviceEnv, { KEYHOLD_LOG_LEVEL: "warn" });
     assert.throws(() => readTopologyConfig({ KEYHOLD_TOPOLOGY_KEY_REPLICAS: "0" }, "/"), /KEYHOLD_TOPOLOGY_KEY_REPLICAS/);
   });
+
+  test("xki-proxy runs when its HSM is configured, its admin API when an admin token is; its addresses are the launcher's", () => {
+    assert.equal(readTopologyConfig({}, "/").xkiProxy, false);
+    const config = readTopologyConfig(
+      { KEYHOLD_XKI_HSM_MODULE: "/usr/lib/softhsm/libsofthsm2.so", KEYHOLD_XKI_ADDR: "0.0.0.0:7810", KEYHOLD_XKI_ADMIN_ADDR: "0.0.0.0:7811", KEYHOLD_XKI_DATA_DIR: "/x" },
+      "/",
+    );
+    assert.equal(config.xkiProxy, true);
+    assert.equal(config.xkiProxyAdmin, false);
+    assert.deepEqual(config.serviceEnv, { KEYHOLD_XKI_HSM_MODULE: "/usr/lib/softhsm/libsofthsm2.so" });
+    assert.equal(readTopologyConfig({ KEYHOLD_XKI_HSM_MODULE: "/m.so", KEYHOLD_XKI_ADMIN_TOKEN_FILE: "/t" }, "/").xkiProxyAdmin, true);
+  });
 });

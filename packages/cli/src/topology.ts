@@ -2,7 +2,8 @@
 // directory (ca/), starts throwaway PostgreSQL and Redis when asked, then each service as its own
 // `keyhold serve <service>` process with its own certificate and ports: policy-service,
 // audit-service, hsm-gateway (only with an HSM module configured), key-service ×N on ONE shared
-// address (SO_REUSEPORT: the kernel spreads connections among the replicas), secrets-service. It
+// address (SO_REUSEPORT: the kernel spreads connections among the replicas), secrets-service, and
+// xki-proxy (`keyhold xki-proxy`, only with its own HSM configured: KEYHOLD_XKI_HSM_MODULE …). It
 // waits for each to answer grpc.health.v1 SERVING, prints the public addresses (one JSON line on
 // stdout, a summary on stderr), and on SIGTERM / SIGINT stops the services in reverse order, then
 // the stores. Each process's output goes to logs/<process>.log; a process that dies is reported
@@ -45,7 +46,12 @@ export interface TopologyAddresses {
   readonly redisUrl: string | undefined;
   /** With KEYHOLD_TOPOLOGY_GATEWAY=on: the plaintext ports forwarding to every service (gateway.ts). */
   readonly gateway: ServiceAddresses | undefined;
+  /** With xki-proxy's HSM configured: its XKS API base URL, and its admin gRPC address (when an admin token is configured). */
+  readonly xkiProxy: { readonly endpoint: string; readonly admin: string | undefined } | undefined;
 }
+
+/** What `keyhold xki-proxy` writes (to stderr) once it listens. */
+const XKI_PROXY_RUNNING = "Keyhold xki-proxy is running";
 
 export const TOPOLOGY_LINE_PREFIX = "KEYHOLD_TOPOLOGY ";
 /** What `keyhold serve` prints on stdout once it listens (one JSON line). */
@@ -53,7 +59,8 @@ export const SERVING_LINE_PREFIX = "KEYHOLD_SERVING ";
 
 interface ProcessSpec {
   readonly name: string;
-  readonly service: ServedService;
+  /** What it runs: `keyhold serve <service>`, or `keyhold xki-proxy`. */
+  readonly service: ServedService | "xki-proxy";
   readonly env: Record<string, string>;
 }
 
@@ -169,18 +176,27 @@ export async function startTopology(config: TopologyConfig, write: (line: string
 
     const launch = async (spec: ProcessSpec): Promise<Running> => {
       const log = createWriteStream(join(config.dataDir, "logs", `${spec.name}.log`), { flags: "a" });
-      const child = spawn(process.execPath, [...process.execArgv, MAIN, "serve", spec.service], { env: spec.env, stdio: ["pipe", "pipe", "pipe"] });
+      const command = spec.service === "xki-proxy" ? ["xki-proxy"] : ["serve", spec.service];
+      const child = spawn(process.execPath, [...process.execArgv, MAIN, ...command], { env: spec.env, stdio: ["pipe", "pipe", "pipe"] });
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       const running: Running = { spec, child, log, exited };
       started.push(running);
-      child.stderr?.pipe(log, { end: false });
       let buffered = "";
       const serving = new Promise<void>((resolve, reject) => {
-        child.stdout?.on("data", (chunk: Buffer) => {
+        // A served service says so on stdout (one JSON line); xki-proxy on stderr, in words.
+        let served = false;
+        const watch = (chunk: Buffer) => {
           log.write(chunk);
+          if (served) return;
           buffered += chunk.toString("utf8");
-          if (buffered.split("\n").some((line) => line.startsWith(SERVING_LINE_PREFIX))) resolve();
-        });
+          if (buffered.split("\n").some((line) => line.startsWith(SERVING_LINE_PREFIX) || line.startsWith(XKI_PROXY_RUNNING))) {
+            served = true;
+            buffered = "";
+            resolve();
+          }
+        };
+        child.stdout?.on("data", watch);
+        child.stderr?.on("data", watch);
         child.once("exit", (code, signal) => reject(new Error(`${spec.name} exited (${signal ?? `code ${String(code)}`}) before it served; see ${log.path.toString()}`)));
         child.once("error", reject);
       });
@@ -200,7 +216,9 @@ export async function startTopology(config: TopologyConfig, write: (line: string
         clearTimeout(timer);
       }
       serving.catch(() => {});
-      await waitServing(spec.env["KEYHOLD_GRPC_ADDR"]!, caPem, spec.service, deadline, () => child.exitCode !== null || child.signalCode !== null);
+      if (spec.service !== "xki-proxy") {
+        await waitServing(spec.env["KEYHOLD_GRPC_ADDR"]!, caPem, spec.service, deadline, () => child.exitCode !== null || child.signalCode !== null);
+      }
       return running;
     };
 
@@ -212,6 +230,24 @@ export async function startTopology(config: TopologyConfig, write: (line: string
     await launch(replica(1));
     await Promise.all(Array.from({ length: config.keyServiceReplicas - 1 }, (_, i) => launch(replica(i + 2))));
     await launch(specFor("secrets-service", "secrets-service"));
+    let xkiProxy: TopologyAddresses["xkiProxy"];
+    if (config.xkiProxy) {
+      const xks = hostPort(config.host, await freePort(config.host));
+      const admin = config.xkiProxyAdmin ? hostPort(config.host, await freePort(config.host)) : undefined;
+      await launch({
+        name: "xki-proxy",
+        service: "xki-proxy",
+        env: {
+          ...(config.serviceEnv as Record<string, string>),
+          KEYHOLD_XKI_ADDR: xks,
+          ...(admin === undefined ? {} : { KEYHOLD_XKI_ADMIN_ADDR: admin }),
+          KEYHOLD_XKI_DATA_DIR: join(config.dataDir, "xki-proxy"),
+          KEYHOLD_STOP_ON_STDIN_CLOSE: "true",
+        },
+      });
+      const scheme = (config.serviceEnv["KEYHOLD_XKI_TLS_CERT_FILE"] ?? "") === "" ? "http" : "https";
+      xkiProxy = { endpoint: `${scheme}://${xks}`, admin };
+    }
     if (config.gateway) gateway = await startGateway({ host: config.host, services: addresses, ca: caPem });
 
     const result: TopologyAddresses = {
@@ -223,6 +259,7 @@ export async function startTopology(config: TopologyConfig, write: (line: string
       databaseUrl,
       redisUrl,
       gateway: gateway === undefined ? undefined : { grpc: hostPort(config.host, gateway.grpcPort), http: hostPort(config.host, gateway.httpPort) },
+      xkiProxy,
     };
     return { addresses: result, stop };
   } catch (error) {
