@@ -9,7 +9,7 @@ import { AuditShipper, auditInterceptor, Outbox } from "@keyhold/audit-client";
 import { CachedPolicyAuthority, RemotePolicyAuthority } from "@keyhold/authz";
 import { AuditService, CryptoService, IamService, KeyService, SealService, SecretsService, StsService } from "@keyhold/proto";
 import type { Transport } from "@connectrpc/connect";
-import type { CallInterceptor, KeyholdServer, Logger, ServiceBinding, Telemetry } from "@keyhold/server-kit";
+import type { CallInterceptor, KeyholdServer, KeyholdServerOptions, Logger, ServerConfig, ServiceBinding, Telemetry } from "@keyhold/server-kit";
 
 /** The services whose calls are audited, each with its own outbox and shipper. */
 export type AuditedService = "key-service" | "policy-service" | "audit-service" | "secrets-service";
@@ -73,6 +73,20 @@ export class Shutdown {
       }
     }
   }
+}
+
+/** The KeyholdServer settings that `keyhold dev` and `keyhold serve` both take from the server configuration and the telemetry. */
+export function frontDoorOptions(server: ServerConfig, tel: Telemetry) {
+  return {
+    grpc: server.grpc,
+    http: server.http,
+    maxMessageBytes: server.maxMessageBytes,
+    corsOrigins: server.corsOrigins,
+    shutdownGraceMs: server.shutdownGraceMs,
+    tls: server.tls,
+    metrics: tel.metricsEndpoint,
+    reusePort: server.reusePort,
+  } satisfies Partial<KeyholdServerOptions>;
 }
 
 /** A service's bindings with its telemetry step first, then the app's own interceptors. */

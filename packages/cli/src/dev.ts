@@ -34,7 +34,7 @@ import { createKeyServiceApp, type KeyServiceApp, type KeyServiceOverrides } fro
 import { createPolicyServiceApp, type PolicyServiceApp, type PolicyServiceOverrides } from "@keyhold/policy-service";
 import { createSecretsServiceApp, type SecretsServiceApp, type SecretsServiceOverrides } from "@keyhold/secrets-service";
 import { createDirectTransport, createInMemoryTransport, KeyholdServer, Telemetry, type BoundAddresses, type Logger } from "@keyhold/server-kit";
-import { AUDIT_OFF_WARNING, AuditPlumbing, cachedPolicyAuthority, Shutdown, traced, type AuditedService } from "./compose.ts";
+import { AUDIT_OFF_WARNING, AuditPlumbing, cachedPolicyAuthority, frontDoorOptions, Shutdown, traced, type AuditedService } from "./compose.ts";
 import { loadAuditHmacKey, type DevConfig } from "./config.ts";
 import { registerDevGauges } from "./dev-metrics.ts";
 import { openCoordination, quotasEnabled, RateLimits, type Coordination } from "@keyhold/coordination";
@@ -190,13 +190,7 @@ export async function startDev(config: DevConfig, logger: Logger, overrides: Dev
       ],
       interceptors: [],
       logger,
-      grpc: config.server.grpc,
-      http: config.server.http,
-      maxMessageBytes: config.server.maxMessageBytes,
-      corsOrigins: config.server.corsOrigins,
-      shutdownGraceMs: config.server.shutdownGraceMs,
-      tls: config.server.tls,
-      metrics: tel.metricsEndpoint,
+      ...frontDoorOptions(config.server, tel),
     });
     registerDevGauges(tel.meter, {
       shippers: audit.shippers,

@@ -27,7 +27,7 @@ import {
   createInMemoryTransport, createPeerTransport, KeyholdServer, loadPeerTls,
   type BoundAddresses, type KeyholdServiceName, type Logger, type PeerTls, type ServiceBinding, type Telemetry,
 } from "@keyhold/server-kit";
-import { AUDIT_OFF_WARNING, AuditPlumbing, cachedPolicyAuthority, Shutdown, traced } from "./compose.ts";
+import { AUDIT_OFF_WARNING, AuditPlumbing, cachedPolicyAuthority, frontDoorOptions, Shutdown, traced } from "./compose.ts";
 import { loadAuditHmacKey, type ServeConfig } from "./config.ts";
 import { registerDevGauges, type DevGaugeSources } from "./dev-metrics.ts";
 
@@ -153,14 +153,7 @@ export async function startService(config: ServeConfig, logger: Logger, tel: Tel
       bindings,
       interceptors: [],
       logger,
-      grpc: config.server.grpc,
-      http: config.server.http,
-      maxMessageBytes: config.server.maxMessageBytes,
-      corsOrigins: config.server.corsOrigins,
-      shutdownGraceMs: config.server.shutdownGraceMs,
-      tls: config.server.tls,
-      metrics: tel.metricsEndpoint,
-      reusePort: config.server.reusePort,
+      ...frontDoorOptions(config.server, tel),
       // Its handlers call peers over the network: they carry each incoming call's deadline.
       callScope: true,
     });
