@@ -10,7 +10,12 @@ import type { SignTargetId, TargetId } from "./targets.ts";
 export const ENCRYPT_TO_BARE_ECHO_MIN = 0.5;
 /** GenerateDataKey's requests/s at the throughput concurrency, as a fraction of Encrypt's. */
 export const DATA_KEY_TO_ENCRYPT_MIN = 0.9;
-/** Encrypt's requests/s with auditing on, as a fraction of the same run's with KEYHOLD_AUDIT=off (issue 4). */
+/**
+ * key-service's Encrypt requests/s with auditing on, as a fraction of the same topology's with
+ * KEYHOLD_AUDIT=off, key-service in its CPU budget and audit-service its own process (issue 4;
+ * checked in topology-audit-cost.ts). The all-in-one process's ratio is reported, not checked:
+ * there audit-service's log writes share the process and the machine's cores with key-service.
+ */
 export const ENCRYPT_AUDITED_TO_UNAUDITED_MIN = 0.85;
 /** The audit outbox's events/s, as a multiple of Encrypt's req/s with auditing on (issue 4). */
 export const OUTBOX_TO_ENCRYPT_MIN = 2;
@@ -121,11 +126,6 @@ export function summarize(
   const checks: Check[] = [
     atLeast(`Encrypt ≥ ${ENCRYPT_TO_BARE_ECHO_MIN}× bare echo req/s at ${throughput} in flight`, ratio(find("encrypt", throughput), find("bare-echo", throughput)), ENCRYPT_TO_BARE_ECHO_MIN),
     atLeast(`GenerateDataKey ≥ ${DATA_KEY_TO_ENCRYPT_MIN}× Encrypt req/s at ${throughput} in flight`, ratio(find("generate-data-key", throughput), find("encrypt", throughput)), DATA_KEY_TO_ENCRYPT_MIN),
-    atLeast(
-      `Encrypt with audit ≥ ${ENCRYPT_AUDITED_TO_UNAUDITED_MIN}× Encrypt without audit req/s at ${throughput} in flight (interleaved runs)`,
-      auditCost?.ratio,
-      ENCRYPT_AUDITED_TO_UNAUDITED_MIN,
-    ),
     atLeast(
       `audit outbox ≥ ${OUTBOX_TO_ENCRYPT_MIN}× Encrypt (audit on) req/s at ${throughput} in flight`,
       outboxToEncrypt(outboxCapacity, find("encrypt", throughput)),

@@ -101,16 +101,24 @@ export function unshippedAuditEvents(exposition: string): number {
 
 const SHIPPED_POLL_MS = 50;
 
+/** GET url's body as text (throws unless 200). */
+export type MetricsReader = (url: string) => Promise<string>;
+
+async function fetchMetrics(url: string): Promise<string> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
+  return response.text();
+}
+
 /**
  * Waits until the process at metricsUrl has shipped every audit event its outboxes hold (audit
- * off: at once); throws after timeoutMs. Resolves with the milliseconds it waited.
+ * off: at once); throws after timeoutMs. Resolves with the milliseconds it waited. read: how the
+ * exposition is fetched (default: plain fetch; a TLS port needs its CA).
  */
-export async function waitUntilAuditShipped(metricsUrl: string, timeoutMs: number): Promise<number> {
+export async function waitUntilAuditShipped(metricsUrl: string, timeoutMs: number, read: MetricsReader = fetchMetrics): Promise<number> {
   const started = performance.now();
   for (;;) {
-    const response = await fetch(metricsUrl);
-    if (!response.ok) throw new Error(`GET ${metricsUrl}: ${response.status}`);
-    const unshipped = unshippedAuditEvents(await response.text());
+    const unshipped = unshippedAuditEvents(await read(metricsUrl));
     const waited = performance.now() - started;
     if (unshipped === 0) return waited;
     if (waited > timeoutMs) throw new Error(`${unshipped} audit events still unshipped after ${Math.round(waited)} ms (${metricsUrl})`);

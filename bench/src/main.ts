@@ -8,9 +8,10 @@
 // measures keys with origin HSM: what hsm-gateway adds to a raw pkcs11js AES-GCM encryption (one
 // child process, interleaved), and Encrypt under an HSM key beside Encrypt under a software key
 // in the audited Keyhold process; without SoftHSMv2 those targets are skipped, saying why.
-// Then the topology mode (topology-scaling.ts): `keyhold topology`, every service its own process,
-// with k key-service processes behind one address against one, interleaved (`--topology` runs
-// only that).
+// Then the topology mode: `keyhold topology`, every service its own process, with k key-service
+// processes behind one address against one, interleaved (topology-scaling.ts), and one audited
+// against one with KEYHOLD_AUDIT=off, key-service in its CPU budget (topology-audit-cost.ts)
+// (`--topology` runs only these).
 // Prints a table, writes bench/results/.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -32,6 +33,7 @@ import { measureSingleCoreSignRate, type RawSignRate } from "./raw-crypto.ts";
 import { formatXkiReport, measureXkiProxy, type XkiLoadOutcome } from "./xki-proxy-load.ts";
 import { createBenchToken } from "./softhsm.ts";
 import { measureTopologyScaling, type TopologyScalingOutcome } from "./topology-scaling.ts";
+import { measureTopologyAuditCost, type TopologyAuditCostOutcome } from "./topology-audit-cost.ts";
 import {
   bareEchoTarget, cryptoTargetLabels, cryptoTargets, HSM_ENCRYPT_AAD_BYTES, HSM_ENCRYPT_LABEL, hsmEncryptTarget, kitEchoTarget, PLAINTEXT_BYTES,
   SIGN_MESSAGE_BYTES, SIGN_TARGET_LABELS, signTargets,
@@ -51,10 +53,11 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     ghzVersion: await ghz.version(),
   };
   const context: MeasureContext = { config, ghz, ticksPerSecond: clockTicksPerSecond(), progress };
-  const measureTopology = () =>
-    measureTopologyScaling({ config, children, ghz, workDir, ticksPerSecond: context.ticksPerSecond, cores: environment.cores, progress });
+  const topologyContext = { config, children, ghz, workDir, ticksPerSecond: context.ticksPerSecond, cores: environment.cores, progress };
+  const measureTopology = () => measureTopologyScaling(topologyContext);
   if (config.topologyOnly) {
     const topologyScaling = await measureTopology();
+    const topologyAuditCost = await measureTopologyAuditCost(topologyContext);
     const result: BenchResult = {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -64,8 +67,9 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
       summary: undefined,
       skipped: [],
       topologyScaling,
+      topologyAuditCost,
     };
-    return finish(config, result, topologyScaling, false, false);
+    return finish(config, result, [topologyScaling, topologyAuditCost], false, false);
   }
   const measurements: Measurement[] = [];
   const skipped: Skip[] = [];
@@ -194,6 +198,8 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
 
   progress("topology scaling: key-service replicas behind one address");
   const topologyScaling = await measureTopology();
+  progress("topology audit cost: key-service audited and not, each in its CPU budget");
+  const topologyAuditCost = await measureTopologyAuditCost(topologyContext);
 
   const summary = summarize(measurements, config.concurrencies, rawSignRates, outboxCapacity, auditCost, hsmOverhead);
   const result: BenchResult = {
@@ -206,25 +212,32 @@ async function run(config: BenchConfig, children: ChildSet, ghz: Ghz, workDir: s
     skipped,
     xkiProxy: xki,
     topologyScaling,
+    topologyAuditCost,
   };
   const missed = summary.checks.some((check) => check.status === "MISS");
   const callsFailed = measurements.some((m) => m.ghz.errorCalls > 0);
   const xkiMissed = xki.some((outcome) => !outcome.ok || outcome.result.status === "MISS");
-  return finish(config, result, topologyScaling, failed, missed || callsFailed || skipped.length > 0 || xkiMissed);
+  return finish(config, result, [topologyScaling, topologyAuditCost], failed, missed || callsFailed || skipped.length > 0 || xkiMissed);
 }
 
 /**
  * Prints the report and writes the result. Exit code 1 when something failed (here or in the
  * topology mode), or with --strict when a target was missed or skipped or calls failed.
  */
-async function finish(config: BenchConfig, result: BenchResult, topology: TopologyScalingOutcome, failed: boolean, missed: boolean): Promise<number> {
+async function finish(
+  config: BenchConfig,
+  result: BenchResult,
+  topology: readonly (TopologyScalingOutcome | TopologyAuditCostOutcome)[],
+  failed: boolean,
+  missed: boolean,
+): Promise<number> {
   process.stdout.write("\n" + formatReport(result) + "\n");
   for (const outcome of result.xkiProxy ?? []) process.stdout.write("\n" + formatXkiReport(outcome) + "\n");
   const path = await writeResult(config.resultsDir, result);
   process.stdout.write(`\nwrote ${relative(config.repoRoot, path)}\n`);
 
-  if (failed || topology.status === "FAILED") return 1;
-  const topologyMissed = topology.status !== "measured" || topology.result.checks.some((check) => check.status !== "PASS");
+  if (failed || topology.some((outcome) => outcome.status === "FAILED")) return 1;
+  const topologyMissed = topology.some((outcome) => outcome.status !== "measured" || outcome.result.checks.some((check) => check.status !== "PASS"));
   if (config.strict && (missed || topologyMissed)) {
     process.stderr.write("--strict: a target was missed or skipped, or calls failed\n");
     return 1;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Check, Row, Summary } from "./checks.ts";
 import type { Load } from "./config.ts";
 import { formatTopologyReport, type TopologyScalingOutcome } from "./topology-scaling.ts";
+import { formatTopologyAuditReport, type TopologyAuditCostOutcome } from "./topology-audit-cost.ts";
 import type { XkiLoadOutcome } from "./xki-proxy-load.ts";
 
 export interface Environment {
@@ -41,6 +42,8 @@ export interface BenchResult {
   readonly skipped: readonly Skip[];
   /** key-service ×k behind one address against ×1 (topology-scaling.ts), or why it was not measured. */
   readonly topologyScaling?: TopologyScalingOutcome;
+  /** key-service audited against KEYHOLD_AUDIT=off in the topology, in its CPU budget (topology-audit-cost.ts). */
+  readonly topologyAuditCost?: TopologyAuditCostOutcome;
   /** xki-proxy at 1,800 requests/s per HSM call mode (xki-proxy-load.ts), or why it was skipped. */
   readonly xkiProxy?: readonly XkiLoadOutcome[];
 }
@@ -56,6 +59,7 @@ export function formatReport(result: BenchResult): string {
   if (summary === undefined) {
     lines.push(`${machine} · topology mode only${settings.smoke ? " · SMOKE (figures are rough)" : ""}`);
     if (result.topologyScaling !== undefined) lines.push("", formatTopologyReport(result.topologyScaling));
+    if (result.topologyAuditCost !== undefined) lines.push("", formatTopologyAuditReport(result.topologyAuditCost));
     return lines.join("\n");
   }
   lines.push(
@@ -77,9 +81,11 @@ export function formatReport(result: BenchResult): string {
   if (cost !== undefined) {
     const rps = (values: readonly number[]) => values.map((v) => Math.round(v).toLocaleString("en-US")).join(", ");
     ratioLines.push(
-      `Encrypt audit on / audit off, interleaved ABBA runs at ${cost.concurrency} in flight: ${cost.ratio.toFixed(2)}× ` +
+      `Encrypt audit on / audit off in the all-in-one process, interleaved ABBA runs at ${cost.concurrency} in flight: ${cost.ratio.toFixed(2)}× ` +
         `(blocks ${cost.blockRange[0].toFixed(2)}–${cost.blockRange[1].toFixed(2)}; on ${rps(cost.auditedRps)} req/s; off ${rps(cost.unauditedRps)} req/s; ` +
-        `each run after the audited process shipped all it held, longest wait ${Math.round(cost.longestSettleMs)} ms)`,
+        `each run after the audited process shipped all it held, longest wait ${Math.round(cost.longestSettleMs)} ms). ` +
+        `For reading: here audit-service's log writes share the process and the cores with key-service and ghz; ` +
+        `the target is checked with key-service deployed as its own service (audit cost in the topology, below)`,
     );
   }
   const capacity = summary.outboxCapacity;
@@ -107,6 +113,7 @@ export function formatReport(result: BenchResult): string {
   lines.push("", "Targets:");
   for (const check of summary.checks) lines.push(`  ${check.status.padEnd(4)}  ${check.name}${formatCheckValue(check)}`);
   if (result.topologyScaling !== undefined) lines.push("", formatTopologyReport(result.topologyScaling));
+  if (result.topologyAuditCost !== undefined) lines.push("", formatTopologyAuditReport(result.topologyAuditCost));
   return lines.join("\n");
 }
 

@@ -45,8 +45,8 @@ export const TOPOLOGY_RUN_SECONDS = 5;
 const FULL_WARMUP: Load = { kind: "duration", seconds: 3 };
 /** --smoke: one short run per k, after a short warm-up. */
 const SMOKE_ROUNDS = 1;
-const SMOKE_LOAD: Load = { kind: "calls", calls: 640 };
-const SMOKE_WARMUP: Load = { kind: "calls", calls: 128 };
+export const SMOKE_LOAD: Load = { kind: "calls", calls: 640 };
+export const SMOKE_WARMUP: Load = { kind: "calls", calls: 128 };
 /** The launcher stops every service (each drains for KEYHOLD_SHUTDOWN_GRACE_MS) and then the stores: give it time before SIGKILL. */
 const LAUNCHER_STOP_GRACE_MS = 60_000;
 const SERVICE_SHUTDOWN_GRACE_MS = 2_000;
@@ -148,8 +148,14 @@ export function connectionsFor(replicas: readonly number[]): number {
   return CONNECTIONS_PER_REPLICA * Math.max(...replicas);
 }
 
-/** The launcher's environment: `keyhold topology` with `replicas` key-service processes, PostgreSQL and Redis, on dataDir. */
-export function topologyEnv(base: Readonly<Record<string, string>>, options: { readonly dataDir: string; readonly replicas: number; readonly apiKey: string }): Record<string, string> {
+/**
+ * The launcher's environment: `keyhold topology` with `replicas` key-service processes, PostgreSQL
+ * and Redis, on dataDir; every service audited unless `audit` is "off" (KEYHOLD_AUDIT=off).
+ */
+export function topologyEnv(
+  base: Readonly<Record<string, string>>,
+  options: { readonly dataDir: string; readonly replicas: number; readonly apiKey: string; readonly audit?: "on" | "off" },
+): Record<string, string> {
   return {
     ...base,
     KEYHOLD_DATA_DIR: options.dataDir,
@@ -161,7 +167,7 @@ export function topologyEnv(base: Readonly<Record<string, string>>, options: { r
     KEYHOLD_LOG_LEVEL: "warn",
     KEYHOLD_SHUTDOWN_GRACE_MS: String(SERVICE_SHUTDOWN_GRACE_MS),
     KEYHOLD_BOOTSTRAP_API_KEY: options.apiKey,
-    KEYHOLD_AUDIT: "on",
+    KEYHOLD_AUDIT: options.audit ?? "on",
   };
 }
 
@@ -239,7 +245,7 @@ export function missingStores(childEnv: Readonly<Record<string, string>>): strin
 }
 
 /** A started `keyhold topology` and the Encrypt ghz sends to its key-service address. */
-interface BenchTopology {
+export interface BenchTopology {
   readonly replicas: number;
   readonly child: Child;
   readonly addresses: TopologyAddresses;
@@ -247,7 +253,7 @@ interface BenchTopology {
   stop(): Promise<void>;
 }
 
-type TopologyStart = { readonly ok: true; readonly topology: BenchTopology } | { readonly ok: false; readonly reason: string };
+export type TopologyStart = { readonly ok: true; readonly topology: BenchTopology } | { readonly ok: false; readonly reason: string };
 
 export async function measureTopologyScaling(context: TopologyContext): Promise<TopologyScalingOutcome> {
   const { config, progress } = context;
@@ -349,7 +355,7 @@ export async function measureTopologyScaling(context: TopologyContext): Promise<
 
 const cappedAt = (cores: number): number | undefined => (cores > 0 ? cores : undefined);
 
-interface ReplicaBudgets {
+export interface ReplicaBudgets {
   readonly quotas: readonly CpuQuota[];
   /** The budget every replica got, or undefined when none did. */
   readonly cores: number | undefined;
@@ -358,9 +364,10 @@ interface ReplicaBudgets {
 
 /**
  * Puts every key-service replica of every topology into its own CPU budget of `cores` (0: none).
- * All or nothing: when one cannot be capped, none is, and the reason is reported.
+ * All or nothing: when one cannot be capped, none is, and the reason is reported. `tag` keeps the
+ * cgroups of different measurements' topologies with the same k apart.
  */
-async function budgetReplicas(topologies: readonly BenchTopology[], cores: number): Promise<ReplicaBudgets> {
+export async function budgetReplicas(topologies: readonly BenchTopology[], cores: number, tag = ""): Promise<ReplicaBudgets> {
   if (cores === 0) return { quotas: [], cores: undefined, uncappedBecause: "uncapped (--replica-cores 0)" };
   const quotas: CpuQuota[] = [];
   const giveUp = async (why: string): Promise<ReplicaBudgets> => {
@@ -370,7 +377,7 @@ async function budgetReplicas(topologies: readonly BenchTopology[], cores: numbe
   for (const topology of topologies) {
     for (const [name, pid] of Object.entries(topology.addresses.pids)) {
       if (!name.startsWith(`${KEY_SERVICE}-`)) continue;
-      const made = await createCpuQuota(`keyhold-bench-${process.pid}-x${topology.replicas}-${name}`, cores);
+      const made = await createCpuQuota(`keyhold-bench-${process.pid}-${tag}x${topology.replicas}-${name}`, cores);
       if (!made.ok) return giveUp(made.reason);
       quotas.push(made.quota);
       try {
@@ -385,17 +392,24 @@ async function budgetReplicas(topologies: readonly BenchTopology[], cores: numbe
 
 /**
  * Starts `node packages/cli/src/main.ts topology` with `replicas` key-service processes on dataDir
- * (removed on stop), waits for its KEYHOLD_TOPOLOGY line, and creates a symmetric key through
- * key-service over TLS. Not ok, with the launcher's last output and its services' log tails, when
- * it exits or times out first.
+ * (removed on stop), audited unless `audit` is "off", waits for its KEYHOLD_TOPOLOGY line, and
+ * creates a symmetric key through key-service over TLS. Not ok, with the launcher's last output
+ * and its services' log tails, when it exits or times out first.
  */
-async function startBenchTopology(context: TopologyContext, cliMain: string, linePrefix: string, dataDir: string, replicas: number): Promise<TopologyStart> {
+export async function startBenchTopology(
+  context: TopologyContext,
+  cliMain: string,
+  linePrefix: string,
+  dataDir: string,
+  replicas: number,
+  audit: "on" | "off" = "on",
+): Promise<TopologyStart> {
   const { config, children } = context;
   const apiKey = newApiKey();
-  const name = `keyhold topology (key-service ×${replicas})`;
+  const name = `keyhold topology (key-service ×${replicas}${audit === "off" ? ", audit off" : ""})`;
   const child = children.spawnNode(name, [cliMain, "topology"], {
     cwd: config.repoRoot,
-    env: topologyEnv(config.childEnv, { dataDir, replicas, apiKey }),
+    env: topologyEnv(config.childEnv, { dataDir, replicas, apiKey, audit }),
     stopGraceMs: LAUNCHER_STOP_GRACE_MS,
   });
   const stop = async () => {
