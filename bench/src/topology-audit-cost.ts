@@ -19,7 +19,7 @@ import type { Load } from "./config.ts";
 import { waitUntilAuditShipped, type MetricsReader } from "./keyhold.ts";
 import { describeErrors } from "./measure.ts";
 import {
-  budgetReplicas, CONNECTIONS_PER_REPLICA, missingStores, SMOKE_LOAD, SMOKE_WARMUP, startBenchTopology, TOPOLOGY_CONCURRENCY,
+  budgetReplicas, CONNECTIONS_PER_REPLICA, missingStores, startBenchTopology, TOPOLOGY_CONCURRENCY,
   type BenchTopology, type ReplicaBudgets, type TopologyContext,
 } from "./topology-scaling.ts";
 
@@ -29,6 +29,12 @@ const KEY_SERVICE = "key-service";
  * key-service process takes this long to serve at the speed V8's optimised code gives it.
  */
 export const TOPOLOGY_AUDIT_WARMUP: Load = { kind: "duration", seconds: 10 };
+/**
+ * --smoke: one ABBA block of short runs, after a warm-up still long enough for a budgeted
+ * process to reach its speed (a cold one serves at half of it: the ratio would show warm-up).
+ */
+export const TOPOLOGY_AUDIT_SMOKE_WARMUP: Load = { kind: "duration", seconds: 5 };
+export const TOPOLOGY_AUDIT_SMOKE_LOAD: Load = { kind: "calls", calls: 1500 };
 
 export interface TopologyAuditCost {
   readonly cost: AuditCost;
@@ -91,8 +97,8 @@ export async function measureTopologyAuditCost(context: TopologyContext): Promis
   const missing = missingStores(config.childEnv);
   if (missing !== undefined) return notMeasured("SKIP", missing);
 
-  const load: Load = config.smoke ? SMOKE_LOAD : { kind: "duration", seconds: AUDIT_COST_RUN_SECONDS };
-  const warmup = config.smoke ? SMOKE_WARMUP : TOPOLOGY_AUDIT_WARMUP;
+  const load: Load = config.smoke ? TOPOLOGY_AUDIT_SMOKE_LOAD : { kind: "duration", seconds: AUDIT_COST_RUN_SECONDS };
+  const warmup = config.smoke ? TOPOLOGY_AUDIT_SMOKE_WARMUP : TOPOLOGY_AUDIT_WARMUP;
   const connections = CONNECTIONS_PER_REPLICA;
   const root = join(context.workDir, "topology-audit");
   await mkdir(root, { recursive: true });

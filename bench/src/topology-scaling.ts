@@ -45,8 +45,8 @@ export const TOPOLOGY_RUN_SECONDS = 5;
 const FULL_WARMUP: Load = { kind: "duration", seconds: 3 };
 /** --smoke: one short run per k, after a short warm-up. */
 const SMOKE_ROUNDS = 1;
-export const SMOKE_LOAD: Load = { kind: "calls", calls: 640 };
-export const SMOKE_WARMUP: Load = { kind: "calls", calls: 128 };
+const SMOKE_LOAD: Load = { kind: "calls", calls: 640 };
+const SMOKE_WARMUP: Load = { kind: "calls", calls: 128 };
 /** The launcher stops every service (each drains for KEYHOLD_SHUTDOWN_GRACE_MS) and then the stores: give it time before SIGKILL. */
 const LAUNCHER_STOP_GRACE_MS = 60_000;
 const SERVICE_SHUTDOWN_GRACE_MS = 2_000;
