@@ -25,21 +25,22 @@ import {
 
 const KEY_SERVICE = "key-service";
 /**
- * Discarded load on each topology before the first measured run of a full run: in its budget a
- * key-service process takes this long to serve at the speed V8's optimised code gives it.
+ * Discarded load on each topology before the first measured run: in its budget a key-service
+ * process takes this long to serve at the speed V8's optimised code gives it.
  */
 export const TOPOLOGY_AUDIT_WARMUP: Load = { kind: "duration", seconds: 10 };
 /**
- * --smoke: one ABBA block of short runs, after a warm-up still long enough for a budgeted
- * process to reach its speed (a cold one serves at half of it: the ratio would show warm-up).
+ * --smoke: two ABBA blocks (ABBA, BAAB) instead of five, of runs as long as a full run's: one
+ * block of 1,500-call runs ranged 0.69–1.05 on a two-core machine, where a budgeted process's
+ * req/s varies by ±40 % from one short run to the next.
  */
-export const TOPOLOGY_AUDIT_SMOKE_WARMUP: Load = { kind: "duration", seconds: 5 };
-export const TOPOLOGY_AUDIT_SMOKE_LOAD: Load = { kind: "calls", calls: 1500 };
+export const TOPOLOGY_AUDIT_SMOKE_BLOCKS = 2;
 
 export interface TopologyAuditCost {
   readonly cost: AuditCost;
   readonly connections: number;
   readonly load: Load;
+  /** Discarded load on each side before the first measured run. */
   readonly warmup: Load;
   /** key-service's CPU budget in cores (undefined: uncapped, see uncappedBecause). */
   readonly keyServiceCores: number | undefined;
@@ -97,8 +98,8 @@ export async function measureTopologyAuditCost(context: TopologyContext): Promis
   const missing = missingStores(config.childEnv);
   if (missing !== undefined) return notMeasured("SKIP", missing);
 
-  const load: Load = config.smoke ? TOPOLOGY_AUDIT_SMOKE_LOAD : { kind: "duration", seconds: AUDIT_COST_RUN_SECONDS };
-  const warmup = config.smoke ? TOPOLOGY_AUDIT_SMOKE_WARMUP : TOPOLOGY_AUDIT_WARMUP;
+  const load: Load = { kind: "duration", seconds: AUDIT_COST_RUN_SECONDS };
+  const warmup = TOPOLOGY_AUDIT_WARMUP;
   const connections = CONNECTIONS_PER_REPLICA;
   const root = join(context.workDir, "topology-audit");
   await mkdir(root, { recursive: true });
@@ -128,7 +129,7 @@ export async function measureTopologyAuditCost(context: TopologyContext): Promis
     if (http === undefined) throw new Error("the audited topology's addresses name no key-service HTTP port");
     const readMetrics = tlsMetricsReader(await readFile(audited.addresses.caFile), KEY_SERVICE);
     const cost = await measureAuditCost(context.ghz, side(audited), side(unaudited), {
-      blocks: config.smoke ? 1 : AUDIT_COST_BLOCKS,
+      blocks: config.smoke ? TOPOLOGY_AUDIT_SMOKE_BLOCKS : AUDIT_COST_BLOCKS,
       concurrency: TOPOLOGY_CONCURRENCY,
       load,
       progress: (message) => progress(`topology ${message}`),
@@ -176,7 +177,7 @@ export function formatTopologyAuditReport(outcome: TopologyAuditCostOutcome): st
   return [
     `Audit cost in the topology: keyhold topology audited against the same with KEYHOLD_AUDIT=off, one key-service process each ` +
       `(${keyServiceCores === undefined ? uncappedBecause ?? "uncapped" : `capped at ${keyServiceCores} cores, a cgroup CPU quota`}; audit-service its own process); ` +
-      `Encrypt over TLS, ${connections} connections, ${cost.concurrency} in flight, ABBA runs of ${describe(load)} after ${describe(warmup)} warm-up, ` +
+      `Encrypt over TLS, ${connections} connections, ${cost.concurrency} in flight, ABBA runs of ${describe(load)} after ${describe(warmup)} warm-up each, ` +
       `each run after the audited key-service shipped all it held (longest wait ${Math.round(cost.longestSettleMs)} ms)`,
     `  key-service Encrypt audit on / audit off req/s: ${cost.ratio.toFixed(2)}× (blocks ${cost.blockRange[0].toFixed(2)}–${cost.blockRange[1].toFixed(2)}; on ${rps(cost.auditedRps)}; off ${rps(cost.unauditedRps)})`,
     ...checkLines,
