@@ -7,6 +7,11 @@ import { parseArgs } from "node:util";
 /** How much load one ghz run applies: a fixed number of calls, or a fixed time. */
 export type Load = { readonly kind: "calls"; readonly calls: number } | { readonly kind: "duration"; readonly seconds: number };
 
+/** "640 calls" or "3 s". */
+export function describeLoad(load: Load): string {
+  return load.kind === "calls" ? `${load.calls} calls` : `${load.seconds} s`;
+}
+
 export interface BenchConfig {
   readonly repoRoot: string;
   /** Every server listens here, and nowhere else. */

@@ -1,8 +1,8 @@
 // The benchmark's output: a table on stdout and a JSON record under bench/results/.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Check, Row, Summary } from "./checks.ts";
-import type { Load } from "./config.ts";
+import { formatCheckLine, type Row, type Summary } from "./checks.ts";
+import { describeLoad, type Load } from "./config.ts";
 import { formatTopologyReport, type TopologyScalingOutcome } from "./topology-scaling.ts";
 import { formatTopologyAuditReport, type TopologyAuditCostOutcome } from "./topology-audit-cost.ts";
 import type { XkiLoadOutcome } from "./xki-proxy-load.ts";
@@ -46,10 +46,6 @@ export interface BenchResult {
   readonly topologyAuditCost?: TopologyAuditCostOutcome;
   /** xki-proxy at 1,800 requests/s per HSM call mode (xki-proxy-load.ts), or why it was skipped. */
   readonly xkiProxy?: readonly XkiLoadOutcome[];
-}
-
-export function describeLoad(load: Load): string {
-  return load.kind === "calls" ? `${load.calls} calls` : `${load.seconds} s`;
 }
 
 export function formatReport(result: BenchResult): string {
@@ -111,7 +107,7 @@ export function formatReport(result: BenchResult): string {
   if (ratioLines.length > 0) lines.push("", ...ratioLines);
   for (const skip of result.skipped) lines.push("", `SKIPPED ${skip.targets.join(", ")}: ${skip.reason}`);
   lines.push("", "Targets:");
-  for (const check of summary.checks) lines.push(`  ${check.status.padEnd(4)}  ${check.name}${formatCheckValue(check)}`);
+  for (const check of summary.checks) lines.push(formatCheckLine(check));
   if (result.topologyScaling !== undefined) lines.push("", formatTopologyReport(result.topologyScaling));
   if (result.topologyAuditCost !== undefined) lines.push("", formatTopologyAuditReport(result.topologyAuditCost));
   return lines.join("\n");
@@ -133,11 +129,6 @@ function table(rows: readonly Row[]): string[] {
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
   const render = (cells: readonly string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("  ");
   return [render(header), widths.map((w) => "─".repeat(w)).join("  "), ...body.map(render)];
-}
-
-function formatCheckValue(check: Check): string {
-  if (check.value === undefined) return " (not measured)";
-  return check.unit === "×" ? `: ${check.value.toFixed(2)}×` : `: ${fixed(check.value, 2)} ms`;
 }
 
 function fixed(value: number, digits: number): string {

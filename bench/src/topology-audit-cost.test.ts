@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { createDevCa } from "@keyhold/server-kit";
 import type { AuditCost } from "./audit-cost.ts";
-import { ENCRYPT_AUDITED_TO_UNAUDITED_MIN } from "./checks.ts";
+import { ENCRYPT_AUDITED_TO_UNAUDITED_MIN, topologyAuditChecks } from "./checks.ts";
 import { waitUntilAuditShipped } from "./keyhold.ts";
-import { formatTopologyAuditReport, tlsMetricsReader, topologyAuditChecks } from "./topology-audit-cost.ts";
+import { formatTopologyAuditReport, tlsMetricsReader } from "./topology-audit-cost.ts";
 import { topologyEnv } from "./topology-scaling.ts";
 
 test("topologyEnv: KEYHOLD_AUDIT=off when asked, on by default", () => {

@@ -14,16 +14,15 @@ import { request } from "node:https";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { AUDIT_COST_BLOCKS, AUDIT_COST_RUN_SECONDS, AUDIT_SETTLE_TIMEOUT_MS, measureAuditCost, type AuditCost, type AuditSide } from "./audit-cost.ts";
-import { ENCRYPT_AUDITED_TO_UNAUDITED_MIN, type Check } from "./checks.ts";
-import type { Load } from "./config.ts";
+import { formatCheckLine, topologyAuditChecks, type Check } from "./checks.ts";
+import { describeLoad, type Load } from "./config.ts";
 import { waitUntilAuditShipped, type MetricsReader } from "./keyhold.ts";
 import { describeErrors } from "./measure.ts";
 import {
-  budgetReplicas, CONNECTIONS_PER_REPLICA, missingStores, startBenchTopology, TOPOLOGY_CONCURRENCY,
+  budgetReplicas, CONNECTIONS_PER_REPLICA, KEY_SERVICE, missingStores, startBenchTopology, TOPOLOGY_CONCURRENCY,
   type BenchTopology, type ReplicaBudgets, type TopologyContext,
 } from "./topology-scaling.ts";
 
-const KEY_SERVICE = "key-service";
 /**
  * Discarded load on each topology before the first measured run: in its budget a key-service
  * process takes this long to serve at the speed V8's optimised code gives it.
@@ -51,21 +50,6 @@ export interface TopologyAuditCost {
 export type TopologyAuditCostOutcome =
   | { readonly status: "measured"; readonly result: TopologyAuditCost }
   | { readonly status: "SKIP" | "FAILED"; readonly reason: string; readonly checks: readonly Check[] };
-
-/** The check: key-service's Encrypt req/s audited over unaudited, in its CPU budget (undefined ratio: SKIP). */
-export function topologyAuditChecks(ratio: number | undefined, concurrency: number, keyServiceCores: number | undefined): Check[] {
-  const budget = keyServiceCores === undefined ? "key-service uncapped" : `key-service capped at ${keyServiceCores} cores`;
-  const limit = ENCRYPT_AUDITED_TO_UNAUDITED_MIN;
-  return [
-    {
-      name: `key-service Encrypt with audit ≥ ${limit}× without audit req/s, deployed as its own service (keyhold topology, ${budget}, audit-service its own process; ${concurrency} in flight, interleaved)`,
-      value: ratio,
-      limit,
-      unit: "×",
-      status: ratio === undefined ? "SKIP" : ratio >= limit ? "PASS" : "MISS",
-    },
-  ];
-}
 
 /** GET over TLS, trusting `ca` and checking the certificate for `serverName` (a topology service's HTTP port). */
 export function tlsMetricsReader(ca: Buffer, serverName: string): MetricsReader {
@@ -169,15 +153,14 @@ async function budgetBoth(audited: BenchTopology, unaudited: BenchTopology, core
 /** The report's section. */
 export function formatTopologyAuditReport(outcome: TopologyAuditCostOutcome): string {
   const checks = outcome.status === "measured" ? outcome.result.checks : outcome.checks;
-  const checkLines = checks.map((check) => `  ${check.status.padEnd(4)}  ${check.name}${check.value === undefined ? " (not measured)" : `: ${check.value.toFixed(2)}×`}`);
+  const checkLines = checks.map(formatCheckLine);
   if (outcome.status !== "measured") return [`Audit cost in the topology: ${outcome.status} — ${outcome.reason}`, ...checkLines].join("\n");
   const { cost, connections, load, warmup, keyServiceCores, uncappedBecause } = outcome.result;
-  const describe = (l: Load) => (l.kind === "calls" ? `${l.calls} calls` : `${l.seconds} s`);
   const rps = (values: readonly number[]) => values.map((v) => Math.round(v).toLocaleString("en-US")).join(", ");
   return [
     `Audit cost in the topology: keyhold topology audited against the same with KEYHOLD_AUDIT=off, one key-service process each ` +
       `(${keyServiceCores === undefined ? uncappedBecause ?? "uncapped" : `capped at ${keyServiceCores} cores, a cgroup CPU quota`}; audit-service its own process); ` +
-      `Encrypt over TLS, ${connections} connections, ${cost.concurrency} in flight, ABBA runs of ${describe(load)} after ${describe(warmup)} warm-up each, ` +
+      `Encrypt over TLS, ${connections} connections, ${cost.concurrency} in flight, ABBA runs of ${describeLoad(load)} after ${describeLoad(warmup)} warm-up each, ` +
       `each run after the audited key-service shipped all it held (longest wait ${Math.round(cost.longestSettleMs)} ms)`,
     `  key-service Encrypt audit on / audit off req/s: ${cost.ratio.toFixed(2)}× (blocks ${cost.blockRange[0].toFixed(2)}–${cost.blockRange[1].toFixed(2)}; on ${rps(cost.auditedRps)}; off ${rps(cost.unauditedRps)})`,
     ...checkLines,

@@ -23,9 +23,9 @@ import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { TopologyAddresses } from "@keyhold/cli";
 import { CryptoService, KeyService } from "@keyhold/proto";
-import { scalingChecks, type Check } from "./checks.ts";
+import { formatCheckLine, scalingChecks, type Check } from "./checks.ts";
 import type { Child, ChildSet } from "./children.ts";
-import { onPath, type BenchConfig, type Load } from "./config.ts";
+import { describeLoad, onPath, type BenchConfig, type Load } from "./config.ts";
 import { cpuTicks, measureCpu, measureMachineCpu, reapedChildrenCpuTicks } from "./cpu.ts";
 import { createCpuQuota, type CpuQuota } from "./cpu-quota.ts";
 import type { Ghz, GhzRun } from "./ghz.ts";
@@ -52,7 +52,7 @@ const LAUNCHER_STOP_GRACE_MS = 60_000;
 const SERVICE_SHUTDOWN_GRACE_MS = 2_000;
 const LOG_TAIL_LINES = 12;
 const ENCRYPT_CALL = "keyhold.key.v1.CryptoService/Encrypt";
-const KEY_SERVICE = "key-service";
+export const KEY_SERVICE = "key-service";
 
 /** One measured ghz run against one topology. */
 export interface ScalingRun {
@@ -548,8 +548,7 @@ function saturationNotes(r: TopologyScaling): string[] {
 
 /** The topology section of the report. */
 export function formatTopologyReport(outcome: TopologyScalingOutcome): string {
-  const checkLines = (checks: readonly Check[]) =>
-    checks.map((check) => `  ${check.status.padEnd(4)}  ${check.name}${check.value === undefined ? " (not measured)" : `: ${check.value.toFixed(2)}×`}`);
+  const checkLines = (checks: readonly Check[]) => checks.map(formatCheckLine);
   if (outcome.status !== "measured") {
     return [`Topology scaling (keyhold topology, key-service ×${outcome.replicas.join(" / ×")} behind one address): ${outcome.status} — ${outcome.reason}`, ...checkLines(outcome.checks)].join("\n");
   }
@@ -578,11 +577,10 @@ export function formatTopologyReport(outcome: TopologyScalingOutcome): string {
   });
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
   const render = (cells: readonly string[]) => "  " + cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("  ");
-  const describe = (load: Load) => (load.kind === "calls" ? `${load.calls} calls` : `${load.seconds} s`);
   const lines = [
     `Topology scaling: keyhold topology (every service its own process, mTLS, PostgreSQL + Redis), key-service ×k on one address (SO_REUSEPORT); ` +
-      `Encrypt ${r.plaintextBytes} B over TLS, ${r.connections} connections, ${r.concurrency} in flight, ${r.rounds} round${r.rounds === 1 ? "" : "s"} of ${describe(r.load)} per k ` +
-      `(order reversed each round) after ${describe(r.warmup)} warm-up; ${r.cores} cores shared by ghz and every process of the topology; ` +
+      `Encrypt ${r.plaintextBytes} B over TLS, ${r.connections} connections, ${r.concurrency} in flight, ${r.rounds} round${r.rounds === 1 ? "" : "s"} of ${describeLoad(r.load)} per k ` +
+      `(order reversed each round) after ${describeLoad(r.warmup)} warm-up; ${r.cores} cores shared by ghz and every process of the topology; ` +
       (r.replicaCores === undefined
         ? `key-service replicas ${r.uncappedBecause ?? "uncapped"}`
         : `each key-service replica capped at ${r.replicaCores} cores (cgroup CPU quota, as a Kubernetes CPU limit)`),
